@@ -1,0 +1,1 @@
+"""Pipeline specs: loading with positions, normalising to the typed model, and checking."""

@@ -1,0 +1,170 @@
+"""JSON spec files: the C decoder for values, a small scanner for positions when needed."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from compiler.spec.source import Entry, JsonPath, LineIndex, canonical_key
+
+_WS = re.compile(r"[ \t\n\r]*")
+_STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\.)*"', re.DOTALL)
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_LITERAL = re.compile(r"true|false|null")
+_DOC_MARKER = re.compile(r"---[ \t]*(?:\r?\n|$)")
+
+# Deeper than any real spec (the corpus peaks at 9); keeps every walk well inside Python's stack.
+MAX_DEPTH = 64
+
+
+class JsonSyntaxError(Exception):
+    def __init__(self, message: str, offset: int, code: str = "syntax") -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+        self.code = code
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Duplicate
+    return out
+
+
+def _no_constant(name: str) -> float:
+    raise _Duplicate  # NaN/Infinity are not JSON; the scanner reports them with a position
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_no_constant)
+
+
+def decode_documents(text: str) -> Iterator[tuple[Any, int, int]]:
+    """Yield (value, start offset, end offset) for each top-level JSON value in `text`.
+
+    A file may hold one object, an array of specs, or several concatenated objects (the 1.x
+    `pachctl` format read by `jsonpb.UnmarshalNext` in a loop).
+    """
+    pos = _skip(text, 0)
+    while pos < len(text):
+        if text[pos] not in "{[":
+            raise JsonSyntaxError("expected a JSON object or array of pipeline specs", pos)
+        try:
+            value, end = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise JsonSyntaxError(_humane(exc.msg), exc.pos) from None
+        except RecursionError:
+            raise JsonSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", pos,
+                                  "too-deep") from None
+        except _Duplicate:
+            # Re-scan for the exact location of the duplicate key or the NaN literal.
+            scan_positions(text, pos)
+            raise AssertionError("scanner missed what the decoder refused") from None
+        if _depth(value) > MAX_DEPTH:
+            raise JsonSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", pos, "too-deep")
+        yield value, pos, end
+        pos = _skip(text, end)
+
+
+def _skip(text: str, pos: int) -> int:
+    """Skip whitespace and YAML `---` document markers: 2.x reads spec files with a YAML
+    decoder, so Pachyderm's own examples separate JSON specs with `---` lines."""
+    while True:
+        pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        m = _DOC_MARKER.match(text, pos)
+        if not m:
+            return pos
+        pos = m.end()
+
+
+def _humane(msg: str) -> str:
+    if msg.startswith("Expecting property name enclosed in double quotes"):
+        return "expected a field name in double quotes (a trailing comma?)"
+    return msg[0].lower() + msg[1:] if msg else "invalid JSON"
+
+
+def _depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        nxt: list[Any] = []
+        for v in level:
+            if isinstance(v, dict):
+                nxt.extend(v.values())
+            elif isinstance(v, list):
+                nxt.extend(v)
+        level = nxt
+        if depth > MAX_DEPTH + 1:
+            break
+    return depth - 1
+
+
+def scan_positions(text: str, start: int) -> dict[JsonPath, Entry]:
+    """Map every path of the JSON value at `start` to its key and value positions.
+
+    It also raises JsonSyntaxError with the offset of a duplicate key or a NaN/Infinity literal,
+    which the C decoder refuses without saying where.
+    """
+    scanner = _Scanner(text)
+    scanner.value(start, (), start, 0)
+    return scanner.index
+
+
+class _Scanner:
+    __slots__ = ("index", "lines", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = LineIndex.of(text)
+        self.index: dict[JsonPath, Entry] = {}
+
+    def _ws(self, pos: int) -> int:
+        return _WS.match(self.text, pos).end()  # type: ignore[union-attr]
+
+    def value(self, pos: int, path: JsonPath, key_pos: int, depth: int) -> int:
+        """Scan the value at `pos` (whitespace allowed before it); return the offset after it."""
+        if depth > MAX_DEPTH:
+            raise JsonSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", pos, "too-deep")
+        text = self.text
+        pos = self._ws(pos)
+        self.index[path] = (*self.lines.position(key_pos), *self.lines.position(pos))
+        ch = text[pos : pos + 1]
+        if ch == "{":
+            seen: set[str] = set()
+            pos = self._ws(pos + 1)
+            if text[pos : pos + 1] == "}":
+                return pos + 1
+            while True:
+                m = _STRING.match(text, pos)
+                if not m:
+                    raise JsonSyntaxError("expected a field name in double quotes", pos)
+                key = json.loads(m.group(0))
+                if key in seen:
+                    raise JsonSyntaxError(f"duplicate field {key!r}", pos, "duplicate-key")
+                seen.add(key)
+                colon = self._ws(m.end())
+                pos = self._ws(self.value(colon + 1, (*path, canonical_key(key)), pos, depth + 1))
+                if text[pos : pos + 1] != ",":
+                    return pos + 1  # "}"
+                pos = self._ws(pos + 1)
+        if ch == "[":
+            pos = self._ws(pos + 1)
+            if text[pos : pos + 1] == "]":
+                return pos + 1
+            i = 0
+            while True:
+                pos = self._ws(self.value(pos, (*path, i), pos, depth + 1))
+                if text[pos : pos + 1] != ",":
+                    return pos + 1  # "]"
+                pos = self._ws(pos + 1)
+                i += 1
+        m = (_STRING if ch == '"' else _NUMBER).match(text, pos) or _LITERAL.match(text, pos)
+        if not m:
+            raise JsonSyntaxError("NaN and Infinity are not JSON numbers", pos)
+        return m.end()

@@ -1,0 +1,136 @@
+"""Read spec files (JSON, YAML, Jinja2 templates of either) into documents with positions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.spec.source import LineIndex, SourceMap
+
+# A pipeline spec is a few KiB; the largest corpus file is 13 KiB. Anything this big is not a
+# spec, and refusing it keeps a pre-commit hook from stalling on a data file.
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+SPEC_SUFFIXES = (".json", ".yaml", ".yml")
+TEMPLATE_SUFFIXES = (".j2", ".jinja")
+JSONNET_SUFFIX = ".jsonnet"
+
+
+class LoadError(Exception):
+    """A file that cannot be read as specs, located where the reader stopped."""
+
+    def __init__(self, message: str, code: str, line: int = 1, col: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.line = line
+        self.col = col
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One top-level value of a file (a spec, or an array of specs) with its source map."""
+
+    path: str
+    data: Any
+    source: SourceMap
+
+
+def is_spec_file(path: Path) -> bool:
+    name = path.name.lower()
+    for suffix in TEMPLATE_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.endswith((*SPEC_SUFFIXES, JSONNET_SUFFIX))
+
+
+def discover(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files named on the command line as given; directories walked for spec files, sorted,
+    skipping hidden directories (`.git`, `.venv`)."""
+    for path in paths:
+        if not path.is_dir():
+            yield path
+            continue
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                candidate = Path(root, name)
+                if is_spec_file(candidate):
+                    yield candidate
+
+
+def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[Document]:
+    """Every document of one file. Raises LoadError for a file that is not specs at all."""
+    name = path.name.lower()
+    template = name.endswith(TEMPLATE_SUFFIXES)
+    if template:
+        name = name.rsplit(".", 1)[0]
+    if name.endswith(JSONNET_SUFFIX):
+        raise LoadError(
+            "Jsonnet pipeline templates (`pachctl create pipeline --jsonnet`) are not supported; "
+            "render them with `jsonnet` first, or write a Jinja2 template (.j2)", "unsupported")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or exc}", "io-error") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise LoadError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; "
+                        "a pipeline spec is a few KiB", "file-too-large")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        prefix = raw[: exc.start].decode("utf-8", "replace")
+        line, col = LineIndex.of(prefix).position(len(prefix))
+        raise LoadError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", "encoding",
+                        line, col) from None
+    line_map = None
+    if template:
+        from compiler.spec.template import TemplateError, render
+
+        try:
+            rendered = render(text, values, display)
+        except TemplateError as exc:
+            raise LoadError(exc.message, "template", exc.line, exc.col) from None
+        text, line_map = rendered.text, rendered.template_line
+    as_json = name.endswith(".json") or text.lstrip()[:1] in ("{", "[")
+    if name.endswith((".yaml", ".yml")) and text.lstrip()[:1] == "[":
+        as_json = False  # a YAML flow sequence; Pachyderm only sniffs "{" for JSON
+    if as_json:
+        return _json_documents(text, display, line_map)
+    return _yaml_documents(text, display, line_map)
+
+
+def _json_documents(text: str, display: str, line_map: Any) -> list[Document]:
+    from compiler.spec.jsonsource import JsonSyntaxError, decode_documents, scan_positions
+
+    lines = LineIndex.of(text)
+    docs = []
+    try:
+        for value, start, _end in decode_documents(text):
+            docs.append(Document(display, value, SourceMap(
+                lines.position(start),
+                build=lambda start=start: scan_positions(text, start),  # type: ignore[misc]
+                line_map=line_map)))
+    except JsonSyntaxError as exc:
+        line, col = lines.position(exc.offset)
+        raise LoadError(exc.message, exc.code, line_map(line) if line_map else line,
+                        col) from None
+    return docs
+
+
+def _yaml_documents(text: str, display: str, line_map: Any) -> list[Document]:
+    from compiler.spec.yamlsource import YamlSyntaxError, compose_documents
+
+    docs = []
+    try:
+        for value, index, origin in compose_documents(text):
+            docs.append(Document(display, value, SourceMap(origin, index, line_map=line_map)))
+    except YamlSyntaxError as exc:
+        raise LoadError(exc.message, exc.code, line_map(exc.line) if line_map else exc.line,
+                        exc.col) from None
+    return docs

@@ -1,0 +1,89 @@
+"""Where each value of a loaded document came from: JSON paths mapped to line and column."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
+
+JsonPath = tuple[str | int, ...]
+Position = tuple[int, int]
+# (key line, key col, value line, value col); a list item or the root has key == value.
+Entry = tuple[int, int, int, int]
+
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def canonical_key(key: str) -> str:
+    """The snake_case spelling of a spec key (`joinOn` -> `join_on`; Pachyderm accepts both)."""
+    if not key[:1].islower() or "_" in key:
+        return key
+    return _CAMEL_HUMP.sub(lambda m: "_" + m.group(1).lower(), key)
+
+
+def json_pointer(path: JsonPath) -> str:
+    """RFC 6901 rendering of a path, for `-o json` and editor integrations."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+class SourceMap:
+    """Answers "where is the value (or key) at this JSON path?" for one document.
+
+    The index is built eagerly for YAML (the composer hands us marks anyway) and lazily for JSON:
+    clean files, the common case in a pre-commit hook, never pay for it. Paths are compared with
+    canonical (snake_case) keys so model code can ask for `join_on` whatever the file spelled.
+    """
+
+    __slots__ = ("_build", "_index", "_line_map", "origin")
+
+    def __init__(
+        self,
+        origin: Position,
+        index: dict[JsonPath, Entry] | None = None,
+        build: Callable[[], dict[JsonPath, Entry]] | None = None,
+        line_map: Callable[[int], int] | None = None,
+    ) -> None:
+        self.origin = origin
+        self._index = index
+        self._build = build
+        self._line_map = line_map
+
+    def _entries(self) -> dict[JsonPath, Entry]:
+        if self._index is None:
+            self._index = self._build() if self._build else {}
+        return self._index
+
+    def locate(self, path: JsonPath, *, key: bool = False) -> Position:
+        """Position of `path`, or of its nearest ancestor that exists (a missing field is
+        reported where its parent object is)."""
+        entries = self._entries()
+        probe = tuple(canonical_key(p) if isinstance(p, str) else p for p in path)
+        while probe:
+            entry = entries.get(probe)
+            if entry is not None:
+                line, col = (entry[0], entry[1]) if key else (entry[2], entry[3])
+                return self._map(line), col
+            probe = probe[:-1]
+        line, col = self.origin
+        return self._map(line), col
+
+    def _map(self, line: int) -> int:
+        return self._line_map(line) if self._line_map else line
+
+
+@dataclass(frozen=True, slots=True)
+class LineIndex:
+    """Offsets of line starts in a text, to turn an offset into 1-based (line, col)."""
+
+    starts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, text: str) -> LineIndex:
+        starts = [0]
+        starts.extend(m.end() for m in re.finditer("\n", text))
+        return cls(tuple(starts))
+
+    def position(self, offset: int) -> Position:
+        line = bisect_right(self.starts, offset)
+        return line, offset - self.starts[line - 1] + 1
