@@ -1,0 +1,1 @@
+"""Datum planning: globs and the datum algebra (pure, no I/O)."""
