@@ -1,0 +1,1 @@
+function(src) { pipeline: { name: "edges-" + src } }

@@ -1,0 +1,24 @@
+"""Shared test fixtures: where ../shared is, and how to run dsc in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from compiler.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "reference" / "pachyderm" / "corpus"
+SEED = SHARED / "reference" / "seed" / "pipelines"
+CASES = ROOT / "tests" / "cases"
+
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason=f"{SHARED} is absent (the reference material lives beside the "
+    "repository; CI always has it)")
+
+
+def run_dsc(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
