@@ -71,8 +71,9 @@ def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[
         name = name.rsplit(".", 1)[0]
     if name.endswith(JSONNET_SUFFIX):
         raise LoadError(
-            "Jsonnet pipeline templates (`pachctl create pipeline --jsonnet`) are not supported; "
-            "render them with `jsonnet` first, or write a Jinja2 template (.j2)", "unsupported")
+            "dsc does not support Jsonnet pipeline templates (`pachctl create pipeline "
+            "--jsonnet`); render them with `jsonnet` first, or write a Jinja2 template (.j2)",
+            "unsupported")
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)

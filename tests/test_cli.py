@@ -1,0 +1,173 @@
+"""The command line as users drive it: formats, exit codes, colour, templates, schema."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compiler.cli import _colour
+from tests.conftest import ROOT, run_dsc
+
+GOOD = """{
+  "pipeline": {"name": "edges"},
+  "transform": {"image": "pachyderm/opencv:1.0", "cmd": ["python3", "/edges.py"]},
+  "input": {"pfs": {"repo": "images", "glob": "/*"}}
+}
+"""
+BAD = GOOD.replace('"glob": "/*"', '"glob": "/[*"')
+LATEST = GOOD.replace("pachyderm/opencv:1.0", "pachyderm/opencv:latest")
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_clean_file_exits_0(tmp_path: Path) -> None:
+    result = run_dsc("lint", "-q", str(_write(tmp_path, "a.json", GOOD)))
+    assert result.exit_code == 0
+    assert result.stdout == ""
+
+
+def test_error_exits_1_with_located_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "a.json", BAD)
+    result = run_dsc("lint", str(path), env={"NO_COLOR": "1"})
+    assert result.exit_code == 1
+    assert f"{path}:4:47: error: glob '/[*': unclosed '['" in result.stdout
+    assert result.stdout.rstrip().endswith("[glob-syntax]")
+    assert "1 error, 0 warnings in 1 file (1 spec)" in result.stderr
+
+
+def test_warnings_pass_unless_strict(tmp_path: Path) -> None:
+    path = _write(tmp_path, "a.json", LATEST)
+    assert run_dsc("lint", str(path)).exit_code == 0
+    strict = run_dsc("lint", "--strict", str(path))
+    assert strict.exit_code == 1
+    assert "warning: image 'pachyderm/opencv:latest' is tagged :latest" in strict.stdout
+
+
+def test_json_output(tmp_path: Path) -> None:
+    path = _write(tmp_path, "a.json", BAD)
+    result = run_dsc("lint", "-o", "json", str(path))
+    data = json.loads(result.stdout)
+    assert result.exit_code == 1
+    errors = [d for d in data["diagnostics"] if d["severity"] == "error"]
+    assert errors == [{"path": str(path), "line": 4, "col": 47, "severity": "error",
+                       "code": "glob-syntax", "message": errors[0]["message"],
+                       "json_path": "/input/pfs/glob"}]
+    assert data["summary"]["errors"] == 1 and data["summary"]["specs"] == 1
+
+
+def test_github_output_escapes(tmp_path: Path) -> None:
+    path = _write(tmp_path, "a,b.json", BAD)
+    result = run_dsc("lint", "-o", "github", str(path))
+    line = next(x for x in result.stdout.splitlines() if x.startswith("::error "))
+    assert line.startswith(f"::error file={str(path).replace(',', '%2C')},line=4,col=47,"
+                           "title=dsc glob-syntax::glob '/[*'")
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert run_dsc("lint", str(tmp_path / "missing.json")).exit_code == 2
+    assert run_dsc("lint").exit_code == 2
+    assert run_dsc("lint", "-o", "xml", str(_write(tmp_path, "a.json", GOOD))).exit_code == 2
+    bad_set = run_dsc("lint", "--set", "novalue", str(_write(tmp_path, "b.json", GOOD)))
+    assert bad_set.exit_code == 2
+    assert "'novalue' is not KEY=VALUE" in bad_set.output
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file_exits_3(tmp_path: Path) -> None:
+    path = _write(tmp_path, "a.json", GOOD)
+    path.chmod(0)
+    result = run_dsc("lint", str(path))
+    assert result.exit_code == 3
+    assert "[io-error]" in result.stdout
+
+
+def test_unreadable_directory_entry_exits_3(tmp_path: Path) -> None:
+    # A dangling symlink named like a spec cannot be read, whoever runs the test.
+    (tmp_path / "gone.json").symlink_to(tmp_path / "nowhere.json")
+    result = run_dsc("lint", str(tmp_path))
+    assert result.exit_code == 3
+    assert "gone.json:1:1: error: cannot read" in result.stdout
+
+
+def test_internal_error_is_one_line_and_exit_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    import compiler.spec.lint as lint
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lint, "lint_paths", explode)
+    result = run_dsc("lint", str(_write(tmp_path, "a.json", GOOD)))
+    assert result.exit_code == 3
+    assert result.stderr.strip() == ("dsc: internal error: RuntimeError: boom (rerun with "
+                                     "--traceback and report it)")
+    with pytest.raises(RuntimeError):
+        run_dsc("--traceback", "lint", str(tmp_path / "a.json"))
+
+
+def test_templates_take_set_and_values(tmp_path: Path) -> None:
+    template = _write(tmp_path, "edges.json.j2", GOOD.replace(
+        "pachyderm/opencv:1.0", "{{ image.name }}:{{ image.tag }}"))
+    values = _write(tmp_path, "values.yaml", "image: {name: pachyderm/opencv, tag: '0.9'}\n")
+    assert run_dsc("lint", "--values", str(values), str(template)).exit_code == 0
+    latest = run_dsc("lint", "--strict", "--values", str(values), "--set", "image.tag=latest",
+                     str(template))
+    assert latest.exit_code == 1 and "tagged :latest" in latest.stdout
+    missing = run_dsc("lint", str(template), env={"NO_COLOR": "1"})
+    assert missing.exit_code == 1
+    assert f"{template}:3:1: error: 'image' is undefined" in missing.stdout
+
+
+def test_kubernetes_objects_are_skipped_with_a_note(tmp_path: Path) -> None:
+    path = _write(tmp_path, "all.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n")
+    result = run_dsc("lint", str(path))
+    assert result.exit_code == 0
+    assert "info: skipped: a Kubernetes Secret object, not a pipeline spec [not-a-spec]" in (
+        result.stdout)
+    assert run_dsc("lint", "-q", str(path)).stdout == ""
+
+
+def test_directory_walk_picks_spec_files_only(tmp_path: Path) -> None:
+    _write(tmp_path, "a.json", GOOD)
+    _write(tmp_path, "notes.txt", "{not json")
+    (tmp_path / ".hidden").mkdir()
+    _write(tmp_path / ".hidden", "b.json", "{broken")
+    result = run_dsc("lint", "-o", "json", str(tmp_path))
+    assert json.loads(result.stdout)["summary"]["files"] == 1
+    assert result.exit_code == 0
+
+
+def test_colour_only_on_a_tty_and_no_color_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert _colour(Tty()) is True
+    assert _colour(io.StringIO()) is False
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert _colour(Tty()) is False
+
+
+def test_schema_command_prints_the_shipped_schema() -> None:
+    result = run_dsc("schema")
+    assert result.exit_code == 0
+    printed = json.loads(result.stdout)
+    assert printed == json.loads((ROOT / "schemas" / "pipeline.schema.json").read_text())
+    assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_version_and_module_entry_point() -> None:
+    out = subprocess.run([sys.executable, "-m", "compiler", "--version"], capture_output=True,
+                         text=True, check=True, cwd=ROOT)
+    assert out.stdout.startswith("dsc, version ")
