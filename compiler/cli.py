@@ -115,19 +115,15 @@ def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, sets: tup
 
 
 @cli.command()
-@click.option("--config", "which", flag_value="config", help="Print the dsc.yaml schema instead.")
-@click.option("--pipeline", "which", flag_value="pipeline", default=True,
-              help="Print the pipeline spec schema (default).")
 @_guard
-def schema(which: str) -> int:
-    """Print a JSON Schema (draft 2020-12), e.g. for yaml-language-server."""
+def schema() -> int:
+    """Print the pipeline spec JSON Schema (draft 2020-12), e.g. for yaml-language-server."""
     from compiler.spec.schema import schema_path
 
-    name = "config.schema.json" if which == "config" else "pipeline.schema.json"
     try:
-        text = schema_path(name).read_text(encoding="utf-8")
+        text = schema_path("pipeline.schema.json").read_text(encoding="utf-8")
     except OSError as exc:
-        raise CouldNotRun(f"the {which} schema is missing from this installation: {exc}") from None
+        raise CouldNotRun(f"the pipeline schema is missing from this installation: {exc}") from None
     click.echo(text, nl=not text.endswith("\n"))
     return int(ExitCode.CLEAN)
 
