@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from compiler.spec.loader import LoadError, read_documents
 from compiler.spec.checks import legacy_markers
+from compiler.spec.loader import LoadError, read_documents
 from tests.conftest import CORPUS
 
 
