@@ -32,7 +32,7 @@ def _run(case: Path) -> tuple[int, list[str]]:
     extra = [a.replace("{case_dir}", str(case.parent)) for a in extra if a]
     result = run_dsc("lint", *extra, str(case), env={"NO_COLOR": "1"})
     prefix = str(case) + (os.sep if case.is_dir() else ":")
-    lines = [line.replace(prefix, "", 1) for line in result.stdout.splitlines()]
+    lines = [line.replace(prefix, "") for line in result.stdout.splitlines()]
     return result.exit_code, lines
 
 
