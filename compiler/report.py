@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import TextIO
 
 from compiler.diagnostics import Diagnostic, LintResult, Severity
@@ -70,6 +69,3 @@ def summary_line(result: LintResult) -> str:
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
-
-def lines(diagnostics: Iterable[Diagnostic]) -> list[str]:
-    return [_text(d, False) for d in diagnostics]

@@ -20,6 +20,8 @@ MAX_DEPTH = 64
 
 
 class JsonSyntaxError(Exception):
+    """Raised at an offset; decode_documents turns it into a located LoadError."""
+
     def __init__(self, message: str, offset: int, code: str = "syntax") -> None:
         super().__init__(message)
         self.message = message

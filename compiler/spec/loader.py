@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler.spec.source import LineIndex, SourceMap
+from compiler.spec.source import LineIndex, LoadError, SourceMap
+
+__all__ = ["Document", "LoadError", "discover", "is_spec_file", "read_documents"]
 
 # A pipeline spec is a few KiB; the largest corpus file is 13 KiB. Anything this big is not a
 # spec, and refusing it keeps a pre-commit hook from stalling on a data file.
@@ -17,17 +19,6 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 TEMPLATE_SUFFIXES = (".j2", ".jinja")
 JSONNET_SUFFIX = ".jsonnet"
-
-
-class LoadError(Exception):
-    """A file that cannot be read as specs, located where the reader stopped."""
-
-    def __init__(self, message: str, code: str, line: int = 1, col: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.line = line
-        self.col = col
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,19 +82,19 @@ def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[
                         line, col) from None
     line_map = None
     if template:
-        from compiler.spec.template import TemplateError, render
+        from compiler.spec.template import render
 
-        try:
-            rendered = render(text, values, display)
-        except TemplateError as exc:
-            raise LoadError(exc.message, "template", exc.line, exc.col) from None
+        rendered = render(text, values, display)
         text, line_map = rendered.text, rendered.template_line
     as_json = name.endswith(".json") or text.lstrip()[:1] in ("{", "[")
     if name.endswith((".yaml", ".yml")) and text.lstrip()[:1] == "[":
         as_json = False  # a YAML flow sequence; Pachyderm only sniffs "{" for JSON
-    if as_json:
-        return _json_documents(text, display, line_map)
-    return _yaml_documents(text, display, line_map)
+    try:
+        return (_json_documents if as_json else _yaml_documents)(text, display, line_map)
+    except LoadError as exc:
+        if line_map is not None:  # a rendered template: say which template line it was
+            exc.line = line_map(exc.line)
+        raise
 
 
 def _json_documents(text: str, display: str, line_map: Any) -> list[Document]:
@@ -118,20 +109,12 @@ def _json_documents(text: str, display: str, line_map: Any) -> list[Document]:
                 build=lambda start=start: scan_positions(text, start),  # type: ignore[misc]
                 line_map=line_map)))
     except JsonSyntaxError as exc:
-        line, col = lines.position(exc.offset)
-        raise LoadError(exc.message, exc.code, line_map(line) if line_map else line,
-                        col) from None
+        raise LoadError(exc.message, exc.code, *lines.position(exc.offset)) from None
     return docs
 
 
 def _yaml_documents(text: str, display: str, line_map: Any) -> list[Document]:
-    from compiler.spec.yamlsource import YamlSyntaxError, compose_documents
+    from compiler.spec.yamlsource import compose_documents
 
-    docs = []
-    try:
-        for value, index, origin in compose_documents(text):
-            docs.append(Document(display, value, SourceMap(origin, index, line_map=line_map)))
-    except YamlSyntaxError as exc:
-        raise LoadError(exc.message, exc.code, line_map(exc.line) if line_map else exc.line,
-                        exc.col) from None
-    return docs
+    return [Document(display, value, SourceMap(origin, index, line_map=line_map))
+            for value, index, origin in compose_documents(text)]

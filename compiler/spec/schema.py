@@ -96,11 +96,6 @@ class Validator:
         self._check(self.root, instance, at, out)
         return out
 
-    def is_valid(self, schema: dict[str, Any], instance: Any) -> bool:
-        out: list[SchemaViolation] = []
-        self._check(schema, instance, (), out)
-        return not out
-
     def _check(self, schema: dict[str, Any], value: Any, path: JsonPath,
                out: list[SchemaViolation]) -> None:
         ref = schema.get("$ref")

@@ -15,6 +15,17 @@ Entry = tuple[int, int, int, int]
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
+class LoadError(Exception):
+    """A file that cannot be read as specs, located where the reader stopped (1-based)."""
+
+    def __init__(self, message: str, code: str, line: int = 1, col: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.line = line
+        self.col = col
+
+
 def canonical_key(key: str) -> str:
     """The snake_case spelling of a spec key (`joinOn` -> `join_on`; Pachyderm accepts both)."""
     if not key[:1].islower() or "_" in key:

@@ -7,15 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.spec.source import LineIndex
-
-
-class TemplateError(Exception):
-    def __init__(self, message: str, line: int, col: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.col = col
+from compiler.spec.source import LineIndex, LoadError
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,4 +97,4 @@ def _template_frame_line(exc: BaseException, template: Any) -> int:
 
 
 def _raise(message: str, line: int | None) -> Rendered:
-    raise TemplateError(message, line or 1)
+    raise LoadError(message, "template", line or 1)

@@ -33,7 +33,8 @@ def template_values(sets: Iterable[str], files: Iterable[Path]) -> dict[str, Any
 
 
 def _read_values(file: Path) -> dict[str, Any]:
-    from compiler.spec.yamlsource import YamlSyntaxError, compose_documents
+    from compiler.spec.source import LoadError
+    from compiler.spec.yamlsource import compose_documents
 
     try:
         text = file.read_text(encoding="utf-8")
@@ -41,7 +42,7 @@ def _read_values(file: Path) -> dict[str, Any]:
         raise TemplateValuesError(f"cannot read {file}: {exc}", "--values") from None
     try:
         docs = [value for value, _index, _origin in compose_documents(text)]
-    except YamlSyntaxError as exc:
+    except LoadError as exc:
         raise TemplateValuesError(f"{file}:{exc.line}:{exc.col}: {exc.message}",
                                   "--values") from None
     if len(docs) != 1 or not isinstance(docs[0], dict):

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from compiler.spec.source import Entry, JsonPath, canonical_key
+from compiler.spec.source import Entry, JsonPath, LoadError, canonical_key
 
 # A spec has hundreds of values; this many means aliases are multiplying them.
 MAX_VALUES = 100_000
@@ -32,15 +32,6 @@ _INT16 = re.compile(r"0x[0-9a-fA-F]+")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
 _NAN = re.compile(r"\.(nan|NaN|NAN)")
-
-
-class YamlSyntaxError(Exception):
-    def __init__(self, message: str, line: int, col: int, code: str = "syntax") -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.col = col
-        self.code = code
 
 
 class _Resolver(yaml.resolver.BaseResolver):
@@ -87,11 +78,11 @@ def compose_documents(text: str) -> Iterator[tuple[Any, dict[JsonPath, Entry], t
                 mark = exc.problem_mark or exc.context_mark
                 line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
                 problem = exc.problem or exc.context or "invalid YAML"
-                raise YamlSyntaxError(problem, line, col) from None
+                raise _error(problem, line, col) from None
             except yaml.reader.ReaderError as exc:
                 raise _reader_error(text, exc) from None
             except yaml.YAMLError as exc:
-                raise YamlSyntaxError(str(exc).splitlines()[0], 1, 1) from None
+                raise _error(str(exc).splitlines()[0], 1, 1) from None
             if node is None:
                 continue
             builder = _Builder()
@@ -113,11 +104,11 @@ class _Builder:
     def build(self, node: Any, path: JsonPath, key_node: Any, depth: int) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
-            raise YamlSyntaxError(
+            raise _error(
                 f"document expands to more than {MAX_VALUES:,} values (YAML aliases "
                 "multiplying a structure?)", *_pos(node), "yaml-expansion")
         if depth > MAX_DEPTH:
-            raise YamlSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", *_pos(node),
+            raise _error(f"nesting deeper than {MAX_DEPTH} levels", *_pos(node),
                                   "too-deep")
         if path not in self.index:
             self.index[path] = (*_pos(key_node if key_node is not None else node), *_pos(node))
@@ -137,7 +128,7 @@ class _Builder:
         merged: list[Any] = []
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise YamlSyntaxError("a field name must be a plain string, not a list or "
+                raise _error("a field name must be a plain string, not a list or "
                                       "mapping", *_pos(key_node), "wrong-type")
             if key_node.tag == _PLAIN and key_node.value == "<<":
                 merged.append(value_node)
@@ -147,7 +138,7 @@ class _Builder:
                 # go-yaml would make this a non-string key, which protojson refuses
                 key = key_node.value
             if key in out:
-                raise YamlSyntaxError(f"duplicate field {key!r}", *_pos(key_node),
+                raise _error(f"duplicate field {key!r}", *_pos(key_node),
                                       "duplicate-key")
             out[key] = self.build(value_node, (*path, canonical_key(key)), key_node, depth + 1)
         # `<<` merge keys (go-yaml v3 supports them): explicit keys win over merged ones.
@@ -155,18 +146,22 @@ class _Builder:
             sources = source.value if isinstance(source, yaml.SequenceNode) else [source]
             for sub in sources:
                 if not isinstance(sub, yaml.MappingNode):
-                    raise YamlSyntaxError("'<<' must merge a mapping or a list of mappings",
+                    raise _error("'<<' must merge a mapping or a list of mappings",
                                           *_pos(sub), "wrong-type")
                 for key, value in self._mapping(sub, path, depth).items():
                     out.setdefault(key, value)
         return out
 
 
-def _reader_error(text: str, exc: yaml.reader.ReaderError) -> YamlSyntaxError:
+def _error(message: str, line: int, col: int, code: str = "syntax") -> LoadError:
+    return LoadError(message, code, line, col)
+
+
+def _reader_error(text: str, exc: yaml.reader.ReaderError) -> LoadError:
     position = max(0, min(exc.position, len(text)))
     line = text.count("\n", 0, position) + 1
     col = position - (text.rfind("\n", 0, position) + 1) + 1
-    return YamlSyntaxError(f"character U+{exc.character:04X} is not allowed in YAML"
+    return _error(f"character U+{exc.character:04X} is not allowed in YAML"
                            if isinstance(exc.character, int) else "invalid character",
                            line, col, "syntax")
 
@@ -175,8 +170,8 @@ def _pos(node: Any) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _tag_error(node: Any) -> YamlSyntaxError:
-    return YamlSyntaxError(f"unsupported YAML tag {node.tag!r}", *_pos(node), "yaml-tag")
+def _tag_error(node: Any) -> LoadError:
+    return _error(f"unsupported YAML tag {node.tag!r}", *_pos(node), "yaml-tag")
 
 
 def _scalar(node: Any) -> Any:
