@@ -106,7 +106,7 @@ def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, sets: tup
     from compiler.spec.lint import lint_paths
 
     values = _template_values(sets, values_files)
-    result = lint_paths(paths, values)
+    result = lint_paths(paths, values, with_info=not quiet)
     out = sys.stdout
     render(result, fmt, out, colour=_colour(out), show_info=not quiet)
     if fmt == "text" and not quiet and result.diagnostics:

@@ -107,6 +107,56 @@ def _depth(value: Any) -> int:
     return depth - 1
 
 
+_SKIPPER = json.JSONDecoder()
+
+
+def find_entry(text: str, start: int, path: JsonPath) -> Entry | None:
+    """The entry of one path in the (already decoded, so valid) JSON value at `start`.
+
+    Walks only the objects and arrays on the path; sibling values are skipped by the C
+    decoder's raw_decode, so the cost is a few siblings per level, not the whole document.
+    """
+    def ws(pos: int) -> int:
+        return _WS.match(text, pos).end()  # type: ignore[union-attr]
+
+    pos = key_pos = ws(start)
+    for part in path:
+        ch = text[pos : pos + 1]
+        if ch == "{" and isinstance(part, str):
+            # The last of several spellings of one field wins: that is the one a
+            # duplicate-field error is about.
+            found: tuple[int, int] | None = None
+            pos = ws(pos + 1)
+            while m := _STRING.match(text, pos):
+                raw = m.group(0)
+                key = json.loads(raw) if "\\" in raw else raw[1:-1]
+                value_pos = ws(ws(m.end()) + 1)
+                if canonical_key(key) == part:
+                    found = (m.start(), value_pos)
+                pos = ws(_SKIPPER.raw_decode(text, value_pos)[1])
+                if text[pos : pos + 1] != ",":
+                    break
+                pos = ws(pos + 1)
+            if found is None:
+                return None
+            key_pos, pos = found
+        elif ch == "[" and isinstance(part, int):
+            pos = ws(pos + 1)
+            for _ in range(part):
+                if text[pos : pos + 1] == "]":
+                    return None
+                pos = ws(_SKIPPER.raw_decode(text, pos)[1])
+                if text[pos : pos + 1] != ",":
+                    return None
+                pos = ws(pos + 1)
+            if text[pos : pos + 1] in ("]", ""):
+                return None
+            key_pos = pos
+        else:
+            return None
+    return (*LineIndex.position_in(text, key_pos), *LineIndex.position_in(text, pos))
+
+
 def scan_positions(text: str, start: int) -> dict[JsonPath, Entry]:
     """Map every path of the JSON value at `start` to its key and value positions.
 
@@ -146,7 +196,8 @@ class _Scanner:
                 m = _STRING.match(text, pos)
                 if not m:
                     raise JsonSyntaxError("expected a field name in double quotes", pos)
-                key = json.loads(m.group(0))
+                raw_key = m.group(0)
+                key = json.loads(raw_key) if "\\" in raw_key else raw_key[1:-1]
                 if key in seen:
                     raise JsonSyntaxError(f"duplicate field {key!r}", pos, "duplicate-key")
                 seen.add(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         prefix = raw[: exc.start].decode("utf-8", "replace")
-        line, col = LineIndex.of(prefix).position(len(prefix))
+        line, col = LineIndex.position_in(prefix, len(prefix))
         raise LoadError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", "encoding",
                         line, col) from None
     line_map = None
@@ -98,23 +99,22 @@ def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[
 
 
 def _json_documents(text: str, display: str, line_map: Any) -> list[Document]:
-    from compiler.spec.jsonsource import JsonSyntaxError, decode_documents, scan_positions
+    from compiler.spec.jsonsource import JsonSyntaxError, decode_documents, find_entry
 
-    lines = LineIndex.of(text)
     docs = []
     try:
         for value, start, _end in decode_documents(text):
             docs.append(Document(display, value, SourceMap(
-                lines.position(start),
-                build=lambda start=start: scan_positions(text, start),  # type: ignore[misc]
+                LineIndex.position_in(text, start),
+                functools.partial(find_entry, text, start),
                 line_map=line_map)))
     except JsonSyntaxError as exc:
-        raise LoadError(exc.message, exc.code, *lines.position(exc.offset)) from None
+        raise LoadError(exc.message, exc.code, *LineIndex.position_in(text, exc.offset)) from None
     return docs
 
 
 def _yaml_documents(text: str, display: str, line_map: Any) -> list[Document]:
     from compiler.spec.yamlsource import compose_documents
 
-    return [Document(display, value, SourceMap(origin, index, line_map=line_map))
+    return [Document(display, value, SourceMap(origin, index.get, line_map=line_map))
             for value, index, origin in compose_documents(text)]

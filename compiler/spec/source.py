@@ -6,6 +6,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 
 JsonPath = tuple[str | int, ...]
 Position = tuple[int, int]
@@ -41,37 +42,26 @@ def json_pointer(path: JsonPath) -> str:
 class SourceMap:
     """Answers "where is the value (or key) at this JSON path?" for one document.
 
-    The index is built eagerly for YAML (the composer hands us marks anyway) and lazily for JSON:
-    clean files, the common case in a pre-commit hook, never pay for it. Paths are compared with
-    canonical (snake_case) keys so model code can ask for `join_on` whatever the file spelled.
+    `lookup` gives the entry of one exact path, or None: a dict lookup for YAML (the composer
+    hands us every mark anyway), a targeted scan for JSON, so a clean file never pays for
+    positions and a file with one finding pays for one path. Paths use canonical (snake_case)
+    keys, so model code can ask for `join_on` whatever the file spelled.
     """
 
-    __slots__ = ("_build", "_index", "_line_map", "origin")
+    __slots__ = ("_line_map", "_lookup", "origin")
 
-    def __init__(
-        self,
-        origin: Position,
-        index: dict[JsonPath, Entry] | None = None,
-        build: Callable[[], dict[JsonPath, Entry]] | None = None,
-        line_map: Callable[[int], int] | None = None,
-    ) -> None:
+    def __init__(self, origin: Position, lookup: Callable[[JsonPath], Entry | None],
+                 line_map: Callable[[int], int] | None = None) -> None:
         self.origin = origin
-        self._index = index
-        self._build = build
+        self._lookup = lookup
         self._line_map = line_map
-
-    def _entries(self) -> dict[JsonPath, Entry]:
-        if self._index is None:
-            self._index = self._build() if self._build else {}
-        return self._index
 
     def locate(self, path: JsonPath, *, key: bool = False) -> Position:
         """Position of `path`, or of its nearest ancestor that exists (a missing field is
         reported where its parent object is)."""
-        entries = self._entries()
         probe = tuple(canonical_key(p) if isinstance(p, str) else p for p in path)
         while probe:
-            entry = entries.get(probe)
+            entry = self._lookup(probe)
             if entry is not None:
                 line, col = (entry[0], entry[1]) if key else (entry[2], entry[3])
                 return self._map(line), col
@@ -91,9 +81,14 @@ class LineIndex:
 
     @classmethod
     def of(cls, text: str) -> LineIndex:
-        starts = [0]
-        starts.extend(m.end() for m in re.finditer("\n", text))
-        return cls(tuple(starts))
+        # Only "\n" ends a line for JSON and YAML marks (str.splitlines would also split on
+        # \r, \f, U+2028...), and the text after the last "\n" is not a line start.
+        return cls((0, *accumulate(len(line) + 1 for line in text.split("\n")[:-1])))
+
+    @staticmethod
+    def position_in(text: str, offset: int) -> Position:
+        """One position without indexing the whole text (C-speed count and rfind)."""
+        return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
 
     def position(self, offset: int) -> Position:
         line = bisect_right(self.starts, offset)

@@ -101,55 +101,61 @@ class _Builder:
         self.index: dict[JsonPath, Entry] = {}
         self.count = 0
 
-    def build(self, node: Any, path: JsonPath, key_node: Any, depth: int) -> Any:
+    def build(self, node: Any, path: JsonPath, key_node: Any, depth: int,
+              explicit: bool = True) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
             raise _error(
                 f"document expands to more than {MAX_VALUES:,} values (YAML aliases "
                 "multiplying a structure?)", *_pos(node), "yaml-expansion")
         if depth > MAX_DEPTH:
-            raise _error(f"nesting deeper than {MAX_DEPTH} levels", *_pos(node),
-                                  "too-deep")
-        if path not in self.index:
+            raise _error(f"nesting deeper than {MAX_DEPTH} levels", *_pos(node), "too-deep")
+        # Explicit keys win over merged (`<<`) ones, and the last spelling of a field over
+        # earlier ones: that is the one a duplicate-field error is about.
+        if explicit or path not in self.index:
             self.index[path] = (*_pos(key_node if key_node is not None else node), *_pos(node))
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path, depth)
+            return self._mapping(node, path, depth, explicit)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _Y + "seq":
                 raise _tag_error(node)
-            return [self.build(item, (*path, i), None, depth + 1)
+            return [self.build(item, (*path, i), None, depth + 1, explicit)
                     for i, item in enumerate(node.value)]
         return _scalar(node)
 
-    def _mapping(self, node: Any, path: JsonPath, depth: int) -> dict[str, Any]:
+    def _mapping(self, node: Any, path: JsonPath, depth: int, explicit: bool) -> dict[str, Any]:
         if node.tag != _Y + "map":
             raise _tag_error(node)
-        out: dict[str, Any] = {}
-        merged: list[Any] = []
+        pairs = []
+        merged: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _error("a field name must be a plain string, not a list or "
-                                      "mapping", *_pos(key_node), "wrong-type")
-            if key_node.tag == _PLAIN and key_node.value == "<<":
-                merged.append(value_node)
+                raise _error("a field name must be a plain string, not a list or mapping",
+                             *_pos(key_node), "wrong-type")
+            if key_node.tag != _PLAIN or key_node.value != "<<":
+                pairs.append((key_node, value_node))
                 continue
+            # `<<` merge keys (go-yaml v3 supports them), built first so explicit keys win.
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [
+                value_node]
+            for sub in sources:
+                if not isinstance(sub, yaml.MappingNode):
+                    raise _error("'<<' must merge a mapping or a list of mappings", *_pos(sub),
+                                 "wrong-type")
+                for key, value in self._mapping(sub, path, depth, False).items():
+                    merged.setdefault(key, value)
+        out: dict[str, Any] = {}
+        for key_node, value_node in pairs:
             key = _scalar(key_node)
             if not isinstance(key, str):
                 # go-yaml would make this a non-string key, which protojson refuses
                 key = key_node.value
             if key in out:
-                raise _error(f"duplicate field {key!r}", *_pos(key_node),
-                                      "duplicate-key")
-            out[key] = self.build(value_node, (*path, canonical_key(key)), key_node, depth + 1)
-        # `<<` merge keys (go-yaml v3 supports them): explicit keys win over merged ones.
-        for source in merged:
-            sources = source.value if isinstance(source, yaml.SequenceNode) else [source]
-            for sub in sources:
-                if not isinstance(sub, yaml.MappingNode):
-                    raise _error("'<<' must merge a mapping or a list of mappings",
-                                          *_pos(sub), "wrong-type")
-                for key, value in self._mapping(sub, path, depth).items():
-                    out.setdefault(key, value)
+                raise _error(f"duplicate field {key!r}", *_pos(key_node), "duplicate-key")
+            out[key] = self.build(value_node, (*path, canonical_key(key)), key_node, depth + 1,
+                                  explicit)
+        for key, value in merged.items():
+            out.setdefault(key, value)
         return out
 
 
@@ -162,8 +168,7 @@ def _reader_error(text: str, exc: yaml.reader.ReaderError) -> LoadError:
     line = text.count("\n", 0, position) + 1
     col = position - (text.rfind("\n", 0, position) + 1) + 1
     return _error(f"character U+{exc.character:04X} is not allowed in YAML"
-                           if isinstance(exc.character, int) else "invalid character",
-                           line, col, "syntax")
+                  if isinstance(exc.character, int) else "invalid character", line, col)
 
 
 def _pos(node: Any) -> tuple[int, int]:

@@ -6,9 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from compiler.spec import yamlsource
 from compiler.spec.loader import MAX_FILE_BYTES, LoadError, read_documents
+from compiler.spec.source import LineIndex
 from compiler.spec.template import render
 from compiler.spec.values_input import TemplateValuesError, template_values
 
@@ -128,3 +131,13 @@ def test_values_merge_and_set_wins(tmp_path: Path) -> None:
     bad.write_text("- a\n")
     with pytest.raises(TemplateValuesError):
         template_values([], [bad])
+
+
+@given(st.text(alphabet="ab\n\r\u2028\t", max_size=40))
+def test_line_index_agrees_with_direct_counting(text: str) -> None:
+    index = LineIndex.of(text)
+    for offset in range(len(text) + 1):
+        assert index.position(offset) == LineIndex.position_in(text, offset)
+        line, col = index.position(offset)
+        assert line == text[:offset].count("\n") + 1
+        assert col == len(text[:offset].split("\n")[-1]) + 1
