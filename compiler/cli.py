@@ -93,10 +93,13 @@ def cli(traceback: bool) -> None:
               help="text: path:line:col: severity: message [code]; json; github annotations.")
 @click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
 @click.option("-q", "--quiet", is_flag=True, help="Hide info notes and the summary line.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), envvar="DSC_JOBS",
+              help="Processes checking files in parallel [default: one per CPU from 100 files "
+              "on; env DSC_JOBS]. The output never depends on it.")
 @template_options
 @_guard
-def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, sets: tuple[str, ...],
-         values_files: tuple[Path, ...]) -> int:
+def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, jobs: int | None,
+         sets: tuple[str, ...], values_files: tuple[Path, ...]) -> int:
     """Check pipeline specs (files or directories) against the schema and dsc's rules.
 
     Exit codes: 0 clean, 1 findings (errors; warnings too with --strict), 2 usage,
@@ -106,7 +109,7 @@ def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, sets: tup
     from compiler.spec.lint import lint_paths
 
     values = _template_values(sets, values_files)
-    result = lint_paths(paths, values, with_info=not quiet)
+    result = lint_paths(paths, values, with_info=not quiet, jobs=jobs)
     out = sys.stdout
     render(result, fmt, out, colour=_colour(out), show_info=not quiet)
     if fmt == "text" and not quiet and result.diagnostics:

@@ -67,3 +67,18 @@ def test_seed_pipelines_lint_clean() -> None:
     result = run_dsc("lint", str(SEED))
     assert result.exit_code == 0, result.output
     assert ": error:" not in result.stdout
+
+
+@needs_shared
+def test_parallel_lint_gives_exactly_the_serial_answer() -> None:
+    # The corpus twice: every pipeline is a duplicate whose message names the first file, so
+    # any change of order between processes would show.
+    paths = [*_corpus(), *_corpus()]
+    serial = lint_paths(paths, jobs=1)
+    for jobs in (2, 3):
+        parallel = lint_paths(paths, jobs=jobs)
+        assert parallel.sorted() == serial.sorted()
+        assert [(d.severity, d.code, d.message) for d in parallel.sorted()] == [
+            (d.severity, d.code, d.message) for d in serial.sorted()]
+        assert (parallel.files, parallel.specs) == (serial.files, serial.specs)
+    assert sum(d.code == "duplicate-pipeline" for d in serial.diagnostics) > 200

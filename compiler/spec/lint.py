@@ -6,8 +6,9 @@ models together with everything found on the way, so nothing is checked twice.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,29 @@ from compiler.spec.source import JsonPath, json_pointer
 LOAD_CODES = frozenset({"duplicate-field"})
 
 
+# Below this many files a second process costs more than it saves (fork, pickling).
+PARALLEL_MIN_FILES = 100
+
+
 @dataclass(slots=True)
 class LoadedSpecs:
-    """The pipelines that could be modelled, and every diagnostic met on the way."""
+    """The pipelines that could be modelled (each with the document it came from), and every
+    diagnostic met on the way."""
 
     pipelines: list[Pipeline] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)  # documents[i] holds pipelines[i]
+    file_index: list[int] = field(default_factory=list)  # pipelines[i] came from file N
     result: LintResult = field(default_factory=LintResult)
-    documents: dict[int, Document] = field(default_factory=dict)  # id(pipeline) -> its doc
     with_info: bool = True
+
+    def extend(self, other: LoadedSpecs) -> None:
+        self.pipelines.extend(other.pipelines)
+        self.documents.extend(other.documents)
+        self.file_index.extend(other.file_index)
+        self.result.diagnostics.extend(other.result.diagnostics)
+        self.result.files += other.result.files
+        self.result.specs += other.result.specs
+        self.result.could_not_run |= other.result.could_not_run
 
 
 @cache
@@ -51,16 +67,50 @@ def locate(doc: Document, finding: Finding) -> Diagnostic:
 
 
 def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
-               with_info: bool = True) -> LoadedSpecs:
-    """Every spec under `paths`, modelled and checked. `with_info=False` drops info notes
-    before they are located (locating is most of the cost of a clean JSON file)."""
+               with_info: bool = True, jobs: int | None = None) -> LoadedSpecs:
+    """Every spec under `paths`, modelled and checked.
+
+    `with_info=False` drops info notes before they are located (locating is most of the cost
+    of a clean JSON file). `jobs` processes check files in parallel (None: one per CPU for
+    large batches); results are merged in file order, so the output does not depend on it.
+    """
+    files = list(enumerate(discover(paths)))
+    workers = _workers(len(files), jobs)
     loaded = LoadedSpecs(with_info=with_info)
+    if workers > 1:
+        for part in _forked(files, values or {}, with_info, workers):
+            loaded.extend(part)
+        # Back to file order (a stable sort: one file's pipelines are already in order), so
+        # graph checks ("first defined in") see exactly what a serial run sees.
+        order = sorted(range(len(loaded.pipelines)), key=loaded.file_index.__getitem__)
+        loaded.pipelines = [loaded.pipelines[i] for i in order]
+        loaded.documents = [loaded.documents[i] for i in order]
+    else:
+        _load_files(loaded, files, values or {})
+    by_pipeline = {id(p): d for p, d in zip(loaded.pipelines, loaded.documents, strict=True)}
+    for pipeline, finding in graph_findings(loaded.pipelines):
+        if with_info or finding.severity is not Severity.INFO:
+            loaded.result.add(locate(by_pipeline[id(pipeline)], finding))
+    return loaded
+
+
+def _workers(files: int, jobs: int | None) -> int:
+    if jobs is None:
+        if files < PARALLEL_MIN_FILES:
+            return 1
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+    return max(1, min(jobs, files, 8)) if hasattr(os, "fork") else 1
+
+
+def _load_files(loaded: LoadedSpecs, files: list[tuple[int, Path]],
+                values: Mapping[str, Any]) -> None:
     result = loaded.result
-    for path in discover(paths):
+    for index, path in files:
         result.files += 1
         display = str(path)
         try:
-            documents = read_documents(path, display, values or {})
+            documents = read_documents(path, display, values)
         except LoadError as exc:
             result.add(Diagnostic(display, exc.line, exc.col, Severity.ERROR, exc.code,
                                   exc.message))
@@ -70,16 +120,64 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
         for doc in documents:
             if isinstance(doc.data, list):
                 for i, item in enumerate(doc.data):
-                    _check_spec(loaded, doc, item, (i,))
+                    _check_spec(loaded, doc, item, (i,), index)
             elif doc.data is not None:
-                _check_spec(loaded, doc, doc.data, ())
-    for pipeline, finding in graph_findings(loaded.pipelines):
-        if with_info or finding.severity is not Severity.INFO:
-            result.add(locate(loaded.documents[id(pipeline)], finding))
-    return loaded
+                _check_spec(loaded, doc, doc.data, (), index)
 
 
-def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath) -> None:
+def _forked(files: list[tuple[int, Path]], values: Mapping[str, Any], with_info: bool,
+            workers: int) -> list[LoadedSpecs]:
+    """Check interleaved shares of `files` in forked children, the first in this process
+    (interleaved, so JSON and the slower YAML spread evenly).
+
+    Checking is pure and CPU-bound, so a fork (which shares the loaded modules and the
+    compiled schema) beats a process pool. A child that fails for any reason is redone here:
+    parallelism may never change the answer.
+    """
+    import pickle
+
+    chunks = [files[i::workers] for i in range(workers)]
+    children: list[tuple[int, int, list[tuple[int, Path]]]] = []
+    for chunk in chunks[1:]:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: check its chunk, send the result, leave without cleanup
+            os.close(read_end)
+            code = 0
+            try:
+                part = LoadedSpecs(with_info=with_info)
+                _load_files(part, chunk, values)
+                # The parent needs a document only to locate graph findings: not its values.
+                part.documents = [replace(d, data=None) for d in part.documents]
+                with os.fdopen(write_end, "wb") as out:
+                    pickle.dump(part, out, protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException:
+                code = 1
+            os._exit(code)
+        os.close(write_end)
+        children.append((pid, read_end, chunk))
+    first = LoadedSpecs(with_info=with_info)
+    _load_files(first, chunks[0], values)
+    parts = [first]
+    for pid, read_end, chunk in children:
+        with os.fdopen(read_end, "rb") as source:
+            data = source.read()
+        _, status = os.waitpid(pid, 0)
+        received: LoadedSpecs | None = None
+        if status == 0:
+            try:
+                received = pickle.loads(data)
+            except Exception:
+                received = None
+        if received is None:
+            received = LoadedSpecs(with_info=with_info)
+            _load_files(received, chunk, values)
+        parts.append(received)
+    return parts
+
+
+def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
+                file_index: int) -> None:
     result = loaded.result
     findings: list[Finding] = []
     if not isinstance(raw, dict):
@@ -105,7 +203,8 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath) -> N
         if pipeline is not None:
             findings.extend(pipeline_findings(pipeline, spec))
             loaded.pipelines.append(pipeline)
-            loaded.documents[id(pipeline)] = doc
+            loaded.documents.append(doc)
+            loaded.file_index.append(file_index)
     if any(f.code == "unsupported" for f in findings):
         # A spec that needs a feature dsc cannot run is reported for that feature only: the
         # rest (a spout has no input, a tf_job no transform) follows from it.
@@ -117,5 +216,5 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath) -> N
 
 
 def lint_paths(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
-               with_info: bool = True) -> LintResult:
-    return load_specs(paths, values, with_info=with_info).result
+               with_info: bool = True, jobs: int | None = None) -> LintResult:
+    return load_specs(paths, values, with_info=with_info, jobs=jobs).result

@@ -6,6 +6,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import accumulate
 
 JsonPath = tuple[str | int, ...]
@@ -27,6 +28,7 @@ class LoadError(Exception):
         self.col = col
 
 
+@lru_cache(maxsize=4096)
 def canonical_key(key: str) -> str:
     """The snake_case spelling of a spec key (`joinOn` -> `join_on`; Pachyderm accepts both)."""
     if not key[:1].islower() or "_" in key:
