@@ -134,7 +134,13 @@ def _forked(files: list[tuple[int, Path]], values: Mapping[str, Any], with_info:
     compiled schema) beats a process pool. A child that fails for any reason is redone here:
     parallelism may never change the answer.
     """
+    # What the files will need is imported once, before forking, not again in every worker.
+    import difflib  # noqa: F401  (did-you-mean of unknown fields)
     import pickle
+
+    from compiler.spec import jsonsource  # noqa: F401
+    if any(not p.name.endswith(".json") for _, p in files):
+        from compiler.spec import template, yamlsource  # noqa: F401
 
     chunks = [files[i::workers] for i in range(workers)]
     children: list[tuple[int, int, list[tuple[int, Path]]]] = []

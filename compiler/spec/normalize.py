@@ -43,23 +43,31 @@ PATCH_OPS = {"add": ("path", "value"), "remove": ("path",), "replace": ("path", 
 
 
 def canonicalize(raw: Any, at: JsonPath, findings: list[Finding]) -> Any:
-    """A copy of `raw` with snake_case keys; both spellings of one field is an error."""
+    """`raw` with snake_case keys; both spellings of one field is an error.
+
+    Returns `raw` itself where nothing needed renaming (the common case), a copy otherwise.
+    """
     if isinstance(raw, list):
-        return [canonicalize(v, (*at, i), findings) for i, v in enumerate(raw)]
+        items = [canonicalize(v, (*at, i), findings) for i, v in enumerate(raw)]
+        return raw if all(a is b for a, b in zip(items, raw, strict=True)) else items
     if not isinstance(raw, dict):
         return raw
     out: dict[str, Any] = {}
     spelled: dict[str, str] = {}
+    changed = False
     for key, value in raw.items():
         canon = canonical_key(key)
         if canon in out:
             findings.append(Finding((*at, canon), "duplicate-field", (
                 f"`{key}` and `{spelled[canon]}` are the same field; keep one spelling"),
                 at_key=True))
+            changed = True
             continue
         spelled[canon] = key
-        out[canon] = value if canon in MAP_FIELDS else canonicalize(value, (*at, canon), findings)
-    return out
+        new = value if canon in MAP_FIELDS else canonicalize(value, (*at, canon), findings)
+        changed = changed or canon != key or new is not value
+        out[canon] = new
+    return out if changed else raw
 
 
 class _Normalizer:

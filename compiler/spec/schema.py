@@ -86,13 +86,15 @@ class _Node:
     compiled. Evaluating a spec then costs attribute reads, not a dozen dict lookups per
     value (the evaluator is a fifth of lint's time per file)."""
 
-    __slots__ = ("additional", "any_of", "const", "enum", "items", "max_items", "max_length",
-                 "maximum", "min_items", "min_length", "min_properties", "minimum", "pattern",
-                 "pattern_properties", "properties", "ref", "required", "types")
+    __slots__ = ("accepts", "additional", "any_of", "const", "enum", "items", "max_items",
+                 "max_length", "maximum", "min_items", "min_length", "min_properties",
+                 "minimum", "pattern", "pattern_properties", "properties", "ref", "required",
+                 "types")
 
     def __init__(self) -> None:
         self.ref: _Node | None = None
         self.types: tuple[str, ...] | None = None
+        self.accepts: frozenset[str] = frozenset()  # types, with "integer" when "number"
         self.any_of: tuple[_Node, ...] = ()
         self.const: Any = _MISSING
         self.enum: tuple[Any, ...] | None = None
@@ -135,6 +137,8 @@ class Validator:
         if "type" in schema:
             types = schema["type"]
             node.types = (types,) if isinstance(types, str) else tuple(types)
+            node.accepts = frozenset(node.types) | (
+                {"integer"} if "number" in node.types else set())
         node.any_of = tuple(self._node(b) for b in schema.get("anyOf", ()))
         node.const = schema.get("const", _MISSING)
         if "enum" in schema:
@@ -168,7 +172,7 @@ class Validator:
                out: list[SchemaViolation]) -> None:
         if node.ref is not None:
             self._check(node.ref, value, path, out)
-        if node.types is not None and not any(_is_type(value, t) for t in node.types):
+        if node.types is not None and _json_type(value) not in node.accepts:
             out.append(SchemaViolation(path, "wrong-type", (
                 f"{_name(path)} must be {_either(list(node.types))}, not {_describe(value)}")))
             return
@@ -282,24 +286,18 @@ def _type_mismatch(found: list[SchemaViolation], path: JsonPath) -> bool:
     return len(found) == 1 and found[0].code == "wrong-type" and found[0].path == path
 
 
-def _is_type(value: Any, name: str) -> bool:
-    if name == "string":
-        return isinstance(value, str)
-    if name == "object":
-        return isinstance(value, dict)
-    if name == "array":
-        return isinstance(value, list)
-    if name == "boolean":
-        return isinstance(value, bool)
-    if name == "null":
-        return value is None
-    if isinstance(value, bool):
-        return False
-    if name == "integer":
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if name == "number":
-        return isinstance(value, (int, float))
-    return False
+_JSON_TYPES: dict[type, str] = {str: "string", dict: "object", list: "array",
+                                bool: "boolean", type(None): "null", int: "integer"}
+
+
+def _json_type(value: Any) -> str:
+    """The JSON Schema type of a loaded value; an integral float is an "integer" too."""
+    name = _JSON_TYPES.get(type(value))
+    if name is not None:
+        return name
+    if isinstance(value, float):
+        return "integer" if value.is_integer() else "number"
+    return "unknown"
 
 
 def _equal(a: Any, b: Any) -> bool:
