@@ -37,7 +37,8 @@ PARALLEL_MIN_FILES = 100
 @dataclass(slots=True)
 class LoadedSpecs:
     """The pipelines that could be modelled (each with the document it came from), and every
-    diagnostic met on the way."""
+    diagnostic met on the way. Documents checked in a forked worker keep their source map but
+    not their values (`data` is None): the models hold what later stages need."""
 
     pipelines: list[Pipeline] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)  # documents[i] holds pipelines[i]
@@ -85,6 +86,7 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
         order = sorted(range(len(loaded.pipelines)), key=loaded.file_index.__getitem__)
         loaded.pipelines = [loaded.pipelines[i] for i in order]
         loaded.documents = [loaded.documents[i] for i in order]
+        loaded.file_index = [loaded.file_index[i] for i in order]
     else:
         _load_files(loaded, files, values or {})
     by_pipeline = {id(p): d for p, d in zip(loaded.pipelines, loaded.documents, strict=True)}
