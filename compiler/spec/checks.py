@@ -276,14 +276,12 @@ def _input_findings(p: Pipeline, root: Input) -> Iterator[Finding]:
                 yield from _duplicate_names(node)
             stack.extend((m, node.kind) for m in node.members)
             continue
-        name_at = (*node.at, "name")
         if node.name == "out":
-            yield Finding(name_at if isinstance(node, CronInput) or _named(node) else node.at,
-                          "input-name", (
+            yield Finding(_name_path(node), "input-name", (
                               "an input cannot be named `out`: /pfs/out is where the pipeline "
                               "writes; give it another `name`"))
         elif not PACHYDERM_NAME.fullmatch(node.name):
-            yield Finding(name_at, "input-name", (
+            yield Finding(_name_path(node), "input-name", (
                 f"input name {node.name!r} must be letters, digits, `_` or `-` (it becomes "
                 "the directory /pfs/<name> and an environment variable)"))
         if padded_repo_name(node.repo):
@@ -302,8 +300,12 @@ def _input_findings(p: Pipeline, root: Input) -> Iterator[Finding]:
         yield from _pfs_findings(node, parent)
 
 
-def _named(node: PfsInput) -> bool:
-    return node.name != node.repo
+def _name_path(node: PfsInput | CronInput, unnamed: JsonPath | None = None) -> JsonPath:
+    """Where an input's name is written: its `name`, or, for a pfs input named after its repo
+    by default, `unnamed` (the input itself unless given)."""
+    if isinstance(node, CronInput) or node.name != node.repo:
+        return (*node.at, "name")
+    return unnamed if unnamed is not None else node.at
 
 
 def _pfs_findings(node: PfsInput, parent: str | None) -> Iterator[Finding]:
@@ -356,8 +358,7 @@ def _duplicate_names(node: CombinedInput) -> Iterator[Finding]:
     seen: dict[str, JsonPath] = {}
     for leaf in _leaves(node):
         if leaf.name in seen:
-            where = (*leaf.at, "name") if isinstance(leaf, CronInput) or _named(leaf) else (
-                *leaf.at, "repo")
+            where = _name_path(leaf, unnamed=(*leaf.at, "repo"))
             yield Finding(where, "duplicate-input-name", (
                 f"input name `{leaf.name}` is used twice in this {node.kind}; each input is "
                 f"mounted at /pfs/<name>, so give one of them a different `name`"))

@@ -29,19 +29,19 @@ class JsonSyntaxError(Exception):
         self.code = code
 
 
-class _Duplicate(Exception):
-    pass
+class _Refused(Exception):
+    """The decoder met a duplicate key or a NaN/Infinity literal; the scanner says where."""
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
-        raise _Duplicate
+        raise _Refused
     return out
 
 
 def _no_constant(name: str) -> float:
-    raise _Duplicate  # NaN/Infinity are not JSON; the scanner reports them with a position
+    raise _Refused  # NaN/Infinity are not JSON; the scanner reports them with a position
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_no_constant)
@@ -64,7 +64,7 @@ def decode_documents(text: str) -> Iterator[tuple[Any, int, int]]:
         except RecursionError:
             raise JsonSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", pos,
                                   "too-deep") from None
-        except _Duplicate:
+        except _Refused:
             # Re-scan for the exact location of the duplicate key or the NaN literal.
             scan_positions(text, pos)
             raise AssertionError("scanner missed what the decoder refused") from None
@@ -74,11 +74,15 @@ def decode_documents(text: str) -> Iterator[tuple[Any, int, int]]:
         pos = _skip(text, end)
 
 
+def _ws(text: str, pos: int) -> int:
+    return _WS.match(text, pos).end()  # type: ignore[union-attr]
+
+
 def _skip(text: str, pos: int) -> int:
     """Skip whitespace and YAML `---` document markers: 2.x reads spec files with a YAML
     decoder, so Pachyderm's own examples separate JSON specs with `---` lines."""
     while True:
-        pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        pos = _ws(text, pos)
         m = _DOC_MARKER.match(text, pos)
         if not m:
             return pos
@@ -116,39 +120,36 @@ def find_entry(text: str, start: int, path: JsonPath) -> Entry | None:
     Walks only the objects and arrays on the path; sibling values are skipped by the C
     decoder's raw_decode, so the cost is a few siblings per level, not the whole document.
     """
-    def ws(pos: int) -> int:
-        return _WS.match(text, pos).end()  # type: ignore[union-attr]
-
-    pos = key_pos = ws(start)
+    pos = key_pos = _ws(text, start)
     for part in path:
         ch = text[pos : pos + 1]
         if ch == "{" and isinstance(part, str):
             # The last of several spellings of one field wins: that is the one a
             # duplicate-field error is about.
             found: tuple[int, int] | None = None
-            pos = ws(pos + 1)
+            pos = _ws(text, pos + 1)
             while m := _STRING.match(text, pos):
                 raw = m.group(0)
                 key = json.loads(raw) if "\\" in raw else raw[1:-1]
-                value_pos = ws(ws(m.end()) + 1)
+                value_pos = _ws(text, _ws(text, m.end()) + 1)
                 if canonical_key(key) == part:
                     found = (m.start(), value_pos)
-                pos = ws(_SKIPPER.raw_decode(text, value_pos)[1])
+                pos = _ws(text, _SKIPPER.raw_decode(text, value_pos)[1])
                 if text[pos : pos + 1] != ",":
                     break
-                pos = ws(pos + 1)
+                pos = _ws(text, pos + 1)
             if found is None:
                 return None
             key_pos, pos = found
         elif ch == "[" and isinstance(part, int):
-            pos = ws(pos + 1)
+            pos = _ws(text, pos + 1)
             for _ in range(part):
                 if text[pos : pos + 1] == "]":
                     return None
-                pos = ws(_SKIPPER.raw_decode(text, pos)[1])
+                pos = _ws(text, _SKIPPER.raw_decode(text, pos)[1])
                 if text[pos : pos + 1] != ",":
                     return None
-                pos = ws(pos + 1)
+                pos = _ws(text, pos + 1)
             if text[pos : pos + 1] in ("]", ""):
                 return None
             key_pos = pos
@@ -176,20 +177,17 @@ class _Scanner:
         self.lines = LineIndex.of(text)
         self.index: dict[JsonPath, Entry] = {}
 
-    def _ws(self, pos: int) -> int:
-        return _WS.match(self.text, pos).end()  # type: ignore[union-attr]
-
     def value(self, pos: int, path: JsonPath, key_pos: int, depth: int) -> int:
         """Scan the value at `pos` (whitespace allowed before it); return the offset after it."""
         if depth > MAX_DEPTH:
             raise JsonSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", pos, "too-deep")
         text = self.text
-        pos = self._ws(pos)
+        pos = _ws(text, pos)
         self.index[path] = (*self.lines.position(key_pos), *self.lines.position(pos))
         ch = text[pos : pos + 1]
         if ch == "{":
             seen: set[str] = set()
-            pos = self._ws(pos + 1)
+            pos = _ws(text, pos + 1)
             if text[pos : pos + 1] == "}":
                 return pos + 1
             while True:
@@ -201,21 +199,21 @@ class _Scanner:
                 if key in seen:
                     raise JsonSyntaxError(f"duplicate field {key!r}", pos, "duplicate-key")
                 seen.add(key)
-                colon = self._ws(m.end())
-                pos = self._ws(self.value(colon + 1, (*path, canonical_key(key)), pos, depth + 1))
+                colon = _ws(text, m.end())
+                pos = _ws(text, self.value(colon + 1, (*path, canonical_key(key)), pos, depth + 1))
                 if text[pos : pos + 1] != ",":
                     return pos + 1  # "}"
-                pos = self._ws(pos + 1)
+                pos = _ws(text, pos + 1)
         if ch == "[":
-            pos = self._ws(pos + 1)
+            pos = _ws(text, pos + 1)
             if text[pos : pos + 1] == "]":
                 return pos + 1
             i = 0
             while True:
-                pos = self._ws(self.value(pos, (*path, i), pos, depth + 1))
+                pos = _ws(text, self.value(pos, (*path, i), pos, depth + 1))
                 if text[pos : pos + 1] != ",":
                     return pos + 1  # "]"
-                pos = self._ws(pos + 1)
+                pos = _ws(text, pos + 1)
                 i += 1
         m = (_STRING if ch == '"' else _NUMBER).match(text, pos) or _LITERAL.match(text, pos)
         if not m:

@@ -31,13 +31,17 @@ class Document:
     source: SourceMap
 
 
-def is_spec_file(path: Path) -> bool:
+def _rendered_name(path: Path) -> tuple[str, bool]:
+    """The lowercased name the file has once rendered (`a.json.j2` -> `a.json`), and whether
+    it is a Jinja2 template."""
     name = path.name.lower()
-    for suffix in TEMPLATE_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return name.endswith((*SPEC_SUFFIXES, JSONNET_SUFFIX))
+    if name.endswith(TEMPLATE_SUFFIXES):
+        return name.rsplit(".", 1)[0], True
+    return name, False
+
+
+def is_spec_file(path: Path) -> bool:
+    return _rendered_name(path)[0].endswith((*SPEC_SUFFIXES, JSONNET_SUFFIX))
 
 
 def discover(paths: Iterable[Path]) -> Iterator[Path]:
@@ -57,10 +61,7 @@ def discover(paths: Iterable[Path]) -> Iterator[Path]:
 
 def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[Document]:
     """Every document of one file. Raises LoadError for a file that is not specs at all."""
-    name = path.name.lower()
-    template = name.endswith(TEMPLATE_SUFFIXES)
-    if template:
-        name = name.rsplit(".", 1)[0]
+    name, template = _rendered_name(path)
     if name.endswith(JSONNET_SUFFIX):
         raise LoadError(
             "dsc does not support Jsonnet pipeline templates (`pachctl create pipeline "

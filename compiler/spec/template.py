@@ -40,7 +40,8 @@ def render(source: str, values: Mapping[str, Any], name: str) -> Rendered:
         template.filename = name
         raw_code = env.compile(source, raw=True).splitlines()
     except TemplateSyntaxError as exc:
-        return _raise(exc.message or "template syntax error", exc.lineno)
+        raise LoadError(exc.message or "template syntax error", "template",
+                        exc.lineno or 1) from None
     lines = LineIndex.of(source)
     out: list[str] = []
     template_lines: list[int] = []
@@ -71,9 +72,11 @@ def render(source: str, values: Mapping[str, Any], name: str) -> Rendered:
                 at_line_start = ch == "\n"
             out.append(chunk)
     except JinjaError as exc:
-        return _raise(_message(exc), _template_frame_line(exc, template))
+        raise LoadError(_message(exc), "template",
+                        _template_frame_line(exc, template)) from None
     except Exception as exc:  # a filter or test failing on the values it was given
-        return _raise(f"{type(exc).__name__}: {exc}", _template_frame_line(exc, template))
+        raise LoadError(f"{type(exc).__name__}: {exc}", "template",
+                        _template_frame_line(exc, template)) from None
     return Rendered("".join(out), tuple(template_lines))
 
 
@@ -95,6 +98,3 @@ def _template_frame_line(exc: BaseException, template: Any) -> int:
         tb = tb.tb_next
     return line
 
-
-def _raise(message: str, line: int | None) -> Rendered:
-    raise LoadError(message, "template", line or 1)

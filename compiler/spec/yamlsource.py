@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from compiler.spec.source import Entry, JsonPath, LoadError, canonical_key
+from compiler.spec.source import Entry, JsonPath, LineIndex, LoadError, canonical_key
 
 # A spec has hundreds of values; this many means aliases are multiplying them.
 MAX_VALUES = 100_000
@@ -164,9 +164,7 @@ def _error(message: str, line: int, col: int, code: str = "syntax") -> LoadError
 
 
 def _reader_error(text: str, exc: yaml.reader.ReaderError) -> LoadError:
-    position = max(0, min(exc.position, len(text)))
-    line = text.count("\n", 0, position) + 1
-    col = position - (text.rfind("\n", 0, position) + 1) + 1
+    line, col = LineIndex.position_in(text, max(0, min(exc.position, len(text))))
     return _error(f"character U+{exc.character:04X} is not allowed in YAML"
                   if isinstance(exc.character, int) else "invalid character", line, col)
 
