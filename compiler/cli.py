@@ -40,6 +40,12 @@ def _guard(func: Callable[..., int]) -> Callable[..., None]:
         except KeyboardInterrupt:
             click.echo("dsc: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`dsc datums ... | head`): stop quietly, as a process killed
+            # by SIGPIPE would, and keep Python from complaining while it flushes stdout.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(141)
         except Exception as exc:  # a bug in dsc: never a raw traceback unless asked for
             if traceback:
                 raise
@@ -118,6 +124,85 @@ def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, jobs: int
 
 
 @cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="SPEC...",
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--pipeline", "pipeline", metavar="NAME",
+              help="The pipeline to preview when the specs define several.")
+@click.option("--from-dir", "from_dir", metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Read each repo's files from DIR/<repo>/.")
+@click.option("--listing", "listing_file", metavar="FILE",
+              type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help='Read the paths from a JSON file {"repo": ["/path", ...]} (- for stdin).')
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]),
+              help="table (the default on a terminal): number, short ID, name:path per input; "
+              'json (the default otherwise): [{"id", "inputs": [{"name", "repo", "path"}]}].')
+@click.option("--count", "count_only", is_flag=True, help="Print only the number of datums.")
+@click.option("--dialect", type=click.Choice(["1.x", "2.x"]),
+              help="Spell directory matches as Pachyderm 1.x (/dir) or 2.x (/dir/) does "
+              "[default: the spec's dialect].")
+@template_options
+@_guard
+def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
+           listing_file: Path | None, fmt: str | None, count_only: bool, dialect: str | None,
+           sets: tuple[str, ...], values_files: tuple[Path, ...]) -> int:
+    """Preview the datums of one pipeline: which paths each pod would see.
+
+    The data comes from a directory (--from-dir DIR: DIR/<repo>/... are the files) or a
+    listing file (--listing FILE). A repo missing from either is read as empty, with a
+    warning. The spec is checked as `dsc lint` checks it; features dsc compile refuses but
+    whose datums Pachyderm defines (s3 inputs, triggers) are previewed with a warning.
+
+    Exit codes: 0 datums shown, 1 the spec has errors, 2 usage, 3 could not run.
+    """
+    from compiler.preview import DataDir, ListingError, SelectionError, preview_datums, read_listing
+    from compiler.report import render, render_datums, summary_line
+
+    if (from_dir is None) == (listing_file is None):
+        raise click.UsageError("give the data as exactly one of --from-dir DIR or --listing FILE")
+    values = _template_values(sets, values_files)
+    source: DataDir | dict[str, list[str]]
+    if listing_file is not None:
+        try:
+            source = read_listing(listing_file)
+        except ListingError as exc:
+            raise click.BadParameter(str(exc), param_hint="--listing") from None
+        except OSError as exc:
+            raise CouldNotRun(f"cannot read the listing: {exc}") from None
+    else:
+        assert from_dir is not None
+        source = DataDir(from_dir)
+    try:
+        preview = preview_datums(paths, source, pipeline=pipeline, dialect=dialect,
+                                 values=values)
+    except SelectionError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise CouldNotRun(f"cannot read the data directory: {exc}") from None
+    result = preview.result
+    if result.diagnostics:
+        render(result, "text", sys.stderr, colour=_colour(sys.stderr), show_info=False)
+    code = result.exit_code()
+    if code or preview.pipeline is None:
+        if result.diagnostics:
+            click.echo(summary_line(result), err=True)
+        return int(code)
+    for repo in preview.empty_repos:
+        where = f"{from_dir}/{repo}/" if from_dir is not None else f"{listing_file}"
+        click.echo(f"dsc: warning: repo `{repo}` is not in {where}; read as an empty repo",
+                   err=True)
+    if count_only:
+        click.echo(sum(1 for _ in preview.datums))
+        return int(ExitCode.CLEAN)
+    fmt = fmt or ("table" if _isatty(sys.stdout) else "json")
+    shown = render_datums(preview.datums, fmt, sys.stdout, dialect=preview.dialect)
+    if fmt == "table":
+        click.echo(f"{shown} datum{'' if shown == 1 else 's'} for pipeline "
+                   f"`{preview.pipeline.name}`", err=True)
+    return int(ExitCode.CLEAN)
+
+
+@cli.command()
 @_guard
 def schema() -> int:
     """Print the pipeline spec JSON Schema (draft 2020-12), e.g. for yaml-language-server."""
@@ -132,8 +217,10 @@ def schema() -> int:
 
 
 def _colour(stream: Any) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
+    return not os.environ.get("NO_COLOR") and _isatty(stream)
+
+
+def _isatty(stream: Any) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TextIO
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TextIO
 
 from compiler.diagnostics import Diagnostic, LintResult, Severity
+
+if TYPE_CHECKING:
+    from compiler.datums.plan import Datum
 
 FORMATS = ("text", "json", "github")
 _COLOURS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.INFO: "\033[36m"}
@@ -69,3 +73,39 @@ def summary_line(result: LintResult) -> str:
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
+
+
+# --------------------------------------------------------------------------------------------
+# Datums (`dsc datums`)
+
+DATUM_FORMATS = ("table", "json")
+SHORT_ID = 12
+
+
+def render_datums(datums: Iterable[Datum], fmt: str, out: TextIO, *, dialect: str) -> int:
+    """Write datums as they come (a million of them never sit in memory); return how many.
+
+    json: `[{"id", "inputs": [{"name", "repo", "path"}]}, ...]`. table: number, the first 12
+    hex digits of the ID, then `name:path` for each path of the datum.
+    """
+    from compiler.datums.plan import spell
+
+    count = 0
+    if fmt == "json":
+        out.write("[")
+        for datum in datums:
+            item = {"id": datum.id, "inputs": [
+                {"name": m.source.name, "repo": m.source.repo, "path": spell(m.path, dialect)}
+                for m in datum.matches]}
+            out.write(",\n  " if count else "\n  ")
+            out.write(json.dumps(item, ensure_ascii=False))
+            count += 1
+        out.write("\n]\n" if count else "]\n")
+        return count
+    for datum in datums:
+        count += 1
+        if count == 1:
+            out.write(f"{'#':>5}  {'ID':<{SHORT_ID}}  INPUTS\n")
+        paths = "  ".join(f"{m.source.name}:{spell(m.path, dialect)}" for m in datum.matches)
+        out.write(f"{count:>5}  {datum.id[:SHORT_ID]}  {paths}\n")
+    return count

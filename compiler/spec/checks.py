@@ -314,6 +314,10 @@ def _pfs_findings(node: PfsInput, parent: str | None) -> Iterator[Finding]:
     if node.commit is not None and not re.fullmatch(r"[0-9a-f]{6,64}", node.commit):
         yield Finding((*node.at, "commit"), "invalid-value", (
             f"`commit` {node.commit!r} is not a commit ID (hex)"))
+    if not node.glob and not node.s3:
+        yield Finding((*node.at, "glob"), "missing-field", (
+            "the glob is empty; Pachyderm refuses that (\"input must specify a glob\"), dsc "
+            "reads it as `/` (the whole commit is one datum)"), Severity.WARNING)
     try:
         glob = compile_glob(node.glob)
     except GlobError as exc:
@@ -337,10 +341,18 @@ def _pfs_findings(node: PfsInput, parent: str | None) -> Iterator[Finding]:
             continue
         missing = sorted({r for r in refs if r > glob.groups})
         if missing:
+            # Pachyderm accepts it and fills a missing group with "" (ohmyglob Replace), so a
+            # join on it is a cross (issue #5365): almost surely a mistake, but a defined one.
             have = (f"has {glob.groups} capture group{'s' if glob.groups != 1 else ''}"
-                    if glob.groups else "has no capture groups; wrap a part in ( )")
+                    if glob.groups else "has no capture groups (wrap a part in ( ))")
+            if set(refs) - set(missing) - {0}:
+                outcome = f"${missing[0]} is always empty"
+            else:
+                outcome = "every file gets the same key, so the " + (
+                    "join is a plain cross" if kind == "join" else "group is one datum")
             yield Finding(where, "capture-group", (
-                f"`{key}` {template!r} refers to ${missing[0]} but glob {node.glob!r} {have}"))
+                f"`{key}` {template!r} refers to ${missing[0]} but glob {node.glob!r} {have}; "
+                f"{outcome}"), Severity.WARNING)
         elif not refs:
             yield Finding(where, "capture-group", (
                 f"`{key}` {template!r} refers to no capture group, so every file gets the same "
