@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from compiler.cli import cli
 from compiler.datums.plan import plan_datums, spell
 from compiler.diagnostics import Finding
 from compiler.spec.datum_input import datum_input
@@ -157,3 +159,162 @@ def test_example_split_previews_from_the_example_data() -> None:
                      "--pipeline", "split", "--from-dir", str(EXAMPLE_DATA), "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert [[i["path"] for i in d["inputs"]] for d in json.loads(result.stdout)] == [["/"]]
+
+
+# --------------------------------------------------------------------------------------------
+# The command line
+
+SPEC = {"pipeline": {"name": "pairs"}, "transform": {"image": "busybox:1.36", "cmd": ["true"]},
+        "input": {"cross": [{"pfs": {"repo": "left", "glob": "/*"}},
+                            {"pfs": {"repo": "right", "glob": "/*/*"}}]}}
+
+
+def _write(tmp_path: Path, spec: Any = SPEC, listing: Any = None) -> tuple[Path, Path]:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    listing_file = tmp_path / "listing.json"
+    listing_file.write_text(json.dumps(listing if listing is not None else {
+        "left": ["/a", "/b"], "right": ["/d/x", "/d/sub/y"]}), encoding="utf-8")
+    return spec_file, listing_file
+
+
+def test_json_output_lists_each_datum_with_id_and_inputs(tmp_path: Path) -> None:
+    spec, listing = _write(tmp_path)
+    result = run_dsc("datums", str(spec), "--listing", str(listing), "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    datums = json.loads(result.stdout)
+    assert [[(i["name"], i["repo"], i["path"]) for i in d["inputs"]] for d in datums] == [
+        [("left", "left", "/a"), ("right", "right", "/d/x")],
+        [("left", "left", "/a"), ("right", "right", "/d/sub/")],
+        [("left", "left", "/b"), ("right", "right", "/d/x")],
+        [("left", "left", "/b"), ("right", "right", "/d/sub/")]]
+    assert all(len(d["id"]) == 64 and set(d["id"]) <= set("0123456789abcdef") for d in datums)
+    assert result.stderr == ""
+
+
+def test_table_output_numbers_datums_and_shows_short_ids(tmp_path: Path) -> None:
+    spec, listing = _write(tmp_path)
+    result = run_dsc("datums", str(spec), "--listing", str(listing), "-o", "table")
+    assert result.exit_code == 0
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["#", "ID", "INPUTS"]
+    assert len(rows) == 4
+    number, short_id, *inputs = rows[0].split()
+    assert number == "1" and len(short_id) == 12
+    assert inputs == ["left:/a", "right:/d/x"]
+    assert "4 datums for pipeline `pairs`" in result.stderr
+
+
+def test_count_and_the_1x_spelling_of_directories(tmp_path: Path) -> None:
+    spec, listing = _write(tmp_path)
+    assert run_dsc("datums", str(spec), "--listing", str(listing), "--count").stdout == "4\n"
+    result = run_dsc("datums", str(spec), "--listing", str(listing), "--dialect", "1.x")
+    assert "/d/sub/" not in result.stdout and '"/d/sub"' in result.stdout
+
+
+def test_atom_specs_are_spelled_the_1x_way_by_default(tmp_path: Path) -> None:
+    spec = {**SPEC, "input": {"atom": {"repo": "right", "glob": "/*"}}}
+    spec_file, listing = _write(tmp_path, spec)
+    result = run_dsc("datums", str(spec_file), "--listing", str(listing))
+    assert [d["inputs"][0]["path"] for d in json.loads(result.stdout)] == ["/d"]
+
+
+def test_from_dir_reads_each_repo_directory(tmp_path: Path) -> None:
+    spec, _ = _write(tmp_path)
+    for rel in ("left/a", "left/b", "right/d/x", "right/d/sub/y", "right/.dsc/plan.json"):
+        (tmp_path / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / rel).write_text("x")
+    result = run_dsc("datums", str(spec), "--from-dir", str(tmp_path / "data"), "--count")
+    assert (result.exit_code, result.stdout) == (0, "4\n")
+
+
+def test_listing_from_stdin_with_relative_paths(tmp_path: Path) -> None:
+    spec, _ = _write(tmp_path)
+    result = CliRunner().invoke(cli, ["datums", str(spec), "--listing", "-", "--count"],
+                                input=json.dumps({"left": ["a"], "right": ["d/x"]}))
+    assert (result.exit_code, result.stdout) == (0, "1\n")
+
+
+def test_a_repo_missing_from_the_data_is_read_as_empty_with_a_warning(tmp_path: Path) -> None:
+    spec, listing = _write(tmp_path, listing={"left": ["/a"]})
+    result = run_dsc("datums", str(spec), "--listing", str(listing), "-o", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+    assert "repo `right` is not in" in result.stderr
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{not json", "not JSON"),
+    ("[]", 'expected an object like {"repo": ["/path", ...]}, not an array'),
+    ('{"left": "/a"}', "repo `left`: expected a list of paths, not a string"),
+    ('{"left": ["/a", 3]}', "repo `left`: item 1: expected a non-empty path, not 3"),
+    ('{"left": [""]}', "item 0: expected a non-empty path"),
+])
+def test_a_bad_listing_is_a_usage_error_saying_what_is_wrong(
+        tmp_path: Path, content: str, message: str) -> None:
+    spec, listing = _write(tmp_path)
+    listing.write_text(content)
+    result = run_dsc("datums", str(spec), "--listing", str(listing))
+    assert result.exit_code == 2
+    assert message in result.stderr and str(listing) in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("args", [[], ["--listing", "L", "--from-dir", "."]])
+def test_the_data_comes_from_exactly_one_source(tmp_path: Path, args: list[str]) -> None:
+    spec, listing = _write(tmp_path)
+    args = [str(listing) if a == "L" else a for a in args]
+    result = run_dsc("datums", str(spec), *args)
+    assert result.exit_code == 2
+    assert "exactly one of --from-dir DIR or --listing FILE" in result.stderr
+
+
+def test_several_pipelines_need_pipeline_and_unknown_names_are_refused(tmp_path: Path) -> None:
+    other = {**SPEC, "pipeline": {"name": "other"}}
+    spec, listing = _write(tmp_path, [SPEC, other])
+    result = run_dsc("datums", str(spec), "--listing", str(listing))
+    assert result.exit_code == 2 and "define 2 pipelines (`pairs`, `other`)" in result.stderr
+    result = run_dsc("datums", str(spec), "--listing", str(listing), "--pipeline", "nope")
+    assert result.exit_code == 2 and "no pipeline `nope`" in result.stderr
+    result = run_dsc("datums", str(spec), "--listing", str(listing), "--pipeline", "other",
+                     "--count")
+    assert (result.exit_code, result.stdout) == (0, "4\n")
+
+
+def test_a_bad_glob_gets_the_lint_diagnostic_and_no_datums(tmp_path: Path) -> None:
+    spec = {**SPEC, "input": {"pfs": {"repo": "left", "glob": "/[a"}}}
+    spec_file, listing = _write(tmp_path, spec)
+    result = run_dsc("datums", str(spec_file), "--listing", str(listing))
+    lint = run_dsc("lint", "-q", str(spec_file))
+    assert result.exit_code == 1 and result.stdout == ""
+    assert lint.stdout.strip() in result.stderr
+    lines = spec_file.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if '"glob": "/[a"' in text)
+    col = lines[line - 1].index('"/[a"') + 1
+    assert f"{spec_file}:{line}:{col}: error: glob '/[a'" in result.stderr
+
+
+def test_s3_inputs_are_previewed_with_the_refusal_as_a_warning(tmp_path: Path) -> None:
+    spec = {**SPEC, "input": {"pfs": {"repo": "left", "glob": "/", "s3": True}}}
+    spec_file, listing = _write(tmp_path, spec)
+    result = run_dsc("datums", str(spec_file), "--listing", str(listing))
+    assert result.exit_code == 0
+    assert "warning: dsc does not support S3 inputs" in result.stderr
+    assert [d["inputs"][0]["path"] for d in json.loads(result.stdout)] == ["/"]
+
+
+def test_git_inputs_cannot_be_previewed(tmp_path: Path) -> None:
+    spec = {**SPEC, "input": {"git": {"URL": "https://github.com/a/b.git", "name": "b"}}}
+    spec_file, listing = _write(tmp_path, spec)
+    result = run_dsc("datums", str(spec_file), "--listing", str(listing))
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "error: dsc does not support" in result.stderr
+
+
+def test_templated_specs_take_values(tmp_path: Path) -> None:
+    template = tmp_path / "spec.json.j2"
+    template.write_text(json.dumps(SPEC).replace('"/*/*"', '"{{ deep_glob }}"'))
+    _, listing = _write(tmp_path)
+    result = run_dsc("datums", str(template), "--listing", str(listing), "--set",
+                     "deep_glob=/d/x", "--count")
+    assert (result.exit_code, result.stdout) == (0, "2\n")

@@ -33,7 +33,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from compiler.datums.glob import CompiledGlob, expand_template
 
@@ -95,6 +95,18 @@ class Source:
     lazy: bool = False
     empty_files: bool = False
     s3: bool = False
+    # What every datum ID hashes for a match of this source before its path (length-prefixed
+    # name, repo and branch), encoded once here rather than once per datum.
+    id_prefix: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id_prefix", b"".join(
+            _field(value) for value in (self.name, self.repo, self.branch or "")))
+
+
+def _field(value: str) -> bytes:
+    data = value.encode("utf-8", "surrogatepass")
+    return len(data).to_bytes(8, "big") + data
 
 
 class Match:
@@ -124,12 +136,6 @@ class Match:
         return f"Match({self.source.name}:{self.path})"
 
 
-def _field(h: hashlib.blake2b, value: str) -> None:
-    data = value.encode("utf-8", "surrogatepass")
-    h.update(len(data).to_bytes(8, "big"))
-    h.update(data)
-
-
 class Datum:
     """One unit of work: the matched paths mounted together at /pfs/<name>/<path>."""
 
@@ -144,27 +150,21 @@ class Datum:
         """Stable identity by *where*: BLAKE2b-256 of each match's input name, repo, branch (as
         written; "" for the default) and path, like 2.x `common.DatumID`."""
         if self._id is None:
-            h = hashlib.blake2b(digest_size=32)
+            parts: list[bytes] = []
             for m in self.matches:
-                source = m.source
-                _field(h, source.name)
-                _field(h, source.repo)
-                _field(h, source.branch or "")
-                _field(h, m.path)
-            self._id = h.hexdigest()
+                parts.append(m.source.id_prefix)
+                parts.append(_field(m.path))
+            self._id = hashlib.blake2b(b"".join(parts), digest_size=32).hexdigest()
         return self._id
 
     def content_hash(self, checksum: Callable[[Match], str], salt: str) -> str:
         """Identity by *what*: the ID, the checksum of every non-s3 match (for a directory, one
         that covers everything below it) and the pipeline's salt, like 2.x `HashDatum`. Equal
         hashes mean the datum's previous output can be reused."""
-        h = hashlib.blake2b(digest_size=32)
-        _field(h, self.id)
-        for m in self.matches:
-            if not m.source.s3:
-                _field(h, checksum(m))
-        _field(h, salt)
-        return h.hexdigest()
+        parts = [_field(self.id)]
+        parts.extend(_field(checksum(m)) for m in self.matches if not m.source.s3)
+        parts.append(_field(salt))
+        return hashlib.blake2b(b"".join(parts), digest_size=32).hexdigest()
 
     def __repr__(self) -> str:
         return f"Datum({', '.join(repr(m) for m in self.matches)})"
