@@ -203,6 +203,65 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
 
 
 @cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="SPECS...",
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--name", "graph_name", metavar="NAME",
+              help="The graph's name [default: the directory given, or the single pipeline].")
+@click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
+              show_default=True, help="yaml: documents separated by ---; json: a kind: List.")
+@click.option("--output-dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one file per object into DIR instead of stdout.")
+@click.option("--generate-name", is_flag=True,
+              help="Give the run Workflow a generateName (for kubectl create) instead of a "
+              "name derived from the compiled template.")
+@click.option("--runtime-image", metavar="IMAGE", envvar="DSC_RUNTIME_IMAGE",
+              help="The dsc image the runtime steps run in [env DSC_RUNTIME_IMAGE].")
+@click.option("--lakefs-secret", metavar="NAME", envvar="DSC_LAKEFS_SECRET",
+              help="The Kubernetes Secret holding endpoint, access_key_id and "
+              "secret_access_key [default: dsc-lakefs; env DSC_LAKEFS_SECRET].")
+@click.option("--default-branch", metavar="BRANCH", envvar="DSC_DEFAULT_BRANCH",
+              help="The lakeFS branch of inputs and outputs that name none [default: main].")
+@template_options
+@_guard
+def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
+            output_dir: Path | None, generate_name: bool, runtime_image: str | None,
+            lakefs_secret: str | None, default_branch: str | None, sets: tuple[str, ...],
+            values_files: tuple[Path, ...]) -> int:
+    """Compile pipeline specs into Argo Workflows manifests: a WorkflowTemplate for the graph
+    and a Workflow that runs it, for `kubectl apply -f -`.
+
+    Only manifests go to stdout; diagnostics go to stderr. The specs are checked as
+    `dsc lint` checks them, and an error stops the compilation (exit 1).
+    """
+    from compiler.compile import CompileRequest, compile_specs
+    from compiler.report import render, summary_line
+
+    values = _template_values(sets, values_files)
+    request = CompileRequest(paths=paths, values=values, name=graph_name,
+                             generate_name=generate_name, runtime_image=runtime_image,
+                             lakefs_secret=lakefs_secret, default_branch=default_branch)
+    compiled = compile_specs(request)
+    result = compiled.result
+    if result.diagnostics:
+        render(result, "text", sys.stderr, colour=_colour(sys.stderr), show_info=False)
+    if compiled.documents is None:
+        click.echo(summary_line(result), err=True)
+        return int(ExitCode.FINDINGS)
+    if output_dir is None:
+        sys.stdout.write(compiled.text(fmt))
+        return int(ExitCode.CLEAN)
+    files = compiled.files(fmt)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (output_dir / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CouldNotRun(f"cannot write the manifests: {exc}") from None
+    click.echo(f"wrote {len(files)} files to {output_dir}", err=True)
+    return int(ExitCode.CLEAN)
+
+
+@cli.command()
 @_guard
 def schema() -> int:
     """Print the pipeline spec JSON Schema (draft 2020-12), e.g. for yaml-language-server."""

@@ -1,0 +1,1 @@
+"""Spec graph -> Argo Workflows manifests (built with hera, which is imported only here)."""

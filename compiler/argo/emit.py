@@ -1,0 +1,70 @@
+"""Serialise manifests deterministically: same objects, same bytes; nothing YAML could misread.
+
+PyYAML quotes what YAML 1.1 would read as another type (`on`, `yes`, `1.5`), but Kubernetes
+reads manifests with a YAML 1.2 parser, which also takes `1e10`, `0o17` and `.inf` as numbers
+(rules.md §13); those are quoted here too. Multi-line strings are written as literal blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+_YAML12_NOT_STRING = re.compile(
+    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|0x[0-9a-fA-F]+|0o[0-7]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+    r"|~|null|Null|NULL|true|True|TRUE|false|False|FALSE|")
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    if _YAML12_NOT_STRING.fullmatch(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _str)
+
+
+_FIRST = ("apiVersion", "kind", "metadata", "name")
+
+
+def plain(obj: Any) -> dict[str, Any]:
+    """A hera object or a pydantic model as plain JSON data (no None values), each mapping with
+    `apiVersion`, `kind`, `metadata` and `name` first, then its keys alphabetically."""
+    if isinstance(obj, dict):
+        return obj
+    model = obj.build() if hasattr(obj, "build") else obj
+    data: dict[str, Any] = _readable(
+        model.model_dump(exclude_none=True, by_alias=True, mode="json"))
+    return data
+
+
+def _readable(value: Any) -> Any:
+    if isinstance(value, dict):
+        keys = [k for k in _FIRST if k in value] + sorted(k for k in value if k not in _FIRST)
+        return {k: _readable(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    return value
+
+
+def to_yaml(objects: list[Any]) -> str:
+    """YAML documents separated by `---`, keys in construction order."""
+    return "".join(("---\n" if i else "") + yaml.dump(
+        plain(o), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=10_000,
+        allow_unicode=True) for i, o in enumerate(objects))
+
+
+def to_json(objects: list[Any]) -> str:
+    """One `kind: List` object, which `kubectl apply -f -` reads like several documents."""
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [plain(o) for o in objects]},
+                      indent=2, ensure_ascii=False) + "\n"
