@@ -51,7 +51,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = Path("/work/shared/reference/pachyderm/corpus")
-DEFAULT_COLD_JSON = Path("examples/hyperparameter/pipelines/model.json")
+DEFAULT_COLD_JSON = Path("examples/hyperparameter/pipelines/test.json")
 
 TARGET_RATIO = 3.0
 TARGET_COLD_MS = 120.0
