@@ -240,7 +240,7 @@ def setup_workload(name: str, args: list[str]) -> Callable[[], int]:
 
 
 def child_main(argv: list[str]) -> int:
-    """Run one workload and print {"count", "setup_s", "work_s", "rss_setup_kib"[, "profile"]}."""
+    """Run one workload and print its count, setup and work times, work CPU time and RSS."""
     profile = argv[0] == "--profile"
     name, *args = argv[1:] if profile else argv
     t0 = time.perf_counter()
@@ -248,6 +248,7 @@ def child_main(argv: list[str]) -> int:
     t1 = time.perf_counter()
     rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result: dict[str, Any] = {}
+    c1 = time.process_time()
     if profile:
         profiler = cProfile.Profile()
         count = profiler.runcall(work)
@@ -259,7 +260,8 @@ def child_main(argv: list[str]) -> int:
     else:
         count = work()
         t2 = time.perf_counter()
-    result.update(count=count, setup_s=t1 - t0, work_s=t2 - t1, rss_setup_kib=rss_setup)
+    result.update(count=count, setup_s=t1 - t0, work_s=t2 - t1,
+                  work_cpu_s=time.process_time() - c1, rss_setup_kib=rss_setup)
     print(json.dumps(result))
     return 0
 
@@ -289,6 +291,7 @@ class Sample:
     maxrss_kib: int  # the process's own peak RSS
     cpu_s: float
     work_s: float  # the timed part alone (the whole process for the CLI)
+    work_cpu_s: float  # CPU time of the timed part (of the whole process for the CLI)
     rss_setup_kib: int | None  # peak RSS once the inputs were built, before the work
 
 
@@ -314,6 +317,10 @@ class Series:
     @property
     def median(self) -> float:
         return statistics.median(self.works)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(s.work_cpu_s for s in self.samples)
 
     @property
     def wall_median(self) -> float:
@@ -352,7 +359,7 @@ def measure(case: Case, work: Path, env: dict[str, str]) -> Sample:
             if reported != str(case.expected):
                 raise MeasurementError(f"{case.key}: printed {reported[:60]!r}, expected "
                                        f"{case.expected}")
-        return Sample(wall, maxrss, cpu, wall, None)
+        return Sample(wall, maxrss, cpu, wall, cpu, None)
     try:
         result = json.loads(Path(out).read_text())
     except ValueError as exc:
@@ -360,7 +367,8 @@ def measure(case: Case, work: Path, env: dict[str, str]) -> Sample:
     if result["count"] != case.expected:
         raise MeasurementError(f"{case.key}: counted {result['count']}, expected "
                                f"{case.expected}")
-    return Sample(wall, maxrss, cpu, result["work_s"], result["rss_setup_kib"])
+    return Sample(wall, maxrss, cpu, result["work_s"], result["work_cpu_s"],
+                  result["rss_setup_kib"])
 
 
 def profile(case: Case, python: str, work: Path, env: dict[str, str]) -> str:
@@ -511,6 +519,14 @@ def machine_facts(python: str, dsc: str) -> list[list[str]]:
     ]
 
 
+def source_digest() -> str:
+    """A digest of dsc's sources, to notice them changing while the benchmark runs."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "compiler").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def tool_output(argv: Sequence[str]) -> str:
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False)
     if proc.returncode != 0:
@@ -527,28 +543,34 @@ def case_rows(series: dict[str, Series], keys: list[str], base: dict[str, str]) 
                  else "1.0x (baseline)" if key in base.values() else "-")
         setup = s.setup_rss_kib
         rows.append([s.case.label, f"{s.case.expected:,}", sec(s.median), sec(min(s.works)),
-                     sec(max(s.works)), ratio, sec(s.wall_median),
+                     sec(max(s.works)), sec(s.cpu_median), ratio, sec(s.wall_median),
                      mib(setup) if setup is not None else "-", mib(s.peak_rss_kib)])
     return rows
 
 
-HEADER = ["case", "datums", "median", "min", "max", "ratio to baseline", "process wall (median)",
-          "RSS with inputs built", "peak RSS (max)"]
+HEADER = ["case", "datums", "median", "min", "max", "CPU (median)", "ratio to baseline",
+          "process wall (median)", "RSS with inputs built", "peak RSS (max)"]
 
 
 def report(sizes: Sizes, facts: list[list[str]], series: dict[str, Series],
-           profiles: dict[str, str], listing_bytes: int) -> str:
+           profiles: dict[str, str], listing_bytes: int, source_changed: bool) -> str:
     judged = sizes == FULL
     runs = len(series["noop"].samples)
     out = ["# dsc datums benchmark", ""]
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    out += table(["fact", "value"], [*facts, ["load average at end", load]])
+    facts = [*facts, ["load average at end", load]]
+    if source_changed:
+        facts.append(["dsc source changed during the run", "**yes: the figures may mix two "
+                      "versions of dsc**"])
+    out += table(["fact", "value"], facts)
     out += ["", "Command: `" + shlex.join([rel(sys.executable), rel(sys.argv[0]),
                                             *sys.argv[1:]]) + "`", "",
             f"Each case ran {runs} time(s), each in a fresh process, interleaved. `median`, "
-            "`min` and `max` are the timed work alone (the CLI: the whole process); `process "
-            "wall` adds interpreter start, imports and building the inputs. Peak RSS is the "
-            "process's own `ru_maxrss`, the largest of all runs.", ""]
+            "`min` and `max` are the wall time of the timed work alone (the CLI: the whole "
+            "process), `CPU` its CPU time (above the wall time's floor when other processes "
+            "compete for the 2 cores); the ratio compares median walls. `process wall` adds "
+            "interpreter start, imports and building the inputs. Peak RSS is the process's own "
+            "`ru_maxrss`, the largest of all runs.", ""]
     if not judged:
         out += ["**Smoke sizes (`--quick`): no target is judged.**", ""]
 
@@ -677,12 +699,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     try:
         facts = machine_facts(python, dsc)
+        digest = source_digest()
         progress(f"writing the inputs to {work}")
         write_inputs(sizes, work)
         cases = build_cases(python, dsc, sizes, work)
         series, profiles = run_all(cases, sizes, args.runs, work, env,
                                    python if args.profile else None)
-        text = report(sizes, facts, series, profiles, (work / "big.json").stat().st_size)
+        text = report(sizes, facts, series, profiles, (work / "big.json").stat().st_size,
+                      source_digest() != digest)
     except MeasurementError as exc:
         print(f"datums_bench: measurement error: {exc}", file=sys.stderr)
         return 2
