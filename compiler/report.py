@@ -92,13 +92,21 @@ def render_datums(datums: Iterable[Datum], fmt: str, out: TextIO, *, dialect: st
 
     count = 0
     if fmt == "json":
+        # Each source's name and repo are encoded once; a datum costs its ID and its paths.
+        heads: dict[int, str] = {}
+        encode = json.JSONEncoder(ensure_ascii=False).encode
         out.write("[")
         for datum in datums:
-            item = {"id": datum.id, "inputs": [
-                {"name": m.source.name, "repo": m.source.repo, "path": spell(m.path, dialect)}
-                for m in datum.matches]}
+            items = []
+            for m in datum.matches:
+                head = heads.get(id(m.source))
+                if head is None:
+                    head = heads[id(m.source)] = (
+                        f'{{"name": {encode(m.source.name)}, "repo": {encode(m.source.repo)}, '
+                        '"path": ')
+                items.append(head + encode(spell(m.path, dialect)) + "}")
             out.write(",\n  " if count else "\n  ")
-            out.write(json.dumps(item, ensure_ascii=False))
+            out.write(f'{{"id": "{datum.id}", "inputs": [{", ".join(items)}]}}')
             count += 1
         out.write("\n]\n" if count else "]\n")
         return count

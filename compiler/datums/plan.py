@@ -112,13 +112,22 @@ def _field(value: str) -> bytes:
 class Match:
     """One matched path of one source: a file, or a directory (its path ends in "/")."""
 
-    __slots__ = ("group_key", "join_key", "path", "source")
+    __slots__ = ("_id_part", "group_key", "join_key", "path", "source")
 
     def __init__(self, source: Source, path: str, join_key: str, group_key: str) -> None:
         self.source = source
         self.path = path
         self.join_key = join_key
         self.group_key = group_key
+        self._id_part: bytes | None = None
+
+    def id_part(self) -> bytes:
+        """What this match adds to the ID of every datum holding it, encoded once (a match of
+        a cross is in many datums)."""
+        part = self._id_part
+        if part is None:
+            part = self._id_part = self.source.id_prefix + _field(self.path)
+        return part
 
     @property
     def name(self) -> str:
@@ -150,11 +159,10 @@ class Datum:
         """Stable identity by *where*: BLAKE2b-256 of each match's input name, repo, branch (as
         written; "" for the default) and path, like 2.x `common.DatumID`."""
         if self._id is None:
-            parts: list[bytes] = []
-            for m in self.matches:
-                parts.append(m.source.id_prefix)
-                parts.append(_field(m.path))
-            self._id = hashlib.blake2b(b"".join(parts), digest_size=32).hexdigest()
+            matches = self.matches
+            data = (matches[0].id_part() if len(matches) == 1
+                    else b"".join([m.id_part() for m in matches]))
+            self._id = hashlib.blake2b(data, digest_size=32).hexdigest()
         return self._id
 
     def content_hash(self, checksum: Callable[[Match], str], salt: str) -> str:
