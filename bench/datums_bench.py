@@ -21,7 +21,9 @@ the RSS of the process it was forked (or vfork-spawned) from, so spawning straig
 script would report this script's footprint as the child's peak. The Python workloads run this
 same file in a child mode that builds the inputs, then times the work alone with
 time.perf_counter (interpreter start, imports and building the listing are outside the timed
-part; the wrapper's wall time covers the whole process). The CLI is timed whole.
+part; the wrapper's wall time covers the whole process). The CLI is timed whole. `--profile`
+adds a cProfile summary of each dsc workload, from one extra run each; `--quick` runs smoke
+sizes and judges no target.
 
 Every interpreter reads .pyc from a cache in the temporary directory (PYTHONPYCACHEPREFIX),
 as a pip-installed dsc would; untimed warm-up runs fill it first. The script writes nothing in
@@ -385,7 +387,8 @@ def profile(case: Case, python: str, work: Path, env: dict[str, str]) -> str:
         text = io.StringIO()
         stats = pstats.Stats(str(stats_file), stream=text)
         stats.sort_stats("tottime").print_stats(14)
-        return f"{stats.total_tt:.3f} s under cProfile\n{profile_table(text.getvalue())}"
+        total = stats.get_stats_profile().total_tt
+        return f"{total:.3f} s under cProfile\n{profile_table(text.getvalue())}"
     argv = [*case.argv[:2], "--child", "--profile", *case.argv[3:]]
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False,
                           env=env)
@@ -663,17 +666,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Measure the datum engine against its performance targets (planning a "
         "1M-file listing, counting a 1M-datum cross, a 100k x 100k join), each in fresh "
         "processes next to a plain-Python baseline, and print a Markdown report. Exit status "
-        "is 0 even when a target is missed; 2 on a measurement error.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "is 0 even when a target is missed; 2 on a measurement error.")
     parser.add_argument("--runs", type=int,
-                        help="fresh-process runs of each case [default: 5; 1 with --quick]")
+                        help="fresh-process runs of each case (default: 5; 1 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke sizes (1,000 files, crosses up to 60 x 60, a 1,000-file "
                         "join): checks the script runs; judges no target")
     parser.add_argument("--profile", action="store_true",
                         help="add a cProfile summary of each dsc workload (one extra run each)")
     parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc")
+                        help="virtualenv holding dsc (default: the repository's .venv)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (listing, spec, last outputs)")
     parser.add_argument("-o", "--output", type=Path,
