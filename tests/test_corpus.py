@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from compiler.diagnostics import Severity
-from compiler.spec.lint import lint_paths
+from compiler.spec.lint import lint_paths, load_specs
 from tests.conftest import CORPUS, SEED, needs_shared, run_dsc
 
 # Files that are not valid JSON in Pachyderm's own history: any JSON parser, Pachyderm's
@@ -82,3 +82,15 @@ def test_parallel_lint_gives_exactly_the_serial_answer() -> None:
             (d.severity, d.code, d.message) for d in serial.sorted()]
         assert (parallel.files, parallel.specs) == (serial.files, serial.specs)
     assert sum(d.code == "duplicate-pipeline" for d in serial.diagnostics) > 200
+
+
+@needs_shared
+def test_parallel_load_gives_the_serial_models() -> None:
+    serial = load_specs(_corpus(), jobs=1)
+    parallel = load_specs(_corpus(), jobs=2)
+    assert parallel.pipelines == serial.pipelines
+    assert parallel.graph == serial.graph
+    assert [(d.path, d.source.origin) for d in parallel.documents] == [
+        (d.path, d.source.origin) for d in serial.documents]
+    assert parallel.result.sorted() == serial.result.sorted()
+    assert load_specs(_corpus(), jobs=2, models=False).pipelines == []

@@ -114,6 +114,19 @@ def _depth(value: Any) -> int:
 _SKIPPER = json.JSONDecoder()
 
 
+class JsonPositions:
+    """The positions of the JSON value at `start` of `text`, each found when asked for."""
+
+    __slots__ = ("start", "text")
+
+    def __init__(self, text: str, start: int) -> None:
+        self.text = text
+        self.start = start
+
+    def get(self, path: JsonPath, /) -> Entry | None:
+        return find_entry(self.text, self.start, path)
+
+
 def find_entry(text: str, start: int, path: JsonPath) -> Entry | None:
     """The entry of one path in the (already decoded, so valid) JSON value at `start`.
 

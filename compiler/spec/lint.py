@@ -15,12 +15,19 @@ from typing import Any
 
 from compiler.diagnostics import Diagnostic, Finding, LintResult, Severity
 from compiler.spec.checks import (
+    GraphNode,
     feature_findings,
     graph_findings,
     legacy_markers,
     pipeline_findings,
 )
-from compiler.spec.loader import Document, LoadError, discover, read_documents
+from compiler.spec.loader import (
+    Document,
+    LoadError,
+    PortableDocument,
+    discover,
+    read_documents,
+)
 from compiler.spec.model import Pipeline
 from compiler.spec.normalize import canonicalize, normalize
 from compiler.spec.schema import Validator, load_schema
@@ -30,25 +37,29 @@ from compiler.spec.source import JsonPath, json_pointer
 LOAD_CODES = frozenset({"duplicate-field"})
 
 
-# Below this many files a second process costs more than it saves (fork, pickling).
+# Below this many files a second process costs more than it saves (fork, sending results).
 PARALLEL_MIN_FILES = 100
 
 
 @dataclass(slots=True)
 class LoadedSpecs:
-    """The pipelines that could be modelled (each with the document it came from), and every
-    diagnostic met on the way. Documents checked in a forked worker keep their source map but
+    """Every diagnostic met on the way, and what the checks across specs need of each pipeline
+    that could be modelled: its graph node and the document it came from. With `models`, also
+    the pipelines themselves. Documents checked in a forked worker keep their source map but
     not their values (`data` is None): the models hold what later stages need."""
 
-    pipelines: list[Pipeline] = field(default_factory=list)
-    documents: list[Document] = field(default_factory=list)  # documents[i] holds pipelines[i]
-    file_index: list[int] = field(default_factory=list)  # pipelines[i] came from file N
+    graph: list[GraphNode] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)  # documents[i] holds graph[i]
+    pipelines: list[Pipeline] = field(default_factory=list)  # pipelines[i] is graph[i]
+    file_index: list[int] = field(default_factory=list)  # graph[i] came from file N
     result: LintResult = field(default_factory=LintResult)
     with_info: bool = True
+    models: bool = True
 
     def extend(self, other: LoadedSpecs) -> None:
-        self.pipelines.extend(other.pipelines)
+        self.graph.extend(other.graph)
         self.documents.extend(other.documents)
+        self.pipelines.extend(other.pipelines)
         self.file_index.extend(other.file_index)
         self.result.diagnostics.extend(other.result.diagnostics)
         self.result.files += other.result.files
@@ -68,31 +79,34 @@ def locate(doc: Document, finding: Finding) -> Diagnostic:
 
 
 def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
-               with_info: bool = True, jobs: int | None = None) -> LoadedSpecs:
+               with_info: bool = True, jobs: int | None = None,
+               models: bool = True) -> LoadedSpecs:
     """Every spec under `paths`, modelled and checked.
 
     `with_info=False` drops info notes before they are located (locating is most of the cost
     of a clean JSON file). `jobs` processes check files in parallel (None: one per CPU for
     large batches); results are merged in file order, so the output does not depend on it.
+    `models=False` keeps no pipeline models (all `dsc lint` needs is the diagnostics).
     """
     files = list(enumerate(discover(paths)))
     workers = _workers(len(files), jobs)
-    loaded = LoadedSpecs(with_info=with_info)
+    loaded = LoadedSpecs(with_info=with_info, models=models)
     if workers > 1:
-        for part in _forked(files, values or {}, with_info, workers):
+        for part in _forked(files, values or {}, with_info, models, workers):
             loaded.extend(part)
-        # Back to file order (a stable sort: one file's pipelines are already in order), so
-        # graph checks ("first defined in") see exactly what a serial run sees.
-        order = sorted(range(len(loaded.pipelines)), key=loaded.file_index.__getitem__)
-        loaded.pipelines = [loaded.pipelines[i] for i in order]
+        # Back to file order (a stable sort: one file's pipelines are already in order),
+        # so graph checks ("first defined in") see exactly what a serial run sees.
+        order = sorted(range(len(loaded.graph)), key=loaded.file_index.__getitem__)
+        loaded.graph = [loaded.graph[i] for i in order]
         loaded.documents = [loaded.documents[i] for i in order]
+        if models:
+            loaded.pipelines = [loaded.pipelines[i] for i in order]
         loaded.file_index = [loaded.file_index[i] for i in order]
     else:
         _load_files(loaded, files, values or {})
-    by_pipeline = {id(p): d for p, d in zip(loaded.pipelines, loaded.documents, strict=True)}
-    for pipeline, finding in graph_findings(loaded.pipelines):
+    for index, finding in graph_findings(loaded.graph):
         if with_info or finding.severity is not Severity.INFO:
-            loaded.result.add(locate(by_pipeline[id(pipeline)], finding))
+            loaded.result.add(locate(loaded.documents[index], finding))
     return loaded
 
 
@@ -127,8 +141,60 @@ def _load_files(loaded: LoadedSpecs, files: list[tuple[int, Path]],
                 _check_spec(loaded, doc, doc.data, (), index)
 
 
+_SEVERITIES = {s.value: s for s in Severity}
+
+
+def _portable(part: LoadedSpecs) -> tuple[Any, ...]:
+    """A forked worker's results as plain data for `marshal` (much faster than pickling
+    dataclasses); the models, only when asked for, are pickled."""
+    documents: dict[int, int] = {}  # one entry per document, however many specs it holds
+    portable_docs: list[PortableDocument] = []
+    doc_refs: list[int] = []
+    for doc in part.documents:
+        ref = documents.get(id(doc))
+        if ref is None:
+            ref = documents[id(doc)] = len(portable_docs)
+            portable_docs.append(doc.portable())
+        doc_refs.append(ref)
+    models = None
+    if part.models:
+        import pickle
+
+        models = pickle.dumps([replace(d, data=None) for d in part.documents], protocol=5), (
+            pickle.dumps(part.pipelines, protocol=5))
+    result = part.result
+    return (
+        [(d.path, d.line, d.col, d.severity.value, d.code, d.message, d.json_path)
+         for d in result.diagnostics],
+        result.files, result.specs, result.could_not_run,
+        [(n.name, n.path, n.at, n.repos, n.pfs_repos) for n in part.graph],
+        portable_docs, doc_refs, part.file_index, models,
+    )
+
+
+def _from_portable(data: tuple[Any, ...], with_info: bool, models: bool) -> LoadedSpecs:
+    (diagnostics, files, specs, could_not_run, graph, portable_docs, doc_refs, file_index,
+     pickled) = data
+    part = LoadedSpecs(with_info=with_info, models=models)
+    part.result.diagnostics = [
+        Diagnostic(path, line, col, _SEVERITIES[severity], code, message, json_path)
+        for path, line, col, severity, code, message, json_path in diagnostics]
+    part.result.files, part.result.specs, part.result.could_not_run = files, specs, could_not_run
+    part.graph = [GraphNode(*node) for node in graph]
+    if models:
+        import pickle
+
+        part.documents = pickle.loads(pickled[0])
+        part.pipelines = pickle.loads(pickled[1])
+    else:
+        docs = [Document.from_portable(d) for d in portable_docs]
+        part.documents = [docs[ref] for ref in doc_refs]
+    part.file_index = file_index
+    return part
+
+
 def _forked(files: list[tuple[int, Path]], values: Mapping[str, Any], with_info: bool,
-            workers: int) -> list[LoadedSpecs]:
+            models: bool, workers: int) -> list[LoadedSpecs]:
     """Check interleaved shares of `files` in forked children, the first in this process
     (interleaved, so JSON and the slower YAML spread evenly).
 
@@ -138,7 +204,7 @@ def _forked(files: list[tuple[int, Path]], values: Mapping[str, Any], with_info:
     """
     # What the files will need is imported once, before forking, not again in every worker.
     import difflib  # noqa: F401  (did-you-mean of unknown fields)
-    import pickle
+    import marshal
 
     from compiler.spec import jsonsource  # noqa: F401
     if any(not p.name.endswith(".json") for _, p in files):
@@ -153,18 +219,16 @@ def _forked(files: list[tuple[int, Path]], values: Mapping[str, Any], with_info:
             os.close(read_end)
             code = 0
             try:
-                part = LoadedSpecs(with_info=with_info)
+                part = LoadedSpecs(with_info=with_info, models=models)
                 _load_files(part, chunk, values)
-                # The parent needs a document only to locate graph findings: not its values.
-                part.documents = [replace(d, data=None) for d in part.documents]
                 with os.fdopen(write_end, "wb") as out:
-                    pickle.dump(part, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    out.write(marshal.dumps(_portable(part)))
             except BaseException:
                 code = 1
             os._exit(code)
         os.close(write_end)
         children.append((pid, read_end, chunk))
-    first = LoadedSpecs(with_info=with_info)
+    first = LoadedSpecs(with_info=with_info, models=models)
     _load_files(first, chunks[0], values)
     parts = [first]
     for pid, read_end, chunk in children:
@@ -174,11 +238,11 @@ def _forked(files: list[tuple[int, Path]], values: Mapping[str, Any], with_info:
         received: LoadedSpecs | None = None
         if status == 0:
             try:
-                received = pickle.loads(data)
+                received = _from_portable(marshal.loads(data), with_info, models)
             except Exception:
                 received = None
         if received is None:
-            received = LoadedSpecs(with_info=with_info)
+            received = LoadedSpecs(with_info=with_info, models=models)
             _load_files(received, chunk, values)
         parts.append(received)
     return parts
@@ -210,9 +274,11 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
         pipeline = normalize(spec, path=doc.path, at=at, findings=findings)
         if pipeline is not None:
             findings.extend(pipeline_findings(pipeline, spec))
-            loaded.pipelines.append(pipeline)
+            loaded.graph.append(GraphNode.of(pipeline))
             loaded.documents.append(doc)
             loaded.file_index.append(file_index)
+            if loaded.models:
+                loaded.pipelines.append(pipeline)
     if any(f.code == "unsupported" for f in findings):
         # A spec that needs a feature dsc cannot run is reported for that feature only: the
         # rest (a spout has no input, a tf_job no transform) follows from it.
@@ -225,4 +291,4 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
 
 def lint_paths(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
                with_info: bool = True, jobs: int | None = None) -> LintResult:
-    return load_specs(paths, values, with_info=with_info, jobs=jobs).result
+    return load_specs(paths, values, with_info=with_info, jobs=jobs, models=False).result
