@@ -6,6 +6,7 @@ models together with everything found on the way, so nothing is checked twice.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -91,22 +92,30 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
     files = list(enumerate(discover(paths)))
     workers = _workers(len(files), jobs)
     loaded = LoadedSpecs(with_info=with_info, models=models)
-    if workers > 1:
-        for part in _forked(files, values or {}, with_info, models, workers):
-            loaded.extend(part)
-        # Back to file order (a stable sort: one file's pipelines are already in order),
-        # so graph checks ("first defined in") see exactly what a serial run sees.
-        order = sorted(range(len(loaded.graph)), key=loaded.file_index.__getitem__)
-        loaded.graph = [loaded.graph[i] for i in order]
-        loaded.documents = [loaded.documents[i] for i in order]
-        if models:
-            loaded.pipelines = [loaded.pipelines[i] for i in order]
-        loaded.file_index = [loaded.file_index[i] for i in order]
-    else:
-        _load_files(loaded, files, values or {})
-    for index, finding in graph_findings(loaded.graph):
-        if with_info or finding.severity is not Severity.INFO:
-            loaded.result.add(locate(loaded.documents[index], finding))
+    # Checking allocates a great many small objects and makes no reference cycles worth
+    # collecting: cyclic garbage collection passing over them only costs time (5% of a run).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        if workers > 1:
+            for part in _forked(files, values or {}, with_info, models, workers):
+                loaded.extend(part)
+            # Back to file order (a stable sort: one file's pipelines are already in order),
+            # so graph checks ("first defined in") see exactly what a serial run sees.
+            order = sorted(range(len(loaded.graph)), key=loaded.file_index.__getitem__)
+            loaded.graph = [loaded.graph[i] for i in order]
+            loaded.documents = [loaded.documents[i] for i in order]
+            if models:
+                loaded.pipelines = [loaded.pipelines[i] for i in order]
+            loaded.file_index = [loaded.file_index[i] for i in order]
+        else:
+            _load_files(loaded, files, values or {})
+        for index, finding in graph_findings(loaded.graph):
+            if with_info or finding.severity is not Severity.INFO:
+                loaded.result.add(locate(loaded.documents[index], finding))
+    finally:
+        if collecting:
+            gc.enable()
     return loaded
 
 
