@@ -18,7 +18,8 @@ from compiler.spec.source import (
     template_line,
 )
 
-__all__ = ["Document", "LoadError", "discover", "is_spec_file", "read_documents"]
+__all__ = ["Document", "LoadError", "discover", "is_spec_file", "needs_yaml_or_jinja",
+           "read_documents"]
 
 # A pipeline spec is a few KiB; the largest corpus file is 13 KiB. Anything this big is not a
 # spec, and refusing it keeps a pre-commit hook from stalling on a data file.
@@ -77,6 +78,13 @@ def _rendered_name(path: Path) -> tuple[str, bool]:
 
 def is_spec_file(path: Path) -> bool:
     return _rendered_name(path)[0].endswith((*SPEC_SUFFIXES, JSONNET_SUFFIX))
+
+
+def needs_yaml_or_jinja(path: Path) -> bool:
+    """Whether reading the file may import PyYAML or Jinja2 (a YAML name, a template, a name
+    that says nothing); `.json` and `.jsonnet` files never do."""
+    name, template = _rendered_name(path)
+    return template or not name.endswith((".json", JSONNET_SUFFIX))
 
 
 def discover(paths: Iterable[Path]) -> Iterator[Path]:
