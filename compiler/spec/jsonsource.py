@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from compiler.spec.source import Entry, JsonPath, LineIndex, canonical_key
@@ -68,7 +68,10 @@ def decode_documents(text: str) -> Iterator[tuple[Any, int, int]]:
             # Re-scan for the exact location of the duplicate key or the NaN literal.
             scan_positions(text, pos)
             raise AssertionError("scanner missed what the decoder refused") from None
-        if _depth(value) > MAX_DEPTH:
+        # Each level of nesting opens a bracket: with no more brackets than levels allowed
+        # (nearly every spec), the walk over the value is not needed.
+        if text.count("{", pos, end) + text.count("[", pos, end) > MAX_DEPTH and (
+                _depth(value) > MAX_DEPTH):
             raise JsonSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", pos, "too-deep")
         yield value, pos, end
         pos = _skip(text, end)
@@ -111,7 +114,15 @@ def _depth(value: Any) -> int:
     return depth - 1
 
 
-_SKIPPER = json.JSONDecoder()
+# The C scanner JSONDecoder.raw_decode wraps, called directly: one Python call less for each
+# sibling value skipped.
+_SCAN_ONCE: Callable[[str, int], tuple[Any, int]] = (
+    json.JSONDecoder().scan_once)  # type: ignore[attr-defined]
+
+
+def _skip_value(text: str, pos: int) -> int:
+    """The offset after the (valid) JSON value at `pos`."""
+    return _SCAN_ONCE(text, pos)[1]
 
 
 class JsonPositions:
@@ -127,11 +138,16 @@ class JsonPositions:
         return find_entry(self.text, self.start, path)
 
 
+# A field name with the colon after it, and what follows a value inside an object or array.
+_KEY = re.compile(r'"((?:[^"\\\x00-\x1f]|\\.)*)"[ \t\n\r]*:[ \t\n\r]*', re.DOTALL)
+_NEXT = re.compile(r"[ \t\n\r]*(,[ \t\n\r]*)?")
+
+
 def find_entry(text: str, start: int, path: JsonPath) -> Entry | None:
     """The entry of one path in the (already decoded, so valid) JSON value at `start`.
 
     Walks only the objects and arrays on the path; sibling values are skipped by the C
-    decoder's raw_decode, so the cost is a few siblings per level, not the whole document.
+    decoder's scanner, so the cost is a few siblings per level, not the whole document.
     """
     pos = key_pos = _ws(text, start)
     for part in path:
@@ -141,16 +157,16 @@ def find_entry(text: str, start: int, path: JsonPath) -> Entry | None:
             # duplicate-field error is about.
             found: tuple[int, int] | None = None
             pos = _ws(text, pos + 1)
-            while m := _STRING.match(text, pos):
-                raw = m.group(0)
-                key = json.loads(raw) if "\\" in raw else raw[1:-1]
-                value_pos = _ws(text, _ws(text, m.end()) + 1)
+            while m := _KEY.match(text, pos):
+                key = m.group(1)
+                if "\\" in key:
+                    key = json.loads(f'"{key}"')
                 if canonical_key(key) == part:
-                    found = (m.start(), value_pos)
-                pos = _ws(text, _SKIPPER.raw_decode(text, value_pos)[1])
-                if text[pos : pos + 1] != ",":
+                    found = (m.start(), m.end())
+                after = _NEXT.match(text, _skip_value(text, m.end()))
+                if after is None or after.group(1) is None:
                     break
-                pos = _ws(text, pos + 1)
+                pos = after.end()
             if found is None:
                 return None
             key_pos, pos = found
@@ -159,10 +175,10 @@ def find_entry(text: str, start: int, path: JsonPath) -> Entry | None:
             for _ in range(part):
                 if text[pos : pos + 1] == "]":
                     return None
-                pos = _ws(text, _SKIPPER.raw_decode(text, pos)[1])
-                if text[pos : pos + 1] != ",":
+                after = _NEXT.match(text, _skip_value(text, pos))
+                if after is None or after.group(1) is None:
                     return None
-                pos = _ws(text, pos + 1)
+                pos = after.end()
             if text[pos : pos + 1] in ("]", ""):
                 return None
             key_pos = pos

@@ -177,9 +177,15 @@ def _tag_error(node: Any) -> LoadError:
     return _error(f"unsupported YAML tag {node.tag!r}", *_pos(node), "yaml-tag")
 
 
+# How a plain null, bool, int, float, inf or nan can start; any other plain scalar is a string.
+_NOT_STR_START = frozenset("~nNtTfF0123456789+-.")
+
+
 def _scalar(node: Any) -> Any:
     tag, text = node.tag, node.value
     if tag == _PLAIN:
+        if text[:1] not in _NOT_STR_START and text:
+            return text
         if _NULL.fullmatch(text):
             return None
         if text in _BOOL:
