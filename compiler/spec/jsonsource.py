@@ -77,6 +77,16 @@ def decode_documents(text: str) -> Iterator[tuple[Any, int, int]]:
         pos = _skip(text, end)
 
 
+# A field name with a camelCase hump (what `canonical_key` renames always has one). Only a
+# field name can be followed by a colon; escapes are ruled out before this is asked.
+_HUMP_KEY = re.compile(r'[a-z0-9][A-Z][^"\\]*"[ \t\n\r]*:')
+
+
+def snake_case_keys(text: str, start: int, end: int) -> bool:
+    """True when no field name of the JSON value in text[start:end] needs renaming."""
+    return "\\" not in text[start:end] and not _HUMP_KEY.search(text, start, end)
+
+
 def _ws(text: str, pos: int) -> int:
     return _WS.match(text, pos).end()  # type: ignore[union-attr]
 

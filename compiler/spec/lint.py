@@ -366,7 +366,7 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
         result.specs += 1
         findings.extend(Finding((*at, *v.path), v.code, v.message, at_key=v.at_key)
                         for v in _validator().violations(raw))
-        spec = canonicalize(raw, at, findings)
+        spec = raw if doc.snake_case else canonicalize(raw, at, findings)
         findings.extend(feature_findings(spec, at))
         pipeline = normalize(spec, path=doc.path, at=at, findings=findings)
         if pipeline is not None:

@@ -43,6 +43,9 @@ class Document:
     path: str
     data: Any
     source: SourceMap
+    # True when no field name needs renaming to snake_case (`canonicalize` would return the
+    # data as it is): known for free while reading, it spares a walk over every spec.
+    snake_case: bool = False
 
     def portable(self) -> PortableDocument:
         """What locating findings needs, without the values (what a forked worker sends)."""
@@ -158,13 +161,19 @@ def _read_capped(path: Path) -> bytes:
 
 def _json_documents(text: str, display: str,
                     template_lines: tuple[int, ...] | None) -> list[Document]:
-    from compiler.spec.jsonsource import JsonPositions, JsonSyntaxError, decode_documents
+    from compiler.spec.jsonsource import (
+        JsonPositions,
+        JsonSyntaxError,
+        decode_documents,
+        snake_case_keys,
+    )
 
     docs = []
     try:
-        for value, start, _end in decode_documents(text):
+        for value, start, end in decode_documents(text):
             docs.append(Document(display, value, SourceMap(
-                LineIndex.position_in(text, start), JsonPositions(text, start), template_lines)))
+                LineIndex.position_in(text, start), JsonPositions(text, start), template_lines),
+                snake_case_keys(text, start, end)))
     except JsonSyntaxError as exc:
         raise LoadError(exc.message, exc.code, *LineIndex.position_in(text, exc.offset)) from None
     return docs
@@ -174,5 +183,5 @@ def _yaml_documents(text: str, display: str,
                     template_lines: tuple[int, ...] | None) -> list[Document]:
     from compiler.spec.yamlsource import compose_documents
 
-    return [Document(display, value, SourceMap(origin, index, template_lines))
-            for value, index, origin in compose_documents(text)]
+    return [Document(display, value, SourceMap(origin, index, template_lines), snake_case)
+            for value, index, origin, snake_case in compose_documents(text)]
