@@ -148,14 +148,17 @@ def _read_capped(path: Path) -> bytes:
     """The file's bytes, at most MAX_FILE_BYTES + 1 of them. Asks for the size the file says
     it has, not for the cap: a 2 MiB read buffer per file cost more than reading a spec."""
     limit = MAX_FILE_BYTES + 1
-    with open(path, "rb", buffering=0) as handle:
-        raw = handle.read(min(os.fstat(handle.fileno()).st_size + 1, limit))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        raw = os.read(fd, min(os.fstat(fd).st_size + 1, limit))
         # A pipe or a growing file says less than it holds: read on to EOF or the cap.
         while raw and len(raw) < limit:
-            more = handle.read(limit - len(raw))
+            more = os.read(fd, limit - len(raw))
             if not more:
                 break
             raw += more
+    finally:
+        os.close(fd)
     return raw
 
 
