@@ -121,13 +121,14 @@ def _placeholders(spec: dict[str, Any], at: JsonPath) -> Iterator[JsonPath]:
     while stack:
         node, path = stack.pop()
         if isinstance(node, list):
-            stack.extend((v, (*path, i)) for i, v in enumerate(node))
+            stack.extend((v, (*path, i)) for i, v in enumerate(node)
+                         if isinstance(v, (dict, list)))
         elif isinstance(node, dict):
             for key, value in node.items():
                 if key in ("name", "repo") and isinstance(value, str):
                     if _PLACEHOLDER.search(value):
                         yield (*path, key)
-                else:
+                elif isinstance(value, (dict, list)):
                     stack.append((value, (*path, key)))
 
 
@@ -388,8 +389,11 @@ class GraphNode:
 
     @staticmethod
     def of(p: Pipeline) -> GraphNode:
-        return GraphNode(p.name, p.path, p.at, tuple(p.repos()), tuple(
-            (node.repo, node.at) for node in p.inputs() if isinstance(node, PfsInput)))
+        inputs = p.inputs()
+        # Pipeline.repos(), without walking the inputs twice.
+        repos = dict.fromkeys(n.repo for n in inputs if isinstance(n, (PfsInput, CronInput)))
+        return GraphNode(p.name, p.path, p.at, tuple(repos), tuple(
+            (n.repo, n.at) for n in inputs if isinstance(n, PfsInput)))
 
 
 def graph_findings(pipelines: list[GraphNode]) -> list[tuple[int, Finding]]:

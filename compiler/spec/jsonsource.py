@@ -84,7 +84,7 @@ _HUMP_KEY = re.compile(r'[a-z0-9][A-Z][^"\\]*"[ \t\n\r]*:')
 
 def snake_case_keys(text: str, start: int, end: int) -> bool:
     """True when no field name of the JSON value in text[start:end] needs renaming."""
-    return "\\" not in text[start:end] and not _HUMP_KEY.search(text, start, end)
+    return text.find("\\", start, end) < 0 and not _HUMP_KEY.search(text, start, end)
 
 
 def _ws(text: str, pos: int) -> int:

@@ -356,8 +356,8 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
         findings.append(Finding(at, "not-a-spec", (
             f"skipped: a Kubernetes {raw.get('kind')!s} object, not a pipeline spec"),
             Severity.INFO))
-    elif legacy_markers(raw):
-        marker = legacy_markers(raw)[0]
+    elif markers := legacy_markers(raw):
+        marker = markers[0]
         findings.append(Finding((*at, *marker.split(".")), "unsupported", (
             f"dsc does not support the pre-1.4.6 spec dialect (`{marker}`; an `inputs` array "
             "with `method`/`partition`); rewrite it with `input` (pfs, cross, union)"),
