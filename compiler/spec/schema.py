@@ -117,22 +117,14 @@ class _Node:
         self.target: _Node = self
         self.type_only: frozenset[str] | None = None
 
-    def _checks_only_type(self) -> bool:
-        return (self.ref is None and not self.any_of and self.const is _MISSING
-                and self.enum is None and self.pattern is None and self.min_length is None
+    def _bare(self) -> bool:
+        """No keyword but `type` and `$ref`."""
+        return (not self.any_of and self.const is _MISSING and self.enum is None
+                and self.pattern is None and self.min_length is None
                 and self.max_length is None and self.minimum is None and self.maximum is None
                 and self.min_items is None and self.max_items is None and self.items is None
                 and self.min_properties is None and not self.required and not self.properties
                 and not self.pattern_properties and self.additional is True)
-
-    def _is_plain_ref(self) -> bool:
-        return self.ref is not None and self.types is None and not self.any_of and (
-            self.const is _MISSING and self.enum is None and self.pattern is None
-            and self.min_length is None and self.max_length is None and self.minimum is None
-            and self.maximum is None and self.min_items is None and self.max_items is None
-            and self.items is None and self.min_properties is None and not self.required
-            and not self.properties and not self.pattern_properties
-            and self.additional is True)
 
 
 class Validator:
@@ -144,11 +136,12 @@ class Validator:
         self.root = self._node(self._resolve(ref))
         for node in self._nodes.values():
             target, seen = node, {id(node)}
-            while target._is_plain_ref() and target.ref is not None and id(target.ref) not in seen:
+            while (target.ref is not None and target.types is None and target._bare()
+                   and id(target.ref) not in seen):
                 target = target.ref
                 seen.add(id(target))
             node.target = target
-            if node._checks_only_type():
+            if node.ref is None and node._bare():
                 node.type_only = node.accepts if node.types is not None else _ALL_TYPES
 
     def _resolve(self, ref: str) -> dict[str, Any]:
