@@ -160,6 +160,7 @@ def find_entry(text: str, start: int, path: JsonPath) -> Entry | None:
     decoder's scanner, so the cost is a few siblings per level, not the whole document.
     """
     pos = key_pos = _ws(text, start)
+    escapes = text.find("\\", start) >= 0
     for part in path:
         ch = text[pos : pos + 1]
         if ch == "{" and isinstance(part, str):
@@ -173,6 +174,10 @@ def find_entry(text: str, start: int, path: JsonPath) -> Entry | None:
                     key = json.loads(f'"{key}"')
                 if canonical_key(key) == part:
                     found = (m.start(), m.end())
+                    # Only `part` itself spells a name without "_" (and without escapes):
+                    # if it is nowhere further on, no later key of this object is it.
+                    if not escapes and "_" not in part and text.find(f'"{part}"', m.end()) < 0:
+                        break
                 after = _NEXT.match(text, _skip_value(text, m.end()))
                 if after is None or after.group(1) is None:
                     break
