@@ -39,6 +39,8 @@ _PATTERN_WORDS = {
 
 @dataclass(frozen=True, slots=True)
 class SchemaViolation:
+    """What a spec breaks of the schema, where (a JSON path), in words."""
+
     path: JsonPath
     code: str
     message: str
