@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -285,4 +286,9 @@ def _isatty(stream: Any) -> bool:
 
 
 def main() -> None:
-    cli(prog_name="dsc")
+    try:
+        cli(prog_name="dsc")
+    finally:
+        # On its way out the interpreter runs a full garbage collection over every object
+        # still alive (10-15 ms after a large lint): pointless for a process that is ending.
+        gc.freeze()

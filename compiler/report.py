@@ -21,13 +21,13 @@ def render(result: LintResult, fmt: str, out: TextIO, *, colour: bool = False,
            show_info: bool = True) -> None:
     shown = [d for d in result.sorted() if show_info or d.severity is not Severity.INFO]
     if fmt == "json":
-        json.dump({"diagnostics": [_as_dict(d) for d in shown], "summary": summary_dict(result)},
-                  out, indent=2)
-        out.write("\n")
+        # One write per report: json.dump and writelines write each chunk separately.
+        out.write(json.dumps({"diagnostics": [_as_dict(d) for d in shown],
+                              "summary": summary_dict(result)}, indent=2) + "\n")
     elif fmt == "github":
-        out.writelines(_github(d) + "\n" for d in shown)
+        out.write("".join(_github(d) + "\n" for d in shown))
     else:
-        out.writelines(_text(d, colour) + "\n" for d in shown)
+        out.write("".join(_text(d, colour) + "\n" for d in shown))
 
 
 def _text(d: Diagnostic, colour: bool) -> str:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.diagnostics import Severity
-from compiler.spec.lint import lint_paths
+from compiler.diagnostics import Diagnostic, Severity
+from compiler.spec import lint
+from compiler.spec.lint import lint_paths, load_specs
 from tests.conftest import CORPUS, SEED, needs_shared, run_dsc
 
 # Files that are not valid JSON in Pachyderm's own history: any JSON parser, Pachyderm's
@@ -77,8 +78,36 @@ def test_parallel_lint_gives_exactly_the_serial_answer() -> None:
     serial = lint_paths(paths, jobs=1)
     for jobs in (2, 3):
         parallel = lint_paths(paths, jobs=jobs)
-        assert parallel.sorted() == serial.sorted()
-        assert [(d.severity, d.code, d.message) for d in parallel.sorted()] == [
-            (d.severity, d.code, d.message) for d in serial.sorted()]
+        # Every field, in the order found (file order), not only in the order shown.
+        assert [_fields(d) for d in parallel.diagnostics] == [
+            _fields(d) for d in serial.diagnostics]
         assert (parallel.files, parallel.specs) == (serial.files, serial.specs)
     assert sum(d.code == "duplicate-pipeline" for d in serial.diagnostics) > 200
+
+
+@needs_shared
+def test_parallel_load_gives_the_serial_models() -> None:
+    serial = load_specs(_corpus(), jobs=1)
+    parallel = load_specs(_corpus(), jobs=2)
+    assert parallel.pipelines == serial.pipelines
+    assert parallel.graph == serial.graph
+    assert [(d.path, d.source.origin) for d in parallel.documents] == [
+        (d.path, d.source.origin) for d in serial.documents]
+    assert parallel.result.sorted() == serial.result.sorted()
+    assert load_specs(_corpus(), jobs=2, models=False).pipelines == []
+
+
+@needs_shared
+def test_a_failed_worker_is_redone_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object) -> object:
+        raise RuntimeError("a worker died")
+
+    serial = lint_paths(_corpus(), jobs=1)
+    monkeypatch.setattr(lint, "_portable", fail)  # every forked worker fails to report
+    parallel = lint_paths(_corpus(), jobs=3)
+    assert [_fields(d) for d in parallel.diagnostics] == [_fields(d) for d in serial.diagnostics]
+    assert (parallel.files, parallel.specs) == (serial.files, serial.specs)
+
+
+def _fields(d: Diagnostic) -> tuple[object, ...]:
+    return (d.path, d.line, d.col, d.severity, d.code, d.message, d.json_path)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.conftest import CORPUS, ROOT, needs_shared
 
 HEAVY = ("hera", "lakefs_sdk", "pydantic", "jsonschema")
 
@@ -36,3 +36,12 @@ def test_linting_yaml_and_templates_load_only_what_they_need() -> None:
         "lint_paths([Path('tests/cases/valid/anchors-and-template.yaml.j2')])")
     assert {"yaml", "jinja2"} <= loaded
     assert not loaded & set(HEAVY)
+
+
+@needs_shared
+def test_parallel_lint_leaves_yaml_to_a_worker() -> None:
+    # The corpus is nearly all JSON: one forked worker reads its YAML files, this process none.
+    loaded = _modules_after(
+        "from compiler.spec.lint import lint_paths; from pathlib import Path\n"
+        f"lint_paths([Path({str(CORPUS)!r})], jobs=2)")
+    assert not loaded & {*HEAVY, "jinja2", "yaml"}

@@ -102,6 +102,23 @@ def test_evaluator_agrees_with_jsonschema(spec: dict[str, Any]) -> None:
     assert bool(ours) == bool(oracle), (json.dumps(spec)[:500], ours, oracle[:3])
 
 
+def _without_shortcuts() -> Validator:
+    plain = Validator(SCHEMA)
+    for node in plain._nodes.values():
+        node.target, node.type_only = node, None
+    return plain
+
+
+PLAIN = _without_shortcuts()
+
+
+@needs_shared
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_specs())
+def test_evaluator_shortcuts_change_no_violation(spec: dict[str, Any]) -> None:
+    assert OURS.violations(spec) == PLAIN.violations(spec)
+
+
 @pytest.mark.parametrize(("spec", "code", "message"), [
     ({"pipeline": {"name": "a"}, "transform": {"stdin": "x"}}, "wrong-type",
      "`transform.stdin` must be a list, not the string \"x\""),

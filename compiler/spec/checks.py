@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from compiler.datums.glob import GlobError, compile_glob, template_references
@@ -120,13 +121,14 @@ def _placeholders(spec: dict[str, Any], at: JsonPath) -> Iterator[JsonPath]:
     while stack:
         node, path = stack.pop()
         if isinstance(node, list):
-            stack.extend((v, (*path, i)) for i, v in enumerate(node))
+            stack.extend((v, (*path, i)) for i, v in enumerate(node)
+                         if isinstance(v, (dict, list)))
         elif isinstance(node, dict):
             for key, value in node.items():
                 if key in ("name", "repo") and isinstance(value, str):
                     if _PLACEHOLDER.search(value):
                         yield (*path, key)
-                else:
+                elif isinstance(value, (dict, list)):
                     stack.append((value, (*path, key)))
 
 
@@ -387,50 +389,71 @@ def _leaves(node: CombinedInput) -> Iterator[PfsInput | CronInput]:
             yield member
 
 
-def graph_findings(pipelines: list[Pipeline]) -> list[tuple[Pipeline, Finding]]:
-    """Checks across every spec given: duplicates, name collisions, cycles, external inputs."""
-    out: list[tuple[Pipeline, Finding]] = []
-    by_name: dict[str, Pipeline] = {}
-    unique: list[Pipeline] = []
-    for p in pipelines:
+@dataclass(frozen=True, slots=True)
+class GraphNode:
+    """What the checks across specs read of one pipeline (all a forked worker sends back)."""
+
+    name: str
+    path: str  # the file it came from
+    at: JsonPath
+    repos: tuple[str, ...]  # Pipeline.repos(): every repo it reads, in spec order
+    pfs_repos: tuple[tuple[str, JsonPath], ...]  # each pfs input's repo, and where the input is
+
+    @staticmethod
+    def of(p: Pipeline) -> GraphNode:
+        inputs = p.inputs()
+        # Pipeline.repos(), without walking the inputs twice.
+        repos = dict.fromkeys(n.repo for n in inputs if isinstance(n, (PfsInput, CronInput)))
+        return GraphNode(p.name, p.path, p.at, tuple(repos), tuple(
+            (n.repo, n.at) for n in inputs if isinstance(n, PfsInput)))
+
+
+def graph_findings(pipelines: list[GraphNode]) -> list[tuple[int, Finding]]:
+    """Checks across every spec given: duplicates, name collisions, cycles, external inputs.
+    Each finding comes with the index of the pipeline it is about."""
+    out: list[tuple[int, Finding]] = []
+    by_name: dict[str, int] = {}
+    unique: list[int] = []
+    for i, p in enumerate(pipelines):
         first = by_name.get(p.name)
         if first is not None:
-            out.append((p, Finding((*p.at, "pipeline", "name"), "duplicate-pipeline", (
-                f"pipeline `{p.name}` is defined twice (first in {first.path})"))))
+            out.append((i, Finding((*p.at, "pipeline", "name"), "duplicate-pipeline", (
+                f"pipeline `{p.name}` is defined twice (first in {pipelines[first].path})"))))
             continue
-        by_name[p.name] = p
-        unique.append(p)
+        by_name[p.name] = i
+        unique.append(i)
     for label, mapper in (("lakeFS repository", lakefs_repo_name), ("Kubernetes name", k8s_name)):
-        claimed: dict[str, Pipeline] = {}
-        for p in unique:
+        claimed: dict[str, int] = {}
+        for i in unique:
+            p = pipelines[i]
             mapped = mapper(p.name)
-            other = claimed.setdefault(mapped, p)
-            if other is not p:
-                out.append((p, Finding((*p.at, "pipeline", "name"), "name-collision", (
-                    f"pipelines `{other.name}` and `{p.name}` both become the {label} "
-                    f"`{mapped}`; rename one"))))
-    out.extend(_cycle_findings(unique, by_name))
-    for p in unique:
+            other = claimed.setdefault(mapped, i)
+            if other != i:
+                out.append((i, Finding((*p.at, "pipeline", "name"), "name-collision", (
+                    f"pipelines `{pipelines[other].name}` and `{p.name}` both become the "
+                    f"{label} `{mapped}`; rename one"))))
+    out.extend(_cycle_findings(pipelines, unique, by_name))
+    for i in unique:
         reported: set[str] = set()
-        for node in p.inputs():
-            if (isinstance(node, PfsInput) and node.repo not in reported
-                    and node.repo not in by_name):
-                reported.add(node.repo)
-                out.append((p, Finding((*node.at, "repo"), "external-input", (
-                    f"repo `{node.repo}` is not produced by any pipeline given; it must exist "
+        for repo, at in pipelines[i].pfs_repos:
+            if repo not in reported and repo not in by_name:
+                reported.add(repo)
+                out.append((i, Finding((*at, "repo"), "external-input", (
+                    f"repo `{repo}` is not produced by any pipeline given; it must exist "
                     "in lakeFS before the pipeline runs"), Severity.INFO)))
     return out
 
 
-def _cycle_findings(pipelines: list[Pipeline],
-                    by_name: dict[str, Pipeline]) -> Iterator[tuple[Pipeline, Finding]]:
+def _cycle_findings(pipelines: list[GraphNode], unique: list[int],
+                    by_name: dict[str, int]) -> Iterator[tuple[int, Finding]]:
     edges: dict[str, list[str]] = defaultdict(list)
-    for p in pipelines:
-        for repo in p.repos():
+    for i in unique:
+        p = pipelines[i]
+        for repo in p.repos:
             if repo in by_name:
                 edges[p.name].append(repo)
     state: dict[str, int] = {}  # 1 visiting, 2 done
-    for start in (p.name for p in pipelines):
+    for start in (pipelines[i].name for i in unique):
         if state.get(start):
             continue
         path: list[str] = [start]
@@ -444,8 +467,8 @@ def _cycle_findings(pipelines: list[Pipeline],
                 continue
             if state.get(nxt) == 1:
                 cycle = [*path[path.index(nxt):], nxt]
-                p = by_name[path[-1]]
-                yield p, Finding((*p.at, "input"), "cycle", (
+                i = by_name[path[-1]]
+                yield i, Finding((*pipelines[i].at, "input"), "cycle", (
                     "pipelines read each other's output in a cycle: "
                     + " -> ".join(reversed(cycle))))
             elif not state.get(nxt):

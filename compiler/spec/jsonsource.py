@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from compiler.spec.source import Entry, JsonPath, LineIndex, canonical_key
@@ -68,10 +68,23 @@ def decode_documents(text: str) -> Iterator[tuple[Any, int, int]]:
             # Re-scan for the exact location of the duplicate key or the NaN literal.
             scan_positions(text, pos)
             raise AssertionError("scanner missed what the decoder refused") from None
-        if _depth(value) > MAX_DEPTH:
+        # Each level of nesting opens a bracket: with no more brackets than levels allowed
+        # (nearly every spec), the walk over the value is not needed.
+        if text.count("{", pos, end) + text.count("[", pos, end) > MAX_DEPTH and (
+                _depth(value) > MAX_DEPTH):
             raise JsonSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", pos, "too-deep")
         yield value, pos, end
         pos = _skip(text, end)
+
+
+# A field name with a camelCase hump (what `canonical_key` renames always has one). Only a
+# field name can be followed by a colon; escapes are ruled out before this is asked.
+_HUMP_KEY = re.compile(r'[a-z0-9][A-Z][^"\\]*"[ \t\n\r]*:')
+
+
+def snake_case_keys(text: str, start: int, end: int) -> bool:
+    """True when no field name of the JSON value in text[start:end] needs renaming."""
+    return text.find("\\", start, end) < 0 and not _HUMP_KEY.search(text, start, end)
 
 
 def _ws(text: str, pos: int) -> int:
@@ -111,16 +124,43 @@ def _depth(value: Any) -> int:
     return depth - 1
 
 
-_SKIPPER = json.JSONDecoder()
+# The C scanner JSONDecoder.raw_decode wraps, called directly: one Python call less for each
+# sibling value skipped.
+_SCAN_ONCE: Callable[[str, int], tuple[Any, int]] = (
+    json.JSONDecoder().scan_once)  # type: ignore[attr-defined]
+
+
+def _skip_value(text: str, pos: int) -> int:
+    """The offset after the (valid) JSON value at `pos`."""
+    return _SCAN_ONCE(text, pos)[1]
+
+
+class JsonPositions:
+    """The positions of the JSON value at `start` of `text`, each found when asked for."""
+
+    __slots__ = ("start", "text")
+
+    def __init__(self, text: str, start: int) -> None:
+        self.text = text
+        self.start = start
+
+    def get(self, path: JsonPath, /) -> Entry | None:
+        return find_entry(self.text, self.start, path)
+
+
+# A field name with the colon after it, and what follows a value inside an object or array.
+_KEY = re.compile(r'"((?:[^"\\\x00-\x1f]|\\.)*)"[ \t\n\r]*:[ \t\n\r]*', re.DOTALL)
+_NEXT = re.compile(r"[ \t\n\r]*(,[ \t\n\r]*)?")
 
 
 def find_entry(text: str, start: int, path: JsonPath) -> Entry | None:
     """The entry of one path in the (already decoded, so valid) JSON value at `start`.
 
     Walks only the objects and arrays on the path; sibling values are skipped by the C
-    decoder's raw_decode, so the cost is a few siblings per level, not the whole document.
+    decoder's scanner, so the cost is a few siblings per level, not the whole document.
     """
     pos = key_pos = _ws(text, start)
+    escapes = text.find("\\", start) >= 0
     for part in path:
         ch = text[pos : pos + 1]
         if ch == "{" and isinstance(part, str):
@@ -128,16 +168,20 @@ def find_entry(text: str, start: int, path: JsonPath) -> Entry | None:
             # duplicate-field error is about.
             found: tuple[int, int] | None = None
             pos = _ws(text, pos + 1)
-            while m := _STRING.match(text, pos):
-                raw = m.group(0)
-                key = json.loads(raw) if "\\" in raw else raw[1:-1]
-                value_pos = _ws(text, _ws(text, m.end()) + 1)
+            while m := _KEY.match(text, pos):
+                key = m.group(1)
+                if "\\" in key:
+                    key = json.loads(f'"{key}"')
                 if canonical_key(key) == part:
-                    found = (m.start(), value_pos)
-                pos = _ws(text, _SKIPPER.raw_decode(text, value_pos)[1])
-                if text[pos : pos + 1] != ",":
+                    found = (m.start(), m.end())
+                    # Only `part` itself spells a name without "_" (and without escapes):
+                    # if it is nowhere further on, no later key of this object is it.
+                    if not escapes and "_" not in part and text.find(f'"{part}"', m.end()) < 0:
+                        break
+                after = _NEXT.match(text, _skip_value(text, m.end()))
+                if after is None or after.group(1) is None:
                     break
-                pos = _ws(text, pos + 1)
+                pos = after.end()
             if found is None:
                 return None
             key_pos, pos = found
@@ -146,10 +190,10 @@ def find_entry(text: str, start: int, path: JsonPath) -> Entry | None:
             for _ in range(part):
                 if text[pos : pos + 1] == "]":
                     return None
-                pos = _ws(text, _SKIPPER.raw_decode(text, pos)[1])
-                if text[pos : pos + 1] != ",":
+                after = _NEXT.match(text, _skip_value(text, pos))
+                if after is None or after.group(1) is None:
                     return None
-                pos = _ws(text, pos + 1)
+                pos = after.end()
             if text[pos : pos + 1] in ("]", ""):
                 return None
             key_pos = pos

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler.spec.source import LineIndex, LoadError, SourceMap
+from compiler.spec.source import (
+    Entry,
+    JsonPath,
+    LineIndex,
+    LoadError,
+    Position,
+    SourceMap,
+    template_line,
+)
 
-__all__ = ["Document", "LoadError", "discover", "is_spec_file", "read_documents"]
+__all__ = ["Document", "LoadError", "discover", "is_spec_file", "needs_yaml_or_jinja",
+           "read_documents"]
 
 # A pipeline spec is a few KiB; the largest corpus file is 13 KiB. Anything this big is not a
 # spec, and refusing it keeps a pre-commit hook from stalling on a data file.
@@ -22,6 +30,12 @@ TEMPLATE_SUFFIXES = (".j2", ".jinja")
 JSONNET_SUFFIX = ".jsonnet"
 
 
+# A Document without its values, as plain data that `marshal` carries: path, origin,
+# positions (a YAML document's dict, or a JSON document's text and start), template lines.
+PortableDocument = tuple[str, Position, "dict[JsonPath, Entry] | tuple[str, int]",
+                         "tuple[int, ...] | None"]
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     """One top-level value of a file (a spec, or an array of specs) with its source map."""
@@ -29,6 +43,31 @@ class Document:
     path: str
     data: Any
     source: SourceMap
+    # True when no field name needs renaming to snake_case (`canonicalize` would return the
+    # data as it is): known for free while reading, it spares a walk over every spec.
+    snake_case: bool = False
+
+    def portable(self) -> PortableDocument:
+        """What locating findings needs, without the values (what a forked worker sends)."""
+        source = self.source
+        positions = source.positions
+        if isinstance(positions, dict):
+            return self.path, source.origin, positions, source.template_lines
+        from compiler.spec.jsonsource import JsonPositions
+
+        assert isinstance(positions, JsonPositions)
+        return (self.path, source.origin, (positions.text, positions.start),
+                source.template_lines)
+
+    @staticmethod
+    def from_portable(portable: PortableDocument) -> Document:
+        path, origin, positions, template_lines = portable
+        if isinstance(positions, tuple):
+            from compiler.spec.jsonsource import JsonPositions
+
+            return Document(path, None, SourceMap(origin, JsonPositions(*positions),
+                                                  template_lines))
+        return Document(path, None, SourceMap(origin, positions, template_lines))
 
 
 def _rendered_name(path: Path) -> tuple[str, bool]:
@@ -42,6 +81,13 @@ def _rendered_name(path: Path) -> tuple[str, bool]:
 
 def is_spec_file(path: Path) -> bool:
     return _rendered_name(path)[0].endswith((*SPEC_SUFFIXES, JSONNET_SUFFIX))
+
+
+def needs_yaml_or_jinja(path: Path) -> bool:
+    """Whether reading the file may import PyYAML or Jinja2 (a YAML name, a template, a name
+    that says nothing); `.json` and `.jsonnet` files never do."""
+    name, template = _rendered_name(path)
+    return template or not name.endswith((".json", JSONNET_SUFFIX))
 
 
 def discover(paths: Iterable[Path]) -> Iterator[Path]:
@@ -68,8 +114,7 @@ def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[
             "--jsonnet`); render them with `jsonnet` first, or write a Jinja2 template (.j2)",
             "unsupported")
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        raw = _read_capped(path)
     except OSError as exc:
         raise LoadError(f"cannot read: {exc.strerror or exc}", "io-error") from None
     if len(raw) > MAX_FILE_BYTES:
@@ -82,40 +127,64 @@ def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[
         line, col = LineIndex.position_in(prefix, len(prefix))
         raise LoadError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", "encoding",
                         line, col) from None
-    line_map = None
+    template_lines = None
     if template:
         from compiler.spec.template import render
 
         rendered = render(text, values, display)
-        text, line_map = rendered.text, rendered.template_line
+        text, template_lines = rendered.text, rendered.template_lines
     as_json = name.endswith(".json") or text.lstrip()[:1] in ("{", "[")
     if name.endswith((".yaml", ".yml")) and text.lstrip()[:1] == "[":
         as_json = False  # a YAML flow sequence; Pachyderm only sniffs "{" for JSON
     try:
-        return (_json_documents if as_json else _yaml_documents)(text, display, line_map)
+        return (_json_documents if as_json else _yaml_documents)(text, display, template_lines)
     except LoadError as exc:
-        if line_map is not None:  # a rendered template: say which template line it was
-            exc.line = line_map(exc.line)
+        if template_lines is not None:  # a rendered template: say which template line it was
+            exc.line = template_line(template_lines, exc.line)
         raise
 
 
-def _json_documents(text: str, display: str, line_map: Any) -> list[Document]:
-    from compiler.spec.jsonsource import JsonSyntaxError, decode_documents, find_entry
+def _read_capped(path: Path) -> bytes:
+    """The file's bytes, at most MAX_FILE_BYTES + 1 of them. Asks for the size the file says
+    it has, not for the cap: a 2 MiB read buffer per file cost more than reading a spec."""
+    limit = MAX_FILE_BYTES + 1
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        raw = os.read(fd, min(os.fstat(fd).st_size + 1, limit))
+        # A pipe or a growing file says less than it holds: read on to EOF or the cap.
+        while raw and len(raw) < limit:
+            more = os.read(fd, limit - len(raw))
+            if not more:
+                break
+            raw += more
+    finally:
+        os.close(fd)
+    return raw
+
+
+def _json_documents(text: str, display: str,
+                    template_lines: tuple[int, ...] | None) -> list[Document]:
+    from compiler.spec.jsonsource import (
+        JsonPositions,
+        JsonSyntaxError,
+        decode_documents,
+        snake_case_keys,
+    )
 
     docs = []
     try:
-        for value, start, _end in decode_documents(text):
+        for value, start, end in decode_documents(text):
             docs.append(Document(display, value, SourceMap(
-                LineIndex.position_in(text, start),
-                functools.partial(find_entry, text, start),
-                line_map=line_map)))
+                LineIndex.position_in(text, start), JsonPositions(text, start), template_lines),
+                snake_case_keys(text, start, end)))
     except JsonSyntaxError as exc:
         raise LoadError(exc.message, exc.code, *LineIndex.position_in(text, exc.offset)) from None
     return docs
 
 
-def _yaml_documents(text: str, display: str, line_map: Any) -> list[Document]:
+def _yaml_documents(text: str, display: str,
+                    template_lines: tuple[int, ...] | None) -> list[Document]:
     from compiler.spec.yamlsource import compose_documents
 
-    return [Document(display, value, SourceMap(origin, index.get, line_map=line_map))
-            for value, index, origin in compose_documents(text)]
+    return [Document(display, value, SourceMap(origin, index, template_lines), snake_case)
+            for value, index, origin, snake_case in compose_documents(text)]

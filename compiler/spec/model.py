@@ -37,6 +37,8 @@ class PfsInput:
 
 @dataclass(frozen=True, slots=True)
 class CronInput:
+    """A `cron` input: a tick repo that gets a commit on the schedule `spec`."""
+
     name: str
     spec: str
     repo: str
@@ -59,12 +61,16 @@ Input = Union[PfsInput, CronInput, CombinedInput]  # noqa: UP007 (a runtime alia
 
 @dataclass(frozen=True, slots=True)
 class Gpu:
+    """GPUs a datum pod asks for: the Kubernetes resource `type` and how many."""
+
     type: str
     number: int
 
 
 @dataclass(frozen=True, slots=True)
 class Resources:
+    """CPU, memory, disk and GPUs (`resource_requests`, `resource_limits`, sidecar ones)."""
+
     cpu: float | None = None
     memory: str | None = None
     disk: str | None = None
@@ -73,6 +79,8 @@ class Resources:
 
 @dataclass(frozen=True, slots=True)
 class SecretMount:
+    """A Kubernetes secret given to the datum: mounted as files, or one key as an env var."""
+
     name: str
     mount_path: str | None = None
     env_var: str | None = None
@@ -81,6 +89,8 @@ class SecretMount:
 
 @dataclass(frozen=True, slots=True)
 class Transform:
+    """What a datum runs: the image, its command and stdin, env, secrets, accepted codes."""
+
     image: str
     image_defaulted: bool
     cmd: tuple[str, ...] = ()
@@ -99,12 +109,16 @@ class Transform:
 
 @dataclass(frozen=True, slots=True)
 class Parallelism:
+    """`parallelism_spec`: a constant number of workers, or a 1.x coefficient of nodes."""
+
     constant: int | None = None
     coefficient: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Toleration:
+    """A Kubernetes toleration for the datum pods (`tolerations`)."""
+
     key: str | None = None
     operator: str | None = None
     value: str | None = None

@@ -364,10 +364,13 @@ def _patch_problem(value: Any) -> str | None:
 
 
 def _get(raw: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-    value = raw.get(key, default)
-    if kind is not bool and isinstance(value, bool):
+    value = raw.get(key, _ABSENT)
+    if value is _ABSENT or (kind is not bool and isinstance(value, bool)):
         return default
     return value if isinstance(value, kind) else default
+
+
+_ABSENT = object()
 
 
 def _number(value: Any) -> float | None:

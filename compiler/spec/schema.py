@@ -39,6 +39,8 @@ _PATTERN_WORDS = {
 
 @dataclass(frozen=True, slots=True)
 class SchemaViolation:
+    """What a spec breaks of the schema, where (a JSON path), in words."""
+
     path: JsonPath
     code: str
     message: str
@@ -89,7 +91,7 @@ class _Node:
     __slots__ = ("accepts", "additional", "any_of", "const", "enum", "items", "max_items",
                  "max_length", "maximum", "min_items", "min_length", "min_properties",
                  "minimum", "pattern", "pattern_properties", "properties", "ref", "required",
-                 "types")
+                 "target", "type_only", "types")
 
     def __init__(self) -> None:
         self.ref: _Node | None = None
@@ -111,6 +113,20 @@ class _Node:
         self.properties: dict[str, _Node] = {}
         self.pattern_properties: tuple[tuple[re.Pattern[str], _Node], ...] = ()
         self.additional: _Node | bool = True
+        # Shortcuts for the evaluator's hot path, set once every node is built: the node a
+        # plain `$ref` node stands for, and, for a node that checks nothing but the type, the
+        # type names it accepts (every one when it checks nothing at all).
+        self.target: _Node = self
+        self.type_only: frozenset[str] | None = None
+
+    def _bare(self) -> bool:
+        """No keyword but `type` and `$ref`."""
+        return (not self.any_of and self.const is _MISSING and self.enum is None
+                and self.pattern is None and self.min_length is None
+                and self.max_length is None and self.minimum is None and self.maximum is None
+                and self.min_items is None and self.max_items is None and self.items is None
+                and self.min_properties is None and not self.required and not self.properties
+                and not self.pattern_properties and self.additional is True)
 
 
 class Validator:
@@ -120,6 +136,15 @@ class Validator:
         self.schema = schema
         self._nodes: dict[int, _Node] = {}
         self.root = self._node(self._resolve(ref))
+        for node in self._nodes.values():
+            target, seen = node, {id(node)}
+            while (target.ref is not None and target.types is None and target._bare()
+                   and id(target.ref) not in seen):
+                target = target.ref
+                seen.add(id(target))
+            node.target = target
+            if node.ref is None and node._bare():
+                node.type_only = node.accepts if node.types is not None else _ALL_TYPES
 
     def _resolve(self, ref: str) -> dict[str, Any]:
         if not ref.startswith("#/$defs/"):
@@ -170,6 +195,10 @@ class Validator:
 
     def _check(self, node: _Node, value: Any, path: JsonPath,
                out: list[SchemaViolation]) -> None:
+        node = node.target
+        if node.type_only is not None and (
+                _JSON_TYPES.get(type(value)) or _json_type(value)) in node.type_only:
+            return
         if node.ref is not None:
             self._check(node.ref, value, path, out)
         if node.types is not None and _json_type(value) not in node.accepts:
@@ -223,9 +252,14 @@ class Validator:
         if node.max_items is not None and len(value) > node.max_items:
             out.append(SchemaViolation(path, "invalid-value", (
                 f"{_name(path)} must have at most {node.max_items} items")))
-        if node.items is not None:
+        items = node.items
+        if items is not None:
+            items = items.target
+            accepted = items.type_only
             for i, item in enumerate(value):
-                self._check(node.items, item, (*path, i), out)
+                if accepted is None or (
+                        _JSON_TYPES.get(type(item)) or _json_type(item)) not in accepted:
+                    self._check(items, item, (*path, i), out)
 
     def _object(self, node: _Node, value: dict[str, Any], path: JsonPath,
                 out: list[SchemaViolation]) -> None:
@@ -240,7 +274,12 @@ class Validator:
             sub = properties.get(key)
             matched = sub is not None
             if sub is not None:
-                self._check(sub, item, (*path, key), out)
+                sub = sub.target
+                accepted = sub.type_only
+                # A valid value of a node that only checks its type costs no call.
+                if accepted is None or (
+                        _JSON_TYPES.get(type(item)) or _json_type(item)) not in accepted:
+                    self._check(sub, item, (*path, key), out)
             for pattern, pattern_node in node.pattern_properties:
                 if pattern.search(key):
                     matched = True
@@ -288,6 +327,7 @@ def _type_mismatch(found: list[SchemaViolation], path: JsonPath) -> bool:
 
 _JSON_TYPES: dict[type, str] = {str: "string", dict: "object", list: "array",
                                 bool: "boolean", type(None): "null", int: "integer"}
+_ALL_TYPES = frozenset({*_JSON_TYPES.values(), "number", "unknown"})
 
 
 def _json_type(value: Any) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
+from typing import Protocol
 
 JsonPath = tuple[str | int, ...]
 Position = tuple[int, int]
@@ -41,29 +41,36 @@ def json_pointer(path: JsonPath) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
+class Positions(Protocol):
+    """The entry of one exact path, or None: a dict for YAML (the composer hands us every mark
+    anyway), a targeted scan of the text for JSON (`jsonsource.JsonPositions`)."""
+
+    def get(self, path: JsonPath, /) -> Entry | None: ...
+
+
 class SourceMap:
     """Answers "where is the value (or key) at this JSON path?" for one document.
 
-    `lookup` gives the entry of one exact path, or None: a dict lookup for YAML (the composer
-    hands us every mark anyway), a targeted scan for JSON, so a clean file never pays for
-    positions and a file with one finding pays for one path. Paths use canonical (snake_case)
-    keys, so model code can ask for `join_on` whatever the file spelled.
+    A clean file never pays for positions and a file with one finding pays for one path (see
+    `Positions`). Paths use canonical (snake_case) keys, so model code can ask for `join_on`
+    whatever the file spelled. A rendered template's lines are mapped back through
+    `template_lines`. Plain data throughout, so a forked worker can send it back.
     """
 
-    __slots__ = ("_line_map", "_lookup", "origin")
+    __slots__ = ("origin", "positions", "template_lines")
 
-    def __init__(self, origin: Position, lookup: Callable[[JsonPath], Entry | None],
-                 line_map: Callable[[int], int] | None = None) -> None:
+    def __init__(self, origin: Position, positions: Positions,
+                 template_lines: tuple[int, ...] | None = None) -> None:
         self.origin = origin
-        self._lookup = lookup
-        self._line_map = line_map
+        self.positions = positions
+        self.template_lines = template_lines
 
     def locate(self, path: JsonPath, *, key: bool = False) -> Position:
         """Position of `path`, or of its nearest ancestor that exists (a missing field is
         reported where its parent object is)."""
         probe = tuple(canonical_key(p) if isinstance(p, str) else p for p in path)
         while probe:
-            entry = self._lookup(probe)
+            entry = self.positions.get(probe)
             if entry is not None:
                 line, col = (entry[0], entry[1]) if key else (entry[2], entry[3])
                 return self._map(line), col
@@ -72,7 +79,17 @@ class SourceMap:
         return self._map(line), col
 
     def _map(self, line: int) -> int:
-        return self._line_map(line) if self._line_map else line
+        if self.template_lines is None:
+            return line
+        return template_line(self.template_lines, line)
+
+
+def template_line(template_lines: tuple[int, ...], line: int) -> int:
+    """The template line that rendered `line` (1-based), given the template line of each
+    rendered line; lines past the end map to the last one."""
+    if 1 <= line <= len(template_lines):
+        return template_lines[line - 1]
+    return template_lines[-1] if template_lines else line
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.spec.source import LineIndex, LoadError
+from compiler.spec.source import LineIndex, LoadError, template_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +18,7 @@ class Rendered:
     template_lines: tuple[int, ...]
 
     def template_line(self, line: int) -> int:
-        if 1 <= line <= len(self.template_lines):
-            return self.template_lines[line - 1]
-        return self.template_lines[-1] if self.template_lines else line
+        return template_line(self.template_lines, line)
 
 
 def render(source: str, values: Mapping[str, Any], name: str) -> Rendered:

@@ -41,7 +41,7 @@ def _read_values(file: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateValuesError(f"cannot read {file}: {exc}", "--values") from None
     try:
-        docs = [value for value, _index, _origin in compose_documents(text)]
+        docs = [value for value, *_ in compose_documents(text)]
     except LoadError as exc:
         raise TemplateValuesError(f"{file}:{exc.line}:{exc.col}: {exc.message}",
                                   "--values") from None

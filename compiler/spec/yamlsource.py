@@ -62,8 +62,10 @@ class _Composer(_Parser, _Resolver):  # type: ignore[misc]
         _Resolver.__init__(self)
 
 
-def compose_documents(text: str) -> Iterator[tuple[Any, dict[JsonPath, Entry], tuple[int, int]]]:
-    """Yield (value, position index, start position) for each YAML document in `text`."""
+def compose_documents(
+        text: str) -> Iterator[tuple[Any, dict[JsonPath, Entry], tuple[int, int], bool]]:
+    """Yield (value, position index, start position, whether every field name is snake_case
+    already) for each YAML document in `text`."""
     try:
         composer = _Composer(text)
     except yaml.reader.ReaderError as exc:
@@ -87,7 +89,8 @@ def compose_documents(text: str) -> Iterator[tuple[Any, dict[JsonPath, Entry], t
                 continue
             builder = _Builder()
             value = builder.build(node, (), None, 0)
-            yield value, builder.index, (node.start_mark.line + 1, node.start_mark.column + 1)
+            yield value, builder.index, (node.start_mark.line + 1, node.start_mark.column + 1), (
+                not builder.renamed)
     finally:
         dispose = getattr(composer, "dispose", None)
         if dispose:
@@ -95,11 +98,12 @@ def compose_documents(text: str) -> Iterator[tuple[Any, dict[JsonPath, Entry], t
 
 
 class _Builder:
-    __slots__ = ("count", "index")
+    __slots__ = ("count", "index", "renamed")
 
     def __init__(self) -> None:
         self.index: dict[JsonPath, Entry] = {}
         self.count = 0
+        self.renamed = False  # a field name not in snake_case
 
     def build(self, node: Any, path: JsonPath, key_node: Any, depth: int,
               explicit: bool = True) -> Any:
@@ -152,8 +156,10 @@ class _Builder:
                 key = key_node.value
             if key in out:
                 raise _error(f"duplicate field {key!r}", *_pos(key_node), "duplicate-key")
-            out[key] = self.build(value_node, (*path, canonical_key(key)), key_node, depth + 1,
-                                  explicit)
+            canonical = canonical_key(key)
+            if canonical != key:
+                self.renamed = True
+            out[key] = self.build(value_node, (*path, canonical), key_node, depth + 1, explicit)
         for key, value in merged.items():
             out.setdefault(key, value)
         return out
@@ -177,9 +183,15 @@ def _tag_error(node: Any) -> LoadError:
     return _error(f"unsupported YAML tag {node.tag!r}", *_pos(node), "yaml-tag")
 
 
+# How a plain null, bool, int, float, inf or nan can start; any other plain scalar is a string.
+_NOT_STR_START = frozenset("~nNtTfF0123456789+-.")
+
+
 def _scalar(node: Any) -> Any:
     tag, text = node.tag, node.value
     if tag == _PLAIN:
+        if text[:1] not in _NOT_STR_START and text:
+            return text
         if _NULL.fullmatch(text):
             return None
         if text in _BOOL:
