@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procstat import MeasurementError, mib, run_measured, sec, table
+
 from compiler.datums.glob import compile_glob
 from compiler.datums.plan import Combination, DatumInput, Listing, Source, plan_datums
 
@@ -89,34 +91,6 @@ class Sizes:
 
 FULL = Sizes(dirs=1000, files=1000, crosses=(100, 1000, 2000), cross_target=1000, join=100_000)
 QUICK = Sizes(dirs=20, files=50, crosses=(10, 30, 60), cross_target=30, join=1000)
-
-# Forks, execs argv[3:] with stdout/stderr sent to argv[1]/argv[2], and prints
-# "<wall ns> <exit code> <ru_maxrss KiB> <ru_utime s> <ru_stime s>" for that child alone.
-# Kept tiny (no imports beyond os/sys/time, run with -I -S) so its own RSS, which the forked
-# child starts from, stays below anything worth measuring (as in lint_bench.py).
-_WRAPPER = """\
-import os, sys, time
-out, err, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
-t0 = time.perf_counter_ns()
-pid = os.fork()
-if pid == 0:
-    try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(fd, 1)
-        fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(fd, 2)
-        os.execv(argv[0], argv)
-    finally:
-        os._exit(127)
-_, status, ru = os.wait4(pid, 0)
-t1 = time.perf_counter_ns()
-print(t1 - t0, os.waitstatus_to_exitcode(status), ru.ru_maxrss, ru.ru_utime, ru.ru_stime)
-"""
-
-
-class MeasurementError(Exception):
-    """A measurement could not be made (not a missed target)."""
-
 
 # --------------------------------------------------------------------------------------------
 # Workloads (run in a fresh child process: `datums_bench.py --child WORKLOAD ARGS...`)
@@ -342,15 +316,8 @@ def measure(case: Case, work: Path, env: dict[str, str]) -> Sample:
     """Run one case once from a fresh wrapper and check what it reports."""
     out = case.stdout or str(work / f"{case.key}.out")
     err = work / f"{case.key}.err"
-    wrapper = [sys.executable, "-I", "-S", "-c", _WRAPPER, out, str(err), *case.argv]
-    proc = subprocess.run(wrapper, capture_output=True, text=True, cwd=REPO, check=False,
-                          env=env)
-    fields = proc.stdout.split()
-    if proc.returncode != 0 or len(fields) != 5:
-        raise MeasurementError(f"wrapper failed for {case.key}: "
-                               f"{proc.stderr.strip() or proc.stdout.strip()}")
-    wall = int(fields[0]) / 1e9
-    code, maxrss, cpu = int(fields[1]), int(fields[2]), float(fields[3]) + float(fields[4])
+    stats = run_measured(case.argv, out, err, cwd=REPO, env=env, what=case.key)
+    wall, code, maxrss, cpu = stats.wall_s, stats.exit_code, stats.maxrss_kib, stats.cpu_s
     if code != 0:
         detail = err.read_text(errors="replace").strip()[-600:]
         raise MeasurementError(f"{case.key}: `{shlex.join(case.argv[:4])} ...` exited {code}: "
@@ -476,12 +443,10 @@ def progress(message: str) -> None:
 # Report
 
 
-def sec(seconds: float) -> str:
-    return f"{seconds:.3f} s"
 
 
-def mib(kib: float) -> str:
-    return f"{kib / 1024:.1f} MiB"
+
+
 
 
 def verdict(ok: bool, judged: bool) -> str:
@@ -490,9 +455,7 @@ def verdict(ok: bool, judged: bool) -> str:
     return "**PASS**" if ok else "**MISS**"
 
 
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
 
 
 def machine_facts(python: str, dsc: str) -> list[list[str]]:

@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procstat import MeasurementError, ProcessStats, mib, run_measured, sec, table
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = Path("/work/shared/reference/pachyderm/corpus")
 DEFAULT_COLD_JSON = Path("examples/hyperparameter/pipelines/test.json")
@@ -57,40 +59,7 @@ TARGET_RATIO = 3.0
 TARGET_COLD_MS = 120.0
 TARGET_RSS_MIB = 40.0
 
-# Forks, execs argv[3:] with stdout/stderr sent to argv[1]/argv[2], and prints
-# "<wall ns> <exit code> <ru_maxrss KiB> <ru_utime s> <ru_stime s>" for that child alone.
-# Kept tiny (no imports beyond os/sys/time, run with -I -S) so its own RSS, which the forked
-# child starts from, stays below anything worth measuring.
-_WRAPPER = """\
-import os, sys, time
-out, err, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
-t0 = time.perf_counter_ns()
-pid = os.fork()
-if pid == 0:
-    try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(fd, 1)
-        fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(fd, 2)
-        os.execv(argv[0], argv)
-    finally:
-        os._exit(127)
-_, status, ru = os.wait4(pid, 0)
-t1 = time.perf_counter_ns()
-print(t1 - t0, os.waitstatus_to_exitcode(status), ru.ru_maxrss, ru.ru_utime, ru.ru_stime)
-"""
-
-
-class MeasurementError(Exception):
-    """A measurement could not be made (not a missed target)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    wall_s: float
-    exit_code: int
-    maxrss_kib: int
-    cpu_s: float
+Sample = ProcessStats
 
 
 @dataclass(slots=True)
@@ -142,19 +111,12 @@ def measure(argv: Sequence[str], workdir: Path, tag: str, ok_codes: Sequence[int
     execs gets `env`.
     """
     out, err = workdir / f"{tag}.out", workdir / f"{tag}.err"
-    wrapper = [sys.executable, "-I", "-S", "-c", _WRAPPER, str(out), str(err), *argv]
-    proc = subprocess.run(wrapper, capture_output=True, text=True, cwd=REPO, check=False,
-                          env=env)
-    fields = proc.stdout.split()
-    if proc.returncode != 0 or len(fields) != 5:
-        raise MeasurementError(f"wrapper failed for {shlex.join(argv[:3])} ...: "
-                               f"{proc.stderr.strip() or proc.stdout.strip()}")
-    wall_ns, code, maxrss = int(fields[0]), int(fields[1]), int(fields[2])
-    if code not in ok_codes:
+    sample = run_measured(argv, out, err, cwd=REPO, env=env, what=f"{shlex.join(argv[:3])} ...")
+    if sample.exit_code not in ok_codes:
         detail = err.read_text(errors="replace").strip()[-600:]
-        raise MeasurementError(f"{shlex.join(argv[:3])} ... exited {code} "
+        raise MeasurementError(f"{shlex.join(argv[:3])} ... exited {sample.exit_code} "
                                f"(expected {sorted(ok_codes)}): {detail}")
-    return Sample(wall_ns / 1e9, code, maxrss, float(fields[3]) + float(fields[4]))
+    return sample
 
 
 def tool_output(argv: Sequence[str]) -> str:
@@ -643,21 +605,17 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-def sec(seconds: float) -> str:
-    return f"{seconds:.3f} s"
 
 
-def mib(kib: float) -> str:
-    return f"{kib / 1024:.1f} MiB"
+
+
 
 
 def verdict(ok: bool) -> str:
     return "**PASS**" if ok else "**MISS**"
 
 
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
 
 
 def machine_facts(venv_python: str, dsc: str, cj: str) -> list[list[str]]:

@@ -1,0 +1,81 @@
+"""What both benchmarks share: run a command in a fresh process and read its own wall time,
+exit code, peak RSS and CPU time; format the figures as Markdown.
+
+Standard library only; the scripts beside it import it as `procstat` (a script's directory
+is first on `sys.path`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Forks, execs argv[3:] with stdout/stderr sent to argv[1]/argv[2], and prints
+# "<wall ns> <exit code> <ru_maxrss KiB> <ru_utime s> <ru_stime s>" for that child alone.
+# A child's ru_maxrss starts at the RSS of the process it was forked from, so the wrapper is
+# kept tiny (no imports beyond os/sys/time, run with -I -S): its own RSS stays below anything
+# worth measuring.
+_WRAPPER = """\
+import os, sys, time
+out, err, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+t0 = time.perf_counter_ns()
+pid = os.fork()
+if pid == 0:
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 2)
+        os.execv(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+t1 = time.perf_counter_ns()
+print(t1 - t0, os.waitstatus_to_exitcode(status), ru.ru_maxrss, ru.ru_utime, ru.ru_stime)
+"""
+
+
+class MeasurementError(Exception):
+    """A measurement could not be made (not a missed target)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessStats:
+    wall_s: float
+    exit_code: int
+    maxrss_kib: int
+    cpu_s: float
+
+
+def run_measured(argv: Sequence[str], out: str | Path, err: Path, *, cwd: Path,
+                 env: dict[str, str], what: str) -> ProcessStats:
+    """Run argv once from a fresh wrapper, its stdout to `out` and stderr to `err`.
+
+    The wrapper runs isolated (-I -S: PYTHON* variables do not affect it); the command it
+    execs gets `env`. `what` names the command in errors.
+    """
+    wrapper = [sys.executable, "-I", "-S", "-c", _WRAPPER, str(out), str(err), *argv]
+    proc = subprocess.run(wrapper, capture_output=True, text=True, cwd=cwd, check=False,
+                          env=env)
+    fields = proc.stdout.split()
+    if proc.returncode != 0 or len(fields) != 5:
+        raise MeasurementError(f"wrapper failed for {what}: "
+                               f"{proc.stderr.strip() or proc.stdout.strip()}")
+    return ProcessStats(int(fields[0]) / 1e9, int(fields[1]), int(fields[2]),
+                        float(fields[3]) + float(fields[4]))
+
+
+def sec(seconds: float) -> str:
+    return f"{seconds:.3f} s"
+
+
+def mib(kib: float) -> str:
+    return f"{kib / 1024:.1f} MiB"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
