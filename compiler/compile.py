@@ -83,7 +83,6 @@ def compile_specs(request: CompileRequest) -> Compiled:
     if result.exit_code() != 0:
         return Compiled(result)
     from compiler.argo.build import CompileConfig, CompileError, build
-    from compiler.argo.emit import plain
     from compiler.argo.graph import build_graph
 
     defaults = CompileConfig()
@@ -94,11 +93,10 @@ def compile_specs(request: CompileRequest) -> Compiled:
     graph = build_graph(request.name or graph_name(request.paths, loaded.pipelines),
                         loaded.pipelines)
     try:
-        objects = build(graph, config, generate_name=request.generate_name)
+        return Compiled(result, build(graph, config, generate_name=request.generate_name))
     except CompileError as exc:
         result.add(_unlocated(str(exc)))
         return Compiled(result)
-    return Compiled(result, [plain(o) for o in objects])
 
 
 def _unlocated(message: str) -> Diagnostic:

@@ -15,11 +15,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from compiler.argo.emit import plain, to_yaml
 from compiler.argo.graph import Graph, short_hash
 from compiler.argo.names import OBJECT_MAX, fit, unique_names
 from compiler.spec.model import CombinedInput, CronInput, Input, PfsInput, Pipeline, Resources
 
-RUNTIME_CONTAINERS = ("stage", "publish")
 PFS = "/pfs"
 # How a spec's `stdin` reaches its `cmd`: Kubernetes cannot feed a container's stdin, so the
 # lines travel in an environment variable and /bin/sh pipes them in. `accept_return_code`
@@ -73,8 +73,9 @@ def _input_json(node: Input, config: CompileConfig) -> dict[str, Any]:
     return {node.kind: [_input_json(m, config) for m in node.members]}
 
 
-def build(graph: Graph, config: CompileConfig, *, generate_name: bool = False) -> list[Any]:
-    """The WorkflowTemplate of the graph and the Workflow that runs it, as hera objects."""
+def build(graph: Graph, config: CompileConfig, *,
+          generate_name: bool = False) -> list[dict[str, Any]]:
+    """The WorkflowTemplate of the graph and the Workflow that runs it, as plain data."""
     from hera.workflows import DAG, Parameter, WorkflowTemplate
     from hera.workflows import models as m
 
@@ -92,7 +93,6 @@ def build(graph: Graph, config: CompileConfig, *, generate_name: bool = False) -
         workflow_metadata=m.WorkflowMetadata(labels=labels),
         service_account_name=config.service_account,
         image_pull_secrets=[m.LocalObjectReference(name=s) for s in pull_secrets] or None,
-        volume_claim_gc=None,
     ) as wt:
         _abort_template(graph, config)
         pipeline_templates = {p.name: _pipeline_templates(p, tasks[p.name], graph, tasks, config)
@@ -108,8 +108,8 @@ def build(graph: Graph, config: CompileConfig, *, generate_name: bool = False) -
                 for u in ups:
                     created[u] >> task
                 created[p.name] = task
-    run = _run_workflow(wt, template_name, labels, generate_name)
-    return [wt, run]
+    template = plain(wt)
+    return [template, plain(_run_workflow(template, template_name, labels, generate_name))]
 
 
 def _arguments(parameters: list[Any]) -> dict[str, Any]:
@@ -164,8 +164,7 @@ def _pipeline_templates(p: Pipeline, task: str, graph: Graph, tasks: dict[str, s
         inputs=[Parameter(name="branch")],
         outputs=[Parameter(name="commit", value_from=m.ValueFrom(path="/tmp/dsc/commit")),
                  Parameter(name="url", value_from=m.ValueFrom(path="/tmp/dsc/url"))],
-        env=_runtime_env(config),
-        active_deadline_seconds=None)
+        env=_runtime_env(config))
     branch = p.output_branch or config.default_branch
     with DAG(
         name=task,
@@ -293,14 +292,12 @@ def _security(user: str | None) -> Any:
                        "user ID; give the UID")
 
 
-def _run_workflow(wt: Any, template_name: str, labels: dict[str, str],
+def _run_workflow(template: dict[str, Any], template_name: str, labels: dict[str, str],
                   generate_name: bool) -> Any:
     from hera.workflows import Workflow
     from hera.workflows import models as m
 
-    from compiler.argo.emit import to_yaml
-
-    digest = short_hash(to_yaml([wt.build()]))
+    digest = short_hash(to_yaml([template]))
     kwargs: dict[str, Any] = (
         {"generate_name": fit(template_name, OBJECT_MAX - 6) + "-"} if generate_name
         else {"name": fit(template_name, OBJECT_MAX - 9) + "-" + digest})

@@ -6,7 +6,7 @@ import hashlib
 import heapq
 from dataclasses import dataclass
 
-from compiler.spec.model import CronInput, PfsInput, Pipeline
+from compiler.spec.model import Pipeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,12 +17,6 @@ class Graph:
     name: str
     pipelines: tuple[Pipeline, ...]
     upstream: dict[str, tuple[str, ...]]
-
-    def sources(self) -> list[PfsInput | CronInput]:
-        """Inputs reading a repo no pipeline of the graph writes (they must exist in lakeFS)."""
-        names = {p.name for p in self.pipelines}
-        return [n for p in self.pipelines for n in p.inputs()
-                if isinstance(n, (PfsInput, CronInput)) and n.repo not in names]
 
 
 def build_graph(name: str, pipelines: list[Pipeline]) -> Graph:

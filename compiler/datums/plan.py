@@ -274,14 +274,14 @@ def _matches(source: Source, listing: Listing) -> Iterator[Match]:
     paths = listing(source.repo)
     if source.s3:
         # Served by the S3 gateway: always the whole commit, never downloaded (2.x iterator).
-        yield _match(source, "/", "/")
+        yield _root_match(source)
         return
     glob = source.glob
     if glob.source == "/":
         # Only the root matches, and only if the commit holds anything at all.
         for path in paths:
             if not is_reserved(path):
-                yield _match(source, "/", "/")
+                yield _root_match(source)
                 return
         return
     test = glob.pattern.match
@@ -316,11 +316,12 @@ def _matches(source: Source, listing: Listing) -> Iterator[Match]:
                 yield _keyed(source, path, found) if keyed else Match(source, path, "", "")
 
 
-def _match(source: Source, spelled: str, trimmed: str) -> Match:
-    found = source.glob.pattern.match(trimmed)
+def _root_match(source: Source) -> Match:
+    """The whole commit, "/", keyed by what the glob captures of it (nothing, for "/")."""
+    found = source.glob.pattern.match("/")
     if found is None or not (source.join_on or source.group_by):
-        return Match(source, spelled, "", "")
-    return _keyed(source, spelled, found)
+        return Match(source, "/", "", "")
+    return _keyed(source, "/", found)
 
 
 def _keyed(source: Source, path: str, found: re.Match[str]) -> Match:
@@ -357,11 +358,7 @@ def _keyed_members(members: tuple[DatumInput, ...], listing: Listing,
         buckets: dict[str, list[Match]] = {}
         for datum in _iterate(member, listing):
             for m in datum:
-                bucket = buckets.get(key(m))
-                if bucket is None:
-                    buckets[key(m)] = [m]
-                else:
-                    bucket.append(m)
+                buckets.setdefault(key(m), []).append(m)
         out.append(buckets)
     return out
 
