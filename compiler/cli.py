@@ -215,18 +215,26 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
 @click.option("--generate-name", is_flag=True,
               help="Give the run Workflow a generateName (for kubectl create) instead of a "
               "name derived from the compiled template.")
-@click.option("--runtime-image", metavar="IMAGE", envvar="DSC_RUNTIME_IMAGE",
-              help="The dsc image the runtime steps run in [env DSC_RUNTIME_IMAGE].")
-@click.option("--lakefs-secret", metavar="NAME", envvar="DSC_LAKEFS_SECRET",
-              help="The Kubernetes Secret holding endpoint, access_key_id and "
-              "secret_access_key [default: dsc-lakefs; env DSC_LAKEFS_SECRET].")
-@click.option("--default-branch", metavar="BRANCH", envvar="DSC_DEFAULT_BRANCH",
-              help="The lakeFS branch of inputs and outputs that name none [default: main].")
+@click.option("--config", "config_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The dsc configuration [default: ./dsc.yaml when present].")
+@click.option("--runtime-image", metavar="IMAGE",
+              help="The dsc image the runtime steps run in [config runtime_image; env "
+              "DSC_RUNTIME_IMAGE].")
+@click.option("--lakefs-secret", metavar="NAME",
+              help="The Kubernetes Secret holding the lakeFS credentials [config "
+              "lakefs.secret, default dsc-lakefs; env DSC_LAKEFS_SECRET].")
+@click.option("--default-branch", metavar="BRANCH",
+              help="The lakeFS branch of inputs and outputs that name none [config "
+              "default_branch, default main; env DSC_DEFAULT_BRANCH].")
+@click.option("--namespace", metavar="NS",
+              help="metadata.namespace of every object [config namespace; env DSC_NAMESPACE].")
 @template_options
 @_guard
 def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
-            output_dir: Path | None, generate_name: bool, runtime_image: str | None,
-            lakefs_secret: str | None, default_branch: str | None, sets: tuple[str, ...],
+            output_dir: Path | None, generate_name: bool, config_path: Path | None,
+            runtime_image: str | None, lakefs_secret: str | None, default_branch: str | None,
+            namespace: str | None, sets: tuple[str, ...],
             values_files: tuple[Path, ...]) -> int:
     """Compile pipeline specs into Argo Workflows manifests: a WorkflowTemplate for the graph
     and a Workflow that runs it, for `kubectl apply -f -`.
@@ -238,9 +246,14 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
     from compiler.report import render, summary_line
 
     values = _template_values(sets, values_files)
+    config = _config(config_path, {("runtime_image",): runtime_image,
+                                   ("lakefs", "secret"): lakefs_secret,
+                                   ("default_branch",): default_branch,
+                                   ("namespace",): namespace})
+    if config is None:
+        return int(ExitCode.USAGE)
     request = CompileRequest(paths=paths, values=values, name=graph_name,
-                             generate_name=generate_name, runtime_image=runtime_image,
-                             lakefs_secret=lakefs_secret, default_branch=default_branch)
+                             generate_name=generate_name, config=config)
     compiled = compile_specs(request)
     result = compiled.result
     if result.diagnostics:
@@ -263,17 +276,36 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
 
 
 @cli.command()
+@click.option("--config", "config_schema", is_flag=True,
+              help="Print the schema of dsc.yaml instead.")
 @_guard
-def schema() -> int:
+def schema(config_schema: bool) -> int:
     """Print the pipeline spec JSON Schema (draft 2020-12), e.g. for yaml-language-server."""
     from compiler.spec.schema import schema_path
 
+    name = "config.schema.json" if config_schema else "pipeline.schema.json"
     try:
-        text = schema_path("pipeline.schema.json").read_text(encoding="utf-8")
+        text = schema_path(name).read_text(encoding="utf-8")
     except OSError as exc:
-        raise CouldNotRun(f"the pipeline schema is missing from this installation: {exc}") from None
+        raise CouldNotRun(f"the schema {name} is missing from this installation: {exc}") from None
     click.echo(text, nl=not text.endswith("\n"))
     return int(ExitCode.CLEAN)
+
+
+def _config(path: Path | None, flags: dict[tuple[str, ...], Any]) -> Any:
+    """The configuration, or None after printing why it cannot be used (exit 2)."""
+    from compiler.config import ConfigError, load_config
+    from compiler.diagnostics import LintResult
+    from compiler.report import render
+
+    try:
+        return load_config(path, overrides=flags)
+    except ConfigError as exc:
+        result = LintResult()
+        for diagnostic in exc.diagnostics:
+            result.add(diagnostic)
+        render(result, "text", sys.stderr, colour=_colour(sys.stderr), show_info=False)
+        return None
 
 
 def _colour(stream: Any) -> bool:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from compiler.config import Config
 from compiler.diagnostics import Diagnostic, Finding, LintResult, Severity
 from compiler.spec.lint import load_specs, locate
 from compiler.spec.model import Pipeline
+
+if TYPE_CHECKING:
+    from compiler.pins import PinResolver
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +22,8 @@ class CompileRequest:
     values: Mapping[str, Any] = field(default_factory=dict)
     name: str | None = None
     generate_name: bool = False
-    runtime_image: str | None = None
-    lakefs_secret: str | None = None
-    default_branch: str | None = None
+    config: Config = field(default_factory=Config)
+    pin: bool = False  # resolve source inputs now (needs a resolver)
 
 
 @dataclass(slots=True)
@@ -50,12 +53,6 @@ class Compiled:
         return out
 
 
-# Fields lint accepts but the compiler cannot honour faithfully yet: refused by name.
-_NOT_YET = {
-    "err_cmd": "`transform.err_cmd` (recovering a failed datum) is not compiled yet",
-    "err_stdin": "`transform.err_stdin` (recovering a failed datum) is not compiled yet",
-}
-
 
 def graph_name(paths: tuple[Path, ...], pipelines: list[Pipeline]) -> str:
     """The default name: the one directory given, else the single pipeline, else `dsc`."""
@@ -66,14 +63,19 @@ def graph_name(paths: tuple[Path, ...], pipelines: list[Pipeline]) -> str:
     return "dsc"
 
 
-def compile_specs(request: CompileRequest) -> Compiled:
+def compile_specs(request: CompileRequest, resolver: PinResolver | None = None) -> Compiled:
+    """Check the specs as `dsc lint` does and, unless that finds errors, build the manifests.
+    With `request.pin`, `resolver` pins the source inputs (compiler.pins)."""
     loaded = load_specs(request.paths, request.values, with_info=False, jobs=1)
     result = loaded.result
+    config = request.config
     for pipeline, doc in zip(loaded.pipelines, loaded.documents, strict=True):
-        for key, why in _NOT_YET.items():
-            if getattr(pipeline.transform, key):
-                result.add(locate(doc, Finding((*pipeline.at, "transform", key),
-                                               "unsupported", f"dsc: {why}", at_key=True)))
+        if pipeline.parallelism.coefficient and config.nodes is None:
+            result.add(locate(doc, Finding(
+                (*pipeline.at, "parallelism_spec", "coefficient"), "assumed",
+                "a coefficient multiplies the cluster's node count, which is not "
+                "configured; assuming 1 node (set `nodes` in dsc.yaml or DSC_NODES)",
+                severity=Severity.WARNING)))
         if pipeline.pod_patch:
             result.add(locate(doc, Finding((*pipeline.at, "pod_patch"), "unsupported", (
                 "`pod_patch` (a JSON patch) is not compiled yet; write it as `pod_spec` "
@@ -82,19 +84,21 @@ def compile_specs(request: CompileRequest) -> Compiled:
         result.add(_unlocated("no pipeline specs in the paths given"))
     if result.exit_code() != 0:
         return Compiled(result)
-    from compiler.argo.build import CompileConfig, CompileError, build
+    from compiler.argo.build import CompileError, build
     from compiler.argo.graph import build_graph
+    from compiler.pins import PinError, resolve_pins
 
-    defaults = CompileConfig()
-    config = CompileConfig(
-        runtime_image=request.runtime_image or defaults.runtime_image,
-        lakefs_secret=request.lakefs_secret or defaults.lakefs_secret,
-        default_branch=request.default_branch or defaults.default_branch)
     graph = build_graph(request.name or graph_name(request.paths, loaded.pipelines),
                         loaded.pipelines)
     try:
-        return Compiled(result, build(graph, config, generate_name=request.generate_name))
-    except CompileError as exc:
+        pins = None
+        if request.pin:
+            if resolver is None:
+                raise CompileError("--pin needs a lakeFS to resolve the inputs against")
+            pins = resolve_pins(graph, resolver, config)
+        return Compiled(result, build(graph, config, generate_name=request.generate_name,
+                                      pins=pins))
+    except (CompileError, PinError) as exc:
         result.add(_unlocated(str(exc)))
         return Compiled(result)
 

@@ -15,8 +15,6 @@ from tests.conftest import CORPUS, ROOT, SHARED, needs_shared, run_dsc
 VALIDATOR = SHARED / "tools" / "validate_argo.py"
 ARGO_SCHEMAS = SHARED / "reference" / "argo"
 EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
-# Accepted by lint, refused by compile until the runtime can honour them (README says so).
-NOT_YET_COMPILED = {"v1.13.4-doc__error_test.json"}
 
 
 def validate(files: list[Path]) -> None:
@@ -44,7 +42,7 @@ def test_example_compiles_to_valid_argo_manifests(example: Path, tmp_path: Path)
 def test_every_corpus_spec_lint_accepts_compiles_to_valid_manifests(tmp_path: Path) -> None:
     compiled: list[Path] = []
     for spec in sorted(CORPUS.iterdir()):
-        if spec.name in NOT_YET_COMPILED or run_dsc("lint", "-q", str(spec)).exit_code != 0:
+        if run_dsc("lint", "-q", str(spec)).exit_code != 0:
             continue
         result = run_dsc("compile", str(spec))
         assert result.exit_code == 0, f"{spec.name}: {result.stderr}"

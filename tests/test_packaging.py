@@ -16,10 +16,10 @@ def test_wheel_ships_the_schema(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("dsc-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-        assert "compiler/schemas/pipeline.schema.json" in names
         assert "compiler/cli.py" in names
-        shipped = archive.read("compiler/schemas/pipeline.schema.json")
-    assert shipped == (ROOT / "schemas" / "pipeline.schema.json").read_bytes()
+        for schema in ("pipeline.schema.json", "config.schema.json"):
+            shipped = archive.read(f"compiler/schemas/{schema}")
+            assert shipped == (ROOT / "schemas" / schema).read_bytes()
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     with zipfile.ZipFile(wheel) as archive:
         assert "dsc = compiler.cli:main" in archive.read(entry_points).decode()

@@ -1,63 +1,121 @@
-"""One graph of pipelines -> a WorkflowTemplate and a Workflow that runs it (DESIGN.md §4).
+"""One graph of pipelines -> the Argo objects that run it (DESIGN.md §4).
 
 Each pipeline is a DAG template `<pipeline>`: `open` (pin inputs, create the job branch, plan
 the datums) -> `datums` (one containerSet pod per datum: stage -> user -> publish, sharing an
 emptyDir at /pfs) -> `commit` (one provenance-carrying commit, merged into the output branch).
 The main DAG runs the pipelines in graph order; a downstream pipeline reads the commit its
 upstream `commit` produced in the same run. An exit handler aborts what a failed run left.
-The runtime contract (the `dsc runtime ...` command lines) is defined here and implemented
-by `compiler.runtime`.
+
+A graph too big for one object (Argo's CRDs allow 200 templates and 200 DAG tasks; kubectl
+apply keeps a copy in a 256 KiB annotation) is split into section WorkflowTemplates that the
+main DAG calls with `templateRef`. Runtime command lines come from `compiler.runtime.contract`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from compiler.argo.emit import plain, to_yaml
+from compiler.argo.emit import plain, to_json, to_yaml
 from compiler.argo.graph import Graph, short_hash
-from compiler.argo.names import OBJECT_MAX, fit, unique_names
+from compiler.argo.names import CRON_MAX, OBJECT_MAX, fit, unique_names
+from compiler.config import Config
+from compiler.runtime import contract
 from compiler.spec.model import CombinedInput, CronInput, Input, PfsInput, Pipeline, Resources
 
-PFS = "/pfs"
-# How a spec's `stdin` reaches its `cmd`: Kubernetes cannot feed a container's stdin, so the
-# lines travel in an environment variable and /bin/sh pipes them in. `accept_return_code`
-# turns the listed exit codes into success, as Pachyderm's worker does.
-STDIN_WRAPPER = ('printf "%s" "$DSC_STDIN" | "$@"; code=$?; '
-                 'for ok in $DSC_ACCEPT_RETURN_CODE; do [ "$code" = "$ok" ] && exit 0; done; '
-                 "exit $code")
-ARGS_WRAPPER = ('"$@"; code=$?; '
-                'for ok in $DSC_ACCEPT_RETURN_CODE; do [ "$code" = "$ok" ] && exit 0; done; '
-                "exit $code")
-
-
-@dataclass(frozen=True, slots=True)
-class CompileConfig:
-    """What a cluster needs that specs do not say (DESIGN.md §6)."""
-
-    runtime_image: str = "ghcr.io/dsc-project/dsc:0.1.0"
-    lakefs_secret: str = "dsc-lakefs"  # keys: endpoint, access_key_id, secret_access_key
-    default_branch: str = "main"
-    service_account: str | None = None
-    keep_failed_branches: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
+# Argo's full CRDs (v4): at most 200 templates per object and 200 tasks per DAG (rules.md §12).
+MAX_TEMPLATES = 200
+MAX_TASKS = 200
+TEMPLATES_PER_PIPELINE = 4  # the pipeline DAG, open, datum, commit
+# How a spec's `cmd` runs: under /bin/sh, which first exports the per-datum variables
+# Pachyderm gives user code (`stage` writes them to ENV_FILE). Kubernetes cannot feed a
+# container's stdin, so `stdin` lines travel in DSC_STDIN and are piped in;
+# `accept_return_code` turns the listed codes into success; `err_cmd` runs after a failed
+# attempt and, when it succeeds, marks the datum recovered (Pachyderm 2.x). The first argv
+# entry is how many entries `cmd` has; the rest follow as "$@", so user values are only ever
+# expanded as positional parameters (the eval'd text is `"${1}" "${2}"`..., never a value).
+USER_WRAPPER = (
+    f'if [ -f {contract.ENV_FILE} ]; then set -a; . {contract.ENV_FILE}; set +a; fi; '
+    'n=$1; shift; c=""; i=1; '
+    'while [ "$i" -le "$n" ]; do c="$c \\"\\${$i}\\""; i=$((i+1)); done; '
+    'if [ -n "${DSC_STDIN+x}" ]; then printf "%s" "$DSC_STDIN" | eval "$c"; '
+    'else eval "$c"; fi; code=$?; '
+    '[ "$code" = 0 ] && exit 0; '
+    'for ok in $DSC_ACCEPT_RETURN_CODE; do [ "$code" = "$ok" ] && exit 0; done; '
+    'shift "$n"; [ "$#" -gt 0 ] || exit "$code"; '
+    'echo "dsc: the datum failed with exit code $code; running err_cmd" >&2; '
+    'if [ -n "${DSC_ERR_STDIN+x}" ]; then printf "%s" "$DSC_ERR_STDIN" | "$@"; '
+    'else "$@"; fi || exit "$code"; '
+    f': > {contract.RECOVERED_MARKER}; exit 0')
 
 
 class CompileError(ValueError):
     """A graph dsc cannot compile faithfully (an error naming the pipeline and field)."""
 
 
-def job_spec(p: Pipeline, config: CompileConfig) -> dict[str, Any]:
-    """What the runtime's `open` needs to plan a pipeline's datums (DESIGN.md §3, §5)."""
-    return {"pipeline": p.name, "input": _input_json(p.input, config) if p.input else None,
-            "output": {"repo": p.name, "branch": p.output_branch or config.default_branch},
-            "salt": p.salt or "", "reprocess_spec": p.reprocess_spec}
+@dataclass(frozen=True, slots=True)
+class PipelinePins:
+    """What `--pin` resolved for one pipeline: the commit of each source repo it reads and,
+    when every input is pinned, its datum keys (embedded with withItems) and plan digest."""
+
+    commits: tuple[tuple[str, str], ...]  # (repo, 64-hex commit ID), sorted
+    items: tuple[str, ...] | None = None
+    digest: str | None = None
 
 
-def _input_json(node: Input, config: CompileConfig) -> dict[str, Any]:
+Pins = dict[str, PipelinePins]  # by pipeline name
+
+
+def spec_digest(p: Pipeline) -> str:
+    """sha256 of the normalised spec (what dsc compiles), for `dsc.spec.sha256`."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("at", "path")}
+        if isinstance(value, (list, tuple)):
+            return [strip(v) for v in value]
+        return value
+
+    text = json.dumps(strip(asdict(p)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _template_braces(p: Pipeline) -> str | None:
+    """The first spec field holding `{{`, which Argo would substitute (it has no escape)."""
+    def walk(value: Any, path: str) -> str | None:
+        if isinstance(value, str):
+            return path if "{{" in value else None
+        items = (value.items() if isinstance(value, dict)
+                 else enumerate(value) if isinstance(value, (list, tuple)) else ())
+        for key, item in items:
+            if key not in ("at", "path") and (found := walk(item, f"{path}.{key}".lstrip("."))):
+                return found
+        return None
+
+    return walk(asdict(p), "")
+
+
+def job_spec(p: Pipeline, config: Config) -> dict[str, Any]:
+    """The JOB document the runtime verbs get (compiler.runtime.contract)."""
+    job: dict[str, Any] = {
+        "pipeline": p.name,
+        "input": _input_json(p.input, config) if p.input else None,
+        "output": {"repo": config.lakefs_repo(p.name),
+                   "branch": p.output_branch or config.default_branch},
+        "image": p.transform.image, "spec_sha256": spec_digest(p),
+        "salt": p.salt or "", "reprocess_spec": p.reprocess_spec,
+        "max_datums": config.max_datums}
+    if p.job_timeout:
+        job["job_timeout"] = math.ceil(p.job_timeout)
+    return job
+
+
+def _input_json(node: Input, config: Config) -> dict[str, Any]:
     if isinstance(node, PfsInput):
-        out: dict[str, Any] = {"name": node.name, "repo": node.repo, "glob": node.glob,
+        out: dict[str, Any] = {"name": node.name, "repo": node.repo,
+                               "lakefs_repo": config.lakefs_repo(node.repo), "glob": node.glob,
                                "branch": node.branch or config.default_branch}
         for key in ("commit", "join_on", "group_by"):
             if getattr(node, key):
@@ -67,49 +125,212 @@ def _input_json(node: Input, config: CompileConfig) -> dict[str, Any]:
                 out[key] = True
         return {"pfs": out}
     if isinstance(node, CronInput):
-        return {"cron": {"name": node.name, "repo": node.repo, "spec": node.spec,
+        return {"cron": {"name": node.name, "repo": node.repo,
+                         "lakefs_repo": config.lakefs_repo(node.repo), "spec": node.spec,
                          "overwrite": node.overwrite}}
     assert isinstance(node, CombinedInput)
     return {node.kind: [_input_json(m, config) for m in node.members]}
 
 
-def build(graph: Graph, config: CompileConfig, *,
-          generate_name: bool = False) -> list[dict[str, Any]]:
-    """The WorkflowTemplate of the graph and the Workflow that runs it, as plain data."""
-    from hera.workflows import DAG, Parameter, WorkflowTemplate
+def cron_inputs(graph: Graph) -> list[CronInput]:
+    """The graph's cron inputs, one per cron repo, in graph order."""
+    found: dict[str, CronInput] = {}
+    for p in graph.pipelines:
+        for node in p.inputs():
+            if isinstance(node, CronInput):
+                found.setdefault(node.repo, node)
+    return list(found.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Names:
+    template: str
+    tasks: dict[str, str]
+
+
+def build(graph: Graph, config: Config, *, generate_name: bool = False,
+          pins: Pins | None = None) -> list[dict[str, Any]]:
+    """The graph's WorkflowTemplate(s) and what runs them: a Workflow (pinned: self-contained,
+    with the datums embedded) or, for cron inputs, one CronWorkflow per cron input."""
+    for p in graph.pipelines:
+        if (where := _template_braces(p)) is not None:
+            raise CompileError(f"pipeline `{p.name}`: `{where}` contains `{{{{`, which Argo "
+                               "reads as a template expression and has no escape for; "
+                               "write it another way (e.g. `{ {` in shell)")
+    names = _Names(fit(graph.name, OBJECT_MAX),
+                   unique_names([p.name for p in graph.pipelines], OBJECT_MAX - 7))
+    per_template = (MAX_TEMPLATES - 2) // TEMPLATES_PER_PIPELINE
+    size = min(len(graph.pipelines), per_template)
+    while True:
+        sections = [graph.pipelines[i:i + size] for i in range(0, len(graph.pipelines), size)]
+        if len(sections) > MAX_TASKS:
+            raise CompileError(f"graph `{graph.name}` has {len(graph.pipelines)} pipelines; one "
+                               f"graph holds at most {MAX_TASKS * per_template}")
+        templates = _templates(graph, names, sections, config, None)
+        over = _over_budget(templates, config)
+        if over is None:
+            break
+        if size == 1:
+            raise CompileError(f"{over}; raise `limits.size_budget` in dsc.yaml, or make the "
+                               "spec smaller")
+        size = max(1, size // 2)
+    if cron_inputs(graph):
+        if pins:
+            raise CompileError("`--pin` pins a run, but a graph with cron inputs runs on its "
+                               "schedule (CronWorkflow); compile it without --pin")
+        return templates + [plain(c) for c in _cron_workflows(graph, names, config)]
+    if pins:
+        if len(sections) > 1:
+            raise CompileError(f"`--pin` embeds the run in one Workflow, and graph "
+                               f"`{graph.name}` needs {len(sections)} objects; compile it "
+                               "without --pin")
+        run = _pinned_run(graph, names, config, pins, generate_name)
+    else:
+        run = _run_workflow(templates, names.template, _labels(names, config), generate_name)
+    return [*templates, run]
+
+
+def _over_budget(documents: list[dict[str, Any]], config: Config) -> str | None:
+    for doc in documents:
+        size = len(to_json([doc], compact=True))
+        if size > config.size_budget:
+            return (f"{doc['kind']} `{doc['metadata'].get('name')}` would be {size:,} bytes, "
+                    f"over the size budget of {config.size_budget:,}")
+    return None
+
+
+def _labels(names: _Names, config: Config) -> dict[str, str]:
+    return {"dsc.io/graph": names.template, **config.labels}
+
+
+def _metadata(config: Config) -> dict[str, Any]:
+    return {"namespace": config.namespace} if config.namespace else {}
+
+
+def _templates(graph: Graph, names: _Names, sections: list[tuple[Pipeline, ...]],
+               config: Config, pins: Pins | None) -> list[dict[str, Any]]:
+    """The main WorkflowTemplate and, for a split graph, its section WorkflowTemplates."""
+    if len(sections) == 1:
+        return [plain(_workflow_object(graph, names, config, pins, None))]
+    section_names = [fit(f"{names.template}-{i + 1}", OBJECT_MAX) for i in range(len(sections))]
+    docs = [plain(_workflow_object(graph, names, config, None, (section_names, sections)))]
+    for name, section in zip(section_names, sections, strict=True):
+        docs.append(plain(_section_template(graph, names, name, section, config)))
+    return docs
+
+
+def _workflow_object(graph: Graph, names: _Names, config: Config, pins: Pins | None,
+                     split: tuple[list[str], list[tuple[Pipeline, ...]]] | None,
+                     run_name: dict[str, Any] | None = None) -> Any:
+    """The graph's WorkflowTemplate, or (with `run_name`) a self-contained pinned Workflow."""
+    from hera.workflows import DAG, Parameter, Workflow, WorkflowTemplate
     from hera.workflows import models as m
 
-    template_name = fit(graph.name, OBJECT_MAX)
-    tasks = unique_names([p.name for p in graph.pipelines], OBJECT_MAX - 7)
-    labels = {"dsc.io/graph": template_name, **config.labels}
+    labels = _labels(names, config)
     pull_secrets = sorted({s for p in graph.pipelines for s in p.transform.image_pull_secrets})
-    with WorkflowTemplate(
-        name=template_name,
+    crons = cron_inputs(graph)
+    kind = Workflow if run_name is not None else WorkflowTemplate
+    with kind(
+        **(run_name or {"name": names.template}),
+        **_metadata(config),
         entrypoint="main",
         on_exit="abort",
         labels=labels,
         annotations={"workflows.argoproj.io/title": f"dsc graph {graph.name}",
                      "workflows.argoproj.io/description": _describe(graph)},
-        workflow_metadata=m.WorkflowMetadata(labels=labels),
+        workflow_metadata=m.WorkflowMetadata(labels=labels) if run_name is None else None,
         service_account_name=config.service_account,
         image_pull_secrets=[m.LocalObjectReference(name=s) for s in pull_secrets] or None,
+        arguments=[Parameter(name="cron-tick", value="")] if crons else None,
     ) as wt:
         _abort_template(graph, config)
-        pipeline_templates = {p.name: _pipeline_templates(p, tasks[p.name], graph, tasks, config)
-                              for p in graph.pipelines}
-        with DAG(name="main"):
-            created: dict[str, Any] = {}
-            for p in graph.pipelines:
-                ups = graph.upstream[p.name]
-                arguments = [Parameter(name=f"pin-{tasks[u]}",
-                                       value=f"{{{{tasks.{tasks[u]}.outputs.parameters.commit}}}}")
-                             for u in ups]
-                task = pipeline_templates[p.name](name=tasks[p.name], **_arguments(arguments))
-                for u in ups:
-                    created[u] >> task
-                created[p.name] = task
-    template = plain(wt)
-    return [template, plain(_run_workflow(template, template_name, labels, generate_name))]
+        if split is None:
+            made = {p.name: _pipeline_templates(p, names, graph, config,
+                                                (pins or {}).get(p.name))
+                    for p in graph.pipelines}
+            with DAG(name="main"):
+                _pipeline_tasks(graph, graph.pipelines, names, made)
+        else:
+            _sections_dag(graph, names, *split)
+    return wt
+
+
+def _pipeline_tasks(graph: Graph, pipelines: tuple[Pipeline, ...], names: _Names,
+                    made: dict[str, Any]) -> None:
+    """One task per pipeline, after its upstream pipelines, passing their commits. Upstream
+    pipelines outside `pipelines` (another section) come in as `pin-<task>` inputs."""
+    from hera.workflows import Parameter
+
+    inside = {p.name for p in pipelines}
+    created: dict[str, Any] = {}
+    for p in pipelines:
+        ups = graph.upstream[p.name]
+        arguments = [Parameter(
+            name=f"pin-{names.tasks[u]}",
+            value=(f"{{{{tasks.{names.tasks[u]}.outputs.parameters.commit}}}}" if u in inside
+                   else f"{{{{inputs.parameters.pin-{names.tasks[u]}}}}}"))
+            for u in ups]
+        task = made[p.name](name=names.tasks[p.name], **_arguments(arguments))
+        for u in ups:
+            if u in inside:
+                created[u] >> task
+        created[p.name] = task
+
+
+def _crossing(graph: Graph, section: tuple[Pipeline, ...]) -> tuple[list[str], list[str]]:
+    """The upstream pipelines a section reads from other sections, and its pipelines that
+    other sections read."""
+    inside = {p.name for p in section}
+    needs = sorted({u for p in section for u in graph.upstream[p.name] if u not in inside})
+    gives = sorted({u for p in graph.pipelines if p.name not in inside
+                    for u in graph.upstream[p.name] if u in inside})
+    return needs, gives
+
+
+def _section_template(graph: Graph, names: _Names, name: str, section: tuple[Pipeline, ...],
+                      config: Config) -> Any:
+    from hera.workflows import DAG, Parameter, WorkflowTemplate
+    from hera.workflows import models as m
+
+    needs, gives = _crossing(graph, section)
+    labels = _labels(names, config)
+    with WorkflowTemplate(
+        name=name, **_metadata(config), labels={**labels, "dsc.io/section-of": names.template},
+        annotations={"workflows.argoproj.io/title": f"dsc graph {graph.name}, pipelines "
+                     f"{section[0].name} .. {section[-1].name}",
+                     "workflows.argoproj.io/description": (
+                         f"Part of `{names.template}`: run it through that template.")},
+    ) as wt:
+        made = {p.name: _pipeline_templates(p, names, graph, config, None) for p in section}
+        with DAG(name="section",
+                 inputs=[Parameter(name=f"pin-{names.tasks[u]}") for u in needs] or None,
+                 outputs=[Parameter(name=f"commit-{names.tasks[g]}", value_from=m.ValueFrom(
+                     parameter=f"{{{{tasks.{names.tasks[g]}.outputs.parameters.commit}}}}"))
+                     for g in gives] or None):
+            _pipeline_tasks(graph, section, names, made)
+    return wt
+
+
+def _sections_dag(graph: Graph, names: _Names, section_names: list[str],
+                  sections: list[tuple[Pipeline, ...]]) -> None:
+    from hera.workflows import DAG, Parameter, Task
+    from hera.workflows import models as m
+
+    owner = {p.name: i for i, section in enumerate(sections) for p in section}
+    with DAG(name="main"):
+        tasks: list[Any] = []
+        for i, (name, section) in enumerate(zip(section_names, sections, strict=True)):
+            needs, _ = _crossing(graph, section)
+            arguments = [Parameter(
+                name=f"pin-{names.tasks[u]}",
+                value=f"{{{{tasks.part-{owner[u] + 1}.outputs.parameters."
+                      f"commit-{names.tasks[u]}}}}}") for u in needs]
+            task = Task(name=f"part-{i + 1}",
+                        template_ref=m.TemplateRef(name=name, template="section"),
+                        **_arguments(arguments))
+            for j in sorted({owner[u] for u in needs}):
+                tasks[j] >> task
+            tasks.append(task)
 
 
 def _arguments(parameters: list[Any]) -> dict[str, Any]:
@@ -117,71 +338,97 @@ def _arguments(parameters: list[Any]) -> dict[str, Any]:
 
 
 def _describe(graph: Graph) -> str:
-    return "Pipelines: " + ", ".join(f"`{p.name}`" for p in graph.pipelines)
+    lines = [f"Pipelines of `{graph.name}`, in order:"]
+    for p in graph.pipelines:
+        about = " ".join(p.description.split())
+        lines.append(f"- `{p.name}`" + (f": {about}" if about else ""))
+    return "\n".join(lines)
 
 
-def _runtime_env(config: CompileConfig) -> list[Any]:
+def _runtime_env(config: Config) -> list[Any]:
     from hera.workflows import Env, SecretEnv
 
-    return [SecretEnv(name="LAKEFS_ENDPOINT", secret_name=config.lakefs_secret,
-                      secret_key="endpoint"),
-            SecretEnv(name="LAKEFS_ACCESS_KEY_ID", secret_name=config.lakefs_secret,
-                      secret_key="access_key_id"),
-            SecretEnv(name="LAKEFS_SECRET_ACCESS_KEY", secret_name=config.lakefs_secret,
-                      secret_key="secret_access_key"),
-            Env(name="DSC_RUN", value="{{workflow.name}}")]
+    out: list[Any] = []
+    for name, value in contract.environment(
+            secret=config.lakefs.secret, keys=config.lakefs.secret_keys,
+            endpoint=config.lakefs.endpoint, lakefs_ui=config.lakefs.ui_url,
+            argo_ui=config.argo_ui_url, storage_namespace=config.lakefs.storage_namespace):
+        if isinstance(value, contract.SecretRef):
+            out.append(SecretEnv(name=name, secret_name=value.secret, secret_key=value.key))
+        else:
+            out.append(Env(name=name, value=value))
+    return out
 
 
-def _abort_template(graph: Graph, config: CompileConfig) -> None:
+def _abort_template(graph: Graph, config: Config) -> None:
     from hera.workflows import Container
 
     Container(name="abort", image=config.runtime_image,
-              args=["runtime", "abort", "--graph", graph.name, "--status", "{{workflow.status}}",
-                    *(["--keep-branches"] if config.keep_failed_branches else [])],
+              args=contract.abort_args(graph.name, "{{workflow.status}}",
+                                       config.keep_failed_branches),
               env=_runtime_env(config))
 
 
-def _pipeline_templates(p: Pipeline, task: str, graph: Graph, tasks: dict[str, str],
-                        config: CompileConfig) -> Any:
+def _outputs(verb: str) -> list[Any]:
+    from hera.workflows import Parameter
+    from hera.workflows import models as m
+
+    return [Parameter(name=o.parameter, value_from=m.ValueFrom(path=o.path))
+            for o in contract.OUTPUTS[verb]]
+
+
+def _parallelism(p: Pipeline, config: Config) -> int | None:
+    if p.parallelism.constant:
+        return p.parallelism.constant
+    if p.parallelism.coefficient:
+        # Pachyderm 1.x: floor(coefficient x nodes), at least one worker.
+        return max(1, math.floor(p.parallelism.coefficient * (config.nodes or 1)))
+    return None
+
+
+def _pipeline_templates(p: Pipeline, names: _Names, graph: Graph, config: Config,
+                        pins: PipelinePins | None) -> Any:
     from hera.workflows import DAG, Container, Parameter
     from hera.workflows import models as m
 
-    spec_json = json.dumps(job_spec(p, config), sort_keys=True, separators=(",", ":"))
+    task = names.tasks[p.name]
+    job = contract.job_document(job_spec(p, config))
     ups = graph.upstream[p.name]
-    pins = [f"--pin={u}@{{{{inputs.parameters.pin-{tasks[u]}}}}}" for u in ups]
+    pin_args = [f"{u}@{{{{inputs.parameters.pin-{names.tasks[u]}}}}}" for u in ups]
+    pin_args += [f"{repo}@{commit}" for repo, commit in (pins.commits if pins else ())]
+    open_args = contract.open_args(
+        job, pin_args,
+        (len(pins.items), pins.digest) if pins and pins.items is not None and pins.digest
+        else None)
+    if any(isinstance(n, CronInput) for n in p.inputs()):
+        open_args += ["--cron-tick", "{{workflow.parameters.cron-tick}}"]
     open_ = Container(
-        name=f"{task}-open", image=config.runtime_image,
-        args=["runtime", "open", "--job", spec_json, *pins],
-        inputs=[Parameter(name=f"pin-{tasks[u]}") for u in ups] or None,
-        outputs=[Parameter(name="datums", value_from=m.ValueFrom(path="/tmp/dsc/datums.json")),
-                 Parameter(name="branch", value_from=m.ValueFrom(path="/tmp/dsc/branch"))],
-        env=_runtime_env(config))
+        name=f"{task}-open", image=config.runtime_image, args=open_args,
+        inputs=[Parameter(name=f"pin-{names.tasks[u]}") for u in ups] or None,
+        outputs=_outputs("open"), env=_runtime_env(config))
     datum = _datum_template(p, task, config)
     commit = Container(
         name=f"{task}-commit", image=config.runtime_image,
-        args=["runtime", "commit", "--job", spec_json,
-              "--branch", "{{inputs.parameters.branch}}"],
-        inputs=[Parameter(name="branch")],
-        outputs=[Parameter(name="commit", value_from=m.ValueFrom(path="/tmp/dsc/commit")),
-                 Parameter(name="url", value_from=m.ValueFrom(path="/tmp/dsc/url"))],
-        env=_runtime_env(config))
+        args=contract.commit_args(job, "{{inputs.parameters.branch}}"),
+        inputs=[Parameter(name="branch")], outputs=_outputs("commit"), env=_runtime_env(config))
     branch = p.output_branch or config.default_branch
     with DAG(
         name=task,
-        inputs=[Parameter(name=f"pin-{tasks[u]}") for u in ups] or None,
-        outputs=[Parameter(name="commit", value_from=m.ValueFrom(
-                     parameter="{{tasks.commit.outputs.parameters.commit}}")),
-                 Parameter(name="url", value_from=m.ValueFrom(
-                     parameter="{{tasks.commit.outputs.parameters.url}}"))],
-        parallelism=p.parallelism.constant or None,
+        inputs=[Parameter(name=f"pin-{names.tasks[u]}") for u in ups] or None,
+        outputs=[Parameter(name=o.parameter, value_from=m.ValueFrom(
+                     parameter=f"{{{{tasks.commit.outputs.parameters.{o.parameter}}}}}"))
+                 for o in contract.OUTPUTS["commit"]],
+        parallelism=_parallelism(p, config),
         synchronization=m.Synchronization(mutexes=[m.Mutex(
             name=f"dsc-{fit(p.name, 40)}-{short_hash(p.name, branch, length=6)}")]),
     ) as dag:
         o = open_(name="open", **_arguments([
-            Parameter(name=f"pin-{tasks[u]}", value=f"{{{{inputs.parameters.pin-{tasks[u]}}}}}")
-            for u in ups]))
-        d = datum(name="datums",
-                  with_param="{{tasks.open.outputs.parameters.datums}}",
+            Parameter(name=f"pin-{names.tasks[u]}",
+                      value=f"{{{{inputs.parameters.pin-{names.tasks[u]}}}}}") for u in ups]))
+        fan_out: dict[str, Any] = (
+            {"with_items": list(pins.items)} if pins and pins.items is not None
+            else {"with_param": "{{tasks.open.outputs.parameters.datums}}"})
+        d = datum(name="datums", **fan_out,
                   arguments=[Parameter(name="datum", value="{{item}}"),
                              Parameter(name="branch",
                                        value="{{tasks.open.outputs.parameters.branch}}")])
@@ -191,16 +438,41 @@ def _pipeline_templates(p: Pipeline, task: str, graph: Graph, tasks: dict[str, s
     return dag
 
 
-def _datum_template(p: Pipeline, task: str, config: CompileConfig) -> Any:
+def _user_command(p: Pipeline, env: list[Any]) -> list[str] | None:
+    """`cmd` under USER_WRAPPER (stdin, err_stdin and accept_return_code go to env, `cmd`
+    and `err_cmd` to argv); no `cmd`: the image's entrypoint."""
+    from hera.workflows import Env
+
+    t = p.transform
+    accept = " ".join(str(c) for c in t.accept_return_code)
+    if not t.cmd and not (t.stdin or accept or t.err_cmd):
+        return None
+    if not t.cmd:
+        raise CompileError(f"pipeline `{p.name}`: `stdin`, `accept_return_code` and `err_cmd` "
+                           "need `transform.cmd` (dsc runs it under /bin/sh)")
+    if t.err_stdin and not t.err_cmd:
+        raise CompileError(f"pipeline `{p.name}`: `transform.err_stdin` needs "
+                           "`transform.err_cmd`")
+    if t.stdin:
+        env.append(Env(name="DSC_STDIN", value="\n".join(t.stdin) + "\n"))
+    if t.err_stdin:
+        env.append(Env(name="DSC_ERR_STDIN", value="\n".join(t.err_stdin) + "\n"))
+    if accept:
+        env.append(Env(name="DSC_ACCEPT_RETURN_CODE", value=accept))
+    return ["/bin/sh", "-c", USER_WRAPPER, "dsc-user", str(len(t.cmd)), *t.cmd, *t.err_cmd]
+
+
+def _datum_template(p: Pipeline, task: str, config: Config) -> Any:
     from hera.workflows import ContainerNode, ContainerSet, Env, Parameter, RetryStrategy
     from hera.workflows import models as m
 
     t = p.transform
-    mount = m.VolumeMount(name="pfs", mount_path=PFS)
-    runtime_resources = _resources(None, p.sidecar_resource_limits)
+    mount = m.VolumeMount(name="pfs", mount_path=contract.PFS)
+    runtime_resources = _resources(p.sidecar_resource_requests, p.sidecar_resource_limits)
     env: list[Any] = [Env(name=k, value=v) for k, v in t.env]
     secret_mounts: list[m.VolumeMount] = []
-    volumes = [m.Volume(name="pfs", empty_dir=m.EmptyDirVolumeSource())]
+    volumes = [m.Volume(name="pfs", empty_dir=m.EmptyDirVolumeSource(
+        medium="Memory" if t.memory_volume else None))]
     for i, s in enumerate(t.secrets):
         if s.env_var:
             env.append(m.EnvVar(name=s.env_var, value_from=m.EnvVarSource(
@@ -210,46 +482,39 @@ def _datum_template(p: Pipeline, task: str, config: CompileConfig) -> Any:
                 secret_name=s.name)))
             secret_mounts.append(m.VolumeMount(name=f"secret-{i}", mount_path=s.mount_path,
                                                read_only=True))
-    command: list[str] | None = list(t.cmd) or None
-    accept = " ".join(str(c) for c in t.accept_return_code)
-    if t.stdin or accept:
-        if not t.cmd:
-            raise CompileError(f"pipeline `{p.name}`: `stdin` and `accept_return_code` need "
-                               "`transform.cmd` (dsc runs it under /bin/sh)")
-        wrapper = STDIN_WRAPPER if t.stdin else ARGS_WRAPPER
-        command = ["/bin/sh", "-c", wrapper, "dsc-user", *t.cmd]
-        if t.stdin:
-            env.append(Env(name="DSC_STDIN", value="\n".join(t.stdin) + "\n"))
-        if accept:
-            env.append(Env(name="DSC_ACCEPT_RETURN_CODE", value=accept))
-    runtime_args = ["--job-branch", "{{inputs.parameters.branch}}",
-                    "--datum", "{{inputs.parameters.datum}}", "--pipeline", p.name]
+    command = _user_command(p, env)
+    args = {verb: contract.datum_args(verb, p.name, "{{inputs.parameters.branch}}",
+                                      "{{inputs.parameters.datum}}")
+            for verb in ("stage", "publish")}
     tolerations = [m.Toleration(key=x.key, operator=x.operator, value=x.value, effect=x.effect,
                                 toleration_seconds=x.toleration_seconds)
                    for x in p.tolerations] or None
+    # A datum cannot outlive its job: the pod's deadline is the tighter of the two.
+    deadlines = [math.ceil(s) for s in (p.datum_timeout, p.job_timeout) if s]
     with ContainerSet(
         name=f"{task}-datum",
         inputs=[Parameter(name="datum"), Parameter(name="branch")],
         volumes=volumes,
         retry_strategy=RetryStrategy(limit=str(p.datum_tries - 1), retry_policy="OnFailure")
         if p.datum_tries > 1 else None,
-        active_deadline_seconds=int(p.datum_timeout) if p.datum_timeout else None,
+        active_deadline_seconds=min(deadlines) if deadlines else None,
         node_selector=dict(p.node_selector) or None,
         tolerations=tolerations,
         priority_class_name=p.priority_class_name,
         pod_spec_patch=json.dumps(p.pod_spec, sort_keys=True) if p.pod_spec else None,
-        labels={"dsc.io/pipeline": fit(p.name, 63)},
+        labels={**dict(p.labels), "dsc.io/pipeline": fit(p.name, 63),
+                "dsc.io/output-repo": fit(p.name, 63)},
+        annotations=dict(p.annotations) or None,
     ) as container_set:
-        ContainerNode(name="stage", image=config.runtime_image,
-                      args=["runtime", "stage", *runtime_args], env=_runtime_env(config),
-                      volume_mounts=[mount], resources=runtime_resources)
+        ContainerNode(name="stage", image=config.runtime_image, args=args["stage"],
+                      env=_runtime_env(config), volume_mounts=[mount],
+                      resources=runtime_resources)
         ContainerNode(name="user", image=t.image, command=command, dependencies=["stage"],
                       env=env or None, volume_mounts=[mount, *secret_mounts],
                       resources=_resources(p.resource_requests, p.resource_limits),
                       working_dir=t.working_dir, security_context=_security(t.user))
-        ContainerNode(name="publish", image=config.runtime_image,
-                      args=["runtime", "publish", *runtime_args], dependencies=["user"],
-                      env=_runtime_env(config), volume_mounts=[mount],
+        ContainerNode(name="publish", image=config.runtime_image, args=args["publish"],
+                      dependencies=["user"], env=_runtime_env(config), volume_mounts=[mount],
                       resources=runtime_resources)
     return container_set
 
@@ -292,17 +557,68 @@ def _security(user: str | None) -> Any:
                        "user ID; give the UID")
 
 
-def _run_workflow(template: dict[str, Any], template_name: str, labels: dict[str, str],
-                  generate_name: bool) -> Any:
+def _run_name(digest_of: str, template_name: str, generate_name: bool) -> dict[str, Any]:
+    digest = short_hash(digest_of)
+    return ({"generate_name": fit(template_name, OBJECT_MAX - 6) + "-"} if generate_name
+            else {"name": fit(template_name, OBJECT_MAX - 9) + "-" + digest})
+
+
+def _run_workflow(templates: list[dict[str, Any]], template_name: str,
+                  labels: dict[str, str], generate_name: bool) -> dict[str, Any]:
     from hera.workflows import Workflow
     from hera.workflows import models as m
 
-    digest = short_hash(to_yaml([template]))
-    kwargs: dict[str, Any] = (
-        {"generate_name": fit(template_name, OBJECT_MAX - 6) + "-"} if generate_name
-        else {"name": fit(template_name, OBJECT_MAX - 9) + "-" + digest})
-    return Workflow(
-        **kwargs,
+    digest = short_hash(to_yaml(templates))
+    namespace = templates[0]["metadata"].get("namespace")
+    return plain(Workflow(
+        **_run_name(to_yaml(templates), template_name, generate_name),
+        **({"namespace": namespace} if namespace else {}),
         labels={**labels, "dsc.io/template-hash": digest},
         annotations={"workflows.argoproj.io/title": f"dsc graph {template_name}"},
-        workflow_template_ref=m.WorkflowTemplateRef(name=template_name))
+        workflow_template_ref=m.WorkflowTemplateRef(name=template_name)))
+
+
+def _pinned_run(graph: Graph, names: _Names, config: Config, pins: Pins,
+                generate_name: bool) -> dict[str, Any]:
+    """A Workflow carrying the whole graph, its pins and its datums: rerunning it reads exactly
+    the same data. Over the size budget, datum keys lose their readable part; still over, the
+    compile fails."""
+    for name, pin in pins.items():
+        if pin.items is not None and len(pin.items) > config.max_datums:
+            raise CompileError(f"pipeline `{name}` has {len(pin.items):,} datums, over the "
+                               f"fan-out ceiling of {config.max_datums:,} (`limits.max_datums`)")
+    for readable in (True, False):
+        chosen = pins if readable else {
+            k: PipelinePins(v.commits, tuple(i.split("-", 1)[0] for i in v.items), v.digest)
+            if v.items is not None else v for k, v in pins.items()}
+        pinned = plain(_workflow_object(graph, names, config, chosen, None,
+                                        run_name={"name": "x"}))
+        pinned["metadata"] = {}
+        identity = to_yaml([pinned])
+        run = plain(_workflow_object(
+            graph, names, config, chosen, None,
+            run_name=_run_name(identity, names.template, generate_name)))
+        run["metadata"]["labels"]["dsc.io/template-hash"] = short_hash(identity)
+        run["metadata"]["labels"]["dsc.io/pinned"] = "true"
+        if _over_budget([run], config) is None:
+            return run
+    raise CompileError(_over_budget([run], config) or "")
+
+
+def _cron_workflows(graph: Graph, names: _Names, config: Config) -> list[Any]:
+    """One CronWorkflow per cron input, running the graph on its schedule with that input's
+    tick (Pachyderm's cron: each tick is a commit to the cron repo, in UTC)."""
+    from hera.workflows import CronWorkflow, Parameter
+    from hera.workflows import models as m
+
+    out = []
+    for node in cron_inputs(graph):
+        out.append(CronWorkflow(
+            name=fit(f"{names.template}-{node.repo}", CRON_MAX), **_metadata(config),
+            schedules=[node.spec], timezone="UTC", concurrency_policy="Allow",
+            labels={**_labels(names, config), "dsc.io/cron-repo": fit(node.repo, 63)},
+            annotations={"workflows.argoproj.io/title":
+                         f"dsc graph {graph.name} on cron `{node.name}` ({node.spec})"},
+            workflow_template_ref=m.WorkflowTemplateRef(name=names.template),
+            arguments=[Parameter(name="cron-tick", value=node.repo)]))
+    return out

@@ -34,6 +34,19 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+class _FlowList(list):  # type: ignore[type-arg]
+    """A long list of short scalars (embedded datum keys): one flow-style line, not a line
+    per item, so a pinned Workflow stays about as small in YAML as in JSON."""
+
+
+def _flow(dumper: yaml.SafeDumper, value: _FlowList) -> yaml.SequenceNode:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True)
+
+
+_Dumper.add_representer(_FlowList, _flow)
+_FLOW_KEYS = frozenset({"withItems"})
+
+
 _FIRST = ("apiVersion", "kind", "metadata", "name")
 
 
@@ -51,7 +64,8 @@ def plain(obj: Any) -> dict[str, Any]:
 def _readable(value: Any) -> Any:
     if isinstance(value, dict):
         keys = [k for k in _FIRST if k in value] + sorted(k for k in value if k not in _FIRST)
-        return {k: _readable(value[k]) for k in keys}
+        return {k: _FlowList(value[k]) if k in _FLOW_KEYS else _readable(value[k])
+                for k in keys}
     if isinstance(value, list):
         return [_readable(v) for v in value]
     return value
@@ -64,7 +78,12 @@ def to_yaml(objects: list[Any]) -> str:
         allow_unicode=True) for i, o in enumerate(objects))
 
 
-def to_json(objects: list[Any]) -> str:
-    """One `kind: List` object, which `kubectl apply -f -` reads like several documents."""
+def to_json(objects: list[Any], *, compact: bool = False) -> str:
+    """One `kind: List` object, which `kubectl apply -f -` reads like several documents.
+    `compact`: one object as kubectl stores it in its last-applied annotation."""
+    if compact:
+        return json.dumps(plain(objects[0]) if len(objects) == 1 else
+                          [plain(o) for o in objects], separators=(",", ":"),
+                          ensure_ascii=False)
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": [plain(o) for o in objects]},
                       indent=2, ensure_ascii=False) + "\n"

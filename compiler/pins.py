@@ -1,0 +1,100 @@
+"""`dsc compile --pin`: resolve a graph's source inputs to commits and plan their datums now.
+
+A `PinResolver` answers two questions about a lakeFS installation: the head commit of a
+branch, and the files of a commit. The lakeFS adapter implements it against a live server;
+tests pass a fake. Pipelines whose every input is pinned get their datum keys embedded in the
+run (`withItems`); the others still plan at run time, on pinned source commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from typing import Protocol
+
+from compiler.argo.build import Pins, PipelinePins
+from compiler.argo.graph import Graph
+from compiler.config import Config
+from compiler.spec.model import CronInput, PfsInput
+
+
+class PinResolver(Protocol):
+    def head(self, repo: str, branch: str) -> str:
+        """The full (64-hex) commit ID at the head of `branch` of lakeFS repository `repo`."""
+        ...
+
+    def listing(self, repo: str, commit: str) -> Iterable[str]:
+        """The path of every object in `commit` (as lakeFS gives them, without a leading
+        `/`), in any order."""
+        ...
+
+
+class PinError(ValueError):
+    """A source input that cannot be pinned (the message names pipeline, input and why)."""
+
+
+_COMMIT = re.compile(r"[0-9a-f]{64}")
+# A datum key's readable part: Argo shows loop children as `datums(<index>:<item>)`.
+_LABEL_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def datum_key(index: int, label: str = "") -> str:
+    """`<index>` or `<index>-<readable hint>`; the runtime reads only the index."""
+    hint = _LABEL_CHARS.sub("_", label.rstrip("/").rsplit("/", 1)[-1])[:24].strip("_")
+    return f"{index}-{hint}" if hint else str(index)
+
+
+def plan_digest(datum_ids: Iterable[str]) -> str:
+    """What `open --plan-digest` checks: sha256 over the datum IDs in plan order."""
+    h = hashlib.sha256()
+    for datum_id in datum_ids:
+        h.update(datum_id.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def resolve_pins(graph: Graph, resolver: PinResolver, config: Config) -> Pins:
+    from compiler.datums.plan import plan_datums
+    from compiler.spec.datum_input import datum_input
+
+    produced = {p.name for p in graph.pipelines}
+    heads: dict[tuple[str, str], str] = {}
+    pins: Pins = {}
+    for p in graph.pipelines:
+        commits: dict[str, str] = {}
+        complete = p.input is not None
+        for node in p.inputs():
+            # A cron tick is written at run time, an upstream output by this very run.
+            if isinstance(node, CronInput) or (isinstance(node, PfsInput)
+                                               and node.repo in produced):
+                complete = False
+            if not isinstance(node, PfsInput) or node.repo in produced:
+                continue
+            branch = node.branch or config.default_branch
+            commit = node.commit or heads.get((node.repo, branch))
+            if commit is None:
+                commit = resolver.head(config.lakefs_repo(node.repo), branch)
+                if not _COMMIT.fullmatch(commit or ""):
+                    raise PinError(f"pipeline `{p.name}`, input `{node.name}`: lakeFS gave "
+                                   f"{commit!r} as the head of {node.repo}@{branch}, not a "
+                                   "64-hex commit ID")
+                heads[(node.repo, branch)] = commit
+            if commits.setdefault(node.repo, commit) != commit:
+                raise PinError(f"pipeline `{p.name}` reads repo `{node.repo}` at two commits "
+                               f"({commits[node.repo][:12]}, {commit[:12]}); --pin pins one "
+                               "commit per repo")
+        items = digest = None
+        if complete and p.input is not None:
+            def listing(repo: str, at: dict[str, str] = commits) -> Iterable[str]:
+                # lakeFS object paths are relative; the datum engine's are absolute. Sorted,
+                # as lakeFS lists them to the runtime's `open`, so both plan the same order.
+                return sorted("/" + path.lstrip("/")
+                              for path in resolver.listing(config.lakefs_repo(repo), at[repo]))
+
+            datums = list(plan_datums(datum_input(p.input), listing))
+            items = tuple(datum_key(i, d.matches[0].path if d.matches else "")
+                          for i, d in enumerate(datums))
+            digest = plan_digest(d.id for d in datums)
+        pins[p.name] = PipelinePins(tuple(sorted(commits.items())), items, digest)
+    return pins

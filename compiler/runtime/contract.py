@@ -1,0 +1,125 @@
+"""The runtime contract: how compiled manifests call `dsc runtime <verb>` inside pods.
+
+This module is the one place that says it. The compiler (`compiler.argo.build`) builds every
+runtime container's argv, environment and output-parameter files from it; `compiler.runtime`
+implements the verbs against lakeFS. Pure data: no I/O, no hera, no lakefs-sdk.
+
+Verbs (each argument is a separate argv entry; user values are never part of a shell string):
+
+    dsc runtime open    --job JOB [--pin REPO@COMMIT]... [--expect-datums N --plan-digest HEX]
+        Pin every input branch to its head commit (unless `--pin` or the job pins it), create
+        the output repository if missing (DSC_STORAGE_NAMESPACE), create the job branch from
+        the output branch, plan the datums, store the plan under `.dsc/` on the job branch.
+        With `--expect-datums` (a pinned compile), fail unless the plan has exactly that many
+        datums and that digest. Writes OUT/datums.json (a JSON list of datum keys, the
+        `withParam` of the datum fan-out) and OUT/branch (the job branch).
+    dsc runtime stage   --pipeline P --job-branch B --datum KEY
+        Download datum KEY's files from the pinned commits to /pfs/<input>/<path>, and write
+        ENV_FILE: the variables Pachyderm gives user code (`<input>` = the datum's path under
+        /pfs/<input>, `<input>_COMMIT`, PACH_JOB_ID, PACH_OUTPUT_COMMIT_ID, PACH_DATUM_ID,
+        PACH_DATUM_<input>_JOIN_ON, PACH_DATUM_<input>_GROUP_BY) as POSIX-sh assignments
+        with every value single-quoted. The user container's wrapper exports them before
+        running `cmd` (a spec without `cmd` runs the image's entrypoint and gets none).
+    dsc runtime publish --pipeline P --job-branch B --datum KEY
+        Upload /pfs/out to the job branch and the datum's manifest under `.dsc/`. When the
+        user step recovered (RECOVERED_MARKER exists: `err_cmd` succeeded) publish records the
+        datum as recovered and uploads no output, as Pachyderm does.
+    dsc runtime commit  --job JOB --job-branch B
+        Refuse two datums writing one path; commit the job branch with provenance metadata;
+        merge it into the output branch; delete the job branch. Writes OUT/commit (the commit
+        ID) and OUT/url (its lakeFS UI URL, or "" when none is configured).
+    dsc runtime abort   --graph G --status STATUS [--keep-branches]
+        The exit handler: when the run did not succeed, delete (or keep) its job branches;
+        the output branches are never touched.
+
+JOB is the job document (`job_document`), a compact JSON string: the pipeline, its input
+tree (globs as written; the runtime plans them with `compiler.datums`, as `dsc datums` does),
+the output repository and branch, image, spec digest, salt, reprocess_spec, max_datums (the
+fan-out ceiling `open` enforces) and job_timeout (seconds; `stage`, `publish` and `commit` fail
+once the job has run longer, as Pachyderm kills the job). KEY is a datum key: the
+datum's index in the stored plan, as decimal text. OUT is OUTPUT_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+VERBS = ("open", "stage", "publish", "commit", "abort")
+OUTPUT_DIR = "/tmp/dsc"
+PFS = "/pfs"
+# Written by the user container's wrapper when `err_cmd` recovered a failed datum; outside
+# /pfs/out, so it is never uploaded as output.
+RECOVERED_MARKER = "/pfs/.dsc-recovered"
+ENV_FILE = "/pfs/.dsc-env"
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    """A file a verb writes, read by Argo as an output parameter (`valueFrom.path`)."""
+
+    parameter: str
+    path: str
+
+
+OUTPUTS = {
+    "open": (OutputFile("datums", f"{OUTPUT_DIR}/datums.json"),
+             OutputFile("branch", f"{OUTPUT_DIR}/branch")),
+    "commit": (OutputFile("commit", f"{OUTPUT_DIR}/commit"),
+               OutputFile("url", f"{OUTPUT_DIR}/url")),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    secret: str
+    key: str
+
+
+# The environment of every runtime container: name -> a literal value, an Argo variable, or
+# a key of the lakeFS credentials Secret (secretKeyRef: never a value in the manifest).
+def environment(*, secret: str, keys: Any, endpoint: str | None, lakefs_ui: str | None,
+                argo_ui: str | None, storage_namespace: str | None
+                ) -> list[tuple[str, str | SecretRef]]:
+    env: list[tuple[str, str | SecretRef]] = [
+        ("LAKEFS_ENDPOINT", endpoint if endpoint else SecretRef(secret, keys.endpoint)),
+        ("LAKEFS_ACCESS_KEY_ID", SecretRef(secret, keys.access_key_id)),
+        ("LAKEFS_SECRET_ACCESS_KEY", SecretRef(secret, keys.secret_access_key)),
+        ("DSC_RUN", "{{workflow.name}}"),
+        ("DSC_RUN_UID", "{{workflow.uid}}"),
+        ("DSC_NAMESPACE", "{{workflow.namespace}}"),
+    ]
+    for name, value in (("DSC_LAKEFS_UI_URL", lakefs_ui), ("DSC_ARGO_UI_URL", argo_ui),
+                        ("DSC_STORAGE_NAMESPACE", storage_namespace)):
+        if value:
+            env.append((name, value))
+    return env
+
+
+def job_document(job: dict[str, Any]) -> str:
+    """The JOB argument: compact, key-sorted JSON, so equal jobs are equal bytes."""
+    return json.dumps(job, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def open_args(job: str, pins: list[str], expect: tuple[int, str] | None = None) -> list[str]:
+    args = ["runtime", "open", "--job", job]
+    for pin in pins:
+        args += ["--pin", pin]
+    if expect is not None:
+        args += ["--expect-datums", str(expect[0]), "--plan-digest", expect[1]]
+    return args
+
+
+def datum_args(verb: str, pipeline: str, branch: str, datum: str) -> list[str]:
+    assert verb in ("stage", "publish")
+    return ["runtime", verb, "--pipeline", pipeline, "--job-branch", branch, "--datum", datum]
+
+
+def commit_args(job: str, branch: str) -> list[str]:
+    return ["runtime", "commit", "--job", job, "--job-branch", branch]
+
+
+def abort_args(graph: str, status: str, keep_branches: bool) -> list[str]:
+    return ["runtime", "abort", "--graph", graph, "--status", status,
+            *(["--keep-branches"] if keep_branches else [])]
