@@ -37,19 +37,20 @@ TEMPLATES_PER_PIPELINE = 4  # the pipeline DAG, open, datum, commit
 # attempt and, when it succeeds, marks the datum recovered (Pachyderm 2.x). The first argv
 # entry is how many entries `cmd` has; the rest follow as "$@", so user values are only ever
 # expanded as positional parameters (the eval'd text is `"${1}" "${2}"`..., never a value).
-USER_WRAPPER = (
-    f'if [ -f {contract.ENV_FILE} ]; then set -a; . {contract.ENV_FILE}; set +a; fi; '
-    'n=$1; shift; c=""; i=1; '
-    'while [ "$i" -le "$n" ]; do c="$c \\"\\${$i}\\""; i=$((i+1)); done; '
-    'if [ -n "${DSC_STDIN+x}" ]; then printf "%s" "$DSC_STDIN" | eval "$c"; '
-    'else eval "$c"; fi; code=$?; '
-    '[ "$code" = 0 ] && exit 0; '
-    'for ok in $DSC_ACCEPT_RETURN_CODE; do [ "$code" = "$ok" ] && exit 0; done; '
-    'shift "$n"; [ "$#" -gt 0 ] || exit "$code"; '
-    'echo "dsc: the datum failed with exit code $code; running err_cmd" >&2; '
-    'if [ -n "${DSC_ERR_STDIN+x}" ]; then printf "%s" "$DSC_ERR_STDIN" | "$@"; '
-    'else "$@"; fi || exit "$code"; '
-    f': > {contract.RECOVERED_MARKER}; exit 0')
+USER_WRAPPER = "\n".join((
+    f"if [ -f {contract.ENV_FILE} ]; then set -a; . {contract.ENV_FILE}; set +a; fi",
+    'n=$1; shift; c=""; i=1',
+    'while [ "$i" -le "$n" ]; do c="$c \\"\\${$i}\\""; i=$((i+1)); done',
+    'if [ -n "${DSC_STDIN+x}" ]; then printf "%s" "$DSC_STDIN" | eval "$c"; else eval "$c"; fi',
+    "code=$?",
+    '[ "$code" = 0 ] && exit 0',
+    'for ok in $DSC_ACCEPT_RETURN_CODE; do [ "$code" = "$ok" ] && exit 0; done',
+    'shift "$n"; [ "$#" -gt 0 ] || exit "$code"',
+    'echo "dsc: the datum failed with exit code $code; running err_cmd" >&2',
+    'if [ -n "${DSC_ERR_STDIN+x}" ]; then printf "%s" "$DSC_ERR_STDIN" | "$@"; else "$@"; fi'
+    ' || exit "$code"',
+    f": > {contract.RECOVERED_MARKER}; exit 0",
+    ""))
 
 
 class CompileError(ValueError):
