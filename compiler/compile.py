@@ -76,10 +76,6 @@ def compile_specs(request: CompileRequest, resolver: PinResolver | None = None) 
                 "a coefficient multiplies the cluster's node count, which is not "
                 "configured; assuming 1 node (set `nodes` in dsc.yaml or DSC_NODES)",
                 severity=Severity.WARNING)))
-        if pipeline.pod_patch:
-            result.add(locate(doc, Finding((*pipeline.at, "pod_patch"), "unsupported", (
-                "`pod_patch` (a JSON patch) is not compiled yet; write it as `pod_spec` "
-                "(a merge patch), which becomes Argo's podSpecPatch"), at_key=True)))
     if not loaded.pipelines and result.exit_code() == 0:
         result.add(_unlocated("no pipeline specs in the paths given"))
     if result.exit_code() != 0:

@@ -277,3 +277,21 @@ def test_objects_over_the_size_budget_are_refused_with_the_reason(tmp_path: Path
     assert compiled.documents is None
     message = compiled.result.diagnostics[0].message
     assert "over the size budget of 2,000" in message and "limits.size_budget" in message
+
+
+@needs_shared
+def test_pod_patch_becomes_the_datum_pods_spec_patch(tmp_path: Path) -> None:
+    s = spec("gpu", "raw", scheduling_spec={"node_selector": {"pool": "cpu"}},
+             pod_patch=json.dumps([
+        {"op": "replace", "path": "/nodeSelector/pool", "value": "gpu"},
+        {"op": "add", "path": "/containers/0/resources",
+         "value": {"limits": {"nvidia.com/gpu": "1"}}}]))
+    docs = documents(write(tmp_path, s))
+    patch = json.loads(templates(docs[0])["gpu-datum"]["podSpecPatch"])
+    assert patch == {"containers": [{"name": "user",
+                                     "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+                     "nodeSelector": {"pool": "gpu"}}
+    check(docs, tmp_path)
+    s["pod_spec"] = json.dumps({"hostNetwork": True})
+    both = run_dsc("compile", str(write(tmp_path / "both", s)))
+    assert both.exit_code == 1 and "`pod_spec` and `pod_patch` together" in both.stderr

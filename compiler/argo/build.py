@@ -212,11 +212,13 @@ def _templates(graph: Graph, names: _Names, sections: list[tuple[Pipeline, ...]]
                config: Config, pins: Pins | None) -> list[dict[str, Any]]:
     """The main WorkflowTemplate and, for a split graph, its section WorkflowTemplates."""
     if len(sections) == 1:
-        return [plain(_workflow_object(graph, names, config, pins, None))]
+        return [_with_pod_patches(plain(_workflow_object(graph, names, config, pins, None)),
+                                  graph, names)]
     section_names = [fit(f"{names.template}-{i + 1}", OBJECT_MAX) for i in range(len(sections))]
     docs = [plain(_workflow_object(graph, names, config, None, (section_names, sections)))]
     for name, section in zip(section_names, sections, strict=True):
-        docs.append(plain(_section_template(graph, names, name, section, config)))
+        docs.append(_with_pod_patches(
+            plain(_section_template(graph, names, name, section, config)), graph, names))
     return docs
 
 
@@ -520,6 +522,33 @@ def _datum_template(p: Pipeline, task: str, config: Config) -> Any:
     return container_set
 
 
+def _with_pod_patches(doc: dict[str, Any], graph: Graph, names: _Names) -> dict[str, Any]:
+    """Set the podSpecPatch of each datum template whose spec has a `pod_patch`: it is
+    computed from the template as built, so it runs after hera."""
+    patched = {f"{names.tasks[p.name]}-datum": p for p in graph.pipelines if p.pod_patch}
+    for template in doc["spec"].get("templates", ()) if patched else ():
+        if template["name"] in patched:
+            template["podSpecPatch"] = _pod_patch(patched[template["name"]], template)
+    return doc
+
+
+def _pod_patch(p: Pipeline, template: dict[str, Any]) -> str:
+    """`pod_patch` applied to the datum pod as dsc builds it, as a podSpecPatch."""
+    from compiler.argo.podpatch import PodPatchError, pod_spec_patch
+
+    if p.pod_spec:
+        raise CompileError(f"pipeline `{p.name}`: `pod_spec` and `pod_patch` together cannot "
+                           "be one podSpecPatch; write both as `pod_patch`")
+    user = next(c for c in template["containerSet"]["containers"] if c["name"] == "user")
+    base: dict[str, Any] = {"containers": [user], **{k: template[k] for k in (
+        "volumes", "nodeSelector", "tolerations", "priorityClassName") if k in template}}
+    try:
+        patch = pod_spec_patch(p.pod_patch or (), base)
+    except PodPatchError as exc:
+        raise CompileError(f"pipeline `{p.name}`: `pod_patch` {exc}") from None
+    return json.dumps(patch, sort_keys=True, separators=(",", ":"))
+
+
 def _resources(requests: Resources | None, limits: Resources | None) -> Any:
     from hera.workflows import models as m
 
@@ -592,13 +621,14 @@ def _pinned_run(graph: Graph, names: _Names, config: Config, pins: Pins,
         chosen = pins if readable else {
             k: PipelinePins(v.commits, tuple(i.split("-", 1)[0] for i in v.items), v.digest)
             if v.items is not None else v for k, v in pins.items()}
-        pinned = plain(_workflow_object(graph, names, config, chosen, None,
-                                        run_name={"name": "x"}))
+        pinned = _with_pod_patches(plain(_workflow_object(graph, names, config, chosen, None,
+                                                          run_name={"name": "x"})),
+                                   graph, names)
         pinned["metadata"] = {}
         identity = to_yaml([pinned])
-        run = plain(_workflow_object(
+        run = _with_pod_patches(plain(_workflow_object(
             graph, names, config, chosen, None,
-            run_name=_run_name(identity, names.template, generate_name)))
+            run_name=_run_name(identity, names.template, generate_name))), graph, names)
         run["metadata"]["labels"]["dsc.io/template-hash"] = short_hash(identity)
         run["metadata"]["labels"]["dsc.io/pinned"] = "true"
         if _over_budget([run], config) is None:
