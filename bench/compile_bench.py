@@ -10,8 +10,8 @@
    10 s, and time(1,000) / time(100) at most 12.
 3. Pinned datums: one pipeline whose input repo lists 10,000 files under glob "/*" (10,000
    datums), compiled with `pin=True` against a fake resolver (`compiler.pins`); the target is a
-   run Workflow document under 256 KiB, as YAML and as JSON. Until `compiler.pins` exists the
-   case reports "not available yet".
+   run Workflow document under 256 KiB, as YAML and as JSON. A revision without `compiler.pins`
+   reports the case as "not available".
 
 Every measured command is started by the tiny fork/exec/wait4 wrapper of `procstat.py`, so the
 wall time and peak RSS are the command's own. "Cold" means a fresh process; the page cache is
@@ -139,19 +139,19 @@ class ListingResolver:
 def pinned_workflow_sizes(spec_dir: Path, files: int) -> dict[str, Any]:
     """Compile spec_dir with its datums pinned and measure the run Workflow document."""
     try:
-        import compiler.pins  # noqa: F401  (the resolver interface; absent until --pin lands)
+        import compiler.pins  # noqa: F401  (the resolver interface; absent before --pin)
     except ModuleNotFoundError as exc:
         if exc.name != "compiler.pins":
             raise
-        return {"unavailable": "`compiler.pins` does not exist yet (no `dsc compile --pin`)"}
+        return {"unavailable": "this revision has no `compiler.pins` (no `dsc compile --pin`)"}
     from compiler.argo.emit import to_json, to_yaml
     from compiler.compile import CompileRequest, compile_specs
 
     resolver = ListingResolver(pinned_paths(files))
     t0 = time.perf_counter()
     try:
-        request = CompileRequest(paths=(spec_dir,), pin=True)  # type: ignore[call-arg]
-        compiled = compile_specs(request, resolver=resolver)  # type: ignore[call-arg]
+        request = CompileRequest(paths=(spec_dir,), pin=True)
+        compiled = compile_specs(request, resolver=resolver)
     except TypeError as exc:
         raise SystemExit("compile_bench: the pinned API differs from the one this benchmark "
                          "expects (CompileRequest(paths=..., pin=True) and compile_specs(request, "
@@ -513,6 +513,7 @@ def export(rev: str, work: Path) -> Path:
 
 def _seed_section(seed: SeedResult, commands: dict[str, str]) -> list[str]:
     ratios = seed.pair_ratios
+    gap = seed.compile.median - seed.floor.median
     out = [f"1\\. Cold seed graph: {len(seed.compile.samples)} fresh processes per command, "
            f"alternating. The compile printed {seed.output.documents} documents "
            f"({seed.output.kinds}), {seed.output.size:,} bytes of YAML.", ""]
@@ -525,9 +526,11 @@ def _seed_section(seed: SeedResult, commands: dict[str, str]) -> list[str]:
                   "peak RSS"], rows)
     out += ["", f"Ratio of the medians, compile / floor: **{seed.ratio:.2f}x** (target <= "
             f"{TARGET_SEED_RATIO}x: {verdict(seed.ratio <= TARGET_SEED_RATIO)}), "
-            f"{ms(seed.compile.median - seed.floor.median)} above the floor; within each pair: "
+            f"{ms(abs(gap))} {'above' if gap >= 0 else 'below'} the floor; within each pair: "
             f"min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, max "
-            f"{max(ratios):.2f}x.", ""]
+            f"{max(ratios):.2f}x. Ratio of the median CPU times, for information (it moves less "
+            f"when another process takes a core): "
+            f"{seed.compile.median_cpu / seed.floor.median_cpu:.2f}x.", ""]
     return out
 
 
@@ -556,8 +559,7 @@ def _chain_section(chain: ChainResult, commands: dict[str, str]) -> list[str]:
 def _pinned_section(pinned: PinnedResult, mode: Mode, command: str) -> list[str]:
     out = [f"## 3. Pinned datums: {PINNED_FILES:,} files under glob `/*`", ""]
     if pinned.unavailable is not None:
-        return [*out, f"Not available yet: {pinned.unavailable}. The case runs as soon as the "
-                "module exists.", ""]
+        return [*out, f"Not available: {pinned.unavailable}.", ""]
     assert pinned.series is not None
     r, s = pinned.first, pinned.series
     work = statistics.median(run["work_s"] for run in pinned.runs)
@@ -565,8 +567,9 @@ def _pinned_section(pinned: PinnedResult, mode: Mode, command: str) -> list[str]
     out += [f"`{command}`: one pipeline (input repo `images`, {PINNED_FILES:,} files "
             f"`image-000000.png` ..., so {PINNED_FILES:,} datums) compiled with "
             "`CompileRequest(..., pin=True)` against a fake resolver; measured once, in the "
-            f"`{mode.key}` mode ({len(s.samples)} fresh processes), because a size does not "
-            "depend on bytecode.", ""]
+            f"`{mode.key}` mode ({len(s.samples)} fresh process"
+            f"{'es' if len(s.samples) > 1 else ''}), because a size does not depend on bytecode.",
+            ""]
     limit = TARGET_WORKFLOW_KIB * 1024
     rows = [["YAML, as `dsc compile` prints it", f"{r['yaml_bytes']:,}", kib(r["yaml_bytes"]),
              verdict(r["yaml_bytes"] < limit)],
@@ -608,7 +611,7 @@ def _targets(result: ModeResult, pinned: PinnedResult | None) -> list[tuple[str,
         for fmt in ("yaml", "json"):
             name = f"3 pinned {PINNED_FILES:,} datums: run Workflow, {fmt.upper()}"
             if pinned.unavailable is not None:
-                rows.append((name, limit, "not available yet", "n/a"))
+                rows.append((name, limit, "not available", "n/a"))
             else:
                 size = pinned.first[f"{fmt}_bytes"]
                 rows.append((name, limit, kib(size),
