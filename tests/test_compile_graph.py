@@ -103,8 +103,9 @@ def test_config_reaches_the_manifests_and_secrets_stay_references(tmp_path: Path
                     lakefs=LakeFS(secret="team-lakefs", ui_url="https://lakefs.example"),
                     repos={"raw": "raw-data"})
     docs = documents(write(tmp_path, spec("solo", "raw")), config)
-    template, _run = docs
+    template, run = docs
     assert {d["metadata"]["namespace"] for d in docs} == {"data"}
+    assert set(run["metadata"]["annotations"]) == {"workflows.argoproj.io/description"}
     assert template["spec"]["serviceAccountName"] == "dsc-workflow"
     open_ = templates(template)["solo-open"]["container"]
     env = {e["name"]: e for e in open_["env"]}
@@ -180,6 +181,9 @@ def test_pinned_compile_embeds_datums_and_pins_sources(tmp_path: Path) -> None:
     (datums,) = [t for t in pinned["prep"]["dag"]["tasks"] if t["name"] == "datums"]
     assert datums["withItems"] == ["0-a.csv", "1-b.csv", "2-sub"]
     head = lakefs.head("raw", "main")
+    # runs carry no UI title (it would hide their names in the list); pins are described
+    assert "workflows.argoproj.io/title" not in run["metadata"]["annotations"]
+    assert f"`raw@{head}`" in run["metadata"]["annotations"]["workflows.argoproj.io/description"]
     open_args = pinned["prep-open"]["container"]["args"]
     assert open_args[open_args.index("--pin") + 1] == f"raw@{head}"
     assert open_args[open_args.index("--expect-datums") + 1] == "3"

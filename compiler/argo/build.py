@@ -506,7 +506,7 @@ def _datum_template(p: Pipeline, task: str, config: Config) -> Any:
         priority_class_name=p.priority_class_name,
         pod_spec_patch=json.dumps(p.pod_spec, sort_keys=True) if p.pod_spec else None,
         labels={**dict(p.labels), "dsc.io/pipeline": fit(p.name, 63),
-                "dsc.io/output-repo": fit(p.name, 63)},
+                "dsc.io/output-repo": config.lakefs_repo(p.name)},
         annotations=dict(p.annotations) or None,
     ) as container_set:
         ContainerNode(name="stage", image=config.runtime_image, args=args["stage"],
@@ -604,7 +604,10 @@ def _run_workflow(templates: list[dict[str, Any]], template_name: str,
         **_run_name(to_yaml(templates), template_name, generate_name),
         **({"namespace": namespace} if namespace else {}),
         labels={**labels, "dsc.io/template-hash": digest},
-        annotations={"workflows.argoproj.io/title": f"dsc graph {template_name}"},
+        # No title: the Argo UI's list would show it instead of the name, and every run of
+        # the graph would look the same (../shared/reference/argo/ui.md §1).
+        annotations={"workflows.argoproj.io/description": (
+            f"A run of dsc graph `{template_name}` (template hash `{digest}`).")},
         workflow_template_ref=m.WorkflowTemplateRef(name=template_name)))
 
 
@@ -631,6 +634,11 @@ def _pinned_run(graph: Graph, names: _Names, config: Config, pins: Pins,
             run_name=_run_name(identity, names.template, generate_name))), graph, names)
         run["metadata"]["labels"]["dsc.io/template-hash"] = short_hash(identity)
         run["metadata"]["labels"]["dsc.io/pinned"] = "true"
+        commits = sorted({f"{repo}@{commit}" for pin in pins.values()
+                          for repo, commit in pin.commits})
+        run["metadata"]["annotations"] = {"workflows.argoproj.io/description": "\n".join(
+            [f"A pinned run of dsc graph `{names.template}`, reading:",
+             *(f"- `{c}`" for c in commits)])}
         if _over_budget([run], config) is None:
             return run
     raise CompileError(_over_budget([run], config) or "")

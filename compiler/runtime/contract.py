@@ -37,7 +37,9 @@ tree (globs as written; the runtime plans them with `compiler.datums`, as `dsc d
 the output repository and branch, image, spec digest, salt, reprocess_spec, max_datums (the
 fan-out ceiling `open` enforces) and job_timeout (seconds; `stage`, `publish` and `commit` fail
 once the job has run longer, as Pachyderm kills the job). KEY is a datum key: the
-datum's index in the stored plan, as decimal text. OUT is OUTPUT_DIR.
+datum's index in the stored plan as decimal text, optionally followed by `-` and a readable
+hint (`7-iris-7.csv`, `compiler.pins.datum_key`), which the Argo UI shows as the loop label;
+the runtime reads only the index. OUT is OUTPUT_DIR.
 """
 
 from __future__ import annotations
