@@ -19,7 +19,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from compiler.argo.emit import plain, to_json, to_yaml
+from compiler.argo.emit import digest_text, plain, to_json
 from compiler.argo.graph import Graph, short_hash
 from compiler.argo.names import CRON_MAX, OBJECT_MAX, fit, unique_names
 from compiler.config import Config
@@ -162,6 +162,12 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
                    unique_names([p.name for p in graph.pipelines], OBJECT_MAX - 7))
     per_template = (MAX_TEMPLATES - 2) // TEMPLATES_PER_PIPELINE
     size = min(len(graph.pipelines), per_template)
+    if len(graph.pipelines) > size:
+        # Size the sections from one probe section, so a big graph is built only once.
+        probe = plain(_section_template(graph, names, "probe", graph.pipelines[:size], config))
+        measured = len(to_json([probe], compact=True))
+        if measured > config.size_budget:
+            size = max(1, int(size * config.size_budget / measured * 0.9))
     while True:
         sections = [graph.pipelines[i:i + size] for i in range(0, len(graph.pipelines), size)]
         if len(sections) > MAX_TASKS:
@@ -598,10 +604,10 @@ def _run_workflow(templates: list[dict[str, Any]], template_name: str,
     from hera.workflows import Workflow
     from hera.workflows import models as m
 
-    digest = short_hash(to_yaml(templates))
+    digest = short_hash(digest_text(templates))
     namespace = templates[0]["metadata"].get("namespace")
     return plain(Workflow(
-        **_run_name(to_yaml(templates), template_name, generate_name),
+        **_run_name(digest_text(templates), template_name, generate_name),
         **({"namespace": namespace} if namespace else {}),
         labels={**labels, "dsc.io/template-hash": digest},
         # No title: the Argo UI's list would show it instead of the name, and every run of
@@ -628,7 +634,7 @@ def _pinned_run(graph: Graph, names: _Names, config: Config, pins: Pins,
                                                           run_name={"name": "x"})),
                                    graph, names)
         pinned["metadata"] = {}
-        identity = to_yaml([pinned])
+        identity = digest_text([pinned])
         run = _with_pod_patches(plain(_workflow_object(
             graph, names, config, chosen, None,
             run_name=_run_name(identity, names.template, generate_name))), graph, names)

@@ -19,7 +19,9 @@ _YAML12_NOT_STRING = re.compile(
     r"|~|null|Null|NULL|true|True|TRUE|false|False|FALSE|")
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter (PyYAML's manylinux wheels ship it) is ~10x faster than the pure-Python
+# one on a big graph; without it PyYAML's own emitter writes the same text.
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     pass
 
 
@@ -73,9 +75,22 @@ def _readable(value: Any) -> Any:
 
 def to_yaml(objects: list[Any]) -> str:
     """YAML documents separated by `---`, keys in construction order."""
-    return "".join(("---\n" if i else "") + yaml.dump(
-        plain(o), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=10_000,
-        allow_unicode=True) for i, o in enumerate(objects))
+    return "".join(("---\n" if i else "") + _document(o) for i, o in enumerate(objects))
+
+
+def _document(obj: Any) -> str:
+    text: str = yaml.dump(plain(obj), Dumper=_Dumper, sort_keys=False,
+                          default_flow_style=False, width=10_000, allow_unicode=True)
+    # libyaml ends a document whose last scalar is a block literal with an explicit `...`;
+    # the next `---` (or the end of the stream) ends it just as well.
+    return text.removesuffix("...\n")
+
+
+def digest_text(objects: list[Any]) -> str:
+    """A canonical text of `objects` to hash: compact, key-sorted JSON (fast, and the same
+    for the same objects whatever the YAML emitter)."""
+    return json.dumps([plain(o) for o in objects], sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
 
 
 def to_json(objects: list[Any], *, compact: bool = False) -> str:
