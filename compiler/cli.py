@@ -236,8 +236,9 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
             runtime_image: str | None, lakefs_secret: str | None, default_branch: str | None,
             namespace: str | None, sets: tuple[str, ...],
             values_files: tuple[Path, ...]) -> int:
-    """Compile pipeline specs into Argo Workflows manifests: a WorkflowTemplate for the graph
-    and a Workflow that runs it, for `kubectl apply -f -`.
+    """Compile pipeline specs into Argo Workflows manifests for `kubectl apply -f -`: a
+    WorkflowTemplate for the graph (split into parts past Argo's 200-template limit) and a
+    Workflow that runs it now, or a CronWorkflow per cron input.
 
     Only manifests go to stdout; diagnostics go to stderr. The specs are checked as
     `dsc lint` checks them, and an error stops the compilation (exit 1).
