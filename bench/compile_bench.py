@@ -683,24 +683,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Measure dsc compile against its performance targets (the seed graph "
         "from a cold process against hera's import; chains of 100 and 1,000 pipelines; the "
         "size of a Workflow with 10,000 pinned datums) and print a Markdown report. Exit "
-        "status is 0 even when a target is missed; 2 on a measurement error.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "status is 0 even when a target is missed; 2 on a measurement error.")
     parser.add_argument("--repeat", type=int, default=5,
-                        help="fresh-process runs of each command (reported: medians)")
+                        help="fresh-process runs of each command, of which medians are reported "
+                        "(default: 5)")
     parser.add_argument("--only", choices=CASES, action="append",
-                        help="run only this case (repeatable) [default: all]")
+                        help="run only this case; repeatable (default: all three)")
     parser.add_argument("--bytecode", choices=["both", "cached", "as-is"], default="both",
                         help="cached: every interpreter reads .pyc from a cache in the "
                         "temporary directory (PYTHONPYCACHEPREFIX), as a normal install does; "
                         "as-is: the environment unchanged (e.g. PYTHONDONTWRITEBYTECODE=1 "
-                        "makes an editable dsc recompile itself on every start)")
+                        "makes an editable dsc recompile itself on every start) (default: both)")
     parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc")
+                        help="virtualenv holding dsc (default: the repository's .venv)")
     parser.add_argument("--rev", metavar="REV",
                         help="measure the compiler/, schemas/ and examples/ of this git "
                         "revision (exported with git archive to the temporary directory and put "
                         "first on PYTHONPATH) instead of the working tree, e.g. while someone "
-                        "edits it [default: the working tree]")
+                        "edits it (default: the working tree)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary directory (generated specs, last outputs)")
     parser.add_argument("-o", "--output", type=Path,
