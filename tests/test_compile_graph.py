@@ -212,8 +212,11 @@ def test_ten_thousand_pinned_datums_stay_under_kubectls_256_kib(tmp_path: Path) 
     run = docs[1]
     (datums,) = [t for t in templates(run)["big"]["dag"]["tasks"] if t["name"] == "datums"]
     assert len(datums["withItems"]) == 10_000
-    assert len(to_json([run], compact=True)) < 256 * 1024
+    # as kubectl stores it, and as `-o yaml` / `-o json` print it
+    assert len(to_json([run], compact=True).encode()) < 256 * 1024
     assert len(to_yaml([run]).encode()) < 256 * 1024
+    assert len(to_json([run]).encode()) < 256 * 1024
+    assert json.loads(to_json([run]))["items"][0] == run
     check(docs, tmp_path)
 
 
