@@ -98,6 +98,7 @@ def test_a_bad_config_is_a_located_usage_error(tmp_path: Path) -> None:
     assert nodes.exit_code == 2 and "DSC_NODES must be a whole number" in nodes.stderr
 
 
+@needs_shared
 def test_config_reaches_the_manifests_and_secrets_stay_references(tmp_path: Path) -> None:
     config = Config(namespace="data", service_account="dsc-workflow",
                     lakefs=LakeFS(secret="team-lakefs", ui_url="https://lakefs.example"),
@@ -128,6 +129,7 @@ def test_coefficient_uses_the_configured_node_count(tmp_path: Path) -> None:
     assert "assuming 1 node" in warning.message and warning.line > 0
 
 
+@needs_shared
 def test_err_cmd_runs_under_the_wrapper_with_argv_entries(tmp_path: Path) -> None:
     s = spec("robust", "raw")
     s["transform"].update(cmd=["python3", "run.py", "$(rm -rf /)"], err_cmd=["sh"],
@@ -170,6 +172,7 @@ def test_timeouts_metadata_and_sidecar_requests_map_to_the_datum_pod(tmp_path: P
 
 # --- pins ----------------------------------------------------------------------------------
 
+@needs_shared
 def test_pinned_compile_embeds_datums_and_pins_sources(tmp_path: Path) -> None:
     d = write(tmp_path, spec("prep", "raw", "/*"), spec("train", "prep", "/"))
     lakefs = FakeLakeFS({"raw": ["b.csv", "a.csv", "sub/c.csv"]})
@@ -205,6 +208,7 @@ def test_pinned_compile_embeds_datums_and_pins_sources(tmp_path: Path) -> None:
     assert other["metadata"]["name"] != run["metadata"]["name"]
 
 
+@needs_shared
 def test_ten_thousand_pinned_datums_stay_under_kubectls_256_kib(tmp_path: Path) -> None:
     files = [f"shard-{i:05d}.parquet" for i in range(10_000)]
     docs = documents(write(tmp_path, spec("big", "lake")), resolver=FakeLakeFS({"lake": files}),
@@ -237,6 +241,7 @@ def test_datum_keys_start_with_the_index_the_runtime_reads() -> None:
 # --- cron ----------------------------------------------------------------------------------
 
 @needs_shared
+@needs_shared
 def test_cron_inputs_make_a_cronworkflow_instead_of_a_run(tmp_path: Path) -> None:
     s = spec("nightly", None)
     s["input"] = {"cross": [{"cron": {"name": "tick", "spec": "@every 6h"}},
@@ -256,6 +261,7 @@ def test_cron_inputs_make_a_cronworkflow_instead_of_a_run(tmp_path: Path) -> Non
 
 # --- big graphs ----------------------------------------------------------------------------
 
+@needs_shared
 @needs_shared
 def test_a_graph_over_argos_template_limit_is_split_into_sections(tmp_path: Path) -> None:
     chain = [spec("p000", "raw")] + [spec(f"p{i:03d}", f"p{i - 1:03d}") for i in range(1, 120)]
@@ -286,6 +292,7 @@ def test_objects_over_the_size_budget_are_refused_with_the_reason(tmp_path: Path
     assert "over the size budget of 2,000" in message and "limits.size_budget" in message
 
 
+@needs_shared
 @needs_shared
 def test_pod_patch_becomes_the_datum_pods_spec_patch(tmp_path: Path) -> None:
     s = spec("gpu", "raw", scheduling_spec={"node_selector": {"pool": "cpu"}},
