@@ -244,7 +244,8 @@ def test_datum_keys_start_with_the_index_the_runtime_reads() -> None:
 @needs_shared
 def test_cron_inputs_make_a_cronworkflow_instead_of_a_run(tmp_path: Path) -> None:
     s = spec("nightly", None)
-    s["input"] = {"cross": [{"cron": {"name": "tick", "spec": "@every 6h"}},
+    s["input"] = {"cross": [{"cron": {"name": "tick", "spec": "@every 6h",
+                                      "start": "2026-12-01T00:00:00Z"}},
                             {"pfs": {"repo": "raw", "glob": "/"}}]}
     docs = documents(write(tmp_path, s))
     assert [d["kind"] for d in docs] == ["WorkflowTemplate", "CronWorkflow"]
@@ -256,6 +257,8 @@ def test_cron_inputs_make_a_cronworkflow_instead_of_a_run(tmp_path: Path) -> Non
         {"name": "cron-tick", "value": "nightly_tick"}]
     open_args = templates(docs[0])["nightly-open"]["container"]["args"]
     assert open_args[-2:] == ["--cron-tick", "{{workflow.parameters.cron-tick}}"]
+    job = json.loads(open_args[open_args.index("--job") + 1])
+    assert job["input"]["cross"][0]["cron"]["start"] == "2026-12-01T00:00:00Z"
     check(docs, tmp_path)
 
 

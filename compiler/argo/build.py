@@ -126,9 +126,10 @@ def _input_json(node: Input, config: Config) -> dict[str, Any]:
                 out[key] = True
         return {"pfs": out}
     if isinstance(node, CronInput):
-        return {"cron": {"name": node.name, "repo": node.repo,
-                         "lakefs_repo": config.lakefs_repo(node.repo), "spec": node.spec,
-                         "overwrite": node.overwrite}}
+        cron = {"name": node.name, "repo": node.repo,
+                "lakefs_repo": config.lakefs_repo(node.repo), "spec": node.spec,
+                "overwrite": node.overwrite}
+        return {"cron": {**cron, "start": node.start} if node.start else cron}
     assert isinstance(node, CombinedInput)
     return {node.kind: [_input_json(m, config) for m in node.members]}
 

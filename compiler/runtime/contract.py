@@ -7,12 +7,16 @@ implements the verbs against lakeFS. Pure data: no I/O, no hera, no lakefs-sdk.
 Verbs (each argument is a separate argv entry; user values are never part of a shell string):
 
     dsc runtime open    --job JOB [--pin REPO@COMMIT]... [--expect-datums N --plan-digest HEX]
+                        [--cron-tick REPO]
         Pin every input branch to its head commit (unless `--pin` or the job pins it), create
         the output repository if missing (DSC_STORAGE_NAMESPACE), create the job branch from
         the output branch, plan the datums, store the plan under `.dsc/` on the job branch.
         With `--expect-datums` (a pinned compile), fail unless the plan has exactly that many
         datums and that digest. Writes OUT/datums.json (a JSON list of datum keys, the
         `withParam` of the datum fan-out) and OUT/branch (the job branch).
+        With `--cron-tick REPO` (a CronWorkflow run), first write the tick file to that cron
+        input's repo (RFC 3339 name; `overwrite` replaces the previous one), unless the tick
+        is before the input's `start`, which ends the run with no datums.
     dsc runtime stage   --pipeline P --job-branch B --datum KEY
         Download datum KEY's files from the pinned commits to /pfs/<input>/<path>, and write
         ENV_FILE: the variables Pachyderm gives user code (`<input>` = the datum's path under
