@@ -1,0 +1,195 @@
+"""lakeFS's swagger.yml as the stand-in's contract: routing, and request/response validation.
+
+Every request is routed to its operationId by the spec's own path templates and validated with
+openapi-core before a handler runs, as lakeFS validates with kin-openapi (pkg/api/serve.go);
+every response is validated before it is sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import yaml
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest
+from openapi_core.validation import validators as _openapi_validators
+from openapi_core.validation.request.exceptions import SecurityValidationError
+from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Request
+
+API_PREFIX = "/api/v1"
+_UNREAD_BINARY = b"(binary body, streamed unread)"
+METHODS = ("get", "put", "post", "delete", "head", "patch", "options")
+
+
+class _WithoutAllowEmptyValueNotice:
+    """openapi-core warns on every request that lakeFS's spec uses `allowEmptyValue` (an OAS 3.0
+    keyword it calls deprecated; lakeFS needs it for `after=`). Only that notice is dropped;
+    `warnings.catch_warnings` would do it too, but it is not thread-safe and the stand-in
+    validates in its handler threads."""
+
+    NOTICE = "Use of allowEmptyValue property is deprecated"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(warnings, name)
+
+    def warn(self, message: Any, category: Any = None, stacklevel: int = 1,
+             source: Any = None) -> None:
+        if message != self.NOTICE:
+            warnings.warn(message, category, stacklevel + 1, source)
+
+
+_openapi_validators.warnings = _WithoutAllowEmptyValueNotice()  # type: ignore[attr-defined,assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    operation_id: str
+    template: str
+    path_params: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRequest:
+    """What openapi-core made of a request: typed parameters (defaults applied) and problems."""
+
+    query: Mapping[str, Any]
+    headers: Mapping[str, Any]
+    body: Any
+    errors: tuple[str, ...]
+    security_failed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    """openapi-core's Response protocol over what the stand-in is about to send."""
+
+    status_code: int
+    content_type: str
+    headers: Headers
+    data: bytes | None
+
+
+class _UnreadBodyRequest(WerkzeugOpenAPIRequest):
+    """A request whose body is not validated, like lakeFS's `x-validation-exclude-body`.
+
+    uploadObject streams its body to the blob store: reading it here would hold it in memory.
+    """
+
+    @property
+    def body(self) -> bytes | None:
+        return None
+
+
+class Contract:
+    """One swagger.yml: its routes and its openapi-core validators."""
+
+    def __init__(self, swagger: Path):
+        with open(swagger, "rb") as f:
+            spec = _string_keys(yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+        self.swagger = swagger
+        self.openapi = OpenAPI.from_dict(spec, base_uri=swagger.resolve().as_uri())
+        self.operation_ids: set[str] = set()
+        self.body_not_validated: set[str] = set()
+        self.unauthenticated: set[str] = set()
+        self._routes: dict[str, list[tuple[re.Pattern[str], str, str]]] = {}
+        templates = sorted(spec["paths"].items(), key=lambda kv: kv[0].count("{"))
+        for template, item in templates:
+            pattern = re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)",
+                                        re.escape(API_PREFIX + template)) + "$")
+            for method in METHODS:
+                operation = item.get(method)
+                if operation is None:
+                    continue
+                operation_id = operation["operationId"]
+                self.operation_ids.add(operation_id)
+                if operation.get("x-validation-exclude-body"):
+                    self.body_not_validated.add(operation_id)
+                if operation.get("security") == []:
+                    self.unauthenticated.add(operation_id)
+                self._routes.setdefault(method.upper(), []).append(
+                    (pattern, operation_id, template))
+
+    def route(self, method: str, raw_path: str) -> Route | None:
+        """The operation a request addresses; path parameters are matched before decoding, so
+        an encoded `/` stays inside its parameter."""
+        for pattern, operation_id, template in self._routes.get(method.upper(), ()):
+            m = pattern.match(raw_path)
+            if m:
+                params = {k: unquote(v) for k, v in m.groupdict().items()}
+                return Route(operation_id, template, params)
+        return None
+
+    def check_request(self, request: Request, operation_id: str) -> CheckedRequest:
+        adapter = (_UnreadBodyRequest(request) if operation_id in self.body_not_validated
+                   else WerkzeugOpenAPIRequest(request))
+        result = self.openapi.unmarshal_request(adapter)
+        errors = tuple(describe(e) for e in result.errors)
+        security_failed = any(isinstance(e, SecurityValidationError) for e in result.errors)
+        parameters = result.parameters
+        return CheckedRequest(dict(parameters.query or {}), dict(parameters.header or {}),
+                              result.body, errors, security_failed)
+
+    def check_response(self, request: Request, operation_id: str, status: int,
+                       content_type: str, headers: Mapping[str, str],
+                       data: bytes | None) -> tuple[str, ...]:
+        """Problems with a response; `data` is None for a streamed binary body."""
+        mimetype = content_type.split(";", 1)[0].strip().lower()
+        checked_headers = Headers(list(headers.items()))
+        mimetype, checked_headers = _as_documented(operation_id, status, mimetype,
+                                                   checked_headers)
+        adapter = (_UnreadBodyRequest(request) if operation_id in self.body_not_validated
+                   else WerkzeugOpenAPIRequest(request))
+        # a streamed binary body is not read back: any bytes satisfy `format: binary`, and
+        # openapi-core calls an empty body "missing"
+        response = _Response(status, mimetype, checked_headers,
+                             _UNREAD_BINARY if data is None else data)
+        # validate, not unmarshal: unmarshalling a 1,000-row listing costs over a second
+        return tuple(describe(e) for e in self.openapi.iter_response_errors(adapter, response))
+
+
+def _string_keys(node: Any) -> Any:
+    """YAML reads response codes (`200:`) as integers; OpenAPI keys are strings."""
+    if isinstance(node, dict):
+        return {str(k): _string_keys(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_string_keys(v) for v in node]
+    return node
+
+
+def _as_documented(operation_id: str, status: int, mimetype: str,
+                   headers: Headers) -> tuple[str, Headers]:
+    """Map the places where lakeFS 1.84 itself departs from its swagger.yml onto what the spec
+    documents, so the stand-in can answer as lakeFS does (api.md "Corrections") while every other
+    part of the response is still validated. Nothing else is excused.
+    """
+    if operation_id == "createBranch" and status == 201 and mimetype == "text/plain":
+        mimetype = "text/html"  # lakeFS labels the commit ID text/plain; the spec says text/html
+    if operation_id == "getObject" and status in (200, 206):
+        mimetype = "application/octet-stream"  # lakeFS answers with the object's content type
+        if status == 206:
+            headers.remove("Content-Range")  # "bytes a-b/size" does not match the spec's pattern
+    return mimetype, headers
+
+
+def describe(error: BaseException) -> str:
+    """One line for an openapi-core error, with the schema errors that caused it."""
+    text = str(error) or type(error).__name__
+    cause = error.__cause__
+    details = [getattr(e, "message", str(e)) for e in getattr(cause, "schema_errors", ()) or ()]
+    if not details and cause is not None and str(cause) and str(cause) not in text:
+        details = [str(cause)]
+    return f"{text}: {'; '.join(details)}" if details else text
+
+
+@functools.cache
+def load_contract(swagger: Path) -> Contract:
+    """The contract for a swagger.yml, built once per process (openapi-core checks the spec)."""
+    return Contract(swagger)
