@@ -1,0 +1,1 @@
+"""lakeFS access for dsc: the adapter in `client.py` (imports lakefs-sdk lazily)."""

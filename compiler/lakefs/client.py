@@ -1,0 +1,321 @@
+"""The one adapter over lakefs-sdk (DESIGN.md §5): timeouts on every call, bounded retries with
+backoff for 429/5xx and transport faults on idempotent calls only, typed errors.
+
+Non-idempotent calls (create branch, commit, merge) are never retried blindly: the `*_once`
+methods read back what a lost response may have done and treat "already done" as success
+(`../shared/reference/lakefs/api.md` §3, §11, §13). lakefs-sdk costs ~0.5 s to import, so
+only this module imports it, and only when a client is made.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, TypeVar
+
+T = TypeVar("T")
+PAGE = 1000  # lakeFS's largest page (`amount` above it is a 400)
+
+
+class LakeFSError(Exception):
+    """A lakeFS call that failed: `status` is the HTTP status (0: no response)."""
+
+    def __init__(self, operation: str, status: int, message: str) -> None:
+        super().__init__(f"lakeFS {operation}: {status or 'no response'}: {message}")
+        self.operation = operation
+        self.status = status
+        self.message = message
+
+
+class NotFound(LakeFSError):
+    pass
+
+
+class Conflict(LakeFSError):
+    pass
+
+
+class PreconditionFailed(LakeFSError):
+    pass
+
+
+class Unauthorized(LakeFSError):
+    pass
+
+
+class Unavailable(LakeFSError):
+    """429, 5xx, a timeout or a broken connection: the call may be retried if idempotent
+    (and may or may not have taken effect)."""
+
+
+_BY_STATUS: dict[int, type[LakeFSError]] = {401: Unauthorized, 403: Unauthorized,
+                                            404: NotFound, 409: Conflict,
+                                            412: PreconditionFailed}
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    id: str
+    parents: tuple[str, ...]
+    message: str
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    path: str
+    checksum: str
+    size: int
+
+
+@dataclass(slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 0.2  # seconds, doubled each attempt, with jitter
+    max_delay: float = 5.0
+    timeout: tuple[float, float] = (5.0, 60.0)  # connect, read
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+
+class LakeFS:
+    """A lakeFS server, reached with an access key pair."""
+
+    def __init__(self, endpoint: str, access_key_id: str, secret_access_key: str,
+                 policy: RetryPolicy | None = None) -> None:
+        import lakefs_sdk
+        import urllib3
+
+        sdk: Any = lakefs_sdk  # pydantic v1 models without explicit re-exports
+        host = endpoint.rstrip("/")
+        if not host.endswith("/api/v1"):
+            host += "/api/v1"
+        configuration = sdk.Configuration(host=host, username=access_key_id,
+                                                 password=secret_access_key)
+        # Retries are ours: urllib3's would resend a commit whose response was lost.
+        configuration.retries = urllib3.Retry(total=0, connect=0, read=0, redirect=0,
+                                              status=0, raise_on_status=False)
+        self._client = sdk.ApiClient(configuration)
+        self._sdk = sdk
+        self.policy = policy or RetryPolicy()
+        self.endpoint = endpoint
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _call(self, operation: str, fn: Callable[..., T], *args: Any, idempotent: bool,
+              **kwargs: Any) -> T:
+        policy = self.policy
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                return fn(*args, _request_timeout=policy.timeout, **kwargs)
+            except Exception as exc:  # mapped to a typed error, or re-raised, just below
+                error = self._typed(operation, exc)
+                if not isinstance(error, Unavailable) or not idempotent \
+                        or attempt == policy.attempts:
+                    raise error from None
+                delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+                headers: Any = getattr(exc, "headers", None) or {}
+                retry_after = headers.get("Retry-After")
+                if retry_after and str(retry_after).isdigit():
+                    delay = min(policy.max_delay, float(retry_after))
+                policy.sleep(delay * (0.5 + random.random() / 2))
+        raise AssertionError("unreachable")
+
+    def _typed(self, operation: str, exc: Exception) -> LakeFSError:
+        import urllib3
+
+        if isinstance(exc, self._sdk.ApiException):
+            status = int(exc.status or 0)
+            message = _message(exc.body) or str(exc.reason or "")
+            if status == 429 or status >= 500:
+                return Unavailable(operation, status, message)
+            return _BY_STATUS.get(status, LakeFSError)(operation, status, message)
+        if isinstance(exc, (urllib3.exceptions.HTTPError, OSError, TimeoutError)):
+            return Unavailable(operation, 0, f"{type(exc).__name__}: {exc}")
+        raise exc
+
+    def _api(self, name: str) -> Any:
+        return getattr(self._sdk, name)(self._client)
+
+    # --- reads (idempotent, retried) -------------------------------------------------------
+
+    def head(self, repo: str, branch: str) -> str:
+        """The full commit ID at the head of `branch`."""
+        ref = self._call("get branch", self._api("BranchesApi").get_branch, repo, branch,
+                         idempotent=True)
+        return str(ref.commit_id)
+
+    def commit_of(self, repo: str, ref: str) -> Commit:
+        c = self._call("get commit", self._api("CommitsApi").get_commit, repo, ref,
+                       idempotent=True)
+        return Commit(c.id, tuple(c.parents), c.message, dict(c.metadata or {}))
+
+    def objects(self, repo: str, ref: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object under `prefix` at `ref`, lexicographically, 1,000 per request."""
+        api = self._api("ObjectsApi")
+        after = ""
+        while True:
+            page = self._call("list objects", api.list_objects, repo, ref, prefix=prefix,
+                              after=after, amount=PAGE, idempotent=True)
+            for row in page.results:
+                if row.path_type == "object":
+                    yield ObjectInfo(row.path, row.checksum, int(row.size_bytes or 0))
+            if not page.pagination.has_more:
+                return
+            after = page.pagination.next_offset
+
+    def listing(self, repo: str, commit: str) -> Iterator[str]:
+        """The paths of a commit (`compiler.pins.PinResolver`)."""
+        return (o.path for o in self.objects(repo, commit))
+
+    def read(self, repo: str, ref: str, path: str) -> bytes:
+        data = self._call("get object", self._api("ObjectsApi").get_object, repo, ref, path,
+                          idempotent=True)
+        return bytes(data)
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def upload(self, repo: str, branch: str, path: str, content: bytes | BinaryIO,
+               size: int | None = None) -> ObjectInfo:
+        """Write one object on a branch, streamed as `application/octet-stream` (a file
+        object is never read whole into memory; lakefs-sdk's multipart upload would). The
+        same bytes again leave the same state, so this is retried like a read."""
+        import base64
+        from urllib.parse import quote
+
+        import urllib3
+
+        if isinstance(content, bytes):
+            size = len(content)
+            rewind = None
+        else:
+            rewind = content.tell()
+            if size is None:
+                size = content.seek(0, 2) - rewind
+                content.seek(rewind)
+        configuration = self._client.configuration
+        token = base64.b64encode(
+            f"{configuration.username}:{configuration.password}".encode()).decode()
+        url = (f"{configuration.host}/repositories/{quote(repo, safe='')}/branches/"
+               f"{quote(branch, safe='')}/objects?path={quote(path, safe='')}")
+        pool = self._client.rest_client.pool_manager
+
+        def send() -> Any:
+            if rewind is not None:
+                content.seek(rewind)  # type: ignore[union-attr]
+            response = pool.urlopen(
+                "POST", url, body=content, retries=False, preload_content=True,
+                timeout=urllib3.Timeout(connect=self.policy.timeout[0],
+                                        read=self.policy.timeout[1]),
+                headers={"Authorization": f"Basic {token}", "Content-Length": str(size),
+                         "Content-Type": "application/octet-stream",
+                         "Accept": "application/json"})
+            if response.status >= 400:
+                raise self._sdk.ApiException(status=response.status, reason=response.reason,
+                                             http_resp=_Body(response))
+            return json.loads(response.data)
+
+        stats = self._call("upload object", lambda **_: send(), idempotent=True)
+        return ObjectInfo(stats["path"], stats["checksum"], int(stats.get("size_bytes") or 0))
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """Delete `branch`; already gone is success."""
+        try:
+            self._call("delete branch", self._api("BranchesApi").delete_branch, repo, branch,
+                       idempotent=True)
+        except NotFound:
+            return
+
+    def create_branch_once(self, repo: str, name: str, source_commit: str) -> None:
+        """Create `name` at `source_commit`. It already existing there is success (a retry
+        after a lost response); existing anywhere else is a Conflict (api.md §3)."""
+        creation = self._sdk.BranchCreation(name=name, source=source_commit)
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                self._call("create branch", self._api("BranchesApi").create_branch, repo,
+                           creation, idempotent=False)
+                return
+            except Conflict as exc:
+                if self._branch_at(repo, name) == source_commit:
+                    return
+                raise Conflict(exc.operation, 409, f"branch `{name}` exists and does not "
+                               f"point at {source_commit[:12]}") from None
+            except Unavailable:
+                if self._branch_at(repo, name) == source_commit:
+                    return
+                if attempt == self.policy.attempts:
+                    raise
+                self.policy.sleep(self.policy.base_delay * 2 ** (attempt - 1))
+
+    def _branch_at(self, repo: str, name: str) -> str | None:
+        try:
+            return self.head(repo, name)
+        except NotFound:
+            return None
+
+    def commit_once(self, repo: str, branch: str, message: str, metadata: dict[str, str],
+                    key: str) -> Commit:
+        """Commit `branch` with `metadata`, where `metadata[key]` identifies this commit
+        (the run). A head already carrying it means an earlier attempt landed: success.
+        An empty job still makes its commit, as a Pachyderm job does."""
+        def act() -> str:
+            made = self._call("commit", self._api("CommitsApi").commit, repo, branch,
+                              self._sdk.CommitCreation(message=message, metadata=metadata,
+                                                       allow_empty=True), idempotent=False)
+            return str(made.id)
+
+        return self._once(repo, branch, metadata, key, act)
+
+    def merge_once(self, repo: str, source: str, destination: str, message: str,
+                   metadata: dict[str, str], key: str) -> Commit:
+        """Merge `source` into `destination`; a destination head already carrying
+        `metadata[key]` is success. A conflict raises Conflict."""
+        def act() -> str:
+            result = self._call("merge", self._api("RefsApi").merge_into_branch, repo, source,
+                                destination, merge=self._sdk.Merge(
+                                    message=message, metadata=metadata, allow_empty=True),
+                                idempotent=False)
+            return str(result.reference)
+
+        return self._once(repo, destination, metadata, key, act)
+
+    def _once(self, repo: str, branch: str, metadata: dict[str, str], key: str,
+              act: Callable[[], str]) -> Commit:
+        for attempt in range(1, self.policy.attempts + 1):
+            done = self._landed(repo, branch, key, metadata[key])
+            if done is not None:
+                return done
+            try:
+                return self.commit_of(repo, act())
+            except Unavailable:
+                # The response is lost, not necessarily the write: read the head again.
+                if attempt == self.policy.attempts:
+                    raise
+                self.policy.sleep(self.policy.base_delay * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    def _landed(self, repo: str, branch: str, key: str, value: str) -> Commit | None:
+        head = self.commit_of(repo, branch)
+        return head if head.metadata.get(key) == value else None
+
+
+class _Body:
+    """What lakefs_sdk.ApiException reads of a raw urllib3 response."""
+
+    def __init__(self, response: Any) -> None:
+        self.status = response.status
+        self.reason = response.reason
+        self.data = response.data
+        self.headers = response.headers
+
+    def getheaders(self) -> Any:
+        return self.headers
+
+
+def _message(body: Any) -> str:
+    try:
+        return str(json.loads(body).get("message", "")) if body else ""
+    except (ValueError, AttributeError):
+        return str(body)[:200]
