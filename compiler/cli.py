@@ -218,6 +218,10 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
 @click.option("--config", "config_path", metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The dsc configuration [default: ./dsc.yaml when present].")
+@click.option("--pin", is_flag=True,
+              help="Resolve the source inputs against lakeFS now: pin their commits and embed "
+              "the datums (withItems) in a self-contained run. Needs LAKEFS_ENDPOINT (or "
+              "lakefs.endpoint), LAKEFS_ACCESS_KEY_ID and LAKEFS_SECRET_ACCESS_KEY.")
 @click.option("--runtime-image", metavar="IMAGE",
               help="The dsc image the runtime steps run in [config runtime_image; env "
               "DSC_RUNTIME_IMAGE].")
@@ -233,8 +237,8 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
 @_guard
 def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
             output_dir: Path | None, generate_name: bool, config_path: Path | None,
-            runtime_image: str | None, lakefs_secret: str | None, default_branch: str | None,
-            namespace: str | None, sets: tuple[str, ...],
+            pin: bool, runtime_image: str | None, lakefs_secret: str | None,
+            default_branch: str | None, namespace: str | None, sets: tuple[str, ...],
             values_files: tuple[Path, ...]) -> int:
     """Compile pipeline specs into Argo Workflows manifests for `kubectl apply -f -`: a
     WorkflowTemplate for the graph (split into parts past Argo's 200-template limit) and a
@@ -254,8 +258,22 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
     if config is None:
         return int(ExitCode.USAGE)
     request = CompileRequest(paths=paths, values=values, name=graph_name,
-                             generate_name=generate_name, config=config)
-    compiled = compile_specs(request)
+                             generate_name=generate_name, config=config, pin=pin)
+    resolver = None
+    if pin:
+        from compiler.lakefs.client import LakeFSError, from_environment
+
+        try:
+            resolver = from_environment(os.environ, config.lakefs.endpoint)
+        except LookupError as exc:
+            click.echo(f"dsc: error: --pin: {exc}", err=True)
+            return int(ExitCode.USAGE)
+        try:
+            compiled = compile_specs(request, resolver)
+        except LakeFSError as exc:
+            raise CouldNotRun(f"--pin: {exc}") from None
+    else:
+        compiled = compile_specs(request)
     result = compiled.result
     if result.diagnostics:
         render(result, "text", sys.stderr, colour=_colour(sys.stderr), show_info=False)

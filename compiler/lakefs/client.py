@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
@@ -78,6 +78,32 @@ class RetryPolicy:
     max_delay: float = 5.0
     timeout: tuple[float, float] = (5.0, 60.0)  # connect, read
     sleep: Callable[[float], None] = field(default=time.sleep)
+
+
+# Where dsc finds lakeFS credentials outside a pod: the runtime's own variables (set from the
+# Secret in pods), else lakectl's (api.md §1).
+ENDPOINT_VARIABLES = ("LAKEFS_ENDPOINT", "LAKECTL_SERVER_ENDPOINT_URL")
+KEY_VARIABLES = ("LAKEFS_ACCESS_KEY_ID", "LAKECTL_CREDENTIALS_ACCESS_KEY_ID")
+SECRET_VARIABLES = ("LAKEFS_SECRET_ACCESS_KEY", "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY")
+
+
+def from_environment(environ: Mapping[str, str], endpoint: str | None = None) -> LakeFS:
+    """A client from `endpoint` (the config's) or the environment. Raises LookupError naming
+    the variables to set; never shows a secret."""
+    def first(names: tuple[str, ...]) -> str | None:
+        return next((environ[n] for n in names if environ.get(n)), None)
+
+    endpoint = endpoint or first(ENDPOINT_VARIABLES)
+    key, secret = first(KEY_VARIABLES), first(SECRET_VARIABLES)
+    missing = [names[0] for names, value in ((ENDPOINT_VARIABLES, endpoint),
+                                             (KEY_VARIABLES, key), (SECRET_VARIABLES, secret))
+               if not value]
+    if missing:
+        raise LookupError("reaching lakeFS needs " + ", ".join(missing) + " (or lakectl's "
+                          "LAKECTL_* variables; the endpoint may also be `lakefs.endpoint` "
+                          "in dsc.yaml)")
+    assert endpoint and key and secret
+    return LakeFS(endpoint, key, secret)
 
 
 class LakeFS:

@@ -167,3 +167,35 @@ def test_429_waits_as_long_as_retry_after_says(lakefs_standin: Any) -> None:
     lakefs.upload("out", "main", "x", b"y")
     (waited,) = lakefs.slept  # type: ignore[attr-defined]
     assert 1.5 <= waited <= 3.0
+
+
+def test_dsc_compile_pin_reads_a_live_lakefs(lakefs_standin: Any, tmp_path: Any) -> None:
+    import json
+
+    from tests.conftest import run_dsc
+
+    head = lakefs_standin.seed("raw-data", {f"{n}.csv": b"1" for n in ("b", "a", "c")})
+    (tmp_path / "prep.json").write_text(json.dumps({
+        "pipeline": {"name": "prep"}, "transform": {"image": "python:3.12-slim",
+                                                    "cmd": ["python3", "prep.py"]},
+        "input": {"pfs": {"repo": "raw_data", "glob": "/*"}}}))
+    env = {"LAKEFS_ENDPOINT": lakefs_standin.endpoint,
+           "LAKEFS_ACCESS_KEY_ID": lakefs_standin.access_key_id,
+           "LAKEFS_SECRET_ACCESS_KEY": lakefs_standin.secret_access_key}
+    result = run_dsc("compile", "--pin", "-o", "json", str(tmp_path), env=env)
+    assert result.exit_code == 0, result.stderr
+    run = json.loads(result.stdout)["items"][1]
+    assert f"raw_data@{head}" in json.dumps(run)
+    (datums,) = [t for tpl in run["spec"]["templates"] if tpl["name"] == "prep"
+                 for t in tpl["dag"]["tasks"] if t["name"] == "datums"]
+    assert datums["withItems"] == ["0-a.csv", "1-b.csv", "2-c.csv"]
+    assert lakefs_standin.secret_access_key not in result.stdout + result.stderr
+
+    missing = run_dsc("compile", "--pin", str(tmp_path),
+                      env={"LAKEFS_ENDPOINT": "", "LAKEFS_ACCESS_KEY_ID": "",
+                           "LAKEFS_SECRET_ACCESS_KEY": ""})
+    assert missing.exit_code == 2 and "needs LAKEFS_ENDPOINT" in missing.stderr
+    lakefs_standin.faults.add("getBranch", 404, times=None)
+    gone = run_dsc("compile", "--pin", str(tmp_path), env=env)
+    assert gone.exit_code == 3 and "--pin: lakeFS get branch: 404" in gone.stderr
+    assert lakefs_standin.secret_access_key not in gone.stderr
