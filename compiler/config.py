@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.spec.names import lakefs_repo_name
+
+if TYPE_CHECKING:
+    from compiler.spec.schema import Validator
 
 CONFIG_FILE = "dsc.yaml"
 # kubectl's client-side apply keeps a copy of the object in a 256 KiB annotation; the budget
@@ -132,11 +136,8 @@ def _read(path: Path, display: str) -> dict[str, Any]:
         raise ConfigError([Diagnostic(display, 1, 1, Severity.ERROR, "config",
                                       "a dsc config is one mapping (see `dsc schema --config`)")])
     doc = documents[0]
-    from compiler.spec.schema import Validator, load_schema
-
-    validator = Validator(load_schema("config.schema.json"), ref="#/$defs/config")
     problems = []
-    for v in validator.violations(doc.data):
+    for v in _validator().violations(doc.data):
         line, col = doc.source.locate(v.path, key=v.at_key)
         problems.append(Diagnostic(display, line, col, Severity.ERROR, v.code,
                                    f"config: {v.message}", _pointer(v.path)))
@@ -148,13 +149,17 @@ def _read(path: Path, display: str) -> dict[str, Any]:
 
 def _check(data: dict[str, Any], display: str) -> None:
     """The environment and flags meet the same schema as the file (unlocated: no file)."""
-    from compiler.spec.schema import Validator, load_schema
-
-    validator = Validator(load_schema("config.schema.json"), ref="#/$defs/config")
     problems = [Diagnostic(display, 0, 0, Severity.ERROR, v.code, f"config: {v.message}",
-                           _pointer(v.path)) for v in validator.violations(data)]
+                           _pointer(v.path)) for v in _validator().violations(data)]
     if problems:
         raise ConfigError(problems)
+
+
+@cache
+def _validator() -> Validator:
+    from compiler.spec.schema import Validator, load_schema
+
+    return Validator(load_schema("config.schema.json"), ref="#/$defs/config")
 
 
 def _pointer(path: tuple[Any, ...]) -> str:

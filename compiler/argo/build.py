@@ -70,8 +70,8 @@ class PipelinePins:
 Pins = dict[str, PipelinePins]  # by pipeline name
 
 
-def spec_digest(p: Pipeline) -> str:
-    """sha256 of the normalised spec (what dsc compiles), for `dsc.spec.sha256`."""
+def _spec_fields(p: Pipeline) -> Any:
+    """The normalised spec as plain data, without where it came from (`at`, `path`)."""
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in ("at", "path")}
@@ -79,7 +79,12 @@ def spec_digest(p: Pipeline) -> str:
             return [strip(v) for v in value]
         return value
 
-    text = json.dumps(strip(asdict(p)), sort_keys=True, separators=(",", ":"))
+    return strip(asdict(p))
+
+
+def spec_digest(p: Pipeline) -> str:
+    """sha256 of the normalised spec (what dsc compiles), for `dsc.spec.sha256`."""
+    text = json.dumps(_spec_fields(p), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -89,13 +94,13 @@ def _template_braces(p: Pipeline) -> str | None:
         if isinstance(value, str):
             return path if "{{" in value else None
         items = (value.items() if isinstance(value, dict)
-                 else enumerate(value) if isinstance(value, (list, tuple)) else ())
+                 else enumerate(value) if isinstance(value, list) else ())
         for key, item in items:
-            if key not in ("at", "path") and (found := walk(item, f"{path}.{key}".lstrip("."))):
+            if found := walk(item, f"{path}.{key}".lstrip(".")):
                 return found
         return None
 
-    return walk(asdict(p), "")
+    return walk(_spec_fields(p), "")
 
 
 def job_spec(p: Pipeline, config: Config) -> dict[str, Any]:
@@ -533,7 +538,9 @@ def _with_pod_patches(doc: dict[str, Any], graph: Graph, names: _Names) -> dict[
     """Set the podSpecPatch of each datum template whose spec has a `pod_patch`: it is
     computed from the template as built, so it runs after hera."""
     patched = {f"{names.tasks[p.name]}-datum": p for p in graph.pipelines if p.pod_patch}
-    for template in doc["spec"].get("templates", ()) if patched else ():
+    if not patched:
+        return doc
+    for template in doc["spec"]["templates"]:
         if template["name"] in patched:
             template["podSpecPatch"] = _pod_patch(patched[template["name"]], template)
     return doc
@@ -594,10 +601,11 @@ def _security(user: str | None) -> Any:
                        "user ID; give the UID")
 
 
-def _run_name(digest_of: str, template_name: str, generate_name: bool) -> dict[str, Any]:
-    digest = short_hash(digest_of)
-    return ({"generate_name": fit(template_name, OBJECT_MAX - 6) + "-"} if generate_name
-            else {"name": fit(template_name, OBJECT_MAX - 9) + "-" + digest})
+def _run_name(digest: str, template_name: str, generate_name: bool) -> tuple[str, str]:
+    """The run's metadata key and value: a name ending in `digest`, or a generateName."""
+    if generate_name:
+        return "generateName", fit(template_name, OBJECT_MAX - 6) + "-"
+    return "name", fit(template_name, OBJECT_MAX - 9) + "-" + digest
 
 
 def _run_workflow(templates: list[dict[str, Any]], template_name: str,
@@ -606,9 +614,11 @@ def _run_workflow(templates: list[dict[str, Any]], template_name: str,
     from hera.workflows import models as m
 
     digest = short_hash(digest_text(templates))
+    key, value = _run_name(digest, template_name, generate_name)
+    naming: dict[str, Any] = {"generate_name" if key == "generateName" else "name": value}
     namespace = templates[0]["metadata"].get("namespace")
     return plain(Workflow(
-        **_run_name(digest_text(templates), template_name, generate_name),
+        **naming,
         **({"namespace": namespace} if namespace else {}),
         labels={**labels, "dsc.io/template-hash": digest},
         # No title: the Argo UI's list would show it instead of the name, and every run of
@@ -627,25 +637,27 @@ def _pinned_run(graph: Graph, names: _Names, config: Config, pins: Pins,
         if pin.items is not None and len(pin.items) > config.max_datums:
             raise CompileError(f"pipeline `{name}` has {len(pin.items):,} datums, over the "
                                f"fan-out ceiling of {config.max_datums:,} (`limits.max_datums`)")
+    commits = sorted({f"{repo}@{commit}" for pin in pins.values()
+                      for repo, commit in pin.commits})
+    description = "\n".join([f"A pinned run of dsc graph `{names.template}`, reading:",
+                             *(f"- `{c}`" for c in commits)])
     for readable in (True, False):
         chosen = pins if readable else {
             k: PipelinePins(v.commits, tuple(i.split("-", 1)[0] for i in v.items), v.digest)
             if v.items is not None else v for k, v in pins.items()}
-        pinned = _with_pod_patches(plain(_workflow_object(graph, names, config, chosen, None,
-                                                          run_name={"name": "x"})),
-                                   graph, names)
-        pinned["metadata"] = {}
-        identity = digest_text([pinned])
-        run = _with_pod_patches(plain(_workflow_object(
-            graph, names, config, chosen, None,
-            run_name=_run_name(identity, names.template, generate_name))), graph, names)
-        run["metadata"]["labels"]["dsc.io/template-hash"] = short_hash(identity)
-        run["metadata"]["labels"]["dsc.io/pinned"] = "true"
-        commits = sorted({f"{repo}@{commit}" for pin in pins.values()
-                          for repo, commit in pin.commits})
-        run["metadata"]["annotations"] = {"workflows.argoproj.io/description": "\n".join(
-            [f"A pinned run of dsc graph `{names.template}`, reading:",
-             *(f"- `{c}`" for c in commits)])}
+        run = _with_pod_patches(plain(_workflow_object(graph, names, config, chosen, None,
+                                                       run_name={"name": "run"})),
+                                graph, names)
+        built = run["metadata"]
+        run["metadata"] = {}  # the run's identity is its spec: the name is made from it
+        digest = short_hash(digest_text([run]))
+        key, value = _run_name(digest, names.template, generate_name)
+        metadata = {key: value, "annotations": {"workflows.argoproj.io/description": description},
+                    "labels": dict(sorted({**built["labels"], "dsc.io/pinned": "true",
+                                           "dsc.io/template-hash": digest}.items()))}
+        if "namespace" in built:
+            metadata["namespace"] = built["namespace"]
+        run["metadata"] = {k: metadata[k] for k in sorted(metadata, key=lambda k: (k != "name", k))}
         if _over_budget([run], config) is None:
             return run
     raise CompileError(_over_budget([run], config) or "")

@@ -50,7 +50,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from compiler.config import SecretKeys
 
 VERBS = ("open", "stage", "publish", "commit", "abort")
 OUTPUT_DIR = "/tmp/dsc"
@@ -85,7 +88,7 @@ class SecretRef:
 
 # The environment of every runtime container: name -> a literal value, an Argo variable, or
 # a key of the lakeFS credentials Secret (secretKeyRef: never a value in the manifest).
-def environment(*, secret: str, keys: Any, endpoint: str | None, lakefs_ui: str | None,
+def environment(*, secret: str, keys: SecretKeys, endpoint: str | None, lakefs_ui: str | None,
                 argo_ui: str | None, storage_namespace: str | None
                 ) -> list[tuple[str, str | SecretRef]]:
     env: list[tuple[str, str | SecretRef]] = [
