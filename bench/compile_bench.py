@@ -57,9 +57,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstat import MeasurementError, ProcessStats, mib, run_measured, sec, table
+from procstat import (
+    REPO,
+    MeasurementError,
+    ProcessStats,
+    Series,
+    mib,
+    ms,
+    rel,
+    run_measured,
+    sec,
+    table,
+    tool_output,
+    verdict,
+)
 
-REPO = Path(__file__).resolve().parent.parent
 SEED_DIR = "examples/hyperparameter/"
 SEED_VALUES = "image=registry.example/iris:1"
 
@@ -203,32 +215,6 @@ def child_main(argv: list[str]) -> int:
 
 # --------------------------------------------------------------------------------------------
 # Measuring
-
-
-@dataclass(slots=True)
-class Series:
-    label: str
-    samples: list[ProcessStats] = field(default_factory=list)
-
-    @property
-    def walls(self) -> list[float]:
-        return [s.wall_s for s in self.samples]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.walls)
-
-    @property
-    def median_cpu(self) -> float:
-        return statistics.median(s.cpu_s for s in self.samples)
-
-    @property
-    def median_rss_kib(self) -> float:
-        return statistics.median(s.maxrss_kib for s in self.samples)
-
-    @property
-    def peak_rss_kib(self) -> int:
-        return max(s.maxrss_kib for s in self.samples)
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,30 +419,8 @@ def progress(message: str) -> None:
 # Report
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms"
-
-
 def kib(size: int) -> str:
     return f"{size / 1024:,.1f} KiB"
-
-
-def verdict(ok: bool) -> str:
-    return "**PASS**" if ok else "**MISS**"
-
-
-def rel(path: Path | str) -> str:
-    try:
-        return str(Path(path).relative_to(REPO))
-    except ValueError:
-        return str(path)
-
-
-def tool_output(argv: Sequence[str]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False)
-    if proc.returncode != 0:
-        raise MeasurementError(f"{shlex.join(argv)} exited {proc.returncode}: {proc.stderr}")
-    return (proc.stdout or proc.stderr).strip()
 
 
 def machine_facts(python: str, dsc: str, rev: str | None) -> list[list[str]]:

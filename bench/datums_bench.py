@@ -59,12 +59,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstat import MeasurementError, mib, run_measured, sec, table
+from procstat import REPO, MeasurementError, mib, rel, run_measured, sec, table, tool_output
 
 from compiler.datums.glob import compile_glob
 from compiler.datums.plan import Combination, DatumInput, Listing, Source, plan_datums
-
-REPO = Path(__file__).resolve().parent.parent
 
 TARGET_PLAN_S = 3.0
 TARGET_PLAN_RSS_MIB = 300.0
@@ -493,13 +491,6 @@ def source_digest() -> str:
     return digest.hexdigest()
 
 
-def tool_output(argv: Sequence[str]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False)
-    if proc.returncode != 0:
-        raise MeasurementError(f"{shlex.join(argv)} exited {proc.returncode}: {proc.stderr}")
-    return (proc.stdout or proc.stderr).strip()
-
-
 def case_rows(series: dict[str, Series], keys: list[str], base: dict[str, str]) -> list[list[str]]:
     """One row per case: work median/min/max, ratio to its baseline, process wall, RSS."""
     rows = []
@@ -615,13 +606,6 @@ def rss_growth(series: dict[str, Series], workload: str, sizes: Sequence[int]) -
     """MiB the peak RSS grew from the smallest size to the largest."""
     first, last = series[f"{workload}:{sizes[0]}"], series[f"{workload}:{sizes[-1]}"]
     return (last.peak_rss_kib - first.peak_rss_kib) / 1024
-
-
-def rel(path: str) -> str:
-    try:
-        return str(Path(path).relative_to(REPO))
-    except ValueError:
-        return path
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -49,9 +49,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstat import MeasurementError, ProcessStats, mib, run_measured, sec, table
+from procstat import (
+    REPO,
+    MeasurementError,
+    ProcessStats,
+    Series,
+    mib,
+    ms,
+    rel,
+    run_measured,
+    sec,
+    table,
+    tool_output,
+    verdict,
+)
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = Path("/work/shared/reference/pachyderm/corpus")
 DEFAULT_COLD_JSON = Path("examples/hyperparameter/pipelines/test.json")
 
@@ -60,47 +72,6 @@ TARGET_COLD_MS = 120.0
 TARGET_RSS_MIB = 40.0
 
 Sample = ProcessStats
-
-
-@dataclass(slots=True)
-class Series:
-    label: str
-    samples: list[Sample] = field(default_factory=list)
-
-    @property
-    def walls(self) -> list[float]:
-        return [s.wall_s for s in self.samples]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.walls)
-
-    @property
-    def p90(self) -> float:
-        return percentile(self.walls, 90)
-
-    @property
-    def peak_rss_kib(self) -> int:
-        return max(s.maxrss_kib for s in self.samples)
-
-    @property
-    def median_rss_kib(self) -> float:
-        return statistics.median(s.maxrss_kib for s in self.samples)
-
-    @property
-    def median_cpu(self) -> float:
-        return statistics.median(s.cpu_s for s in self.samples)
-
-    @property
-    def exit_codes(self) -> str:
-        return ",".join(str(c) for c in sorted({s.exit_code for s in self.samples}))
-
-
-def percentile(values: Sequence[float], pct: int) -> float:
-    """Linear-interpolation percentile (pct in 1..99) of at least one value."""
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
 
 
 def measure(argv: Sequence[str], workdir: Path, tag: str, ok_codes: Sequence[int],
@@ -117,17 +88,6 @@ def measure(argv: Sequence[str], workdir: Path, tag: str, ok_codes: Sequence[int
         raise MeasurementError(f"{shlex.join(argv[:3])} ... exited {sample.exit_code} "
                                f"(expected {sorted(ok_codes)}): {detail}")
     return sample
-
-
-def tool_output(argv: Sequence[str]) -> str:
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False,
-                              timeout=120)
-    except OSError as exc:
-        raise MeasurementError(f"cannot run {argv[0]}: {exc}") from None
-    if proc.returncode != 0:
-        raise MeasurementError(f"{shlex.join(argv)} exited {proc.returncode}: {proc.stderr}")
-    return (proc.stdout or proc.stderr).strip()
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,13 +430,6 @@ def generate(directory: Path, count: int, seed: int) -> tuple[list[Path], GenSta
 # Benchmarks
 
 
-def rel(path: Path | str) -> str:
-    try:
-        return str(Path(path).relative_to(REPO))
-    except ValueError:
-        return str(path)
-
-
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -599,23 +552,6 @@ class ModeResult:
 
 # --------------------------------------------------------------------------------------------
 # Report
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms"
-
-
-
-
-
-
-
-
-def verdict(ok: bool) -> str:
-    return "**PASS**" if ok else "**MISS**"
-
-
-
 
 
 def machine_facts(venv_python: str, dsc: str, cj: str) -> list[list[str]]:

@@ -1,5 +1,5 @@
-"""What both benchmarks share: run a command in a fresh process and read its own wall time,
-exit code, peak RSS and CPU time; format the figures as Markdown.
+"""What the benchmarks share: run a command in a fresh process and read its own wall time,
+exit code, peak RSS and CPU time; medians of repeated runs; format the figures as Markdown.
 
 Standard library only; the scripts beside it import it as `procstat` (a script's directory
 is first on `sys.path`).
@@ -7,11 +7,15 @@ is first on `sys.path`).
 
 from __future__ import annotations
 
+import shlex
+import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 # Forks, execs argv[3:] with stdout/stderr sent to argv[1]/argv[2], and prints
 # "<wall ns> <exit code> <ru_maxrss KiB> <ru_utime s> <ru_stime s>" for that child alone.
@@ -66,6 +70,77 @@ def run_measured(argv: Sequence[str], out: str | Path, err: Path, *, cwd: Path,
                                f"{proc.stderr.strip() or proc.stdout.strip()}")
     return ProcessStats(int(fields[0]) / 1e9, int(fields[1]), int(fields[2]),
                         float(fields[3]) + float(fields[4]))
+
+
+@dataclass(slots=True)
+class Series:
+    """The runs of one command: medians and extremes of what each fresh process reported."""
+
+    label: str
+    samples: list[ProcessStats] = field(default_factory=list)
+
+    @property
+    def walls(self) -> list[float]:
+        return [s.wall_s for s in self.samples]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def p90(self) -> float:
+        return percentile(self.walls, 90)
+
+    @property
+    def median_cpu(self) -> float:
+        return statistics.median(s.cpu_s for s in self.samples)
+
+    @property
+    def median_rss_kib(self) -> float:
+        return statistics.median(s.maxrss_kib for s in self.samples)
+
+    @property
+    def peak_rss_kib(self) -> int:
+        return max(s.maxrss_kib for s in self.samples)
+
+    @property
+    def exit_codes(self) -> str:
+        return ",".join(str(c) for c in sorted({s.exit_code for s in self.samples}))
+
+
+def percentile(values: Sequence[float], pct: int) -> float:
+    """Linear-interpolation percentile (pct in 1..99) of at least one value."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
+def tool_output(argv: Sequence[str]) -> str:
+    """What a tool prints about itself (a version line), run from the repository."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False,
+                              timeout=120)
+    except OSError as exc:
+        raise MeasurementError(f"cannot run {argv[0]}: {exc}") from None
+    if proc.returncode != 0:
+        raise MeasurementError(f"{shlex.join(argv)} exited {proc.returncode}: {proc.stderr}")
+    return (proc.stdout or proc.stderr).strip()
+
+
+def rel(path: Path | str) -> str:
+    """`path` relative to the repository when it is inside it."""
+    try:
+        return str(Path(path).relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def verdict(ok: bool) -> str:
+    return "**PASS**" if ok else "**MISS**"
 
 
 def sec(seconds: float) -> str:
