@@ -8,7 +8,6 @@ run (`withItems`); the others still plan at run time, on pinned source commits.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from typing import Protocol
@@ -16,6 +15,7 @@ from typing import Protocol
 from compiler.argo.build import Pins, PipelinePins
 from compiler.argo.graph import Graph
 from compiler.config import Config
+from compiler.runtime.contract import datum_key, plan_digest
 from compiler.spec.model import CronInput, PfsInput
 
 
@@ -35,23 +35,6 @@ class PinError(ValueError):
 
 
 _COMMIT = re.compile(r"[0-9a-f]{64}")
-# A datum key's readable part: Argo shows loop children as `datums(<index>:<item>)`.
-_LABEL_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def datum_key(index: int, label: str = "") -> str:
-    """`<index>` or `<index>-<readable hint>`; the runtime reads only the index."""
-    hint = _LABEL_CHARS.sub("_", label.rstrip("/").rsplit("/", 1)[-1])[:24].strip("_")
-    return f"{index}-{hint}" if hint else str(index)
-
-
-def plan_digest(datum_ids: Iterable[str]) -> str:
-    """What `open --plan-digest` checks: sha256 over the datum IDs in plan order."""
-    h = hashlib.sha256()
-    for datum_id in datum_ids:
-        h.update(datum_id.encode())
-        h.update(b"\n")
-    return h.hexdigest()
 
 
 def resolve_pins(graph: Graph, resolver: PinResolver, config: Config) -> Pins:

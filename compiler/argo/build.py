@@ -112,7 +112,7 @@ def job_spec(p: Pipeline, config: Config) -> dict[str, Any]:
                    "branch": p.output_branch or config.default_branch},
         "image": p.transform.image, "spec_sha256": spec_digest(p),
         "salt": p.salt or "", "reprocess_spec": p.reprocess_spec,
-        "max_datums": config.max_datums}
+        "max_datums": config.max_datums, "default_branch": config.default_branch}
     if p.job_timeout:
         job["job_timeout"] = math.ceil(p.job_timeout)
     return job
@@ -121,9 +121,9 @@ def job_spec(p: Pipeline, config: Config) -> dict[str, Any]:
 def _input_json(node: Input, config: Config) -> dict[str, Any]:
     if isinstance(node, PfsInput):
         out: dict[str, Any] = {"name": node.name, "repo": node.repo,
-                               "lakefs_repo": config.lakefs_repo(node.repo), "glob": node.glob,
-                               "branch": node.branch or config.default_branch}
-        for key in ("commit", "join_on", "group_by"):
+                               "lakefs_repo": config.lakefs_repo(node.repo), "glob": node.glob}
+        # The branch as written (datum IDs hash it so); none: the job's default branch.
+        for key in ("branch", "commit", "join_on", "group_by"):
             if getattr(node, key):
                 out[key] = getattr(node, key)
         for key in ("outer_join", "lazy", "empty_files"):
@@ -380,6 +380,8 @@ def _abort_template(graph: Graph, config: Config) -> None:
 
     Container(name="abort", image=config.runtime_image,
               args=contract.abort_args(graph.name, "{{workflow.status}}",
+                                       [(p.name, config.lakefs_repo(p.name))
+                                        for p in graph.pipelines],
                                        config.keep_failed_branches),
               env=_runtime_env(config))
 
@@ -498,7 +500,8 @@ def _datum_template(p: Pipeline, task: str, config: Config) -> Any:
             secret_mounts.append(m.VolumeMount(name=f"secret-{i}", mount_path=s.mount_path,
                                                read_only=True))
     command = _user_command(p, env)
-    args = {verb: contract.datum_args(verb, p.name, "{{inputs.parameters.branch}}",
+    args = {verb: contract.datum_args(verb, p.name, config.lakefs_repo(p.name),
+                                      "{{inputs.parameters.branch}}",
                                       "{{inputs.parameters.datum}}")
             for verb in ("stage", "publish")}
     tolerations = [m.Toleration(key=x.key, operator=x.operator, value=x.value, effect=x.effect,

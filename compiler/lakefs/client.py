@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, TypeVar
 
 T = TypeVar("T")
 PAGE = 1000  # lakeFS's largest page (`amount` above it is a 400)
+CHUNK = 1 << 20  # transfer buffer: a large object never sits whole in memory
 
 
 class LakeFSError(Exception):
@@ -127,6 +128,7 @@ class LakeFS:
         self._sdk = sdk
         self.policy = policy or RetryPolicy()
         self.endpoint = endpoint
+        self._plain: Any = None  # presigned reads go to the object store without our auth
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -201,14 +203,116 @@ class LakeFS:
                           idempotent=True)
         return bytes(data)
 
+    def download(self, repo: str, ref: str, path: str, sink: BinaryIO,
+                 presign: bool = False) -> tuple[int, str]:
+        """Stream one object into `sink` (from its start; truncated and rewritten on a retry),
+        1 MiB at a time. Returns (bytes, MD5 hex). With `presign`, lakeFS redirects to the
+        object store and the data is read from there, without lakeFS's credentials."""
+        import hashlib
+        from urllib.parse import quote
+
+        import urllib3
+
+        url = (f"{self._client.configuration.host}/repositories/{quote(repo, safe='')}/refs/"
+               f"{quote(ref, safe='')}/objects?path={quote(path, safe='')}"
+               + ("&presign=true" if presign else ""))
+        pool = self._client.rest_client.pool_manager
+        timeout = urllib3.Timeout(connect=self.policy.timeout[0], read=self.policy.timeout[1])
+        start = sink.tell()
+
+        def fetch() -> tuple[int, str]:
+            sink.seek(start)
+            sink.truncate()
+            response = pool.urlopen("GET", url, retries=False, redirect=False,
+                                    preload_content=False, timeout=timeout,
+                                    headers={"Authorization": self._basic(),
+                                             "Accept": "application/octet-stream"})
+            try:
+                if presign and response.status in (301, 302, 303, 307):
+                    location = response.headers.get("Location", "")
+                    response.release_conn()
+                    # A fresh request without our Authorization header: the signature is in
+                    # the URL, and the object store must never see lakeFS credentials.
+                    response = self._object_store().urlopen(
+                        "GET", location, retries=False, preload_content=False, timeout=timeout)
+                if response.status >= 400:
+                    response.read()
+                    raise self._sdk.ApiException(status=response.status,
+                                                 reason=response.reason,
+                                                 http_resp=_Body(response))
+                digest = hashlib.md5(usedforsecurity=False)
+                size = 0
+                for chunk in response.stream(CHUNK):
+                    digest.update(chunk)
+                    sink.write(chunk)
+                    size += len(chunk)
+                return size, digest.hexdigest()
+            finally:
+                response.release_conn()
+
+        return self._call("get object", lambda **_: fetch(), idempotent=True)
+
+    def _object_store(self) -> Any:
+        if self._plain is None:
+            import urllib3
+
+            self._plain = urllib3.PoolManager(maxsize=16, retries=False)
+        return self._plain
+
+    def _basic(self) -> str:
+        import base64
+
+        configuration = self._client.configuration
+        return "Basic " + base64.b64encode(
+            f"{configuration.username}:{configuration.password}".encode()).decode()
+
     # --- writes ----------------------------------------------------------------------------
+
+    def ensure_repository(self, repo: str, storage_namespace: str, default_branch: str) -> bool:
+        """Create repository `repo` unless it exists; True when this call created it. A lost
+        answer is read back: the repository existing afterwards is success."""
+        try:
+            self._call("get repository", self._api("RepositoriesApi").get_repository, repo,
+                       idempotent=True)
+            return False
+        except NotFound:
+            pass
+        creation = self._sdk.RepositoryCreation(name=repo, storage_namespace=storage_namespace,
+                                                default_branch=default_branch)
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                self._call("create repository",
+                           self._api("RepositoriesApi").create_repository, creation,
+                           idempotent=False)
+                return True
+            except Conflict:
+                return False  # made meanwhile (by a concurrent run, or our lost attempt)
+            except Unavailable:
+                try:
+                    self._call("get repository",
+                               self._api("RepositoriesApi").get_repository, repo,
+                               idempotent=True)
+                    return True
+                except NotFound:
+                    if attempt == self.policy.attempts:
+                        raise
+                self.policy.sleep(self.policy.base_delay * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    def delete_objects(self, repo: str, branch: str, paths: list[str]) -> None:
+        """Delete `paths` from `branch` (staged), 1,000 per call. Deleting what is already
+        gone succeeds, so this is retried like a read."""
+        api = self._api("ObjectsApi")
+        for i in range(0, len(paths), PAGE):
+            batch = self._sdk.PathList(paths=paths[i:i + PAGE])
+            self._call("delete objects", api.delete_objects, repo, branch, batch,
+                       idempotent=True)
 
     def upload(self, repo: str, branch: str, path: str, content: bytes | BinaryIO,
                size: int | None = None) -> ObjectInfo:
         """Write one object on a branch, streamed as `application/octet-stream` (a file
         object is never read whole into memory; lakefs-sdk's multipart upload would). The
         same bytes again leave the same state, so this is retried like a read."""
-        import base64
         from urllib.parse import quote
 
         import urllib3
@@ -221,10 +325,7 @@ class LakeFS:
             if size is None:
                 size = content.seek(0, 2) - rewind
                 content.seek(rewind)
-        configuration = self._client.configuration
-        token = base64.b64encode(
-            f"{configuration.username}:{configuration.password}".encode()).decode()
-        url = (f"{configuration.host}/repositories/{quote(repo, safe='')}/branches/"
+        url = (f"{self._client.configuration.host}/repositories/{quote(repo, safe='')}/branches/"
                f"{quote(branch, safe='')}/objects?path={quote(path, safe='')}")
         pool = self._client.rest_client.pool_manager
 
@@ -235,7 +336,7 @@ class LakeFS:
                 "POST", url, body=content, retries=False, preload_content=True,
                 timeout=urllib3.Timeout(connect=self.policy.timeout[0],
                                         read=self.policy.timeout[1]),
-                headers={"Authorization": f"Basic {token}", "Content-Length": str(size),
+                headers={"Authorization": self._basic(), "Content-Length": str(size),
                          "Content-Type": "application/octet-stream",
                          "Accept": "application/json"})
             if response.status >= 400:

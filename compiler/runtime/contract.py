@@ -17,14 +17,15 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
         With `--cron-tick REPO` (a CronWorkflow run), first write the tick file to that cron
         input's repo (RFC 3339 name; `overwrite` replaces the previous one), unless the tick
         is before the input's `start`, which ends the run with no datums.
-    dsc runtime stage   --pipeline P --job-branch B --datum KEY
+    dsc runtime stage   --pipeline P --repo REPO --job-branch B --datum KEY
+        (REPO: the pipeline's output repository, where the job branch is.)
         Download datum KEY's files from the pinned commits to /pfs/<input>/<path>, and write
         ENV_FILE: the variables Pachyderm gives user code (`<input>` = the datum's path under
         /pfs/<input>, `<input>_COMMIT`, PACH_JOB_ID, PACH_OUTPUT_COMMIT_ID, PACH_DATUM_ID,
         PACH_DATUM_<input>_JOIN_ON, PACH_DATUM_<input>_GROUP_BY) as POSIX-sh assignments
         with every value single-quoted. The user container's wrapper exports them before
         running `cmd` (a spec without `cmd` runs the image's entrypoint and gets none).
-    dsc runtime publish --pipeline P --job-branch B --datum KEY
+    dsc runtime publish --pipeline P --repo REPO --job-branch B --datum KEY
         Upload /pfs/out to the job branch and the datum's manifest under `.dsc/`. When the
         user step recovered (RECOVERED_MARKER exists: `err_cmd` succeeded) publish records the
         datum as recovered and uploads no output, as Pachyderm does.
@@ -32,9 +33,9 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
         Refuse two datums writing one path; commit the job branch with provenance metadata;
         merge it into the output branch; delete the job branch. Writes OUT/commit (the commit
         ID) and OUT/url (its lakeFS UI URL, or "" when none is configured).
-    dsc runtime abort   --graph G --status STATUS [--keep-branches]
-        The exit handler: when the run did not succeed, delete (or keep) its job branches;
-        the output branches are never touched.
+    dsc runtime abort   --graph G --status STATUS [--output PIPELINE=REPO]... [--keep-branches]
+        The exit handler: when the run did not succeed, delete (or keep) the job branch of
+        each pipeline in its output repository; the output branches are never touched.
 
 JOB is the job document (`job_document`), a compact JSON string: the pipeline, its input
 tree (globs as written; the runtime plans them with `compiler.datums`, as `dsc datums` does),
@@ -48,7 +49,10 @@ the runtime reads only the index. OUT is OUTPUT_DIR.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -120,15 +124,69 @@ def open_args(job: str, pins: list[str], expect: tuple[int, str] | None = None) 
     return args
 
 
-def datum_args(verb: str, pipeline: str, branch: str, datum: str) -> list[str]:
+def datum_args(verb: str, pipeline: str, repo: str, branch: str, datum: str) -> list[str]:
     assert verb in ("stage", "publish")
-    return ["runtime", verb, "--pipeline", pipeline, "--job-branch", branch, "--datum", datum]
+    return ["runtime", verb, "--pipeline", pipeline, "--repo", repo, "--job-branch", branch,
+            "--datum", datum]
 
 
 def commit_args(job: str, branch: str) -> list[str]:
     return ["runtime", "commit", "--job", job, "--job-branch", branch]
 
 
-def abort_args(graph: str, status: str, keep_branches: bool) -> list[str]:
-    return ["runtime", "abort", "--graph", graph, "--status", status,
-            *(["--keep-branches"] if keep_branches else [])]
+def abort_args(graph: str, status: str, outputs: list[tuple[str, str]],
+               keep_branches: bool) -> list[str]:
+    args = ["runtime", "abort", "--graph", graph, "--status", status]
+    for pipeline, repo in outputs:
+        args += ["--output", f"{pipeline}={repo}"]
+    return args + (["--keep-branches"] if keep_branches else [])
+
+
+# --- What a job leaves in lakeFS (read back by `dsc provenance`, `dsc run`, people) ---------
+
+# Bookkeeping on the job branch, committed with the outputs: the job and its pins, the datum
+# plan in chunks, one manifest per datum. Datum planning never reads these paths
+# (compiler.datums.plan.RESERVED_PREFIXES).
+META_DIR = ".dsc/"
+JOB_FILE = ".dsc/job.json"
+PLAN_CHUNK = 1000  # datums per plan file: a datum pod reads one of them, never the whole plan
+
+
+def plan_path(index: int) -> str:
+    """The plan file holding datum `index`."""
+    return f".dsc/plan/{index // PLAN_CHUNK:06d}.json"
+
+
+def manifest_path(index: int) -> str:
+    return f".dsc/datums/{index:06d}.json"
+
+
+def job_branch(pipeline: str, run: str) -> str:
+    """`dsc-<pipeline>-<run>`, spelled as lakeFS branch names must be (`^\\w[-\\w]*$`)."""
+    return "dsc-" + re.sub(r"[^\w-]", "-", f"{pipeline}-{run}", flags=re.ASCII)
+
+
+# Provenance metadata of every output commit (DESIGN.md §5); string -> string.
+PIPELINE_KEY = "dsc.pipeline"
+INPUT_PREFIX = "dsc.input."  # + input name: "<lakeFS repository>@<64-hex commit ID>"
+RUN_KEY = "dsc.workflow.uid"  # identifies the run: a commit or merge carrying it has landed
+ARGO_LINK_KEY = "::lakefs::Argo::url[url:ui]"  # lakeFS shows it as an "Open Argo UI" button
+
+
+# A datum key's readable part: Argo shows loop children as `datums(<index>:<item>)`.
+_LABEL_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def datum_key(index: int, label: str = "") -> str:
+    """`<index>` or `<index>-<readable hint>`; the runtime reads only the index."""
+    hint = _LABEL_CHARS.sub("_", label.rstrip("/").rsplit("/", 1)[-1])[:24].strip("_")
+    return f"{index}-{hint}" if hint else str(index)
+
+
+def plan_digest(datum_ids: Iterable[str]) -> str:
+    """What `open --plan-digest` checks: sha256 over the datum IDs in plan order."""
+    h = hashlib.sha256()
+    for datum_id in datum_ids:
+        h.update(datum_id.encode())
+        h.update(b"\n")
+    return h.hexdigest()

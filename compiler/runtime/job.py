@@ -1,0 +1,170 @@
+"""A job as the runtime verbs see it: the JOB document, the run it belongs to, its inputs.
+
+Pure: parsing and naming only; the verbs (`compiler.runtime.verbs`) do the I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from compiler.datums.glob import GlobError, compile_glob
+from compiler.datums.plan import CRON_GLOB, Combination, DatumInput, Source
+from compiler.runtime import contract
+
+
+class JobError(Exception):
+    """The job cannot go on: bad arguments, data that breaks a rule, a step out of order.
+    The message names the pipeline, datum, file or input concerned (exit 1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One input that reads files: a pfs input, or a cron input's tick repo."""
+
+    index: int
+    name: str
+    repo: str  # as the spec names it (pins and datum IDs use it)
+    lakefs_repo: str
+    branch: str | None  # as written; None: the job's default branch
+    glob: str
+    commit: str | None = None  # pinned in the spec
+    join_on: str | None = None
+    group_by: str | None = None
+    outer_join: bool = False
+    lazy: bool = False
+    empty_files: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    pipeline: str
+    input: Any  # the input tree as the compiler wrote it (compiler.argo.build._input_json)
+    output_repo: str
+    output_branch: str
+    image: str
+    spec_sha256: str
+    default_branch: str
+    max_datums: int
+    job_timeout: int | None
+    leaves: tuple[Leaf, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Job:
+        try:
+            doc = json.loads(text)
+            output = doc["output"]
+            leaves: list[Leaf] = []
+            if doc["input"] is not None:
+                _leaves(doc["input"], leaves)
+            return cls(pipeline=str(doc["pipeline"]), input=doc["input"],
+                       output_repo=str(output["repo"]), output_branch=str(output["branch"]),
+                       image=str(doc.get("image", "")),
+                       spec_sha256=str(doc.get("spec_sha256", "")),
+                       default_branch=str(doc.get("default_branch") or output["branch"]),
+                       max_datums=int(doc.get("max_datums") or 0),
+                       job_timeout=int(doc["job_timeout"]) if doc.get("job_timeout") else None,
+                       leaves=tuple(leaves))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise JobError(f"--job is not a dsc job document ({type(exc).__name__}: {exc}); "
+                           "compile the specs with this version of dsc") from None
+
+    def branch_of(self, leaf: Leaf) -> str:
+        return leaf.branch or self.default_branch
+
+    def tree(self) -> tuple[DatumInput, dict[int, Leaf]]:
+        """The input tree for `compiler.datums.plan_datums`, and the leaf of each Source
+        (keyed by `id(source)`)."""
+        by_source: dict[int, Leaf] = {}
+        leaves = iter(self.leaves)
+
+        def build(node: Mapping[str, Any]) -> DatumInput:
+            (kind, body), = node.items()
+            if kind in ("pfs", "cron"):
+                leaf = next(leaves)
+                try:
+                    glob = compile_glob(leaf.glob)
+                except GlobError as exc:
+                    raise JobError(f"input `{leaf.name}`: glob {leaf.glob!r}: {exc}") from None
+                source = Source(leaf.name, leaf.repo, leaf.branch, glob, join_on=leaf.join_on,
+                                group_by=leaf.group_by, outer_join=leaf.outer_join,
+                                lazy=leaf.lazy, empty_files=leaf.empty_files)
+                by_source[id(source)] = leaf
+                return source
+            return Combination(kind, tuple(build(m) for m in body))
+
+        if self.input is None:
+            raise JobError(f"pipeline `{self.pipeline}` has no input")
+        return build(self.input), by_source
+
+
+def _leaves(node: Mapping[str, Any], out: list[Leaf]) -> None:
+    (kind, body), = node.items()
+    if kind == "pfs":
+        out.append(Leaf(len(out), body["name"], body["repo"], body["lakefs_repo"],
+                        body.get("branch"), body["glob"], commit=body.get("commit"),
+                        join_on=body.get("join_on"), group_by=body.get("group_by"),
+                        outer_join=bool(body.get("outer_join")), lazy=bool(body.get("lazy")),
+                        empty_files=bool(body.get("empty_files"))))
+    elif kind == "cron":
+        out.append(Leaf(len(out), body["name"], body["repo"], body["lakefs_repo"], None,
+                        CRON_GLOB))
+    elif kind in ("cross", "union", "join", "group"):
+        for member in body:
+            _leaves(member, out)
+    else:
+        raise ValueError(f"unknown input kind {kind!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The Argo run a verb belongs to, from the environment the manifests set."""
+
+    name: str
+    uid: str
+    namespace: str
+    lakefs_ui: str | None
+    argo_ui: str | None
+    storage_namespace: str | None
+    pfs: str
+    out_dir: str
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Run:
+        name = environ.get("DSC_RUN", "")
+        if not re.fullmatch(r"[A-Za-z0-9][-A-Za-z0-9_.]{0,252}", name):
+            raise JobError("DSC_RUN (the run's name; Argo sets it from {{workflow.name}}) is "
+                           "missing or not a name")
+        return cls(name=name, uid=environ.get("DSC_RUN_UID") or name,
+                   namespace=environ.get("DSC_NAMESPACE", ""),
+                   lakefs_ui=environ.get("DSC_LAKEFS_UI_URL") or None,
+                   argo_ui=environ.get("DSC_ARGO_UI_URL") or None,
+                   storage_namespace=environ.get("DSC_STORAGE_NAMESPACE") or None,
+                   # Overridable for `dsc run` and tests; in a pod they are the contract's.
+                   pfs=environ.get("DSC_PFS") or contract.PFS,
+                   out_dir=environ.get("DSC_OUTPUT_DIR") or contract.OUTPUT_DIR)
+
+    def job_branch(self, pipeline: str) -> str:
+        return contract.job_branch(pipeline, self.name)
+
+    def argo_url(self) -> str | None:
+        if not self.argo_ui:
+            return None
+        return f"{self.argo_ui.rstrip('/')}/workflows/{self.namespace or 'default'}/{self.name}"
+
+    def lakefs_commit_url(self, repo: str, commit: str) -> str:
+        if not self.lakefs_ui:
+            return ""
+        return f"{self.lakefs_ui.rstrip('/')}/repositories/{repo}/commits/{commit}"
+
+
+def datum_index(key: str) -> int:
+    """The index a datum key starts with (`7` or `7-iris-7.csv`)."""
+    head = key.split("-", 1)[0]
+    if not head.isdigit():
+        raise JobError(f"--datum {key!r} is not a datum key (`<index>` or `<index>-<hint>`)")
+    return int(head)

@@ -1,0 +1,567 @@
+"""`dsc runtime open|stage|publish|commit|abort`: one job over lakeFS (contract.py says how
+the manifests call them; DESIGN.md §4-§5 says why).
+
+Every verb may be killed at any point and run again with the same arguments. Writes are
+idempotent (an upload of the same bytes, a delete of what is gone) or read back first
+(`*_once` in the adapter), and the order of writes makes a half-done verb visible: `open`
+writes `.dsc/job.json` after the plan, `publish` the datum manifest after the outputs, and
+`commit` trusts only manifests of this run. The output branch changes in one merge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from compiler import __version__
+from compiler.lakefs.client import LakeFS, NotFound, ObjectInfo
+from compiler.runtime import contract
+from compiler.runtime.job import Job, JobError, Leaf, Run, datum_index
+
+Log = Callable[[str], None]
+_HEX64 = frozenset("0123456789abcdef")
+_MD5 = 32
+
+
+@dataclass(slots=True)
+class Context:
+    lakefs: LakeFS
+    run: Run
+    log: Log
+    transfers: int = 8  # parallel object transfers of stage and publish
+    presign: bool = False  # stage reads objects through presigned URLs
+    clock: Callable[[], float] = field(default=time.time)
+
+
+# --- open ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    branch: str
+    keys: list[str]
+    commits: dict[str, str]  # leaf name -> commit
+
+
+def open_job(ctx: Context, job_text: str, pins: Iterable[str],
+             expect: tuple[int, str] | None = None, cron_tick: str = "") -> Opened:
+    started = ctx.clock()
+    job = Job.parse(job_text)
+    if cron_tick:
+        raise JobError(f"pipeline `{job.pipeline}`: --cron-tick {cron_tick}: writing cron "
+                       "ticks is not built yet; run the graph's Workflow instead, which reads "
+                       "the cron repo's head")
+    lakefs, run = ctx.lakefs, ctx.run
+    pinned = _parse_pins(pins)
+    commits = _resolve_inputs(ctx, job, pinned)
+    branch = run.job_branch(job.pipeline)
+
+    if run.storage_namespace:
+        namespace = run.storage_namespace.replace("{repo}", job.output_repo)
+        if lakefs.ensure_repository(job.output_repo, namespace, job.output_branch):
+            ctx.log(f"created lakeFS repository {job.output_repo} at {namespace}")
+    try:
+        base = lakefs.head(job.output_repo, job.output_branch)
+    except NotFound:
+        raise JobError(
+            f"pipeline `{job.pipeline}`: the output branch {job.output_repo}@"
+            f"{job.output_branch} does not exist (create the repository and branch, or set "
+            "`lakefs.storage_namespace` in dsc.yaml so dsc creates the repository)") from None
+
+    plan = _plan(ctx, job, commits)
+    count = len(plan)
+    if job.max_datums and count > job.max_datums:
+        raise JobError(f"pipeline `{job.pipeline}` has {count:,} datums, over the fan-out "
+                       f"ceiling of {job.max_datums:,} (`limits.max_datums` in dsc.yaml)")
+    digest = contract.plan_digest(d["id"] for d in plan)
+    if expect is not None and (count, digest) != expect:
+        raise JobError(
+            f"pipeline `{job.pipeline}`: the pinned inputs now give {count} datums (plan "
+            f"{digest[:12]}), but the Workflow was compiled for {expect[0]} (plan "
+            f"{expect[1][:12]}); recompile with `dsc compile --pin`")
+
+    try:
+        lakefs.create_branch_once(job.output_repo, branch, base)
+    except Exception as exc:
+        from compiler.lakefs.client import Conflict
+
+        if isinstance(exc, Conflict):
+            raise JobError(f"job branch {job.output_repo}@{branch} already exists and does "
+                           f"not start at the output head {base[:12]}: an earlier run of the "
+                           f"same name left it; delete it and retry") from None
+        raise
+    chunks = [(contract.plan_path(i), _json(plan[i:i + contract.PLAN_CHUNK]))
+              for i in range(0, count, contract.PLAN_CHUNK)]
+    record = {"version": __version__, "run": run.name, "run_uid": run.uid, "branch": branch,
+              "pipeline": job.pipeline, "started": started, "base": base, "job": job_text,
+              "inputs": [{"name": leaf.name, "repo": leaf.repo, "lakefs_repo": leaf.lakefs_repo,
+                          "commit": commits[leaf.name]} for leaf in job.leaves],
+              "datums": count, "digest": digest}
+    # The plan first, the job record last: its presence says `open` finished.
+    _parallel(ctx, lambda item: lakefs.upload(job.output_repo, branch, item[0], item[1]),
+              chunks)
+    lakefs.upload(job.output_repo, branch, contract.JOB_FILE, _json(record))
+
+    keys = [contract.datum_key(i, d["m"][0][1] if d["m"] else "") for i, d in enumerate(plan)]
+    _write_outputs(run, "open", {"datums": json.dumps(keys, separators=(",", ":")),
+                                 "branch": branch})
+    pinned_text = ", ".join(f"{leaf.name}={leaf.lakefs_repo}@{commits[leaf.name][:12]}"
+                            for leaf in job.leaves)
+    ctx.log(f"open {job.pipeline}: {count} datums (plan {digest[:12]}) over {pinned_text}; "
+            f"job branch {job.output_repo}@{branch} from {job.output_branch}@{base[:12]} "
+            f"in {ctx.clock() - started:.2f} s")
+    return Opened(branch, keys, commits)
+
+
+def _parse_pins(pins: Iterable[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pin in pins:
+        repo, at, commit = pin.rpartition("@")
+        if not at or not repo or len(commit) != 64 or not set(commit) <= _HEX64:
+            raise JobError(f"--pin {pin!r} is not REPO@<64-hex commit ID>")
+        if out.setdefault(repo, commit) != commit:
+            raise JobError(f"--pin pins repo `{repo}` twice, at {out[repo][:12]} and "
+                           f"{commit[:12]}")
+    return out
+
+
+def _resolve_inputs(ctx: Context, job: Job, pinned: dict[str, str]) -> dict[str, str]:
+    """The commit every leaf reads: its pin, the commit its spec names, or its branch head
+    read now (once per repository and branch)."""
+    heads: dict[tuple[str, str], str] = {}
+    commits: dict[str, str] = {}
+    by_repo: dict[str, str] = {}
+    for leaf in job.leaves:
+        if leaf.repo in pinned:
+            commit = pinned[leaf.repo]
+        elif leaf.commit:
+            commit = _lookup(ctx, job, leaf, leaf.commit, lambda: ctx.lakefs.commit_of(
+                leaf.lakefs_repo, leaf.commit or "").id)
+        else:
+            branch = job.branch_of(leaf)
+            key = (leaf.lakefs_repo, branch)
+            if key not in heads:
+                heads[key] = _lookup(ctx, job, leaf, branch,
+                                     lambda: ctx.lakefs.head(leaf.lakefs_repo, branch))
+            commit = heads[key]
+        if by_repo.setdefault(leaf.repo, commit) != commit:
+            raise JobError(f"pipeline `{job.pipeline}` reads repo `{leaf.repo}` at two "
+                           f"commits ({by_repo[leaf.repo][:12]}, {commit[:12]}); an input "
+                           "repo is read at one commit per job")
+        commits[leaf.name] = commit
+    return commits
+
+
+def _lookup(ctx: Context, job: Job, leaf: Leaf, ref: str, read: Callable[[], str]) -> str:
+    try:
+        return read()
+    except NotFound:
+        raise JobError(f"pipeline `{job.pipeline}`, input `{leaf.name}`: lakeFS has no "
+                       f"{leaf.lakefs_repo}@{ref}") from None
+
+
+def _plan(ctx: Context, job: Job, commits: dict[str, str]) -> list[dict[str, Any]]:
+    """The datums, as stored: per datum its ID and matches `[leaf, path, join key, group key,
+    size, checksum]` (size and checksum of a file match; a directory is listed by `stage`)."""
+    from compiler.datums.plan import plan_datums
+
+    tree, by_source = job.tree()
+    at = {leaf.repo: (leaf.lakefs_repo, commits[leaf.name]) for leaf in job.leaves}
+    listed: dict[tuple[str, str], dict[str, ObjectInfo]] = {}
+
+    def objects(repo: str) -> dict[str, ObjectInfo]:
+        where = at[repo]
+        if where not in listed:
+            listed[where] = {"/" + o.path: o for o in ctx.lakefs.objects(*where)}
+        return listed[where]
+
+    plan: list[dict[str, Any]] = []
+    for datum in plan_datums(tree, lambda repo: iter(objects(repo))):
+        matches = []
+        for m in datum.matches:
+            leaf = by_source[id(m.source)]
+            info = None if m.is_dir else objects(m.repo).get(m.path)
+            matches.append([leaf.index, m.path, m.join_key, m.group_key,
+                            info.size if info else None, info.checksum if info else None])
+        plan.append({"id": datum.id, "m": matches})
+    return plan
+
+
+# --- the datum verbs ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """What the datum verbs read back from the job branch."""
+
+    job: Job
+    record: dict[str, Any]
+    index: int
+    datum: dict[str, Any]
+
+
+def _datum(ctx: Context, pipeline: str, repo: str, branch: str, key: str,
+           verb: str) -> Started:
+    index = datum_index(key)
+    record = _job_record(ctx, pipeline, repo, branch)
+    job = Job.parse(record["job"])
+    _check_deadline(ctx, job, record, f"{verb} of datum {key}")
+    if index >= record["datums"]:
+        raise JobError(f"datum {key}: the job has {record['datums']} datums")
+    chunk = json.loads(ctx.lakefs.read(job.output_repo, branch, contract.plan_path(index)))
+    return Started(job, record, index, chunk[index % contract.PLAN_CHUNK])
+
+
+def _job_record(ctx: Context, pipeline: str, repo: str, branch: str) -> dict[str, Any]:
+    """The job record `open` wrote on the job branch."""
+    if branch != ctx.run.job_branch(pipeline):
+        raise JobError(f"--job-branch {branch} is not this run's branch for pipeline "
+                       f"`{pipeline}` ({ctx.run.job_branch(pipeline)})")
+    try:
+        record: dict[str, Any] = json.loads(ctx.lakefs.read(repo, branch, contract.JOB_FILE))
+    except NotFound:
+        raise JobError(f"pipeline `{pipeline}`: job branch {repo}@{branch} is gone or was "
+                       "never opened (an aborted run deletes it: resubmit the run)") from None
+    if record.get("run_uid") != ctx.run.uid or record.get("pipeline") != pipeline:
+        raise JobError(f"job branch {repo}@{branch} belongs to run {record.get('run')} "
+                       f"(pipeline {record.get('pipeline')}), not to this one")
+    return record
+
+
+def _check_deadline(ctx: Context, job: Job, record: dict[str, Any], what: str) -> None:
+    if job.job_timeout and ctx.clock() - float(record["started"]) > job.job_timeout:
+        raise JobError(f"pipeline `{job.pipeline}`: {what}: the job has run longer than its "
+                       f"job_timeout of {job.job_timeout} s")
+
+
+def stage(ctx: Context, pipeline: str, repo: str, branch: str, key: str) -> None:
+    started = ctx.clock()
+    s = _datum(ctx, pipeline, repo, branch, key, "stage")
+    inputs = s.record["inputs"]
+    pfs = ctx.run.pfs
+    transfers: list[tuple[Leaf, str, int | None, str | None]] = []
+    for leaf_index, path, *_rest, size, checksum in s.datum["m"]:
+        leaf = s.job.leaves[leaf_index]
+        commit = inputs[leaf_index]["commit"]
+        if path.endswith("/"):
+            prefix = path.lstrip("/")
+            transfers += [(leaf, "/" + o.path, o.size, o.checksum)
+                          for o in ctx.lakefs.objects(leaf.lakefs_repo, commit, prefix)
+                          if not o.path.startswith((".dsc/", "_lakefs_actions/"))]
+        else:
+            transfers.append((leaf, path, size, checksum))
+        os.makedirs(os.path.join(pfs, leaf.name), exist_ok=True)
+
+    def fetch(item: tuple[Leaf, str, int | None, str | None]) -> int:
+        leaf, path, size, checksum = item
+        target = _under(pfs, leaf.name, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if leaf.empty_files:
+            open(target, "wb").close()  # Pachyderm's placeholder; publish resolves symlinks
+            return 0
+        commit = inputs[leaf.index]["commit"]
+        with open(target, "wb") as sink:
+            got, md5 = ctx.lakefs.download(leaf.lakefs_repo, commit, path.lstrip("/"), sink,
+                                           presign=ctx.presign)
+        if size is not None and got != size:
+            raise JobError(f"datum {key}: {leaf.lakefs_repo}@{commit[:12]}:{path}: read "
+                           f"{got} bytes, lakeFS lists {size}")
+        if checksum and len(checksum) == _MD5 and md5 != checksum:
+            raise JobError(f"datum {key}: {leaf.lakefs_repo}@{commit[:12]}:{path}: checksum "
+                           f"{md5} differs from lakeFS's {checksum}")
+        return got
+
+    total = sum(_parallel(ctx, fetch, transfers))
+    os.makedirs(os.path.join(pfs, "out"), exist_ok=True)
+    _write_env(ctx, s, branch)
+    ctx.log(f"stage {pipeline} datum {key} ({s.datum['id'][:12]}): {len(transfers)} files, "
+            f"{_bytes(total)} in {ctx.clock() - started:.2f} s")
+
+
+def _under(root: str, name: str, path: str) -> str:
+    """`<root>/<name>/<path>`, refusing a path that would leave it."""
+    parts = [p for p in path.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise JobError(f"input `{name}`: object path {path!r} has a `.` or `..` segment")
+    return os.path.join(root, name, *parts)
+
+
+def _write_env(ctx: Context, s: Started, branch: str) -> None:
+    """The variables Pachyderm gives user code, for the user container's wrapper."""
+    values: dict[str, str] = {"PACH_JOB_ID": branch, "PACH_OUTPUT_COMMIT_ID": branch,
+                              "PACH_DATUM_ID": s.datum["id"]}
+    for leaf_index, path, join_key, group_key, *_rest in reversed(s.datum["m"]):
+        leaf = s.job.leaves[leaf_index]
+        name = leaf.name
+        values[name] = os.path.join(ctx.run.pfs, name, path.lstrip("/")).rstrip("/")
+        values[f"{name}_COMMIT"] = s.record["inputs"][leaf_index]["commit"]
+        values[f"PACH_DATUM_{name}_JOIN_ON"] = join_key
+        values[f"PACH_DATUM_{name}_GROUP_BY"] = group_key
+    lines = [f"{k}={_sh_quote(v)}" for k, v in values.items() if _sh_name(k)]
+    env_file = os.path.join(ctx.run.pfs, os.path.basename(contract.ENV_FILE))
+    with open(env_file, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _sh_name(name: str) -> bool:
+    return name.isidentifier() and name.isascii()
+
+
+def _sh_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def publish(ctx: Context, pipeline: str, repo: str, branch: str, key: str) -> None:
+    started = ctx.clock()
+    s = _datum(ctx, pipeline, repo, branch, key, "publish")
+    pfs = ctx.run.pfs
+    recovered = os.path.exists(os.path.join(pfs, os.path.basename(contract.RECOVERED_MARKER)))
+    files: dict[str, dict[str, Any]] = {}
+    if not recovered:
+        outputs = list(_outputs(ctx, s, key))
+
+        def put(item: tuple[str, str]) -> tuple[str, ObjectInfo]:
+            path, source = item
+            with open(source, "rb") as content:
+                return path, ctx.lakefs.upload(repo, branch, path, content)
+
+        for path, info in _parallel(ctx, put, outputs):
+            files[path] = {"size": info.size, "checksum": info.checksum}
+    manifest = {"run_uid": ctx.run.uid, "index": s.index, "key": key, "id": s.datum["id"],
+                "recovered": recovered, "files": dict(sorted(files.items()))}
+    ctx.lakefs.upload(repo, branch, contract.manifest_path(s.index), _json(manifest))
+    size = sum(f["size"] for f in files.values())
+    what = "recovered by err_cmd: no output" if recovered else \
+        f"{len(files)} files, {_bytes(size)}"
+    ctx.log(f"publish {pipeline} datum {key}: {what} in {ctx.clock() - started:.2f} s")
+
+
+def _outputs(ctx: Context, s: Started, key: str) -> Iterator[tuple[str, str]]:
+    """(object path, local file holding its content) for everything under /pfs/out.
+    Symlinks are stored as what they point to: into /pfs/<input> (Pachyderm's copy by
+    reference), anywhere else by content. A placeholder of `empty_files` is fetched first."""
+    pfs = os.path.realpath(ctx.run.pfs)
+    out = os.path.join(pfs, "out")
+    seen: set[str] = set()
+
+    def walk(directory: str, prefix: str) -> Iterator[tuple[str, str]]:
+        real = os.path.realpath(directory)
+        if real in seen:
+            raise JobError(f"datum {key}: /pfs/out/{prefix} loops back to a directory above it")
+        seen.add(real)
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            path = f"{prefix}{entry.name}"
+            try:
+                st = os.stat(entry.path)
+            except FileNotFoundError:
+                raise JobError(f"datum {key}: /pfs/out/{path} is a symlink to "
+                               f"{os.readlink(entry.path)!r}, which does not exist") from None
+            if stat.S_ISDIR(st.st_mode):
+                yield from walk(entry.path, path + "/")
+            elif stat.S_ISREG(st.st_mode):
+                if path.startswith(contract.META_DIR):
+                    raise JobError(f"datum {key}: /pfs/out/{path}: `.dsc/` is dsc's own")
+                if len(path.encode()) > 1024:
+                    raise JobError(f"datum {key}: /pfs/out/{path}: lakeFS paths are at most "
+                                   "1,024 bytes")
+                yield path, _content(ctx, s, key, entry.path, st.st_size, pfs)
+        seen.discard(real)
+
+    if os.path.isdir(out):
+        yield from walk(out, "")
+
+
+def _content(ctx: Context, s: Started, key: str, local: str, size: int, pfs: str) -> str:
+    """The local file to upload for `local`: itself, or for a placeholder of an
+    `empty_files` input, the input object fetched into a temporary file."""
+    real = os.path.realpath(local)
+    relative = os.path.relpath(real, pfs)
+    name, _, path = relative.partition(os.sep)
+    leaf = next((x for x in s.job.leaves if x.name == name and x.empty_files), None)
+    if leaf is None or size:
+        return real
+    commit = s.record["inputs"][leaf.index]["commit"]
+    target = os.path.join(pfs, ".dsc-fetched", name, path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "wb") as sink:
+        try:
+            ctx.lakefs.download(leaf.lakefs_repo, commit, path.replace(os.sep, "/"), sink,
+                                presign=ctx.presign)
+        except NotFound:
+            return real  # an empty file of the datum's own making
+    return target
+
+
+# --- commit ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    commit: str
+    url: str
+
+
+def commit(ctx: Context, job_text: str, branch: str) -> Committed:
+    started = ctx.clock()
+    job = Job.parse(job_text)
+    lakefs, run = ctx.lakefs, ctx.run
+    repo = job.output_repo
+    if branch != run.job_branch(job.pipeline):
+        raise JobError(f"--job-branch {branch} is not this run's branch for pipeline "
+                       f"`{job.pipeline}` ({run.job_branch(job.pipeline)})")
+    try:
+        record = json.loads(lakefs.read(repo, branch, contract.JOB_FILE))
+    except NotFound:
+        # Gone after a merge of this run (a retry after the branch was deleted), or never made.
+        head = lakefs.commit_of(repo, job.output_branch)
+        if head.metadata.get(contract.RUN_KEY) == run.uid and \
+                head.metadata.get(contract.PIPELINE_KEY) == job.pipeline:
+            return _done(ctx, job, head.id, started, "already committed")
+        raise JobError(f"pipeline `{job.pipeline}`: job branch {repo}@{branch} is gone or was "
+                       "never opened, and the output branch holds no commit of this run") \
+            from None
+    if record.get("run_uid") != run.uid:
+        raise JobError(f"job branch {repo}@{branch} belongs to run {record.get('run')}")
+    _check_deadline(ctx, job, record, "commit")
+
+    count = int(record["datums"])
+    manifests = _parallel(ctx, lambda i: _manifest(ctx, repo, branch, i, run.uid), range(count))
+    writers = _check_paths(job, manifests)
+    keep = {contract.JOB_FILE, *(contract.plan_path(i) for i in range(0, count,
+                                                                      contract.PLAN_CHUNK)),
+            *(contract.manifest_path(i) for i in range(count)), *writers}
+    stale = [o.path for o in lakefs.objects(repo, branch) if o.path not in keep]
+    if stale:
+        lakefs.delete_objects(repo, branch, stale)
+    recovered = sum(1 for m in manifests if m["recovered"])
+    metadata = _provenance(job, record, run, count, recovered)
+    message = f"dsc: {job.pipeline} ({count} datums, run {run.name})"
+    made = lakefs.commit_once(repo, branch, message, metadata, contract.RUN_KEY)
+    merged = lakefs.merge_once(repo, branch, job.output_branch, message, metadata,
+                               contract.RUN_KEY)
+    lakefs.delete_branch(repo, branch)
+    size = sum(f["size"] for m in manifests for f in m["files"].values())
+    ctx.log(f"commit {job.pipeline}: job commit {made.id[:12]}; removed {len(stale)} earlier "
+            f"outputs; {len(writers)} files ({_bytes(size)}) from {count} datums "
+            f"({recovered} recovered)")
+    return _done(ctx, job, merged.id, started, "merged into " + job.output_branch)
+
+
+def _manifest(ctx: Context, repo: str, branch: str, index: int, uid: str) -> dict[str, Any]:
+    try:
+        manifest: dict[str, Any] = json.loads(
+            ctx.lakefs.read(repo, branch, contract.manifest_path(index)))
+    except NotFound:
+        manifest = {}
+    if manifest.get("run_uid") != uid or manifest.get("index") != index:
+        raise JobError(f"datum {index} has not published in this run (no manifest "
+                       f"{contract.manifest_path(index)} of it): the job is incomplete")
+    return manifest
+
+
+def _check_paths(job: Job, manifests: list[dict[str, Any]]) -> dict[str, str]:
+    """Path -> the datum that wrote it; two datums writing one path, or one writing a file
+    where another writes a directory, fail the job (Pachyderm 2.x)."""
+    writers: dict[str, dict[str, Any]] = {}
+    for m in manifests:
+        for path in m["files"]:
+            other = writers.setdefault(path, m)
+            if other is not m:
+                raise JobError(f"pipeline `{job.pipeline}`: datums {other['key']} "
+                               f"({other['id'][:12]}) and {m['key']} ({m['id'][:12]}) both "
+                               f"wrote /{path}; each output path must come from one datum "
+                               "(put $PACH_DATUM_ID in file names)")
+    ordered = sorted(writers)
+    for a, b in zip(ordered, ordered[1:]):
+        if b.startswith(a + "/"):
+            raise JobError(f"pipeline `{job.pipeline}`: datum {writers[a]['key']} wrote the "
+                           f"file /{a} and datum {writers[b]['key']} wrote /{b} under it")
+    return {path: m["key"] for path, m in writers.items()}
+
+
+def _provenance(job: Job, record: dict[str, Any], run: Run, count: int,
+                recovered: int) -> dict[str, str]:
+    metadata = {contract.PIPELINE_KEY: job.pipeline, "dsc.spec.sha256": job.spec_sha256,
+                "dsc.image": job.image, "dsc.workflow": run.name, contract.RUN_KEY: run.uid,
+                "dsc.datums": f"total={count} processed={count - recovered} skipped=0 "
+                              f"recovered={recovered}",
+                "dsc.version": __version__, "dsc.job": record["branch"]}
+    for entry in record["inputs"]:
+        key = contract.INPUT_PREFIX + entry["name"]
+        value = f"{entry['lakefs_repo']}@{entry['commit']}"
+        if metadata.setdefault(key, value) != value:  # union members may share a name
+            metadata[f"{key}.{entry['lakefs_repo']}"] = value
+    if url := run.argo_url():
+        metadata[contract.ARGO_LINK_KEY] = url
+    return metadata
+
+
+def _done(ctx: Context, job: Job, commit_id: str, started: float, how: str) -> Committed:
+    url = ctx.run.lakefs_commit_url(job.output_repo, commit_id)
+    _write_outputs(ctx.run, "commit", {"commit": commit_id, "url": url})
+    ctx.log(f"commit {job.pipeline}: {job.output_repo}@{commit_id} ({how}) in "
+            f"{ctx.clock() - started:.2f} s" + (f"; {url}" if url else ""))
+    return Committed(commit_id, url)
+
+
+# --- abort -------------------------------------------------------------------------------------
+
+def abort(ctx: Context, graph: str, status: str, outputs: Iterable[str],
+          keep_branches: bool) -> None:
+    if status == "Succeeded":
+        ctx.log(f"abort {graph}: the run succeeded; nothing to clean up")
+        return
+    for output in outputs:
+        pipeline, eq, repo = output.partition("=")
+        if not eq or not pipeline or not repo:
+            raise JobError(f"--output {output!r} is not PIPELINE=REPO")
+        branch = ctx.run.job_branch(pipeline)
+        if keep_branches:
+            try:
+                ctx.lakefs.head(repo, branch)
+            except NotFound:
+                continue
+            ctx.log(f"abort {graph} ({status}): kept job branch {repo}@{branch} for "
+                    "inspection; the output branch is unchanged")
+            continue
+        ctx.lakefs.delete_branch(repo, branch)
+        ctx.log(f"abort {graph} ({status}): {pipeline}: job branch {repo}@{branch} deleted "
+                "(if it existed); the output branch is unchanged")
+
+
+# --- plumbing ----------------------------------------------------------------------------------
+
+def _parallel(ctx: Context, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    items = list(items)
+    if len(items) <= 1 or ctx.transfers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(ctx.transfers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _write_outputs(run: Run, verb: str, values: dict[str, str]) -> None:
+    """The verb's output parameters, each file written whole under a temporary name first."""
+    os.makedirs(run.out_dir, exist_ok=True)
+    for output in contract.OUTPUTS[verb]:
+        path = os.path.join(run.out_dir, os.path.basename(output.path))
+        fd, tmp = tempfile.mkstemp(dir=run.out_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(values[output.parameter])
+        os.replace(tmp, path)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+

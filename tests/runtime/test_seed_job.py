@@ -1,0 +1,116 @@
+"""The seed's `split -> model` jobs through every verb against the lakeFS stand-in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from compiler.config import Config
+from compiler.runtime import contract
+from tests.runtime.harness import SEED, Harness, compiled_steps
+
+DATA = SEED / "data"
+
+
+def seed_inputs(standin) -> dict[str, str]:
+    """raw_data and parameters as the seed's `put-file --split line` left them."""
+    heads = {}
+    for repo, local in (("raw-data", DATA / "raw_data"), ("parameters", DATA / "parameters")):
+        files = {str(p.relative_to(local)): p.read_bytes()
+                 for p in sorted(local.rglob("*")) if p.is_file()}
+        heads[repo] = standin.seed(repo, files, branch="master")
+    for repo in ("split", "model"):
+        standin.seed(repo, {}, branch="master")
+    return heads
+
+
+def branches(standin, repo: str) -> list[str]:
+    with standin.store.lock:
+        return sorted(standin.store.repository(repo).branches)
+
+
+def split_user(pfs: Path, env: dict[str, str]) -> None:
+    rows = Path(env["raw_data"], "iris.csv").read_text().splitlines()
+    (pfs / "out" / "train.csv").write_text("\n".join(rows[:80]) + "\n")
+    (pfs / "out" / "test.csv").write_text("\n".join(rows[80:]) + "\n")
+
+
+def model_user(pfs: Path, env: dict[str, str]) -> None:
+    # `c-parameters` is no shell name: the wrapper cannot export it; read the files
+    c, = (p.read_text().strip() for p in (pfs / "c-parameters").rglob("*") if p.is_file())
+    gamma, = (p.read_text().strip() for p in (pfs / "gamma-parameters").rglob("*")
+              if p.is_file())
+    train = (pfs / "split" / "train.csv").read_text()
+    (pfs / "out" / f"model_C{c}_G{gamma}.txt").write_text(f"svc C={c} gamma={gamma} "
+                                                          f"rows={len(train.splitlines())}\n")
+
+
+@pytest.fixture
+def seed(lakefs_standin, tmp_path):
+    heads = seed_inputs(lakefs_standin)
+    steps, abort = compiled_steps(SEED / "pipelines", Config(default_branch="master"))
+    return Harness(lakefs_standin, tmp_path), steps, heads
+
+
+def test_split_then_model_gives_77_manifests_and_one_commit_with_provenance(seed):
+    h, steps, heads = seed
+    s = h.standin
+    split_before = s.head("split", "master")
+    split = h.job(steps["split"], split_user)
+    assert s.head("split", "master") == split.commit
+    assert s.commit("split", split.commit).parents[0] == split_before
+    assert s.read("split", split.commit, "train.csv").count(b"\n") == 80
+
+    model_before = s.log("model", "master")
+    model = h.job(steps["model"], model_user, pins=[f"split@{split.commit}"])
+    after = s.log("model", "master")
+    assert len(after) == len(model_before) + 2  # the job commit and its merge
+    files = s.objects("model", model.commit)
+    manifests = sorted(p for p in files if p.startswith(".dsc/datums/"))
+    assert len(manifests) == 77
+    models = sorted(p for p in files if p.startswith("model_"))
+    values = {name: [p.read_text().strip() for p in sorted((DATA / "parameters" / name).iterdir())]
+              for name in ("c_parameters.txt", "gamma_parameters.txt")}
+    assert models == sorted(f"model_C{c}_G{g}.txt" for c in values["c_parameters.txt"]
+                            for g in values["gamma_parameters.txt"])
+    meta = s.commit("model", model.commit).metadata
+    assert meta["dsc.pipeline"] == "model"
+    assert meta["dsc.input.split"] == f"split@{split.commit}"
+    assert meta["dsc.input.c-parameters"] == f"parameters@{heads['parameters']}"
+    assert meta["dsc.input.gamma-parameters"] == f"parameters@{heads['parameters']}"
+    assert meta["dsc.workflow"] == h.run and meta["dsc.workflow.uid"] == h.uid
+    assert meta["dsc.datums"] == "total=77 processed=77 skipped=0 recovered=0"
+    assert len(meta["dsc.spec.sha256"]) == 64
+    # every manifest names its outputs with lakeFS's checksum
+    one = json.loads(files[manifests[0]])
+    assert one["index"] == 0 and len(one["files"]) == 1
+    (path, stats), = one["files"].items()
+    assert stats["size"] == len(files[path])
+    # the job branch is gone, the outputs name the commit
+    assert not [b for b in branches(s, "model") if b.startswith("dsc-")]
+    assert h.outputs()["commit"] == model.commit and h.outputs()["url"] == ""
+
+
+def test_stage_lays_out_pfs_and_the_variables_as_pachyderm_does(seed):
+    h, steps, heads = seed
+    split = h.job(steps["split"], split_user)
+    opened = h.open(steps["model"], [f"split@{split.commit}"])
+    seen = {}
+
+    def user(pfs: Path, env: dict[str, str]) -> None:
+        seen.update(env)
+        seen["files"] = sorted(str(p.relative_to(pfs)) for p in pfs.rglob("*") if p.is_file())
+
+    h.datum(steps["model"], opened.branch, opened.keys[12], user)
+    pfs = h.tmp / "pods" / opened.keys[12]
+    assert seen["split"] == str(pfs / "split" / "train.csv")
+    assert seen["split_COMMIT"] == split.commit
+    assert "c-parameters_COMMIT" not in seen  # not a shell name
+    assert "split/train.csv" in seen["files"]
+    c_files = [f for f in seen["files"] if f.startswith("c-parameters/")]
+    g_files = [f for f in seen["files"] if f.startswith("gamma-parameters/")]
+    assert len(c_files) == 1 and len(g_files) == 1
+    assert len(seen["PACH_DATUM_ID"]) == 64
+    assert seen["PACH_JOB_ID"] == opened.branch
