@@ -311,6 +311,179 @@ def schema(config_schema: bool) -> int:
     return int(ExitCode.CLEAN)
 
 
+@cli.group()
+def runtime() -> None:
+    """The steps compiled Workflows run in their pods (dsc's runtime image).
+
+    They read the lakeFS endpoint and keys from LAKEFS_ENDPOINT, LAKEFS_ACCESS_KEY_ID and
+    LAKEFS_SECRET_ACCESS_KEY (set from a Kubernetes Secret), and the run from DSC_RUN and
+    DSC_RUN_UID. DSC_TRANSFERS sets the parallel object transfers (8), DSC_PRESIGN=1 reads
+    objects through presigned URLs.
+    """
+
+
+def _runtime_verb(verb: str, act: Callable[[Any], Any]) -> int:
+    """Run one verb: a one-line error and exit 1 when the job cannot go on, exit 3 when
+    lakeFS cannot be reached or answers an error."""
+    from compiler.lakefs.client import LakeFSError, from_environment
+    from compiler.runtime.job import JobError, Run
+    from compiler.runtime.verbs import Context
+
+    def log(line: str) -> None:
+        click.echo(line, err=True)
+
+    try:
+        run = Run.from_environment(os.environ)
+        lakefs = from_environment(os.environ)
+    except (LookupError, ValueError) as exc:
+        click.echo(f"dsc runtime {verb}: error: {exc}", err=True)
+        return int(ExitCode.USAGE)
+    transfers = os.environ.get("DSC_TRANSFERS", "8")
+    ctx = Context(lakefs, run, log, transfers=int(transfers) if transfers.isdigit() else 8,
+                  presign=os.environ.get("DSC_PRESIGN", "") in ("1", "true", "yes"))
+    try:
+        act(ctx)
+    except JobError as exc:
+        click.echo(f"dsc runtime {verb}: error: {exc}", err=True)
+        return int(ExitCode.FINDINGS)
+    except LakeFSError as exc:
+        raise CouldNotRun(f"runtime {verb}: {exc}") from None
+    return int(ExitCode.CLEAN)
+
+
+@runtime.command("open")
+@click.option("--job", "job", required=True, metavar="JSON", help="The job document.")
+@click.option("--pin", "pins", multiple=True, metavar="REPO@COMMIT",
+              help="Read input repo REPO at COMMIT (repeatable).")
+@click.option("--expect-datums", type=click.IntRange(min=0), metavar="N",
+              help="Fail unless the plan has N datums (a pinned compile).")
+@click.option("--plan-digest", metavar="HEX", help="... and this digest.")
+@click.option("--cron-tick", default="", metavar="REPO", help="A CronWorkflow's tick repo.")
+@_guard
+def runtime_open(job: str, pins: tuple[str, ...], expect_datums: int | None,
+                 plan_digest: str | None, cron_tick: str) -> int:
+    """Pin the inputs, open the job branch, plan and store the datums."""
+    from compiler.runtime.verbs import open_job
+
+    if (expect_datums is None) != (plan_digest is None):
+        raise click.UsageError("--expect-datums and --plan-digest go together")
+    expect = (expect_datums, plan_digest) if expect_datums is not None and plan_digest \
+        else None
+    return _runtime_verb("open", lambda ctx: open_job(ctx, job, pins, expect, cron_tick))
+
+
+def _datum_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed((
+            click.option("--pipeline", required=True, metavar="NAME"),
+            click.option("--repo", required=True, metavar="REPO",
+                         help="The pipeline's output repository."),
+            click.option("--job-branch", "branch", required=True, metavar="BRANCH"),
+            click.option("--datum", "key", required=True, metavar="KEY"))):
+        func = option(func)
+    return func
+
+
+@runtime.command("stage")
+@_datum_options
+@_guard
+def runtime_stage(pipeline: str, repo: str, branch: str, key: str) -> int:
+    """Download one datum's input files to /pfs/<input>/... and write its variables."""
+    from compiler.runtime.verbs import stage
+
+    return _runtime_verb("stage", lambda ctx: stage(ctx, pipeline, repo, branch, key))
+
+
+@runtime.command("publish")
+@_datum_options
+@_guard
+def runtime_publish(pipeline: str, repo: str, branch: str, key: str) -> int:
+    """Upload /pfs/out and the datum's manifest to the job branch."""
+    from compiler.runtime.verbs import publish
+
+    return _runtime_verb("publish", lambda ctx: publish(ctx, pipeline, repo, branch, key))
+
+
+@runtime.command("commit")
+@click.option("--job", "job", required=True, metavar="JSON", help="The job document.")
+@click.option("--job-branch", "branch", required=True, metavar="BRANCH")
+@_guard
+def runtime_commit(job: str, branch: str) -> int:
+    """Check the outputs, commit them with provenance and merge into the output branch."""
+    from compiler.runtime.verbs import commit
+
+    return _runtime_verb("commit", lambda ctx: commit(ctx, job, branch))
+
+
+@runtime.command("abort")
+@click.option("--graph", required=True, metavar="NAME")
+@click.option("--status", required=True, metavar="STATUS", help="{{workflow.status}}")
+@click.option("--output", "outputs", multiple=True, metavar="PIPELINE=REPO")
+@click.option("--keep-branches", is_flag=True, help="Keep the job branches for inspection.")
+@_guard
+def runtime_abort(graph: str, status: str, outputs: tuple[str, ...],
+                  keep_branches: bool) -> int:
+    """The exit handler: drop (or keep) a failed run's job branches."""
+    from compiler.runtime.verbs import abort
+
+    return _runtime_verb("abort", lambda ctx: abort(ctx, graph, status, outputs,
+                                                    keep_branches))
+
+
+@cli.command()
+@click.argument("url", metavar="lakefs://REPO/REF")
+@click.option("-o", "--output", "fmt", type=click.Choice(["tree", "json", "mermaid"]),
+              default="tree", show_default=True,
+              help="tree: one line per input, like tree(1); json: nested, full commit IDs; "
+              "mermaid: a flowchart, one node per commit.")
+@click.option("--depth", type=click.IntRange(min=0), metavar="N",
+              help="Read inputs at most N steps up from the commit [default: all].")
+@click.option("--config", "config_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The dsc configuration, for lakefs.endpoint [default: ./dsc.yaml when "
+              "present].")
+@_guard
+def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None) -> int:
+    """Show where a lakeFS commit came from: the commits the inputs of the pipeline that
+    made it were read at, and theirs, down to the sources (commits dsc did not make). REF is
+    a branch, tag or commit ID.
+
+    A commit reached twice is shown in full once: the tree marks it `(see above)`, json
+    gives {"repo", "commit", "elided": "see above"}. Metadata that names no commit, or a
+    commit lakeFS does not have, is shown where it occurs and listed on stderr (exit 1).
+
+    Needs LAKEFS_ENDPOINT (or lakefs.endpoint), LAKEFS_ACCESS_KEY_ID and
+    LAKEFS_SECRET_ACCESS_KEY, or lakectl's LAKECTL_* variables.
+
+    Exit codes: 0 shown, 1 shown with metadata problems, 2 usage, 3 could not run.
+    """
+    from compiler.provenance import LakeFSURLError, parse_lakefs_url, render, trace_lineage, unfold
+
+    try:
+        repo, ref = parse_lakefs_url(url)
+    except LakeFSURLError as exc:
+        raise click.BadParameter(str(exc), param_hint="'lakefs://REPO/REF'") from None
+    config = _config(config_path, {})
+    if config is None:
+        return int(ExitCode.USAGE)
+    from compiler.lakefs.client import LakeFSError, NotFound, from_environment
+
+    try:
+        lakefs = from_environment(os.environ, config.lakefs.endpoint)
+    except LookupError as exc:
+        click.echo(f"dsc: error: {exc}", err=True)
+        return int(ExitCode.USAGE)
+    try:
+        tree = unfold(trace_lineage(lakefs, repo, ref, depth))
+    except NotFound as exc:
+        raise CouldNotRun(f"{url}: no such repository or ref ({exc})") from None
+    except LakeFSError as exc:
+        raise CouldNotRun(f"{url}: {exc}") from None
+    sys.stdout.write(render(tree, fmt))
+    for problem in tree.problems:
+        click.echo(f"dsc: error: {problem}", err=True)
+    return int(ExitCode.FINDINGS if tree.problems else ExitCode.CLEAN)
+
+
 def _config(path: Path | None, flags: dict[tuple[str, ...], Any]) -> Any:
     """The configuration, or None after printing why it cannot be used (exit 2)."""
     from compiler.config import ConfigError, load_config

@@ -378,12 +378,23 @@ def _runtime_env(config: Config) -> list[Any]:
 def _abort_template(graph: Graph, config: Config) -> None:
     from hera.workflows import Container
 
-    Container(name="abort", image=config.runtime_image,
+    Container(name="abort", image=config.runtime_image, command=contract.COMMAND,
               args=contract.abort_args(graph.name, "{{workflow.status}}",
                                        [(p.name, config.lakefs_repo(p.name))
                                         for p in graph.pipelines],
                                        config.keep_failed_branches),
-              env=_runtime_env(config))
+              env=_runtime_env(config), retry_strategy=_runtime_retry())
+
+
+def _runtime_retry() -> Any:
+    """open, commit and abort are idempotent (DESIGN.md §5): a pod lost or killed midway is
+    run again, so a commit whose merge landed just before its pod died still succeeds."""
+    from hera.workflows import RetryStrategy
+    from hera.workflows import models as m
+
+    return RetryStrategy(limit="3", retry_policy="Always",
+                         backoff=m.Backoff(duration="5s", factor=m.IntOrString(root=2),
+                                           max_duration="2m"))
 
 
 def _outputs(verb: str) -> list[Any]:
@@ -420,14 +431,15 @@ def _pipeline_templates(p: Pipeline, names: _Names, graph: Graph, config: Config
     if any(isinstance(n, CronInput) for n in p.inputs()):
         open_args += ["--cron-tick", "{{workflow.parameters.cron-tick}}"]
     open_ = Container(
-        name=f"{task}-open", image=config.runtime_image, args=open_args,
+        name=f"{task}-open", image=config.runtime_image, command=contract.COMMAND, args=open_args,
         inputs=[Parameter(name=f"pin-{names.tasks[u]}") for u in ups] or None,
-        outputs=_outputs("open"), env=_runtime_env(config))
+        outputs=_outputs("open"), env=_runtime_env(config), retry_strategy=_runtime_retry())
     datum = _datum_template(p, task, config)
     commit = Container(
-        name=f"{task}-commit", image=config.runtime_image,
+        name=f"{task}-commit", image=config.runtime_image, command=contract.COMMAND,
         args=contract.commit_args(job, "{{inputs.parameters.branch}}"),
-        inputs=[Parameter(name="branch")], outputs=_outputs("commit"), env=_runtime_env(config))
+        inputs=[Parameter(name="branch")], outputs=_outputs("commit"), env=_runtime_env(config),
+        retry_strategy=_runtime_retry())
     branch = p.output_branch or config.default_branch
     with DAG(
         name=task,
@@ -524,14 +536,16 @@ def _datum_template(p: Pipeline, task: str, config: Config) -> Any:
                 "dsc.io/output-repo": config.lakefs_repo(p.name)},
         annotations=dict(p.annotations) or None,
     ) as container_set:
-        ContainerNode(name="stage", image=config.runtime_image, args=args["stage"],
+        ContainerNode(name="stage", image=config.runtime_image, command=contract.COMMAND,
+                      args=args["stage"],
                       env=_runtime_env(config), volume_mounts=[mount],
                       resources=runtime_resources)
         ContainerNode(name="user", image=t.image, command=command, dependencies=["stage"],
                       env=env or None, volume_mounts=[mount, *secret_mounts],
                       resources=_resources(p.resource_requests, p.resource_limits),
                       working_dir=t.working_dir, security_context=_security(t.user))
-        ContainerNode(name="publish", image=config.runtime_image, args=args["publish"],
+        ContainerNode(name="publish", image=config.runtime_image, command=contract.COMMAND,
+                      args=args["publish"],
                       dependencies=["user"], env=_runtime_env(config), volume_mounts=[mount],
                       resources=runtime_resources)
     return container_set

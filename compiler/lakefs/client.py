@@ -416,9 +416,16 @@ class LakeFS:
                 return done
             try:
                 return self.commit_of(repo, act())
-            except Unavailable:
-                # The response is lost, not necessarily the write: read the head again.
-                if attempt == self.policy.attempts:
+            except LakeFSError as exc:
+                # The answer is lost or wrong, not necessarily the write: read the head again
+                # (an error after the write landed must not fail what succeeded).
+                try:
+                    done = self._landed(repo, branch, key, metadata[key])
+                except LakeFSError:
+                    done = None
+                if done is not None:
+                    return done
+                if not isinstance(exc, Unavailable) or attempt == self.policy.attempts:
                     raise
                 self.policy.sleep(self.policy.base_delay * 2 ** (attempt - 1))
         raise AssertionError("unreachable")

@@ -60,6 +60,9 @@ if TYPE_CHECKING:
     from compiler.config import SecretKeys
 
 VERBS = ("open", "stage", "publish", "commit", "abort")
+# Every runtime container runs this, with the verb's argv as `args`: set explicitly, so Argo's
+# emissary executor need not look the entrypoint up in a (perhaps private) registry.
+COMMAND = ["dsc"]
 OUTPUT_DIR = "/tmp/dsc"
 PFS = "/pfs"
 # Written by the user container's wrapper when `err_cmd` recovered a failed datum; outside
@@ -170,6 +173,9 @@ def job_branch(pipeline: str, run: str) -> str:
 PIPELINE_KEY = "dsc.pipeline"
 INPUT_PREFIX = "dsc.input."  # + input name: "<lakeFS repository>@<64-hex commit ID>"
 RUN_KEY = "dsc.workflow.uid"  # identifies the run: a commit or merge carrying it has landed
+WORKFLOW_KEY = "dsc.workflow"  # the run's name
+IMAGE_KEY = "dsc.image"
+DATUMS_KEY = "dsc.datums"  # "total=N processed=N skipped=0 recovered=N"
 ARGO_LINK_KEY = "::lakefs::Argo::url[url:ui]"  # lakeFS shows it as an "Open Argo UI" button
 
 

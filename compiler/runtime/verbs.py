@@ -10,6 +10,7 @@ writes `.dsc/job.json` after the plan, `publish` the datum manifest after the ou
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
@@ -18,14 +19,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from compiler import __version__
-from compiler.lakefs.client import LakeFS, NotFound, ObjectInfo
+from compiler.lakefs.client import Conflict, LakeFS, LakeFSError, NotFound, ObjectInfo
 from compiler.runtime import contract
 from compiler.runtime.job import Job, JobError, Leaf, Run, datum_index
 
 Log = Callable[[str], None]
+T = TypeVar("T")
 _HEX64 = frozenset("0123456789abcdef")
 _MD5 = 32
 
@@ -88,14 +90,10 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
 
     try:
         lakefs.create_branch_once(job.output_repo, branch, base)
-    except Exception as exc:
-        from compiler.lakefs.client import Conflict
-
-        if isinstance(exc, Conflict):
-            raise JobError(f"job branch {job.output_repo}@{branch} already exists and does "
-                           f"not start at the output head {base[:12]}: an earlier run of the "
-                           f"same name left it; delete it and retry") from None
-        raise
+    except Conflict:
+        raise JobError(f"job branch {job.output_repo}@{branch} already exists and does not "
+                       f"start at the output head {base[:12]}: an earlier run of the same "
+                       "name left it; delete it and retry") from None
     chunks = [(contract.plan_path(i), _json(plan[i:i + contract.PLAN_CHUNK]))
               for i in range(0, count, contract.PLAN_CHUNK)]
     record = {"version": __version__, "run": run.name, "run_uid": run.uid, "branch": branch,
@@ -141,14 +139,12 @@ def _resolve_inputs(ctx: Context, job: Job, pinned: dict[str, str]) -> dict[str,
         if leaf.repo in pinned:
             commit = pinned[leaf.repo]
         elif leaf.commit:
-            commit = _lookup(ctx, job, leaf, leaf.commit, lambda: ctx.lakefs.commit_of(
-                leaf.lakefs_repo, leaf.commit or "").id)
+            commit = _lookup(job, leaf, leaf.commit, ctx.lakefs.commit_of).id
         else:
             branch = job.branch_of(leaf)
             key = (leaf.lakefs_repo, branch)
             if key not in heads:
-                heads[key] = _lookup(ctx, job, leaf, branch,
-                                     lambda: ctx.lakefs.head(leaf.lakefs_repo, branch))
+                heads[key] = _lookup(job, leaf, branch, ctx.lakefs.head)
             commit = heads[key]
         if by_repo.setdefault(leaf.repo, commit) != commit:
             raise JobError(f"pipeline `{job.pipeline}` reads repo `{leaf.repo}` at two "
@@ -158,9 +154,9 @@ def _resolve_inputs(ctx: Context, job: Job, pinned: dict[str, str]) -> dict[str,
     return commits
 
 
-def _lookup(ctx: Context, job: Job, leaf: Leaf, ref: str, read: Callable[[], str]) -> str:
+def _lookup(job: Job, leaf: Leaf, ref: str, read: Callable[[str, str], T]) -> T:
     try:
-        return read()
+        return read(leaf.lakefs_repo, ref)
     except NotFound:
         raise JobError(f"pipeline `{job.pipeline}`, input `{leaf.name}`: lakeFS has no "
                        f"{leaf.lakefs_repo}@{ref}") from None
@@ -277,7 +273,10 @@ def stage(ctx: Context, pipeline: str, repo: str, branch: str, key: str) -> None
         return got
 
     total = sum(_parallel(ctx, fetch, transfers))
-    os.makedirs(os.path.join(pfs, "out"), exist_ok=True)
+    out = os.path.join(pfs, "out")
+    os.makedirs(out, exist_ok=True)
+    # The user container may run as another UID than the runtime (65532): let it write.
+    os.chmod(out, 0o777)
     _write_env(ctx, s, branch)
     ctx.log(f"stage {pipeline} datum {key} ({s.datum['id'][:12]}): {len(transfers)} files, "
             f"{_bytes(total)} in {ctx.clock() - started:.2f} s")
@@ -327,7 +326,15 @@ def publish(ctx: Context, pipeline: str, repo: str, branch: str, key: str) -> No
 
         def put(item: tuple[str, str]) -> tuple[str, ObjectInfo]:
             path, source = item
-            with open(source, "rb") as content:
+            try:
+                content = open(source, "rb")  # noqa: SIM115 (closed just below)
+            except PermissionError:
+                raise JobError(f"datum {key}: cannot read /pfs/out/{path} (mode "
+                               f"{stat.S_IMODE(os.stat(source).st_mode):o}, uid "
+                               f"{os.stat(source).st_uid}): make outputs readable "
+                               "(chmod a+r) or run the user container as the runtime's "
+                               "UID") from None
+            with content:
                 return path, ctx.lakefs.upload(repo, branch, path, content)
 
         for path, info in _parallel(ctx, put, outputs):
@@ -443,7 +450,11 @@ def commit(ctx: Context, job_text: str, branch: str) -> Committed:
     made = lakefs.commit_once(repo, branch, message, metadata, contract.RUN_KEY)
     merged = lakefs.merge_once(repo, branch, job.output_branch, message, metadata,
                                contract.RUN_KEY)
-    lakefs.delete_branch(repo, branch)
+    try:
+        lakefs.delete_branch(repo, branch)
+    except LakeFSError as exc:  # the job has landed: a leftover branch must not fail it
+        ctx.log(f"commit {job.pipeline}: warning: could not delete the job branch "
+                f"{repo}@{branch} ({exc}); delete it by hand")
     size = sum(f["size"] for m in manifests for f in m["files"].values())
     ctx.log(f"commit {job.pipeline}: job commit {made.id[:12]}; removed {len(stale)} earlier "
             f"outputs; {len(writers)} files ({_bytes(size)}) from {count} datums "
@@ -476,7 +487,7 @@ def _check_paths(job: Job, manifests: list[dict[str, Any]]) -> dict[str, str]:
                                f"wrote /{path}; each output path must come from one datum "
                                "(put $PACH_DATUM_ID in file names)")
     ordered = sorted(writers)
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         if b.startswith(a + "/"):
             raise JobError(f"pipeline `{job.pipeline}`: datum {writers[a]['key']} wrote the "
                            f"file /{a} and datum {writers[b]['key']} wrote /{b} under it")
@@ -486,8 +497,9 @@ def _check_paths(job: Job, manifests: list[dict[str, Any]]) -> dict[str, str]:
 def _provenance(job: Job, record: dict[str, Any], run: Run, count: int,
                 recovered: int) -> dict[str, str]:
     metadata = {contract.PIPELINE_KEY: job.pipeline, "dsc.spec.sha256": job.spec_sha256,
-                "dsc.image": job.image, "dsc.workflow": run.name, contract.RUN_KEY: run.uid,
-                "dsc.datums": f"total={count} processed={count - recovered} skipped=0 "
+                contract.IMAGE_KEY: job.image, contract.WORKFLOW_KEY: run.name,
+                contract.RUN_KEY: run.uid,
+                contract.DATUMS_KEY: f"total={count} processed={count - recovered} skipped=0 "
                               f"recovered={recovered}",
                 "dsc.version": __version__, "dsc.job": record["branch"]}
     for entry in record["inputs"]:
@@ -512,25 +524,26 @@ def _done(ctx: Context, job: Job, commit_id: str, started: float, how: str) -> C
 
 def abort(ctx: Context, graph: str, status: str, outputs: Iterable[str],
           keep_branches: bool) -> None:
-    if status == "Succeeded":
-        ctx.log(f"abort {graph}: the run succeeded; nothing to clean up")
-        return
+    """The exit handler. A failed run's job branches are deleted (or kept, when configured);
+    after a success, only what a commit could not delete is left to remove. Output branches
+    are never touched."""
+    succeeded = status == "Succeeded"
     for output in outputs:
         pipeline, eq, repo = output.partition("=")
         if not eq or not pipeline or not repo:
             raise JobError(f"--output {output!r} is not PIPELINE=REPO")
         branch = ctx.run.job_branch(pipeline)
-        if keep_branches:
-            try:
-                ctx.lakefs.head(repo, branch)
-            except NotFound:
-                continue
-            ctx.log(f"abort {graph} ({status}): kept job branch {repo}@{branch} for "
-                    "inspection; the output branch is unchanged")
+        try:
+            ctx.lakefs.head(repo, branch)
+        except NotFound:
+            continue
+        if keep_branches and not succeeded:
+            ctx.log(f"abort {graph} ({status}): {pipeline}: kept job branch {repo}@{branch} "
+                    "for inspection; the output branch is unchanged")
             continue
         ctx.lakefs.delete_branch(repo, branch)
-        ctx.log(f"abort {graph} ({status}): {pipeline}: job branch {repo}@{branch} deleted "
-                "(if it existed); the output branch is unchanged")
+        ctx.log(f"abort {graph} ({status}): {pipeline}: deleted job branch {repo}@{branch}"
+                + ("" if succeeded else "; the output branch is unchanged"))
 
 
 # --- plumbing ----------------------------------------------------------------------------------

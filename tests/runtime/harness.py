@@ -78,11 +78,12 @@ class Harness:
     transfers: int = 4
     kill_at: int | None = None  # raise Killed at this lakeFS call (1-based), counting all
     calls: int = 0
+    read_timeout: float = 2.0
 
     def client(self) -> LakeFS:
         harness = self
         policy = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.01,
-                             timeout=(2.0, 2.0), sleep=lambda _s: None)
+                             timeout=(2.0, self.read_timeout), sleep=lambda _s: None)
 
         class Counting(LakeFS):
             def _call(self, operation: str, fn: Any, *args: Any, idempotent: bool,
@@ -114,8 +115,9 @@ class Harness:
         expect = (int(expect_n[0]), option(args, "--plan-digest")[0]) if expect_n else None
         return verbs.open_job(self.context(), steps.job, pins or [], expect)
 
-    def datum(self, steps: Steps, branch: str, key: str, user: User) -> None:
-        pfs = self.tmp / "pods" / key
+    def datum(self, steps: Steps, branch: str, key: str, user: User,
+              pod: str | None = None) -> None:
+        pfs = self.tmp / "pods" / (pod or key)
         verbs.stage(self.context(pfs), steps.pipeline, steps.repo, branch, key)
         user(pfs, read_env(pfs / ".dsc-env"))
         verbs.publish(self.context(pfs), steps.pipeline, steps.repo, branch, key)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from compiler.config import Config
-from compiler.runtime import contract
 from tests.runtime.harness import SEED, Harness, compiled_steps
 
 DATA = SEED / "data"
@@ -50,7 +49,7 @@ def model_user(pfs: Path, env: dict[str, str]) -> None:
 @pytest.fixture
 def seed(lakefs_standin, tmp_path):
     heads = seed_inputs(lakefs_standin)
-    steps, abort = compiled_steps(SEED / "pipelines", Config(default_branch="master"))
+    steps, _abort = compiled_steps(SEED / "pipelines", Config(default_branch="master"))
     return Harness(lakefs_standin, tmp_path), steps, heads
 
 
@@ -94,7 +93,7 @@ def test_split_then_model_gives_77_manifests_and_one_commit_with_provenance(seed
 
 
 def test_stage_lays_out_pfs_and_the_variables_as_pachyderm_does(seed):
-    h, steps, heads = seed
+    h, steps, _heads = seed
     split = h.job(steps["split"], split_user)
     opened = h.open(steps["model"], [f"split@{split.commit}"])
     seen = {}
@@ -114,3 +113,30 @@ def test_stage_lays_out_pfs_and_the_variables_as_pachyderm_does(seed):
     assert len(c_files) == 1 and len(g_files) == 1
     assert len(seen["PACH_DATUM_ID"]) == 64
     assert seen["PACH_JOB_ID"] == opened.branch
+
+
+def test_dsc_provenance_prints_the_lineage_of_the_model_commit(seed):
+    from click.testing import CliRunner
+
+    from compiler.cli import cli
+
+    h, steps, heads = seed
+    s = h.standin
+    split = h.job(steps["split"], split_user)
+    model = h.job(steps["model"], model_user, pins=[f"split@{split.commit}"])
+    env = {"LAKEFS_ENDPOINT": s.endpoint, "LAKEFS_ACCESS_KEY_ID": s.access_key_id,
+           "LAKEFS_SECRET_ACCESS_KEY": s.secret_access_key}
+    result = CliRunner().invoke(cli, ["provenance", "lakefs://model/master"], env=env)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"model@{model.commit[:12]}  pipeline model · run {h.run}")
+    assert "77 datums" in lines[0]
+    text = result.output
+    assert f"split: split@{split.commit[:12]}  pipeline split" in text
+    assert f"raw_data: raw-data@{heads['raw-data'][:12]}  (source)" in text
+    assert f"c-parameters: parameters@{heads['parameters'][:12]}  (source)" in text
+    result = CliRunner().invoke(cli, ["provenance", "-o", "json", f"lakefs://model/{model.commit}"],
+                                env=env)
+    tree = json.loads(result.output)
+    assert tree["commit"] == model.commit and tree["pipeline"] == "model"
+    assert s.secret_access_key not in result.output

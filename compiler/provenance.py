@@ -1,0 +1,401 @@
+"""`dsc provenance`: the lineage of a lakeFS commit, traced through dsc's commit metadata.
+
+Every output commit dsc makes names the commit each of its inputs was read at
+(`dsc.input.<input> = <repo>@<commit id>`, DESIGN.md §5); a commit without `dsc.pipeline` was
+not made by dsc and is a source, a leaf of the lineage. Tracing reads commits through a
+`CommitReader` (the lakeFS adapter, or a fake in tests); rendering is pure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from compiler.lakefs.client import Commit, NotFound
+from compiler.runtime.contract import (
+    ARGO_LINK_KEY,
+    DATUMS_KEY,
+    IMAGE_KEY,
+    INPUT_PREFIX,
+    PIPELINE_KEY,
+    WORKFLOW_KEY,
+)
+from compiler.spec.names import LAKEFS_REPO
+
+# The rest of the provenance metadata `dsc runtime commit` writes (DESIGN.md §5) that is shown.
+
+_INPUT_VALUE = re.compile(r"(?P<repo>[^@]+)@(?P<commit>[0-9a-f]{64})")
+_DATUM_COUNT = re.compile(r"(\w+)=(\d+)")
+SHORT = 12  # characters of a commit ID in the tree and in mermaid labels
+
+
+class CommitReader(Protocol):
+    def commit_of(self, repo: str, ref: str) -> Commit:
+        """The commit `ref` (a branch, tag or commit ID) of lakeFS repository `repo`; raises
+        `compiler.lakefs.client.NotFound` when either does not exist."""
+        ...
+
+
+class LakeFSURLError(ValueError):
+    """A `lakefs://` argument that does not name a repository and a ref."""
+
+
+def parse_lakefs_url(url: str) -> tuple[str, str]:
+    """`lakefs://<repo>/<ref>` -> (repo, ref); one trailing `/` is allowed, a path is not."""
+    scheme = "lakefs://"
+    if not url.startswith(scheme):
+        raise LakeFSURLError(f"expected lakefs://<repo>/<ref>, got {url!r}")
+    repo, _, ref = url[len(scheme):].partition("/")
+    if not LAKEFS_REPO.fullmatch(repo):
+        raise LakeFSURLError(f"{url!r}: {repo!r} is not a lakeFS repository name "
+                             f"(^{LAKEFS_REPO.pattern}$)")
+    ref = ref[:-1] if ref.endswith("/") else ref
+    if not ref:
+        raise LakeFSURLError(f"{url!r} names no ref: give a branch, tag or commit ID, e.g. "
+                             f"lakefs://{repo}/main")
+    if "/" in ref:
+        raise LakeFSURLError(f"{url!r}: a path inside a commit has no provenance of its own; "
+                             f"give the commit, e.g. lakefs://{repo}/{ref.split('/')[0]}")
+    return repo, ref
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class CommitRef:
+    repo: str
+    commit: str  # the full 64-hex ID
+
+    def __str__(self) -> str:
+        return f"{self.repo}@{self.commit}"
+
+    @property
+    def short(self) -> str:
+        return f"{self.repo}@{self.commit[:SHORT]}"
+
+    @property
+    def url(self) -> str:
+        return f"lakefs://{self.repo}/{self.commit}"
+
+
+@dataclass(frozen=True, slots=True)
+class InputLink:
+    """One `dsc.input.<name>` entry: `source` is None when the value is not `repo@commit`."""
+
+    name: str
+    value: str
+    source: CommitRef | None
+
+    @property
+    def key(self) -> str:
+        return INPUT_PREFIX + self.name
+
+
+@dataclass(frozen=True, slots=True)
+class LineageNode:
+    """A commit as its metadata describes it; `error` when it could not be read."""
+
+    ref: CommitRef
+    pipeline: str | None = None  # None: a source (not made by dsc)
+    workflow: str | None = None
+    image: str | None = None
+    datums: str | None = None
+    argo_url: str | None = None
+    inputs: tuple[InputLink, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """Every commit read, by reference; commits beyond `depth` are named but not read."""
+
+    root: CommitRef
+    nodes: dict[CommitRef, LineageNode]
+    depth: int | None
+
+
+def read_node(ref: CommitRef, commit: Commit) -> LineageNode:
+    meta = commit.metadata
+    links = []
+    for key in sorted(k for k in meta if k.startswith(INPUT_PREFIX)):
+        value = meta[key]
+        match = _INPUT_VALUE.fullmatch(value)
+        source = None
+        if match and LAKEFS_REPO.fullmatch(match["repo"]):
+            source = CommitRef(match["repo"], match["commit"])
+        links.append(InputLink(key[len(INPUT_PREFIX):], value, source))
+    return LineageNode(ref, meta.get(PIPELINE_KEY), meta.get(WORKFLOW_KEY), meta.get(IMAGE_KEY),
+                       meta.get(DATUMS_KEY), meta.get(ARGO_LINK_KEY), tuple(links))
+
+
+def trace_lineage(reader: CommitReader, repo: str, ref: str,
+                  depth: int | None = None) -> Lineage:
+    """Read `repo`@`ref` and, breadth first, every commit its inputs name, up to `depth`
+    steps away (None: all). Each commit is read once, at its shortest distance, so a diamond
+    costs one read and a cycle ends. The root not existing raises NotFound; an upstream commit
+    not existing is that node's `error`; any other lakeFS failure raises LakeFSError."""
+    root_commit = reader.commit_of(repo, ref)
+    root = CommitRef(repo, root_commit.id)
+    nodes: dict[CommitRef, LineageNode] = {}
+    queue: deque[tuple[CommitRef, int]] = deque([(root, 0)])
+    queued = {root}
+    while queue:
+        current, distance = queue.popleft()
+        if current == root:
+            node = read_node(root, root_commit)
+        else:
+            try:
+                node = read_node(current, reader.commit_of(current.repo, current.commit))
+            except NotFound:
+                node = LineageNode(current, error="not found in lakeFS")
+        nodes[current] = node
+        if depth is not None and distance >= depth:
+            continue
+        for link in node.inputs:
+            if link.source is not None and link.source not in queued:
+                queued.add(link.source)
+                queue.append((link.source, distance + 1))
+    return Lineage(root, nodes, depth)
+
+
+# --- the lineage as a tree: each commit in full once, where a depth-first walk meets it first -
+
+SEE_ABOVE = "see above"
+CYCLE = "cycle"
+NOT_FOLLOWED = "not followed"
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """A place in the tree: the root, or an input of the occurrence above it.
+
+    `node` is set where the commit is shown in full; elsewhere `mark` says why not. A
+    malformed input value has no `ref`."""
+
+    input: str | None
+    ref: CommitRef | None
+    node: LineageNode | None = None
+    mark: str | None = None
+    link: InputLink | None = None
+    children: tuple[Occurrence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LineageProblem:
+    """Something wrong in the metadata, located by commit and metadata key."""
+
+    ref: CommitRef
+    key: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.ref.url}: {self.key}" if self.key else self.ref.url
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class LineageTree:
+    root: Occurrence
+    depth: int | None
+    problems: tuple[LineageProblem, ...]
+
+
+def unfold(lineage: Lineage) -> LineageTree:
+    """The tree every output format shows. Inputs go in name order, so the output is a
+    function of the metadata alone."""
+    problems: list[LineageProblem] = []
+    shown: set[CommitRef] = set()
+
+    def visit(link: InputLink | None, ref: CommitRef, path: tuple[CommitRef, ...]
+              ) -> Occurrence:
+        name = link.name if link else None
+        if ref in path:
+            assert link is not None
+            problems.append(LineageProblem(path[-1], link.key, f"{link.value!r} leads back "
+                                           "to a commit on this path (a cycle)"))
+            return Occurrence(name, ref, mark=CYCLE, link=link)
+        if ref in shown:
+            return Occurrence(name, ref, mark=SEE_ABOVE, link=link)
+        node = lineage.nodes.get(ref)
+        if node is None:
+            return Occurrence(name, ref, mark=NOT_FOLLOWED, link=link)
+        shown.add(ref)
+        if node.error:
+            problems.append(LineageProblem(ref, None, node.error))
+        children = []
+        for child in node.inputs:
+            if child.source is None:
+                problems.append(LineageProblem(ref, child.key, f"{child.value!r} is not "
+                                               "<repo>@<64-hex commit id>"))
+                children.append(Occurrence(child.name, None, link=child))
+            else:
+                children.append(visit(child, child.source, (*path, ref)))
+        return Occurrence(name, ref, node, link=link, children=tuple(children))
+
+    root = visit(None, lineage.root, ())
+    return LineageTree(root, lineage.depth, tuple(problems))
+
+
+def walk(occurrence: Occurrence) -> Iterator[tuple[Occurrence | None, Occurrence]]:
+    """(parent, occurrence) pairs, depth first, the root first with no parent."""
+    stack: list[tuple[Occurrence | None, Occurrence]] = [(None, occurrence)]
+    while stack:
+        parent, current = stack.pop()
+        yield parent, current
+        stack.extend((current, child) for child in reversed(current.children))
+
+
+# --- renderers -----------------------------------------------------------------------------
+
+def render(tree: LineageTree, fmt: str) -> str:
+    return {"tree": render_tree, "json": render_json, "mermaid": render_mermaid}[fmt](tree)
+
+
+def render_tree(tree: LineageTree) -> str:
+    """Like tree(1): `input: repo@commit  what made it`, one line per occurrence."""
+    lines = [_tree_line(tree.root, tree.depth)]
+
+    def children(occurrence: Occurrence, indent: str) -> None:
+        for i, child in enumerate(occurrence.children):
+            last = i == len(occurrence.children) - 1
+            lines.append(f"{indent}{'└── ' if last else '├── '}{_tree_line(child, tree.depth)}")
+            children(child, indent + ("    " if last else "│   "))
+
+    children(tree.root, "")
+    return "\n".join(lines) + "\n"
+
+
+def _tree_line(occurrence: Occurrence, depth: int | None) -> str:
+    prefix = f"{occurrence.input}: " if occurrence.input is not None else ""
+    if occurrence.ref is None:
+        assert occurrence.link is not None
+        return (f"{prefix}error: {occurrence.link.key} = {occurrence.link.value!r} is not "
+                "<repo>@<64-hex commit id>")
+    return f"{prefix}{occurrence.ref.short}  {_describe(occurrence, depth)}"
+
+
+def _describe(occurrence: Occurrence, depth: int | None) -> str:
+    node = occurrence.node
+    if occurrence.mark == NOT_FOLLOWED:
+        return f"({NOT_FOLLOWED}: --depth {depth})"
+    if occurrence.mark is not None or node is None:
+        return f"({occurrence.mark})"
+    if node.error:
+        return f"error: {node.error}"
+    if node.pipeline is None:
+        return "(source)"
+    parts = [f"pipeline {node.pipeline}"]
+    if node.workflow:
+        parts.append(f"run {node.workflow}")
+    if node.datums:
+        parts.append(_datums_text(node.datums))
+    return " · ".join(parts)
+
+
+def _datums_text(datums: str) -> str:
+    """`total=77 processed=70 skipped=7 recovered=0` -> `77 datums, 7 skipped`."""
+    counts = {k: int(v) for k, v in _DATUM_COUNT.findall(datums)}
+    if "total" not in counts:
+        return f"datums {datums}"
+    total = counts["total"]
+    text = f"{total} datum{'' if total == 1 else 's'}"
+    for extra in ("skipped", "recovered"):
+        if counts.get(extra):
+            text += f", {counts[extra]} {extra}"
+    return text
+
+
+def render_json(tree: LineageTree) -> str:
+    """Nested: each commit in full once ("inputs"); elsewhere {"repo", "commit", "elided"}."""
+    return json.dumps(_json(tree.root), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _json(occurrence: Occurrence) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if occurrence.input is not None:
+        out["input"] = occurrence.input
+    ref, node = occurrence.ref, occurrence.node
+    if ref is None:
+        assert occurrence.link is not None
+        out.update(value=occurrence.link.value, error="not <repo>@<64-hex commit id>")
+        return out
+    out.update(repo=ref.repo, commit=ref.commit)
+    if occurrence.mark is not None or node is None:
+        out["elided"] = occurrence.mark
+        return out
+    if node.error:
+        out["error"] = node.error
+        return out
+    out.update(pipeline=node.pipeline, workflow=node.workflow, image=node.image,
+               datums=node.datums, argo_url=node.argo_url,
+               inputs=[_json(child) for child in occurrence.children])
+    return out
+
+
+def render_mermaid(tree: LineageTree) -> str:
+    """`flowchart BT`: one node per commit, inputs below the commits made from them, each
+    edge labelled with the input name. Ids are `n<i>`; labels are quoted and escaped."""
+    ids: dict[CommitRef, str] = {}
+    declarations: list[str] = []
+    edges: list[str] = []
+    links: list[str] = []
+    flagged: set[str] = set()
+    for parent, occurrence in walk(tree.root):
+        ref = occurrence.ref
+        if ref is None:  # a malformed value: the node naming it is flagged
+            if parent is not None and parent.ref is not None:
+                flagged.add(ids[parent.ref])
+            continue
+        first = ref not in ids  # a commit is first met in full, or not followed at all
+        ident = ids.setdefault(ref, f"n{len(ids)}")
+        if first:
+            declarations.append(_mermaid_node(ident, occurrence, tree.depth))
+            node = occurrence.node
+            if node is not None and node.error:
+                flagged.add(ident)
+            if node is not None and node.argo_url:
+                links.append(f'    click {ident} href "{_mermaid_url(node.argo_url)}" _blank')
+        if parent is not None and parent.ref is not None:
+            edge = f'    {ident} -->|"{_mermaid_text(occurrence.input or "")}"| {ids[parent.ref]}'
+            if edge not in edges:
+                edges.append(edge)
+            if occurrence.mark == CYCLE:
+                flagged.add(ids[parent.ref])
+    lines = ["flowchart BT", *declarations, *edges, *links]
+    if flagged:
+        lines.append("    classDef problem stroke:#d33,stroke-width:3px")
+        lines.append(f"    class {','.join(sorted(flagged, key=lambda i: int(i[1:])))} problem")
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_node(ident: str, occurrence: Occurrence, depth: int | None) -> str:
+    assert occurrence.ref is not None
+    node = occurrence.node
+    if node is None:
+        detail = f"{NOT_FOLLOWED} (--depth {depth})"
+    elif node.error:
+        detail = f"error: {node.error}"
+    elif node.pipeline is None:
+        detail = "source"
+    else:
+        detail = f"pipeline {node.pipeline}"
+    label = f"{_mermaid_text(occurrence.ref.short)}<br/>{_mermaid_text(detail)}"
+    # A source is data nobody computed here: drawn as a cylinder, as databases are.
+    shape = ('[("', '")]') if node is not None and node.pipeline is None and not node.error \
+        else ('["', '"]')
+    return f"    {ident}{shape[0]}{label}{shape[1]}"
+
+
+def _mermaid_text(text: str) -> str:
+    """Text safe inside a quoted mermaid label: mermaid decodes `#<decimal>;` entity codes,
+    and reads raw `<`/`>` as HTML and `"`, `|`, a backtick as syntax."""
+    out = " ".join(text.split())
+    for char in "#&\"<>|`":
+        out = out.replace(char, f"#{ord(char)};")
+    return out
+
+
+def _mermaid_url(url: str) -> str:
+    return "".join(f"%{ord(c):02X}" if c in '"\\ \n\t<>`' else c for c in url)

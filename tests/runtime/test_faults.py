@@ -1,0 +1,181 @@
+"""Faults at every lakeFS call of every verb: each job ends with exactly one new output commit
+carrying complete provenance, or fails with the output branch exactly as before.
+
+A small job (three datums, an earlier output to replace) runs once cleanly to learn its call
+sequence. Then, for each request of that sequence, a fault fires there (an HTTP status, a
+timeout, a reset, the effect applied and the answer lost) or the process dies just before it.
+After the failure, two futures are checked from the same state: Argo retries the step
+(`argo retry`, or a datum's retryStrategy) and the job must land once; or the exit handler
+aborts and the output branch must be untouched, with no job branch left.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from compiler.lakefs.client import LakeFSError
+from compiler.runtime.job import JobError
+from tests.runtime.harness import Harness, Killed, compiled_steps
+
+TEXTS = {"a.txt": b"one two\n", "b.txt": b"three\n", "c.txt": b"four five six\n"}
+PROVENANCE = {"dsc.pipeline", "dsc.spec.sha256", "dsc.input.texts", "dsc.image",
+              "dsc.workflow", "dsc.workflow.uid", "dsc.datums", "dsc.version", "dsc.job"}
+
+
+def count_words(pfs: Path, env: dict[str, str]) -> None:
+    path = Path(env["texts"])
+    (pfs / "out" / (path.stem + ".count")).write_text(str(len(path.read_text().split())))
+
+
+@pytest.fixture
+def job(lakefs_standin, tmp_path):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "wordcount.json").write_text(json.dumps({
+        "pipeline": {"name": "wordcount"}, "transform": {"image": "busybox:1", "cmd": ["true"]},
+        "input": {"pfs": {"repo": "texts", "glob": "/*"}}}))
+    lakefs_standin.seed("texts", TEXTS)
+    lakefs_standin.seed("wordcount", {"old.count": b"7"})  # an earlier job's output
+    steps, abort = compiled_steps(specs)
+    return lakefs_standin, steps["wordcount"], abort
+
+
+def drive(h: Harness, steps, on_failure=None) -> str:
+    """open -> datums -> commit. A step that fails calls `on_failure` (which sees the state
+    the failure left), then runs again from its start, as `argo retry` (or a datum's
+    retryStrategy, in a new pod) would."""
+    pod = Counter[str]()
+
+    def step(fn, name: str = "datum"):
+        try:
+            return fn()
+        except (LakeFSError, JobError, Killed):
+            h.kill_at = None
+            h.standin.faults.clear()
+            if on_failure is None:
+                raise
+            on_failure(name)
+            return fn()
+
+    opened = step(lambda: h.open(steps), "open")
+    for key in opened.keys:
+        def datum(key: str = key) -> None:
+            pod[key] += 1  # a new pod: a fresh /pfs
+            h.datum(steps, opened.branch, key, count_words, pod=f"{key}.{pod[key]}")
+        step(datum)
+    return step(lambda: h.commit(steps, opened.branch), "commit").commit
+
+
+def check_landed(h: Harness, before, commit: str) -> None:
+    s = h.standin
+    head = s.commit("wordcount", "main")
+    assert head.id == commit == s.head("wordcount", "main")
+    assert head.parents[0] == before.head, "exactly one new commit on the output branch"
+    assert set(head.metadata) >= PROVENANCE, PROVENANCE - set(head.metadata)
+    assert head.metadata["dsc.datums"] == "total=3 processed=3 skipped=0 recovered=0"
+    files = s.objects("wordcount", commit)
+    assert {p: v for p, v in files.items() if not p.startswith(".dsc/")} == \
+        {"a.count": b"2", "b.count": b"1", "c.count": b"3"}
+    assert sorted(p for p in files if p.startswith(".dsc/datums/")) == \
+        [f".dsc/datums/{i:06d}.json" for i in range(3)]
+    assert s.branch_state("wordcount", "main").staged == {}
+    assert job_branches(h) == []
+
+
+def job_branches(h: Harness) -> list[str]:
+    with h.standin.store.lock:
+        return [b for b in h.standin.store.repository("wordcount").branches if b.startswith("dsc-")]
+
+
+def abort(h: Harness, abort_args: list[str], status: str = "Failed") -> None:
+    """The exit handler, which Argo runs after every run."""
+    from compiler.runtime import verbs
+
+    outputs = [abort_args[i + 1] for i, a in enumerate(abort_args) if a == "--output"]
+    verbs.abort(h.context(), "wordcount", status, outputs, keep_branches=False)
+
+
+def clean_sequence(h: Harness, steps) -> list[tuple[str, int]]:
+    """(operationId, its occurrence) of every request of a clean run."""
+    start = len(h.standin.requests)
+    snapshot = h.standin.snapshot()
+    drive(h, steps)
+    h.standin.restore(snapshot)
+    seen = Counter[str]()
+    out = []
+    for r in h.standin.requests[start:]:
+        out.append((r.operation_id, seen[r.operation_id]))
+        seen[r.operation_id] += 1
+    return out
+
+
+def aborting_changes_nothing(h: Harness, abort_args: list[str], before, failures: list[int],
+                             killed: bool = False):
+    """The failure's other future: the exit handler runs and the output branch is as before.
+    Only a process killed after its merge landed leaves the output changed; the compiled
+    commit step retries (retryStrategy), and the retry must then succeed."""
+    def check(step: str) -> None:
+        s = h.standin
+        failures.append(1)
+        if killed and step == "commit" and s.head("wordcount", "main") != before.head:
+            assert s.commit("wordcount", "main").metadata["dsc.workflow.uid"] == h.uid
+            return
+        assert s.branch_state("wordcount", "main") == before
+        failed = s.snapshot()
+        abort(h, abort_args)
+        assert s.branch_state("wordcount", "main") == before
+        assert job_branches(h) == []
+        s.restore(failed)
+    return check
+
+
+FAULTS = [(500, False), (409, False), (412, False), (429, False), ("timeout", False),
+          ("reset", False), ("reset", True), ("timeout", True)]
+
+
+@pytest.mark.parametrize("kind,apply", FAULTS, ids=[f"{k}{'-applied' if a else ''}"
+                                                     for k, a in FAULTS])
+def test_a_fault_at_any_call_lands_once_or_changes_nothing(job, tmp_path, kind, apply):
+    standin, steps, abort_args = job
+    h = Harness(standin, tmp_path, transfers=1, read_timeout=0.3)
+    sequence = clean_sequence(h, steps)
+    assert len(sequence) > 30
+    failures: list[int] = []
+    for n, (operation, occurrence) in enumerate(sequence):
+        state = standin.snapshot()
+        before = standin.branch_state("wordcount", "main")
+        fault = standin.faults.add(operation, kind, after=occurrence, apply=apply, delay=0.5)
+        commit = drive(h, steps, aborting_changes_nothing(h, abort_args, before, failures))
+        assert fault.fired == 1, (n, operation, "the fault never reached the verb")
+        standin.faults.clear()
+        abort(h, abort_args, "Succeeded")
+        check_landed(h, before, commit)
+        standin.restore(state)
+    # 5xx, 429 and transport faults are absorbed by retries; 409 and 412 fail a step
+    assert bool(failures) == (kind in (409, 412)), len(failures)
+
+
+def test_killed_before_any_call_and_restarted_lands_once(job, tmp_path):
+    standin, steps, abort_args = job
+    h = Harness(standin, tmp_path, transfers=1)
+    snapshot = standin.snapshot()
+    h.calls = 0
+    drive(h, steps)
+    standin.restore(snapshot)
+    total = h.calls
+    assert total > 25
+    for n in range(1, total + 1):
+        state = standin.snapshot()
+        before = standin.branch_state("wordcount", "main")
+        h.calls, h.kill_at = 0, n
+        failures: list[int] = []
+        commit = drive(h, steps, aborting_changes_nothing(h, abort_args, before, failures,
+                                                          killed=True))
+        assert failures == [1], f"call {n} was never reached"
+        abort(h, abort_args, "Succeeded")
+        check_landed(h, before, commit)
+        standin.restore(state)
