@@ -135,6 +135,12 @@ def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, jobs: int
 @click.option("--listing", "listing_file", metavar="FILE",
               type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
               help='Read the paths from a JSON file {"repo": ["/path", ...]} (- for stdin).')
+@click.option("--lakefs", "from_lakefs", is_flag=True,
+              help="Read each repo from lakeFS, at the head of the input's branch (endpoint "
+              "and keys as for `compile --pin`).")
+@click.option("--config", "config_path", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="dsc.yaml (with --lakefs: endpoint, default branch, repo mapping).")
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]),
               help="table (the default on a terminal): number, short ID, name:path per input; "
               'json (the default otherwise): [{"id", "inputs": [{"name", "repo", "path"}]}].')
@@ -145,25 +151,47 @@ def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, jobs: int
 @template_options
 @_guard
 def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
-           listing_file: Path | None, fmt: str | None, count_only: bool, dialect: str | None,
+           listing_file: Path | None, from_lakefs: bool, config_path: Path | None,
+           fmt: str | None, count_only: bool, dialect: str | None,
            sets: tuple[str, ...], values_files: tuple[Path, ...]) -> int:
     """Preview the datums of one pipeline: which paths each pod would see.
 
-    The data comes from a directory (--from-dir DIR: DIR/<repo>/... are the files) or a
-    listing file (--listing FILE). A repo missing from either is read as empty, with a
-    warning. The spec is checked as `dsc lint` checks it; features dsc compile refuses but
-    whose datums Pachyderm defines (s3 inputs, triggers) are previewed with a warning.
+    The data comes from a directory (--from-dir DIR: DIR/<repo>/... are the files), a
+    listing file (--listing FILE) or a live lakeFS (--lakefs). A repo missing from any of
+    them is read as empty, with a warning. The spec is checked as `dsc lint` checks it;
+    features dsc compile refuses but whose datums Pachyderm defines (s3 inputs, triggers)
+    are previewed with a warning.
 
     Exit codes: 0 datums shown, 1 the spec has errors, 2 usage, 3 could not run.
     """
-    from compiler.preview import DataDir, ListingError, SelectionError, preview_datums, read_listing
+    from compiler.preview import (
+        DataDir,
+        LakeFSData,
+        ListingError,
+        SelectionError,
+        preview_datums,
+        read_listing,
+    )
     from compiler.report import render, render_datums, summary_line
 
-    if (from_dir is None) == (listing_file is None):
-        raise click.UsageError("give the data as exactly one of --from-dir DIR or --listing FILE")
+    if sum((from_dir is not None, listing_file is not None, from_lakefs)) != 1:
+        raise click.UsageError("give the data as exactly one of --from-dir DIR, --listing FILE "
+                               "or --lakefs")
     values = _template_values(sets, values_files)
-    source: DataDir | dict[str, list[str]]
-    if listing_file is not None:
+    source: DataDir | LakeFSData | dict[str, list[str]]
+    if from_lakefs:
+        from compiler.lakefs.client import from_environment
+
+        config = _config(config_path, {})
+        if config is None:
+            return int(ExitCode.USAGE)
+        try:
+            client = from_environment(os.environ, config.lakefs.endpoint)
+        except LookupError as exc:
+            click.echo(f"dsc: error: --lakefs: {exc}", err=True)
+            return int(ExitCode.USAGE)
+        source = LakeFSData(client, config.lakefs_repo, config.default_branch)
+    elif listing_file is not None:
         try:
             source = read_listing(listing_file)
         except ListingError as exc:
@@ -173,9 +201,13 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
     else:
         assert from_dir is not None
         source = DataDir(from_dir)
+    from compiler.lakefs.client import LakeFSError
+
     try:
         preview = preview_datums(paths, source, pipeline=pipeline, dialect=dialect,
                                  values=values)
+    except LakeFSError as exc:
+        raise CouldNotRun(f"--lakefs: {exc}") from None
     except SelectionError as exc:
         raise click.UsageError(str(exc)) from None
     except OSError as exc:
@@ -188,8 +220,12 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
         if result.diagnostics:
             click.echo(summary_line(result), err=True)
         return int(code)
+    if isinstance(source, LakeFSData):
+        for repo, name, branch, commit in source.read:
+            click.echo(f"dsc: repo `{repo}`: lakeFS {name}@{branch} at {commit}", err=True)
     for repo in preview.empty_repos:
-        where = f"{from_dir}/{repo}/" if from_dir is not None else f"{listing_file}"
+        where = (f"{from_dir}/{repo}/" if from_dir is not None else f"{listing_file}"
+                 if listing_file is not None else "lakeFS (no such repository or branch)")
         click.echo(f"dsc: warning: repo `{repo}` is not in {where}; read as an empty repo",
                    err=True)
     if count_only:

@@ -47,7 +47,8 @@ class Preview:
     empty_repos: list[str] = field(default_factory=list)
 
 
-def preview_datums(paths: Iterable[Path], listing: Mapping[str, Iterable[str]] | DataDir, *,
+def preview_datums(paths: Iterable[Path],
+                   listing: Mapping[str, Iterable[str]] | DataDir | LakeFSData, *,
                    pipeline: str | None = None, dialect: str | None = None,
                    values: Mapping[str, Any] | None = None) -> Preview:
     """Load and check the specs under `paths`, pick one pipeline and plan its datums.
@@ -88,6 +89,8 @@ def preview_datums(paths: Iterable[Path], listing: Mapping[str, Iterable[str]] |
     repos = list(dict.fromkeys(s.repo for s in sources(root)))
     if isinstance(listing, DataDir):
         listing = listing.listing(repos)
+    elif isinstance(listing, LakeFSData):
+        listing = listing.listing({s.repo: s.branch for s in sources(root)})
     known: dict[str, Iterable[str]] = {}
     for repo in repos:
         if repo in listing:
@@ -186,6 +189,32 @@ class DataDir:
             base = self.root / repo
             if base.is_dir():
                 out[repo] = sorted(_walk(base))
+        return out
+
+
+@dataclass(slots=True)
+class LakeFSData:
+    """The repos as a live lakeFS holds them: each read at the head of the input's branch
+    (the config's default branch when the spec names none), as a run's `open` would pin it.
+    `read` records what was read: (repo, lakeFS repository, branch, commit)."""
+
+    client: Any  # compiler.lakefs.client.LakeFS
+    lakefs_repo: Any  # Callable[[str], str]: Pachyderm repo -> lakeFS repository
+    default_branch: str
+    read: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def listing(self, branches: Mapping[str, str | None]) -> dict[str, list[str]]:
+        from compiler.lakefs.client import NotFound
+
+        out: dict[str, list[str]] = {}
+        for repo, branch in branches.items():
+            name, ref = self.lakefs_repo(repo), branch or self.default_branch
+            try:
+                commit = self.client.head(name, ref)
+            except NotFound:
+                continue  # reported as an empty repo, like a missing directory
+            self.read.append((repo, name, ref, commit))
+            out[repo] = ["/" + path for path in self.client.listing(name, commit)]
         return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -161,7 +162,9 @@ class LakeFS:
                 return Unavailable(operation, status, message)
             return _BY_STATUS.get(status, LakeFSError)(operation, status, message)
         if isinstance(exc, (urllib3.exceptions.HTTPError, OSError, TimeoutError)):
-            return Unavailable(operation, 0, f"{type(exc).__name__}: {exc}")
+            # urllib3 names the URL; a presigned one carries a signature in its query.
+            text = re.sub(r"\?[^\s'\")]*", "?...", f"{type(exc).__name__}: {exc}")
+            return Unavailable(operation, 0, text)
         raise exc
 
     def _api(self, name: str) -> Any:

@@ -1,0 +1,247 @@
+"""Each verb's rules, one at a time: what a job refuses, how outputs are assembled, what the
+exit handler leaves, and that credentials never show."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compiler.config import Config, load_config
+from compiler.runtime import verbs
+from compiler.runtime.job import JobError
+from tests.runtime.harness import Harness, compiled_steps
+
+
+def specs(tmp: Path, *docs: dict[str, Any]) -> Path:
+    d = tmp / "specs"
+    d.mkdir(exist_ok=True)
+    for doc in docs:
+        (d / f"{doc['pipeline']['name']}.json").write_text(json.dumps(doc))
+    return d
+
+
+def pipeline(name: str, input: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"pipeline": {"name": name}, "transform": {"image": "busybox:1", "cmd": ["true"]},
+            "input": input, **extra}
+
+
+def pfs(repo: str, glob: str = "/*", **extra: Any) -> dict[str, Any]:
+    return {"pfs": {"repo": repo, "glob": glob, **extra}}
+
+
+@pytest.fixture
+def h(lakefs_standin, tmp_path) -> Harness:
+    return Harness(lakefs_standin, tmp_path)
+
+
+def steps_for(h: Harness, *docs: dict[str, Any], config: Config | None = None):
+    steps, abort = compiled_steps(specs(h.tmp, *docs), config)
+    return steps, abort
+
+
+def write(name: str, content: str):
+    def user(pfs_dir: Path, env: dict[str, str]) -> None:
+        (pfs_dir / "out" / name).write_text(content)
+    return user
+
+
+def test_two_datums_writing_one_path_fail_the_job_naming_both(h):
+    h.standin.seed("texts", {"a.txt": b"1", "b.txt": b"2"})
+    h.standin.seed("report", {"old": b"x"})
+    before = h.standin.branch_state("report", "main")
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    with pytest.raises(JobError, match=r"datums 0-a.txt \(\w{12}\) and 1-b.txt \(\w{12}\) "
+                                       r"both wrote /summary.csv"):
+        h.job(steps["report"], write("summary.csv", "same path"))
+    assert h.standin.branch_state("report", "main") == before
+
+
+def test_a_file_where_another_datum_writes_a_directory_fails(h):
+    h.standin.seed("texts", {"a.txt": b"1", "b.txt": b"2"})
+    h.standin.seed("report", {})
+
+    def user(pfs_dir: Path, env: dict[str, str]) -> None:
+        if env["texts"].endswith("a.txt"):
+            (pfs_dir / "out" / "x").write_text("file")
+        else:
+            (pfs_dir / "out" / "x").mkdir()
+            (pfs_dir / "out" / "x" / "y").write_text("under")
+
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    with pytest.raises(JobError, match=r"wrote the file /x and datum 1-b.txt wrote /x/y"):
+        h.job(steps["report"], user)
+
+
+def test_symlinks_into_inputs_are_stored_as_their_content(h):
+    """The seed's `select` writes `ln -s /pfs/model/<file> /pfs/out/<name>`."""
+    h.standin.seed("models", {"m1.pkl": b"model one", "m2.pkl": b"model two"})
+    h.standin.seed("select", {})
+
+    def user(pfs_dir: Path, env: dict[str, str]) -> None:
+        os.symlink(pfs_dir / "models" / "m2.pkl", pfs_dir / "out" / "best.pkl")
+        os.symlink("best.pkl", pfs_dir / "out" / "relative.pkl")
+        os.symlink(pfs_dir / "models", pfs_dir / "out" / "all")
+
+    steps, _ = steps_for(h, pipeline("select", pfs("models", "/")))
+    done = h.job(steps["select"], user)
+    files = {p: v for p, v in h.standin.objects("select", done.commit).items()
+             if not p.startswith(".dsc/")}
+    assert files == {"best.pkl": b"model two", "relative.pkl": b"model two",
+                     "all/m1.pkl": b"model one", "all/m2.pkl": b"model two"}
+
+
+def test_a_dangling_symlink_is_named(h):
+    h.standin.seed("models", {"m1.pkl": b"1"})
+    h.standin.seed("select", {})
+
+    def user(pfs_dir: Path, env: dict[str, str]) -> None:
+        os.symlink("/nowhere/x", pfs_dir / "out" / "broken")
+
+    steps, _ = steps_for(h, pipeline("select", pfs("models", "/")))
+    with pytest.raises(JobError, match=r"/pfs/out/broken is a symlink to '/nowhere/x', which "
+                                       "does not exist"):
+        h.job(steps["select"], user)
+
+
+def test_empty_files_are_placeholders_and_links_to_them_keep_the_content(h):
+    h.standin.seed("big", {"a.bin": b"A" * 1000, "b.bin": b"B" * 10})
+    h.standin.seed("shuffle", {})
+    seen = {}
+
+    def user(pfs_dir: Path, env: dict[str, str]) -> None:
+        path = Path(env["big"])
+        seen[path.name] = path.stat().st_size
+        os.symlink(path, pfs_dir / "out" / ("moved-" + path.name))
+
+    steps, _ = steps_for(h, pipeline("shuffle", pfs("big", empty_files=True)))
+    done = h.job(steps["shuffle"], user)
+    assert seen == {"a.bin": 0, "b.bin": 0}
+    files = h.standin.objects("shuffle", done.commit)
+    assert files["moved-a.bin"] == b"A" * 1000 and files["moved-b.bin"] == b"B" * 10
+
+
+def test_a_recovered_datum_publishes_nothing_and_is_counted(h):
+    h.standin.seed("texts", {"a.txt": b"1", "b.txt": b"2"})
+    h.standin.seed("report", {})
+
+    def user(pfs_dir: Path, env: dict[str, str]) -> None:
+        name = Path(env["texts"]).stem
+        (pfs_dir / "out" / f"{name}.out").write_text(name)
+        if name == "b":  # failed, then err_cmd succeeded: the wrapper leaves the marker
+            (pfs_dir / ".dsc-recovered").touch()
+
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    done = h.job(steps["report"], user)
+    files = h.standin.objects("report", done.commit)
+    assert "a.out" in files and "b.out" not in files
+    assert json.loads(files[".dsc/datums/000001.json"])["recovered"] is True
+    meta = h.standin.commit("report", done.commit).metadata
+    assert meta["dsc.datums"] == "total=2 processed=1 skipped=0 recovered=1"
+
+
+def test_open_refuses_a_plan_that_differs_from_the_pinned_compile(h):
+    h.standin.seed("texts", {"a.txt": b"1"})
+    h.standin.seed("report", {})
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    with pytest.raises(JobError, match=r"now give 1 datums .* compiled for 2 .*dsc compile --pin"):
+        verbs.open_job(h.context(), steps["report"].job, [], (2, "0" * 64))
+    assert branches(h, "report") == ["main"]
+
+
+def test_open_refuses_more_datums_than_the_fan_out_ceiling(h):
+    h.standin.seed("texts", {f"{i}.txt": b"x" for i in range(5)})
+    h.standin.seed("report", {})
+    (h.tmp / "dsc.yaml").write_text("limits:\n  max_datums: 4\n")
+    config = load_config(h.tmp / "dsc.yaml", environ={})
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")), config=config)
+    with pytest.raises(JobError, match=r"5 datums, over the fan-out ceiling of 4"):
+        h.open(steps["report"])
+
+
+def test_a_job_past_its_job_timeout_stops_at_the_next_step(h):
+    h.standin.seed("texts", {"a.txt": b"1"})
+    h.standin.seed("report", {})
+    steps, _ = steps_for(h, pipeline("report", pfs("texts"), job_timeout="10s"))
+    opened = h.open(steps["report"])
+    late = h.context()
+    late.clock = lambda: 10**10
+    with pytest.raises(JobError, match=r"stage of datum 0-a.txt: the job has run longer than "
+                                       "its job_timeout of 10 s"):
+        verbs.stage(late, "report", "report", opened.branch, opened.keys[0])
+
+
+def test_abort_deletes_or_keeps_job_branches_and_never_touches_outputs(h):
+    h.standin.seed("texts", {"a.txt": b"1"})
+    h.standin.seed("report", {"kept": b"1"})
+    before = h.standin.branch_state("report", "main")
+    steps, abort = steps_for(h, pipeline("report", pfs("texts")))
+    outputs = [abort[i + 1] for i, a in enumerate(abort) if a == "--output"]
+    assert outputs == ["report=report"]
+    opened = h.open(steps["report"])
+    verbs.abort(h.context(), "report", "Failed", outputs, keep_branches=True)
+    assert branches(h, "report") == [opened.branch, "main"]
+    assert "kept job branch report@dsc-report-" in h.logs[-1]
+    verbs.abort(h.context(), "report", "Failed", outputs, keep_branches=False)
+    assert branches(h, "report") == ["main"]
+    assert h.standin.branch_state("report", "main") == before
+
+
+def test_open_creates_a_missing_output_repository_in_the_storage_namespace(h):
+    h.standin.seed("texts", {"a.txt": b"1"})
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    with pytest.raises(JobError, match=r"output branch report@main does not exist .*"
+                                       "storage_namespace"):
+        h.open(steps["report"])
+    h.env["DSC_STORAGE_NAMESPACE"] = "local://lakefs/{repo}"
+    done = h.job(steps["report"], write("a.out", "x"))
+    assert h.standin.read("report", done.commit, "a.out") == b"x"
+    assert any("created lakeFS repository report at local://lakefs/report" in line
+               for line in h.logs)
+
+
+def test_stage_checks_what_it_downloads(h, monkeypatch):
+    h.standin.seed("texts", {"a.txt": b"12345"})
+    h.standin.seed("report", {})
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    opened = h.open(steps["report"])
+    ctx = h.context(h.tmp / "pod")
+    real = type(ctx.lakefs).download
+
+    def short(self, repo, ref, path, sink, presign=False):
+        size, md5 = real(self, repo, ref, path, sink, presign)
+        return size - 1, md5
+
+    monkeypatch.setattr(type(ctx.lakefs), "download", short)
+    with pytest.raises(JobError, match=r"texts@\w{12}:/a.txt: read 4 bytes, lakeFS lists 5"):
+        verbs.stage(ctx, "report", "report", opened.branch, opened.keys[0])
+
+
+def test_stage_through_presigned_urls(h):
+    h.standin.seed("texts", {"a.txt": b"presigned bytes"})
+    h.standin.seed("report", {})
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    opened = h.open(steps["report"])
+    ctx = h.context(h.tmp / "pod")
+    ctx.presign = True
+    verbs.stage(ctx, "report", "report", opened.branch, opened.keys[0])
+    assert (h.tmp / "pod" / "texts" / "a.txt").read_bytes() == b"presigned bytes"
+    assert [r.query.get("presign") for r in h.standin.calls("getObject")][-1] == "true"
+
+
+def test_datum_verbs_refuse_another_runs_branch(h):
+    h.standin.seed("texts", {"a.txt": b"1"})
+    h.standin.seed("report", {})
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    opened = h.open(steps["report"])
+    h.run = "another-run"
+    with pytest.raises(JobError, match=r"is not this run's branch"):
+        verbs.stage(h.context(), "report", "report", opened.branch, opened.keys[0])
+
+
+def branches(h: Harness, repo: str) -> list[str]:
+    with h.standin.store.lock:
+        return sorted(h.standin.store.repository(repo).branches)
