@@ -14,9 +14,9 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
         With `--expect-datums` (a pinned compile), fail unless the plan has exactly that many
         datums and that digest. Writes OUT/datums.json (a JSON list of datum keys, the
         `withParam` of the datum fan-out) and OUT/branch (the job branch).
-        With `--cron-tick REPO` (a CronWorkflow run), first write the tick file to that cron
-        input's repo (RFC 3339 name; `overwrite` replaces the previous one), unless the tick
-        is before the input's `start`, which ends the run with no datums.
+        With `--cron-tick REPO` (a CronWorkflow run), first commit the tick file to that cron
+        input's repo on the default branch: named by the run's creation time (RFC 3339, UTC),
+        empty, `overwrite` deleting the earlier ticks; no tick before the input's `start`.
     dsc runtime stage   --pipeline P --repo REPO --job-branch B --datum KEY
         (REPO: the pipeline's output repository, where the job branch is.)
         Download datum KEY's files from the pinned commits to /pfs/<input>/<path>, and write
@@ -105,6 +105,7 @@ def environment(*, secret: str, keys: SecretKeys, endpoint: str | None, lakefs_u
         ("DSC_RUN", "{{workflow.name}}"),
         ("DSC_RUN_UID", "{{workflow.uid}}"),
         ("DSC_NAMESPACE", "{{workflow.namespace}}"),
+        ("DSC_RUN_CREATED", "{{workflow.creationTimestamp}}"),
     ]
     for name, value in (("DSC_LAKEFS_UI_URL", lakefs_ui), ("DSC_ARGO_UI_URL", argo_ui),
                         ("DSC_STORAGE_NAMESPACE", storage_namespace)):

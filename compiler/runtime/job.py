@@ -38,6 +38,9 @@ class Leaf:
     outer_join: bool = False
     lazy: bool = False
     empty_files: bool = False
+    cron: bool = False  # a cron input's tick repo
+    overwrite: bool = False  # cron: keep only the latest tick
+    start: str | None = None  # cron: no tick before this time (RFC 3339)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,8 @@ def _leaves(node: Mapping[str, Any], out: list[Leaf]) -> None:
                         empty_files=bool(body.get("empty_files"))))
     elif kind == "cron":
         out.append(Leaf(len(out), body["name"], body["repo"], body["lakefs_repo"], None,
-                        CRON_GLOB))
+                        CRON_GLOB, cron=True, overwrite=bool(body.get("overwrite")),
+                        start=body.get("start")))
     elif kind in ("cross", "union", "join", "group"):
         for member in body:
             _leaves(member, out)
@@ -132,6 +136,7 @@ class Run:
     storage_namespace: str | None
     pfs: str
     out_dir: str
+    created: str  # the run's creation time, RFC 3339 (names a cron tick)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Run:
@@ -146,7 +151,8 @@ class Run:
                    storage_namespace=environ.get("DSC_STORAGE_NAMESPACE") or None,
                    # Overridable for `dsc run` and tests; in a pod they are the contract's.
                    pfs=environ.get("DSC_PFS") or contract.PFS,
-                   out_dir=environ.get("DSC_OUTPUT_DIR") or contract.OUTPUT_DIR)
+                   out_dir=environ.get("DSC_OUTPUT_DIR") or contract.OUTPUT_DIR,
+                   created=environ.get("DSC_RUN_CREATED", ""))
 
     def job_branch(self, pipeline: str) -> str:
         return contract.job_branch(pipeline, self.name)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from compiler import __version__
@@ -55,12 +56,10 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
              expect: tuple[int, str] | None = None, cron_tick: str = "") -> Opened:
     started = ctx.clock()
     job = Job.parse(job_text)
-    if cron_tick:
-        raise JobError(f"pipeline `{job.pipeline}`: --cron-tick {cron_tick}: writing cron "
-                       "ticks is not built yet; run the graph's Workflow instead, which reads "
-                       "the cron repo's head")
     lakefs, run = ctx.lakefs, ctx.run
     pinned = _parse_pins(pins)
+    if cron_tick:
+        _tick(ctx, job, cron_tick)
     commits = _resolve_inputs(ctx, job, pinned)
     branch = run.job_branch(job.pipeline)
 
@@ -115,6 +114,52 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
             f"job branch {job.output_repo}@{branch} from {job.output_branch}@{base[:12]} "
             f"in {ctx.clock() - started:.2f} s")
     return Opened(branch, keys, commits)
+
+
+def _tick(ctx: Context, job: Job, repo: str) -> None:
+    """Commit this run's tick to cron repo `repo` (once: a retry finds it landed)."""
+    leaf = next((x for x in job.leaves if x.cron and x.repo == repo), None)
+    if leaf is None:
+        raise JobError(f"--cron-tick {repo}: pipeline `{job.pipeline}` has no cron input "
+                       "reading that repo")
+    try:
+        when = _utc(ctx.run.created)
+    except ValueError:
+        raise JobError("DSC_RUN_CREATED (Argo sets it from {{workflow.creationTimestamp}}) "
+                       f"is not an RFC 3339 time: {ctx.run.created!r}") from None
+    if leaf.start and when < _utc(leaf.start):
+        ctx.log(f"cron {leaf.name}: {when:%Y-%m-%dT%H:%M:%SZ} is before the input's start "
+                f"{leaf.start}: no tick")
+        return
+    tick = f"{when:%Y-%m-%dT%H:%M:%SZ}"
+    lakefs, branch = ctx.lakefs, job.default_branch
+    if ctx.run.storage_namespace:
+        lakefs.ensure_repository(leaf.lakefs_repo,
+                                 ctx.run.storage_namespace.replace("{repo}", leaf.lakefs_repo),
+                                 branch)
+    try:
+        head = lakefs.commit_of(leaf.lakefs_repo, branch)
+    except NotFound:
+        raise JobError(f"cron input `{leaf.name}`: lakeFS has no {leaf.lakefs_repo}@{branch} "
+                       "(create it, or set `lakefs.storage_namespace`)") from None
+    if head.metadata.get(contract.RUN_KEY) == ctx.run.uid:
+        return  # an earlier attempt of this run committed the tick
+    if leaf.overwrite:
+        old = [o.path for o in lakefs.objects(leaf.lakefs_repo, branch)
+               if "/" not in o.path and o.path != tick]
+        if old:
+            lakefs.delete_objects(leaf.lakefs_repo, branch, old)
+    lakefs.upload(leaf.lakefs_repo, branch, tick, b"")
+    lakefs.commit_once(leaf.lakefs_repo, branch, f"dsc: cron tick {tick}",
+                       {contract.RUN_KEY: ctx.run.uid, contract.WORKFLOW_KEY: ctx.run.name,
+                        "dsc.cron.tick": tick}, contract.RUN_KEY)
+    ctx.log(f"cron {leaf.name}: tick {leaf.lakefs_repo}@{branch}:/{tick}")
+
+
+def _utc(text: str) -> datetime:
+    """An RFC 3339 time (Python 3.10's fromisoformat knows no `Z`); naive means UTC."""
+    when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def _parse_pins(pins: Iterable[str]) -> dict[str, str]:

@@ -245,3 +245,38 @@ def test_datum_verbs_refuse_another_runs_branch(h):
 def branches(h: Harness, repo: str) -> list[str]:
     with h.standin.store.lock:
         return sorted(h.standin.store.repository(repo).branches)
+
+
+def cron_pipeline(**cron: Any) -> dict[str, Any]:
+    return pipeline("nightly", {"cron": {"name": "tick", "spec": "@daily", "repo": "ticks",
+                                         **cron}})
+
+
+def test_a_cron_run_commits_its_tick_once_and_plans_over_the_ticks(h):
+    h.standin.seed("ticks", {"2026-11-23T00:00:00Z": b""})
+    h.standin.seed("nightly", {})
+    steps, _ = steps_for(h, cron_pipeline())
+    h.env["DSC_RUN_CREATED"] = "2026-11-24T00:00:03Z"
+    before = h.standin.head("ticks", "main")
+    opened = verbs.open_job(h.context(), steps["nightly"].job, [], None, "ticks")
+    assert opened.keys == ["0-2026-11-23T00_00_00Z", "1-2026-11-24T00_00_03Z"]
+    tick = h.standin.commit("ticks", "main")
+    assert tick.parents == (before,) and tick.metadata["dsc.cron.tick"] == "2026-11-24T00:00:03Z"
+    # open run again by the retryStrategy: the tick is not committed twice
+    verbs.open_job(h.context(), steps["nightly"].job, [], None, "ticks")
+    assert h.standin.head("ticks", "main") == tick.id
+
+
+def test_a_cron_tick_with_overwrite_replaces_the_last_and_none_is_written_before_start(h):
+    h.standin.seed("ticks", {"2026-11-23T00:00:00Z": b""})
+    h.standin.seed("nightly", {})
+    steps, _ = steps_for(h, cron_pipeline(overwrite=True, start="2026-11-24T00:00:00Z"))
+    h.env["DSC_RUN_CREATED"] = "2026-11-23T12:00:00+01:00"
+    opened = verbs.open_job(h.context(), steps["nightly"].job, [], None, "ticks")
+    assert opened.keys == ["0-2026-11-23T00_00_00Z"]
+    assert "is before the input's start" in "\n".join(h.logs)
+    h.run, h.uid = "nightly-2", "uid-2"
+    h.env["DSC_RUN_CREATED"] = "2026-11-25T00:00:00Z"
+    opened = verbs.open_job(h.context(), steps["nightly"].job, [], None, "ticks")
+    assert opened.keys == ["0-2026-11-25T00_00_00Z"]
+    assert set(h.standin.objects("ticks", "main")) == {"2026-11-25T00:00:00Z"}
