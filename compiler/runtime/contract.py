@@ -186,7 +186,7 @@ _LABEL_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 def datum_key(index: int, label: str = "") -> str:
     """`<index>` or `<index>-<readable hint>`; the runtime reads only the index."""
-    hint = _LABEL_CHARS.sub("_", label.rstrip("/").rsplit("/", 1)[-1])[:24].strip("_")
+    hint = _LABEL_CHARS.sub("_", label.rstrip("/").rsplit("/", 1)[-1])[:24].strip("_.-")
     return f"{index}-{hint}" if hint else str(index)
 
 

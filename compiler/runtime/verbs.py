@@ -31,6 +31,9 @@ Log = Callable[[str], None]
 T = TypeVar("T")
 _HEX64 = frozenset("0123456789abcdef")
 _MD5 = 32
+# Above this, datum keys lose their readable hints (Argo keeps output parameters in the
+# Workflow object, which etcd caps at 1.5 MiB with everything else in it).
+KEYS_BUDGET = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -106,8 +109,11 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
     lakefs.upload(job.output_repo, branch, contract.JOB_FILE, _json(record))
 
     keys = [contract.datum_key(i, d["m"][0][1] if d["m"] else "") for i, d in enumerate(plan)]
-    _write_outputs(run, "open", {"datums": json.dumps(keys, separators=(",", ":")),
-                                 "branch": branch})
+    text = json.dumps(keys, separators=(",", ":"))
+    if len(text) > KEYS_BUDGET:  # the parameter lives in the Workflow's status: keep it small
+        keys = [str(i) for i in range(count)]
+        text = json.dumps(keys, separators=(",", ":"))
+    _write_outputs(run, "open", {"datums": text, "branch": branch})
     pinned_text = ", ".join(f"{leaf.name}={leaf.lakefs_repo}@{commits[leaf.name][:12]}"
                             for leaf in job.leaves)
     ctx.log(f"open {job.pipeline}: {count} datums (plan {digest[:12]}) over {pinned_text}; "

@@ -280,3 +280,13 @@ def test_a_cron_tick_with_overwrite_replaces_the_last_and_none_is_written_before
     opened = verbs.open_job(h.context(), steps["nightly"].job, [], None, "ticks")
     assert opened.keys == ["0-2026-11-25T00_00_00Z"]
     assert set(h.standin.objects("ticks", "main")) == {"2026-11-25T00:00:00Z"}
+
+
+def test_many_datums_get_bare_index_keys(h, monkeypatch):
+    h.standin.seed("texts", {f"a-rather-long-file-name-{i:04d}.txt": b"x" for i in range(50)})
+    h.standin.seed("report", {})
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    assert h.open(steps["report"]).keys[7] == "7-a-rather-long-file-name"
+    monkeypatch.setattr(verbs, "KEYS_BUDGET", 500)
+    h.run = "second-run"
+    assert h.open(steps["report"]).keys == [str(i) for i in range(50)]
