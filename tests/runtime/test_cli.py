@@ -57,6 +57,7 @@ class Pod:
             "access_key_id": standin.access_key_id,
             "secret_access_key": standin.secret_access_key}}
         self.values = {"workflow.name": run, "workflow.uid": "0f0e0d0c-uid",
+                       "workflow.creationTimestamp": "2026-11-25T10:00:00Z",
                        "workflow.namespace": "argo", "workflow.status": "Failed"}
         self.endpoint = standin.endpoint
         self.tmp = tmp
