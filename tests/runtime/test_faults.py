@@ -179,3 +179,20 @@ def test_killed_before_any_call_and_restarted_lands_once(job, tmp_path):
         abort(h, abort_args, "Succeeded")
         check_landed(h, before, commit)
         standin.restore(state)
+
+
+@pytest.mark.parametrize("kind,apply", FAULTS, ids=[f"{k}{'-applied' if a else ''}"
+                                                     for k, a in FAULTS])
+@pytest.mark.parametrize("operation", ["getBranch", "deleteBranch"])
+def test_abort_under_a_fault_is_rerun_to_no_job_branch(job, tmp_path, kind, apply, operation):
+    standin, steps, abort_args = job
+    h = Harness(standin, tmp_path, transfers=1, read_timeout=0.3)
+    h.open(steps)
+    before = standin.branch_state("wordcount", "main")
+    fault = standin.faults.add(operation, kind, apply=apply, delay=0.5)
+    try:
+        abort(h, abort_args)
+    except LakeFSError:
+        abort(h, abort_args)  # the exit handler's retryStrategy
+    assert fault.fired == 1
+    assert job_branches(h) == [] and standin.branch_state("wordcount", "main") == before
