@@ -1,0 +1,938 @@
+"""Measure the three performance targets of the `dsc runtime` issue (issue 5) against the lakeFS
+stand-in and print a Markdown report.
+
+1. Stage: one datum of 1,000 small objects (input glob `/` over a repo of 1,000 random 4 KiB
+   files) staged with parallel transfers (DSC_TRANSFERS=8, the default) and one at a time
+   (DSC_TRANSFERS=1), alternately, each run into a fresh DSC_PFS. Target: 8 transfers at least
+   3x faster than 1 (ratio of the medians).
+2. Publish: a 1 GiB file of random bytes in DSC_PFS/out. Target: the publishing process's peak
+   RSS under 100 MiB. Beside it, for scale: a publish of a tiny file and `dsc runtime --help`.
+3. Open: an input repo of 100,000 objects in 1,000 directories, glob `/*` (1,000 datums).
+   Target: `open` lists, plans and stores the plan in at most 10 s.
+
+Every verb runs as the real CLI (`python -m compiler runtime <verb> ...`) in a fresh process,
+started by the fork/exec/wait4 wrapper of `procstat.py`, so its wall time and peak RSS are its
+own. The times judged are what the verb itself logs ("... in X s": from the verb's start, after
+the interpreter, the imports and the lakeFS client are up, to its end), so the ~0.5 s import of
+lakefs-sdk does not blur the comparisons; the process walls are reported beside them.
+
+The stand-in (`tests/lakefs_standin`) runs in a process of its own, started by this script in
+a child mode (`--serve`), which also seeds its repositories directly (no HTTP) and compiles the
+specs (untimed). It validates every request with openapi-core, and every response unless told
+not to (`validate_responses=False`); it can add a fixed delay to every request (`latency`), as
+a network would. The script runs up to three stand-ins: `defaults` (what the issue names: every
+request and response validated, no delay), `unvalidated responses`, and, for information only,
+`defaults + latency`.
+
+The script writes nothing in the repository: specs, /pfs directories, the 1 GiB file, the
+stand-in's spilled blobs and the bytecode cache go to a temporary directory, removed at the end
+(`--keep` keeps it). It exits 0 whether or not a target is met (each is reported PASS or MISS)
+and 2 when a measurement could not be made (a verb failing, files missing after a stage, a
+published object with the wrong size or checksum, too little disk space).
+
+Run it with `.venv/bin/python bench/runtime_bench.py` from the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from procstat import (
+    REPO,
+    MeasurementError,
+    ProcessStats,
+    mib,
+    rel,
+    run_measured,
+    sec,
+    table,
+    tool_output,
+    verdict,
+)
+
+TARGET_STAGE_RATIO = 3.0
+TARGET_PUBLISH_MIB = 100
+TARGET_OPEN_S = 10.0
+
+STAGE_FILES = 1000
+STAGE_FILE_BYTES = 4096
+PUBLISH_BYTES = 1 << 30
+OPEN_DIRS, OPEN_FILES_PER_DIR = 1000, 100
+# lakeFS's API, beside the repository (as tests/lakefs_standin/fixtures.py finds it)
+SWAGGER = REPO.parent / "shared" / "reference" / "lakefs" / "swagger.yml"
+PARTS_RUNS = 3  # of the open breakdown, in one process
+
+CASES = ("stage", "publish", "open")
+# What `--rev` exports: the package, the schemas it reads, the stand-in and the test harness.
+EXPORTED = ("compiler", "schemas", "tests")
+
+
+@dataclass(frozen=True, slots=True)
+class StandinConfig:
+    key: str
+    title: str
+    validate_responses: bool
+    latency_s: float
+    info: bool  # not the issue's condition: reported, not judged
+
+
+def standin_configs(latency_ms: float) -> dict[str, StandinConfig]:
+    return {c.key: c for c in (
+        StandinConfig("defaults", "stand-in defaults: every request and response validated, "
+                      "no added latency", True, 0.0, False),
+        StandinConfig("unvalidated", "responses not validated (`validate_responses=False`); "
+                      "requests still are", False, 0.0, False),
+        StandinConfig("latency", f"defaults + `latency={latency_ms / 1000:g}` (a {latency_ms:g} ms "
+                      "delay on every request, as a network or object store adds)", True,
+                      latency_ms / 1000, True))}
+
+
+# --------------------------------------------------------------------------------------------
+# Child modes: the stand-in server (`--serve OPTIONS`) and the open breakdown (`--child ...`).
+# Both run with the repository (or the exported revision) as their working directory.
+
+
+def _reply(value: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(value) + "\n")
+    sys.stdout.flush()
+
+
+def serve_main(options: dict[str, Any]) -> int:
+    """A stand-in in this process, driven by JSON lines on stdin; one JSON line back for each."""
+    sys.path.insert(0, os.getcwd())
+    from tests.lakefs_standin import LakeFSStandIn
+
+    standin = LakeFSStandIn(Path(options["swagger"]),
+                            validate_responses=options["validate_responses"],
+                            latency=options["latency"]).start()
+    _reply({"endpoint": standin.endpoint, "access_key_id": standin.access_key_id,
+            "secret_access_key": standin.secret_access_key})
+    try:
+        for line in sys.stdin:
+            command = json.loads(line)
+            try:
+                _reply(_serve_command(standin, command))
+            except Exception as exc:  # answered, so the driver can report it
+                _reply({"error": f"{type(exc).__name__}: {exc}"})
+            if command["op"] == "stop":
+                break
+    finally:
+        standin.stop()
+    return 0
+
+
+def _serve_command(standin: Any, command: dict[str, Any]) -> dict[str, Any]:
+    op = command["op"]
+    if op == "seed":
+        started = time.perf_counter()
+        kind = command["kind"]
+        if kind == "random":
+            files = {f"file-{i:04d}.bin": os.urandom(command["size"])
+                     for i in range(command["count"])}
+        elif kind == "tree":
+            per = command["per_dir"]
+            files = {f"dir-{i // per:04d}/file-{i % per:03d}.txt": b"%d\n" % i
+                     for i in range(command["dirs"] * per)}
+        else:
+            files = {}
+        commit = standin.seed(command["repo"], files)
+        return {"commit": commit, "objects": len(files),
+                "seconds": time.perf_counter() - started}
+    if op == "compile":
+        from tests.runtime.harness import compiled_steps
+
+        specs = Path(command["dir"])
+        specs.mkdir(parents=True, exist_ok=True)
+        spec = {"pipeline": {"name": command["pipeline"]},
+                "transform": {"image": "busybox:1", "cmd": ["true"]},
+                "input": {"pfs": {"repo": command["input_repo"], "glob": command["glob"]}}}
+        (specs / f"{command['pipeline']}.json").write_text(json.dumps(spec), encoding="utf-8")
+        steps, _abort = compiled_steps(specs)
+        step = steps[command["pipeline"]]
+        return {"job": step.job, "repo": step.repo}
+    if op == "stat":
+        with standin.store.lock:
+            store = standin.store
+            entry = store.resolve(store.repository(command["repo"]),
+                                  command["ref"]).get(command["path"])
+        return {"size": entry.size, "checksum": entry.checksum} if entry else {"size": None}
+    if op == "cpu":  # this process's CPU time, every handler thread included
+        return {"cpu_s": time.process_time()}
+    if op == "stats":
+        return {"requests": len(standin.requests), "problems": standin.problems()}
+    if op == "stop":
+        return {"stopped": True}
+    raise ValueError(f"unknown command {op!r}")
+
+
+def raw_objects(lakefs: Any, repo: str, ref: str) -> Any:
+    """A prototype of listing without lakefs-sdk's models: the same GET .../objects/ls pages,
+    read with `json.loads` into the adapter's ObjectInfo. Uses the adapter's connection pool and
+    credentials (private attributes: a benchmark's shortcut, not an API)."""
+    from urllib.parse import quote, urlencode
+
+    from compiler.lakefs.client import PAGE, ObjectInfo
+
+    client = lakefs._client
+    pool, host = client.rest_client.pool_manager, client.configuration.host
+    headers = {"Authorization": lakefs._basic(), "Accept": "application/json"}
+    base = f"{host}/repositories/{quote(repo, safe='')}/refs/{quote(ref, safe='')}/objects/ls?"
+    after = ""
+    while True:
+        response = pool.urlopen("GET", base + urlencode({"after": after, "amount": PAGE}),
+                                headers=headers, retries=False)
+        if response.status != 200:
+            raise RuntimeError(f"list objects: {response.status} {response.data[:200]!r}")
+        page = json.loads(response.data)
+        for row in page["results"]:
+            if row["path_type"] == "object":
+                yield ObjectInfo(row["path"], row["checksum"], int(row.get("size_bytes") or 0))
+        if not page["pagination"]["has_more"]:
+            return
+        after = page["pagination"]["next_offset"]
+
+
+def open_parts_main(args: dict[str, Any]) -> int:
+    """Time the parts of `open` in this process: the listing through the adapter (lakefs-sdk
+    models), the same listing as raw JSON (prototype), and planning the in-memory listing."""
+    sys.path.insert(0, os.getcwd())
+    from compiler.lakefs.client import LakeFS
+    from compiler.runtime import verbs
+    from compiler.runtime.job import Job, Run
+
+    lakefs = LakeFS(args["endpoint"], args["access_key_id"], args["secret_access_key"])
+    job = Job.parse(args["job"])
+    leaf, = job.leaves
+    commit = lakefs.head(leaf.lakefs_repo, job.branch_of(leaf))
+    run = Run.from_environment({"DSC_RUN": "open-parts", "DSC_PFS": args["tmp"],
+                                "DSC_OUTPUT_DIR": args["tmp"]})
+    out: dict[str, Any] = {"sdk": [], "raw": [], "plan": []}
+
+    class Listed:
+        """The adapter's `objects`, answered from memory: planning alone."""
+
+        def __init__(self, infos: list[Any]) -> None:
+            self.infos = infos
+
+        def objects(self, repo: str, ref: str, prefix: str = "") -> Any:
+            return iter(self.infos)
+
+    for _ in range(args["runs"]):
+        t0 = time.perf_counter()
+        sdk = list(lakefs.objects(leaf.lakefs_repo, commit))
+        t1 = time.perf_counter()
+        raw = list(raw_objects(lakefs, leaf.lakefs_repo, commit))
+        t2 = time.perf_counter()
+        if raw != sdk:
+            raise SystemExit("runtime_bench: the raw JSON listing differs from the adapter's")
+        ctx = verbs.Context(Listed(sdk), run, lambda _line: None)  # type: ignore[arg-type]
+        t3 = time.perf_counter()
+        plan = verbs._plan(ctx, job, {leaf.name: commit})
+        t4 = time.perf_counter()
+        out["sdk"].append(t1 - t0)
+        out["raw"].append(t2 - t1)
+        out["plan"].append(t4 - t3)
+        out["objects"], out["datums"] = len(sdk), len(plan)
+    if args["profile"]:
+        import cProfile
+        import io
+        import pstats
+
+        ctx = verbs.Context(lakefs, Run.from_environment({
+            "DSC_RUN": "open-profile", "DSC_PFS": args["tmp"], "DSC_OUTPUT_DIR": args["tmp"]}),
+            lambda _line: None)
+        profiler = cProfile.Profile()
+        t0 = time.perf_counter()
+        profiler.enable()
+        verbs.open_job(ctx, args["job"], [])
+        profiler.disable()
+        out["profile_s"] = time.perf_counter() - t0
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(14)
+        out["profile"] = _trim_profile(text.getvalue())
+    _reply(out)
+    return 0
+
+
+def _trim_profile(text: str) -> str:
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+    site = str(Path(sys.prefix) / "lib")
+    return "\n".join(line.replace(site + "/", "").replace(os.getcwd() + "/", "")
+                     for line in lines[start:] if line.strip())
+
+
+# --------------------------------------------------------------------------------------------
+# The driver
+
+
+def progress(message: str) -> None:
+    print(f"runtime_bench: {message}", file=sys.stderr, flush=True)
+
+
+class Standin:
+    """A stand-in in its own process (this script's `--serve` mode)."""
+
+    def __init__(self, config: StandinConfig, python: str, work: Path, env: dict[str, str],
+                 cwd: Path) -> None:
+        self.config = config
+        spill = work / f"standin-{config.key}"  # where it spills large blobs
+        spill.mkdir()
+        options = json.dumps({"swagger": str(SWAGGER),
+                              "validate_responses": config.validate_responses,
+                              "latency": config.latency_s})
+        self.proc = subprocess.Popen(
+            [python, str(Path(__file__).resolve()), "--serve", options], cwd=cwd,
+            env={**env, "TMPDIR": str(spill)}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True)
+        hello = self._read()
+        self.endpoint = hello["endpoint"]
+        self.credentials = {"LAKEFS_ENDPOINT": hello["endpoint"],
+                            "LAKEFS_ACCESS_KEY_ID": hello["access_key_id"],
+                            "LAKEFS_SECRET_ACCESS_KEY": hello["secret_access_key"]}
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise MeasurementError(f"the stand-in ({self.config.key}) exited "
+                                   f"{self.proc.wait()} before answering")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise MeasurementError(f"the stand-in ({self.config.key}): {answer['error']}")
+        return answer
+
+    def ask(self, op: str, **args: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"op": op, **args}) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def stop(self) -> list[str]:
+        """Stop it; the contract violations and crashes it saw (none expected)."""
+        if self.proc.poll() is not None:
+            return []
+        try:
+            problems: list[str] = self.ask("stats")["problems"]
+            self.ask("stop")
+        except (MeasurementError, OSError, ValueError):
+            problems = []
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return problems
+
+
+@dataclass(frozen=True, slots=True)
+class VerbRun:
+    process: ProcessStats
+    verb_s: float  # what the verb logged: "... in X s"
+    line: str
+    standin_cpu_s: float  # the stand-in process's CPU time meanwhile
+
+
+@dataclass(slots=True)
+class Runs:
+    label: str
+    runs: list[VerbRun] = field(default_factory=list)
+
+    @property
+    def verb_median(self) -> float:
+        return statistics.median(r.verb_s for r in self.runs)
+
+    @property
+    def verb_min(self) -> float:
+        return min(r.verb_s for r in self.runs)
+
+    @property
+    def verb_max(self) -> float:
+        return max(r.verb_s for r in self.runs)
+
+    @property
+    def wall_median(self) -> float:
+        return statistics.median(r.process.wall_s for r in self.runs)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(r.process.cpu_s for r in self.runs)
+
+    @property
+    def standin_cpu_median(self) -> float:
+        return statistics.median(r.standin_cpu_s for r in self.runs)
+
+    @property
+    def rss_median_kib(self) -> float:
+        return statistics.median(r.process.maxrss_kib for r in self.runs)
+
+    @property
+    def rss_peak_kib(self) -> int:
+        return max(r.process.maxrss_kib for r in self.runs)
+
+
+class Driver:
+    def __init__(self, python: str, work: Path, cwd: Path, env: dict[str, str]) -> None:
+        self.python = python
+        self.work = work
+        self.cwd = cwd
+        self.env = env
+        self.count = 0
+
+    def run(self, standin: Standin | None, argv: list[str], extra: dict[str, str],
+            verb: str | None) -> VerbRun:
+        """One fresh process; with `verb`, its log line "<verb> ... in X s" is required."""
+        self.count += 1
+        out, err = self.work / f"run{self.count}.out", self.work / f"run{self.count}.err"
+        env = {**self.env, **(standin.credentials if standin else {}), **extra}
+        what = "dsc " + shlex.join(argv[:2])
+        cpu0 = standin.ask("cpu")["cpu_s"] if standin else 0.0
+        sample = run_measured([self.python, "-m", "compiler", *argv], out, err, cwd=self.cwd,
+                              env=env, what=what)
+        standin_cpu = standin.ask("cpu")["cpu_s"] - cpu0 if standin else 0.0
+        text = err.read_text(errors="replace")
+        if sample.exit_code != 0:
+            raise MeasurementError(f"{what} exited {sample.exit_code}: {text.strip()[-800:]}")
+        if verb is None:
+            return VerbRun(sample, 0.0, "", standin_cpu)
+        for line in text.splitlines():
+            m = re.fullmatch(rf"{verb} .* in (\d+(?:\.\d+)?) s(?:;.*)?", line)
+            if m:
+                return VerbRun(sample, float(m.group(1)), line, standin_cpu)
+        raise MeasurementError(f"{what}: no `{verb} ... in X s` line in its log: "
+                               f"{text.strip()[-400:]}")
+
+    def open_job(self, standin: Standin, job: str, run_name: str) -> tuple[VerbRun, str, str]:
+        """`dsc runtime open`; returns the run, the job branch and the first datum key."""
+        params = self.work / f"params-{run_name}"
+        r = self.run(standin, ["runtime", "open", "--job", job],
+                     {"DSC_RUN": run_name, "DSC_RUN_UID": run_name,
+                      "DSC_PFS": str(self.work / "pfs-open"), "DSC_OUTPUT_DIR": str(params)},
+                     "open")
+        keys = json.loads((params / "datums.json").read_text())
+        branch = (params / "branch").read_text().strip()
+        shutil.rmtree(params)
+        return r, branch, keys[0]
+
+
+def datum_argv(verb: str, pipeline: str, repo: str, branch: str, key: str) -> list[str]:
+    return ["runtime", verb, "--pipeline", pipeline, "--repo", repo, "--job-branch", branch,
+            "--datum", key]
+
+
+# --- 1. stage ---------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class StageResult:
+    config: StandinConfig
+    parallel: Runs
+    serial: Runs
+    requests_per_run: int
+    command: str
+
+    @property
+    def ratio(self) -> float:
+        return self.serial.verb_median / self.parallel.verb_median
+
+    @property
+    def pair_ratios(self) -> list[float]:
+        return [s.verb_s / p.verb_s for s, p in zip(self.serial.runs, self.parallel.runs,
+                                                    strict=True)]
+
+
+def prepare_stage(standin: Standin, work: Path) -> str:
+    standin.ask("seed", repo="smallfiles", kind="random", count=STAGE_FILES,
+                size=STAGE_FILE_BYTES)
+    standin.ask("seed", repo="stagebench", kind="empty")
+    job: str = standin.ask("compile", dir=str(work / f"specs-stage-{standin.config.key}"),
+                           pipeline="stagebench", input_repo="smallfiles", glob="/")["job"]
+    return job
+
+
+def run_stage(driver: Driver, standin: Standin, runs: int) -> StageResult:
+    label = standin.config.key
+    progress(f"stage, stand-in `{label}`: seeding {STAGE_FILES:,} objects, opening the job")
+    job = prepare_stage(standin, driver.work)
+    run_name = f"stagebench-{label}"
+    _, branch, key = driver.open_job(standin, job, run_name)
+    argv = datum_argv("stage", "stagebench", "stagebench", branch, key)
+    series = {8: Runs("DSC_TRANSFERS=8"), 1: Runs("DSC_TRANSFERS=1")}
+
+    def once(transfers: int) -> VerbRun:
+        pfs = Path(tempfile.mkdtemp(prefix="pfs-", dir=driver.work))
+        try:
+            r = driver.run(standin, argv, {"DSC_RUN": run_name, "DSC_RUN_UID": run_name,
+                                           "DSC_PFS": str(pfs),
+                                           "DSC_OUTPUT_DIR": str(driver.work / "params"),
+                                           "DSC_TRANSFERS": str(transfers)}, "stage")
+            staged = [p for p in (pfs / "smallfiles").rglob("*") if p.is_file()]
+            total = sum(p.stat().st_size for p in staged)
+            if len(staged) != STAGE_FILES or total != STAGE_FILES * STAGE_FILE_BYTES:
+                raise MeasurementError(f"stage wrote {len(staged)} files ({total} bytes), not "
+                                       f"{STAGE_FILES} of {STAGE_FILE_BYTES} bytes")
+            return r
+        finally:
+            shutil.rmtree(pfs, ignore_errors=True)
+
+    before = standin.ask("stats")["requests"]
+    once(8)  # warm-up, untimed: the bytecode cache, the page cache, the stand-in's caches
+    requests = standin.ask("stats")["requests"] - before
+    for i in range(runs):
+        for transfers in ((8, 1) if i % 2 == 0 else (1, 8)):
+            r = once(transfers)
+            series[transfers].runs.append(r)
+            progress(f"stage `{label}` run {i + 1}/{runs}: DSC_TRANSFERS={transfers}: "
+                     f"{r.verb_s:.2f} s")
+    command = ("DSC_TRANSFERS=8|1 " + shlex.join([rel(driver.python), "-m", "compiler", *argv])
+               .replace(branch, "$BRANCH"))
+    return StageResult(standin.config, series[8], series[1], requests, command)
+
+
+# --- 2. publish -------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class PublishResult:
+    help: Runs
+    tiny: Runs
+    big: Runs
+    stored_size: int
+    checksum_ok: bool
+    command: str
+
+
+def write_random(path: Path, size: int) -> str:
+    """`size` random bytes, written 1 MiB at a time (never whole in memory); their MD5."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 1 << 20))
+            digest.update(chunk)
+            f.write(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def run_publish(driver: Driver, standin: Standin, runs: int) -> PublishResult:
+    need = (runs + 2) * PUBLISH_BYTES + (1 << 30)  # the file, one stored copy per run, margin
+    free = shutil.disk_usage(driver.work).free
+    if free < need:
+        raise MeasurementError(f"publish needs about {need / 2**30:.0f} GiB free under "
+                               f"{driver.work} (the file and the stand-in's copies); "
+                               f"{free / 2**30:.1f} GiB free")
+    progress("publish: writing 1 GiB of random bytes, opening the job")
+    standin.ask("seed", repo="pubinput", kind="random", count=1, size=16)
+    standin.ask("seed", repo="publishbench", kind="empty")
+    job = standin.ask("compile", dir=str(driver.work / "specs-publish"),
+                      pipeline="publishbench", input_repo="pubinput", glob="/*")["job"]
+    run_name = "publishbench"
+    _, branch, key = driver.open_job(standin, job, run_name)
+    big_pfs, tiny_pfs = driver.work / "pfs-big", driver.work / "pfs-tiny"
+    (big_pfs / "out").mkdir(parents=True)
+    (tiny_pfs / "out").mkdir(parents=True)
+    md5 = write_random(big_pfs / "out" / "big.bin", PUBLISH_BYTES)
+    (tiny_pfs / "out" / "tiny.txt").write_bytes(b"tiny\n")
+    argv = datum_argv("publish", "publishbench", "publishbench", branch, key)
+    base = {"DSC_RUN": run_name, "DSC_RUN_UID": run_name,
+            "DSC_OUTPUT_DIR": str(driver.work / "params")}
+    result = PublishResult(Runs("`dsc runtime --help`"), Runs("publish of a 5-byte file"),
+                           Runs("publish of the 1 GiB file"), 0, False, "")
+    commands = {
+        "help": lambda: driver.run(None, ["runtime", "--help"], {}, None),
+        "tiny": lambda: driver.run(standin, argv, {**base, "DSC_PFS": str(tiny_pfs)},
+                                   "publish"),
+        "big": lambda: driver.run(standin, argv, {**base, "DSC_PFS": str(big_pfs)}, "publish"),
+    }
+    commands["help"]()  # warm-up, untimed
+    commands["tiny"]()
+    order = ["help", "tiny", "big"]
+    last = ""
+    for i in range(runs):
+        for name in order[i % 3:] + order[:i % 3]:
+            r = commands[name]()
+            getattr(result, name).runs.append(r)
+            last = name if name != "help" else last
+            if name == "big":
+                progress(f"publish run {i + 1}/{runs}: 1 GiB in {r.verb_s:.2f} s, peak RSS "
+                         f"{mib(r.process.maxrss_kib)}")
+    if last != "big":  # the datum's last publish must be the big file, to check what landed
+        commands["big"]()
+    stat = standin.ask("stat", repo="publishbench", ref=branch, path="big.bin")
+    result.stored_size = stat["size"] or 0
+    result.checksum_ok = stat.get("checksum") == md5
+    if result.stored_size != PUBLISH_BYTES or not result.checksum_ok:
+        raise MeasurementError(f"the stand-in holds big.bin with {result.stored_size} bytes and "
+                               f"checksum {stat.get('checksum')}, not {PUBLISH_BYTES} / {md5}")
+    result.command = shlex.join([rel(driver.python), "-m", "compiler", *argv]).replace(
+        branch, "$BRANCH")
+    (big_pfs / "out" / "big.bin").unlink()
+    return result
+
+
+# --- 3. open ----------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class OpenResult:
+    series: dict[str, Runs]  # stand-in config key -> runs
+    seed_s: float
+    command: str
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def run_open(driver: Driver, standins: list[Standin], runs: int, parts: bool,
+             profile: bool) -> OpenResult:
+    jobs: dict[str, str] = {}
+    seed_s = 0.0
+    for s in standins:
+        progress(f"open, stand-in `{s.config.key}`: seeding {OPEN_DIRS * OPEN_FILES_PER_DIR:,} "
+                 "objects")
+        seed_s = s.ask("seed", repo="bigrepo", kind="tree", dirs=OPEN_DIRS,
+                       per_dir=OPEN_FILES_PER_DIR)["seconds"]
+        s.ask("seed", repo="openbench", kind="empty")
+        jobs[s.config.key] = s.ask("compile", dir=str(driver.work / f"specs-open-{s.config.key}"),
+                                   pipeline="openbench", input_repo="bigrepo", glob="/*")["job"]
+    result = OpenResult({s.config.key: Runs(s.config.key) for s in standins}, seed_s, "")
+    for s in standins:  # warm-up, untimed
+        driver.open_job(s, jobs[s.config.key], f"openbench-{s.config.key}-warm")
+    for i in range(runs):
+        for s in (standins if i % 2 == 0 else list(reversed(standins))):
+            r, _branch, _key = driver.open_job(s, jobs[s.config.key],
+                                               f"openbench-{s.config.key}-{i}")
+            if f": {OPEN_DIRS} datums" not in r.line:
+                raise MeasurementError(f"open planned something else: {r.line}")
+            result.series[s.config.key].runs.append(r)
+            progress(f"open `{s.config.key}` run {i + 1}/{runs}: {r.verb_s:.2f} s")
+    result.command = shlex.join([rel(driver.python), "-m", "compiler", "runtime", "open",
+                                 "--job", "$JOB"])
+    if parts or profile:
+        for s in standins:
+            progress(f"open, stand-in `{s.config.key}`: timing the parts in one process")
+            args = {"endpoint": s.endpoint, "job": jobs[s.config.key], "runs": PARTS_RUNS,
+                    "profile": profile and s is standins[0], "tmp": str(driver.work / "parts"),
+                    "access_key_id": s.credentials["LAKEFS_ACCESS_KEY_ID"],
+                    "secret_access_key": s.credentials["LAKEFS_SECRET_ACCESS_KEY"]}
+            proc = subprocess.run([driver.python, str(Path(__file__).resolve()), "--child",
+                                   "open-parts", json.dumps(args)], cwd=driver.cwd,
+                                  env=driver.env, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise MeasurementError(f"the open-parts child failed: {proc.stderr[-800:]}")
+            result.parts[s.config.key] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+
+def logged(seconds: float) -> str:
+    """A time the verb logged (with two decimals)."""
+    return f"{seconds:.2f} s"
+
+
+def machine_facts(python: str, rev: str | None) -> list[list[str]]:
+    cpu_model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    head = tool_output(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    if rev is not None:
+        commit = tool_output(["git", "-C", str(REPO), "rev-parse", "--short", rev])
+        source = f"git {commit} (`--rev {rev}`: {', '.join(EXPORTED)} exported; the working " \
+                 "tree is not used)"
+    else:
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
+                                *EXPORTED], capture_output=True, text=True, check=False).stdout
+        changed = ", ".join(line[3:] for line in dirty.splitlines())
+        source = f"git {head}" + (f" + uncommitted changes in {changed}" if changed else "")
+    versions = tool_output([python, "-c", "from importlib.metadata import version; print(*("
+                            "version(p) for p in ('lakefs-sdk', 'openapi-core', 'urllib3')))"])
+    sdk, openapi, urllib3 = versions.split()
+    return [["CPUs", f"{os.cpu_count()}; {cpu_model}"],
+            ["OS", platform.platform()],
+            ["Python", tool_output([python, "-c", "import sys; print(sys.version.split()[0])"])],
+            ["dsc", source],
+            ["lakefs-sdk / openapi-core / urllib3", f"{sdk} / {openapi} / {urllib3}"],
+            ["load average at start", " / ".join(f"{x:.2f}" for x in os.getloadavg())]]
+
+
+def _stage_section(results: list[StageResult]) -> list[str]:
+    first = results[0]
+    out = ["## 1. Stage: 1,000 objects of 4 KiB, one datum (glob `/`)", "",
+           f"`{first.command}`, each run into a fresh DSC_PFS; the two settings alternate "
+           f"(8, 1, 1, 8, ...) after one untimed run. One stage makes "
+           f"{first.requests_per_run:,} requests (job record, plan, one listing page, one GET "
+           "per object). Time: what the verb logs (\"... in X s\"); process: the whole fresh "
+           "process; stand-in CPU: the stand-in process's CPU time during the run (all its "
+           "threads).", ""]
+    rows = []
+    for r in results:
+        for s in (r.parallel, r.serial):
+            rows.append([r.config.key + (" (info)" if r.config.info else ""), s.label,
+                         logged(s.verb_median), logged(s.verb_min), logged(s.verb_max),
+                         sec(s.wall_median), sec(s.cpu_median), sec(s.standin_cpu_median),
+                         f"{STAGE_FILES / s.verb_median:,.0f}/s", mib(s.rss_peak_kib)])
+    out += table(["stand-in", "setting", "median", "min", "max", "process wall", "process CPU",
+                  "stand-in CPU", "objects", "peak RSS"], rows)
+    out += [""]
+    for r in results:
+        pr = r.pair_ratios
+        out.append(f"* `{r.config.key}` ({r.config.title}): 1 / 8 = **{r.ratio:.2f}x** "
+                   f"(target >= {TARGET_STAGE_RATIO:g}x: "
+                   f"{'info, ' if r.config.info else ''}{verdict(r.ratio >= TARGET_STAGE_RATIO)});"
+                   f" per pair min {min(pr):.2f}x, median {statistics.median(pr):.2f}x, "
+                   f"max {max(pr):.2f}x.")
+    return [*out, ""]
+
+
+def _publish_section(p: PublishResult) -> list[str]:
+    out = ["## 2. Publish: a 1 GiB file of random bytes", "",
+           f"`{p.command}` with DSC_PFS holding `out/big.bin` (1 GiB) or `out/tiny.txt`, and "
+           f"`{rel(sys.executable)} -m compiler runtime --help`, rotated; stand-in "
+           "`defaults` in its own process. Peak RSS: the verb's process alone (`ru_maxrss`). "
+           f"The stand-in then held big.bin with {p.stored_size:,} bytes and the file's MD5 "
+           f"({'checked' if p.checksum_ok else '**wrong**'}).", ""]
+    rows = []
+    for s in (p.help, p.tiny, p.big):
+        rows.append([s.label, logged(s.verb_median) if s.runs[0].line else "-",
+                     sec(s.wall_median), sec(s.cpu_median),
+                     sec(s.standin_cpu_median) if s.runs[0].line else "-",
+                     mib(s.rss_median_kib), mib(s.rss_peak_kib)])
+    out += table(["command", "verb's time (median)", "process wall", "process CPU",
+                  "stand-in CPU", "median peak RSS", "max peak RSS"], rows)
+    rate = PUBLISH_BYTES / 2**20 / p.big.verb_median
+    out += ["", f"Peak RSS of the 1 GiB publish: **{mib(p.big.rss_peak_kib)}** (target < "
+            f"{TARGET_PUBLISH_MIB} MiB: {verdict(p.big.rss_peak_kib < TARGET_PUBLISH_MIB * 1024)}"
+            f"), {(p.big.rss_peak_kib - p.tiny.rss_peak_kib) / 1024:+.1f} MiB against the tiny "
+            f"publish; {rate:.0f} MiB/s.", ""]
+    return out
+
+
+def _open_section(o: OpenResult) -> list[str]:
+    out = [f"## 3. Open: {OPEN_DIRS * OPEN_FILES_PER_DIR:,} objects in {OPEN_DIRS:,} directories,"
+           f" glob `/*` ({OPEN_DIRS:,} datums)", "",
+           f"`{o.command}`, a new run name (so a new job branch) each time, the stand-ins "
+           f"alternating after one untimed run each. Seeding the repo directly took "
+           f"{o.seed_s:.1f} s (untimed).", ""]
+    rows = []
+    for key, s in o.series.items():
+        rows.append([key, logged(s.verb_median), logged(s.verb_min), logged(s.verb_max),
+                     sec(s.wall_median), sec(s.cpu_median), sec(s.standin_cpu_median),
+                     mib(s.rss_peak_kib), verdict(s.verb_median <= TARGET_OPEN_S)])
+    out += table(["stand-in", "median", "min", "max", "process wall", "process CPU",
+                  "stand-in CPU", "peak RSS", f"<= {TARGET_OPEN_S:g} s"], rows)
+    if o.parts:
+        out += ["", "The parts, timed in one process (medians of "
+                f"{len(next(iter(o.parts.values()))['sdk'])} runs): the listing through the "
+                "adapter (lakefs-sdk's pydantic models), the same 100 pages read as raw JSON "
+                "(a prototype in this script, not dsc's code), and planning the listing held "
+                "in memory (`verbs._plan`).", ""]
+        rows = []
+        for key, parts in o.parts.items():
+            sdk, raw, plan = (statistics.median(parts[k]) for k in ("sdk", "raw", "plan"))
+            rows.append([key, sec(sdk), sec(raw), f"{sdk / raw:.2f}x", sec(plan),
+                         f"{parts['objects']:,} / {parts['datums']:,}"])
+        out += table(["stand-in", "listing, adapter", "listing, raw JSON", "adapter / raw",
+                      "planning", "objects / datums"], rows)
+        for key, parts in o.parts.items():
+            if "profile" in parts:
+                out += ["", f"cProfile of `open_job` in one process, stand-in `{key}` "
+                        f"({parts['profile_s']:.1f} s under the profiler), by own time:", "",
+                        "```", parts["profile"], "```"]
+    return [*out, ""]
+
+
+def report(facts: list[list[str]], stage: list[StageResult], publish: PublishResult | None,
+           opened: OpenResult | None, configs: dict[str, StandinConfig],
+           problems: list[str]) -> str:
+    out = ["# dsc runtime benchmark", ""]
+    facts = [*facts, ["load average at end", " / ".join(f"{x:.2f}" for x in os.getloadavg())]]
+    if problems:
+        facts.append(["stand-in problems", "; ".join(problems)[:500]])
+    out += table(["fact", "value"], facts)
+    out += ["", "Command: `" + shlex.join([rel(sys.executable), *sys.argv]) + "`", "",
+            "Stand-ins: " + "; ".join(f"`{c.key}`: {c.title}" for c in configs.values()) + ".",
+            ""]
+    if stage:
+        out += _stage_section(stage)
+    if publish is not None:
+        out += _publish_section(publish)
+    if opened is not None:
+        out += _open_section(opened)
+    rows = []
+    for r in stage:
+        rows.append([f"1 stage 1,000 objects: time(1) / time(8), stand-in `{r.config.key}`"
+                     + (" (info)" if r.config.info else ""), f">= {TARGET_STAGE_RATIO:g}x",
+                     f"{r.ratio:.2f}x ({logged(r.serial.verb_median)} / "
+                     f"{logged(r.parallel.verb_median)})", verdict(r.ratio >= TARGET_STAGE_RATIO)])
+    if publish is not None:
+        rows.append(["2 publish 1 GiB: peak RSS (max of the runs)", f"< {TARGET_PUBLISH_MIB} MiB",
+                     mib(publish.big.rss_peak_kib),
+                     verdict(publish.big.rss_peak_kib < TARGET_PUBLISH_MIB * 1024)])
+    if opened is not None:
+        for key, s in opened.series.items():
+            rows.append([f"3 open 100,000 objects: median, stand-in `{key}`",
+                         f"<= {TARGET_OPEN_S:g} s", logged(s.verb_median),
+                         verdict(s.verb_median <= TARGET_OPEN_S)])
+    out += ["## Targets", "", *table(["target", "limit", "measured", "verdict"], rows)]
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Measure dsc runtime against its performance targets (stage of 1,000 "
+        "objects, 8 transfers against 1; the peak RSS of publishing 1 GiB; open over 100,000 "
+        "objects) with the lakeFS stand-in in its own process, and print a Markdown report. "
+        "Exit status is 0 even when a target is missed; 2 on a measurement error.")
+    parser.add_argument("--runs", type=int, default=5,
+                        help="timed runs of each setting; medians are reported (default: 5; "
+                        "the information-only latency stand-in gets at most 3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 runs, the `defaults` stand-in only, no open breakdown "
+                        "(about 3 min instead of about 8)")
+    parser.add_argument("--only", choices=CASES, action="append",
+                        help="run only this case; repeatable (default: all three)")
+    parser.add_argument("--latency-ms", type=float, default=10.0,
+                        help="the delay per request of the information-only stand-in "
+                        "(default: 10)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also cProfile one `open` in one process (stand-in `defaults`)")
+    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
+                        help="virtualenv holding dsc (default: the repository's .venv)")
+    parser.add_argument("--rev", metavar="REV",
+                        help="measure compiler/, schemas/ and tests/ of this git revision "
+                        "(exported with git archive, first on PYTHONPATH) instead of the "
+                        "working tree (default: the working tree)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="also write the Markdown report to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs = 3
+    if args.runs < 1:
+        parser.error("--runs must be >= 1")
+    args.only = args.only or list(CASES)
+    return args
+
+
+def source_digest(root: Path) -> str:
+    """A digest of what the verbs and the stand-in run, to notice it changing during a run."""
+    digest = hashlib.sha256()
+    for path in sorted([*(root / "compiler").rglob("*.py"), *(root / "tests").rglob("*.py")]):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def export(rev: str, work: Path) -> Path:
+    target = work / "src"
+    target.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", rev, "--",
+                              *EXPORTED], capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise MeasurementError(f"git archive {rev} failed: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def _run(args: argparse.Namespace, work: Path, python: str) -> str:
+    facts = machine_facts(python, args.rev)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    # Bytecode cached in the temporary directory, as a pip-installed dsc reads its .pyc.
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    cwd = REPO
+    if args.rev is not None:
+        cwd = export(args.rev, work)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(cwd), env.get("PYTHONPATH")) if p)
+    configs = standin_configs(args.latency_ms)
+    wanted = ["defaults"] if args.quick else ["defaults", "unvalidated", "latency"]
+    if "stage" not in args.only:
+        wanted = [k for k in wanted if k != "latency"]
+    if args.only == ["publish"]:
+        wanted = ["defaults"]
+    digest = source_digest(cwd)
+    driver = Driver(python, work, cwd, env)
+    standins: dict[str, Standin] = {}
+    problems: list[str] = []
+    try:
+        for key in wanted:
+            progress(f"starting the stand-in `{key}`")
+            standins[key] = Standin(configs[key], python, work, env, cwd)
+        stage = []
+        if "stage" in args.only:
+            for s in standins.values():
+                runs = min(args.runs, 3) if s.config.info else args.runs
+                stage.append(run_stage(driver, s, runs))
+        publish = run_publish(driver, standins["defaults"], args.runs) \
+            if "publish" in args.only else None
+        opened = None
+        if "open" in args.only:
+            judged = [s for s in standins.values() if not s.config.info]
+            opened = run_open(driver, judged, args.runs, not args.quick, args.profile)
+    finally:
+        for key, s in standins.items():
+            problems += [f"`{key}`: {p}" for p in s.stop()]
+    if source_digest(cwd) != digest:
+        facts.append(["dsc source changed during the run", "**yes: the figures may mix two "
+                      "versions of compiler/ or tests/**"])
+    return report(facts, stage, publish, opened, {k: configs[k] for k in standins}, problems)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    python = str(args.venv / "bin" / "python")
+    if not os.access(python, os.X_OK):
+        print(f"runtime_bench: error: {python} is missing or not executable", file=sys.stderr)
+        return 2
+    if not SWAGGER.is_file():
+        print(f"runtime_bench: error: {SWAGGER} (lakeFS's API, which the stand-in serves) is "
+              "missing", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="dsc-runtime-bench-"))
+    started = time.perf_counter()
+    try:
+        text = _run(args, work, python)
+    except MeasurementError as exc:
+        print(f"runtime_bench: measurement error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.keep:
+            progress(f"kept the work directory {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    progress(f"done in {time.perf_counter() - started:.0f} s")
+    print(text, end="")
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        sys.exit(serve_main(json.loads(sys.argv[2])))
+    if sys.argv[1:3] == ["--child", "open-parts"]:
+        sys.exit(open_parts_main(json.loads(sys.argv[3])))
+    sys.exit(main())
