@@ -184,18 +184,38 @@ class LakeFS:
         return Commit(c.id, tuple(c.parents), c.message, dict(c.metadata or {}))
 
     def objects(self, repo: str, ref: str, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object under `prefix` at `ref`, lexicographically, 1,000 per request."""
-        api = self._api("ObjectsApi")
+        """Every object under `prefix` at `ref`, lexicographically, 1,000 per request. Pages
+        are read as plain JSON: lakefs-sdk's models cost 20 us a row (2 s per 100,000)."""
+        from urllib.parse import quote, urlencode
+
+        base = (f"{self._client.configuration.host}/repositories/{quote(repo, safe='')}/refs/"
+                f"{quote(ref, safe='')}/objects/ls?")
         after = ""
         while True:
-            page = self._call("list objects", api.list_objects, repo, ref, prefix=prefix,
-                              after=after, amount=PAGE, idempotent=True)
-            for row in page.results:
-                if row.path_type == "object":
-                    yield ObjectInfo(row.path, row.checksum, int(row.size_bytes or 0))
-            if not page.pagination.has_more:
+            url = base + urlencode({"prefix": prefix, "after": after, "amount": PAGE,
+                                    "user_metadata": "false"})
+            page = self._call("list objects", lambda url=url, **_: self._get_json(url),
+                              idempotent=True)
+            for row in page["results"]:
+                if row.get("path_type") == "object":
+                    yield ObjectInfo(row["path"], row.get("checksum", ""),
+                                     int(row.get("size_bytes") or 0))
+            if not page["pagination"]["has_more"]:
                 return
-            after = page.pagination.next_offset
+            after = page["pagination"]["next_offset"]
+
+    def _get_json(self, url: str) -> Any:
+        import urllib3
+
+        response = self._client.rest_client.pool_manager.urlopen(
+            "GET", url, retries=False, preload_content=True,
+            timeout=urllib3.Timeout(connect=self.policy.timeout[0],
+                                    read=self.policy.timeout[1]),
+            headers={"Authorization": self._basic(), "Accept": "application/json"})
+        if response.status >= 400:
+            raise self._sdk.ApiException(status=response.status, reason=response.reason,
+                                         http_resp=_Body(response))
+        return json.loads(response.data)
 
     def listing(self, repo: str, commit: str) -> Iterator[str]:
         """The paths of a commit (`compiler.pins.PinResolver`)."""
