@@ -181,36 +181,9 @@ def _serve_command(standin: Any, command: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown command {op!r}")
 
 
-def raw_objects(lakefs: Any, repo: str, ref: str) -> Any:
-    """A prototype of listing without lakefs-sdk's models: the same GET .../objects/ls pages,
-    read with `json.loads` into the adapter's ObjectInfo. Uses the adapter's connection pool and
-    credentials (private attributes: a benchmark's shortcut, not an API)."""
-    from urllib.parse import quote, urlencode
-
-    from compiler.lakefs.client import PAGE, ObjectInfo
-
-    client = lakefs._client
-    pool, host = client.rest_client.pool_manager, client.configuration.host
-    headers = {"Authorization": lakefs._basic(), "Accept": "application/json"}
-    base = f"{host}/repositories/{quote(repo, safe='')}/refs/{quote(ref, safe='')}/objects/ls?"
-    after = ""
-    while True:
-        response = pool.urlopen("GET", base + urlencode({"after": after, "amount": PAGE}),
-                                headers=headers, retries=False)
-        if response.status != 200:
-            raise RuntimeError(f"list objects: {response.status} {response.data[:200]!r}")
-        page = json.loads(response.data)
-        for row in page["results"]:
-            if row["path_type"] == "object":
-                yield ObjectInfo(row["path"], row["checksum"], int(row.get("size_bytes") or 0))
-        if not page["pagination"]["has_more"]:
-            return
-        after = page["pagination"]["next_offset"]
-
-
 def open_parts_main(args: dict[str, Any]) -> int:
-    """Time the parts of `open` in this process: the listing through the adapter (lakefs-sdk
-    models), the same listing as raw JSON (prototype), and planning the in-memory listing."""
+    """Time the parts of `open` in this process: the listing through the adapter and
+    planning the in-memory listing."""
     sys.path.insert(0, os.getcwd())
     from compiler.lakefs.client import LakeFS
     from compiler.runtime import verbs
@@ -222,7 +195,7 @@ def open_parts_main(args: dict[str, Any]) -> int:
     commit = lakefs.head(leaf.lakefs_repo, job.branch_of(leaf))
     run = Run.from_environment({"DSC_RUN": "open-parts", "DSC_PFS": args["tmp"],
                                 "DSC_OUTPUT_DIR": args["tmp"]})
-    out: dict[str, Any] = {"sdk": [], "raw": [], "plan": []}
+    out: dict[str, Any] = {"list": [], "plan": []}
 
     class Listed:
         """The adapter's `objects`, answered from memory: planning alone."""
@@ -235,20 +208,15 @@ def open_parts_main(args: dict[str, Any]) -> int:
 
     for _ in range(args["runs"]):
         t0 = time.perf_counter()
-        sdk = list(lakefs.objects(leaf.lakefs_repo, commit))
+        listed = list(lakefs.objects(leaf.lakefs_repo, commit))
         t1 = time.perf_counter()
-        raw = list(raw_objects(lakefs, leaf.lakefs_repo, commit))
+        ctx = verbs.Context(Listed(listed), run, lambda _line: None)  # type: ignore[arg-type]
         t2 = time.perf_counter()
-        if raw != sdk:
-            raise SystemExit("runtime_bench: the raw JSON listing differs from the adapter's")
-        ctx = verbs.Context(Listed(sdk), run, lambda _line: None)  # type: ignore[arg-type]
-        t3 = time.perf_counter()
         plan = verbs._plan(ctx, job, {leaf.name: commit})
-        t4 = time.perf_counter()
-        out["sdk"].append(t1 - t0)
-        out["raw"].append(t2 - t1)
-        out["plan"].append(t4 - t3)
-        out["objects"], out["datums"] = len(sdk), len(plan)
+        t3 = time.perf_counter()
+        out["list"].append(t1 - t0)
+        out["plan"].append(t3 - t2)
+        out["objects"], out["datums"] = len(listed), len(plan)
     if args["profile"]:
         import cProfile
         import io
@@ -742,17 +710,15 @@ def _open_section(o: OpenResult) -> list[str]:
                   "stand-in CPU", "peak RSS", f"<= {TARGET_OPEN_S:g} s"], rows)
     if o.parts:
         out += ["", "The parts, timed in one process (medians of "
-                f"{len(next(iter(o.parts.values()))['sdk'])} runs): the listing through the "
-                "adapter (lakefs-sdk's pydantic models), the same 100 pages read as raw JSON "
-                "(a prototype in this script, not dsc's code), and planning the listing held "
-                "in memory (`verbs._plan`).", ""]
+                f"{len(next(iter(o.parts.values()))['list'])} runs): the listing through the "
+                "adapter (`LakeFS.objects`: 100 pages read as plain JSON) and planning the "
+                "listing held in memory (`verbs._plan`).", ""]
         rows = []
         for key, parts in o.parts.items():
-            sdk, raw, plan = (statistics.median(parts[k]) for k in ("sdk", "raw", "plan"))
-            rows.append([key, sec(sdk), sec(raw), f"{sdk / raw:.2f}x", sec(plan),
+            listing, plan = (statistics.median(parts[k]) for k in ("list", "plan"))
+            rows.append([key, sec(listing), sec(plan),
                          f"{parts['objects']:,} / {parts['datums']:,}"])
-        out += table(["stand-in", "listing, adapter", "listing, raw JSON", "adapter / raw",
-                      "planning", "objects / datums"], rows)
+        out += table(["stand-in", "listing", "planning", "objects / datums"], rows)
         for key, parts in o.parts.items():
             if "profile" in parts:
                 out += ["", f"cProfile of `open_job` in one process, stand-in `{key}` "
