@@ -62,6 +62,7 @@ from procstat import (
     MeasurementError,
     ProcessStats,
     Series,
+    cpu_model,
     mib,
     ms,
     rel,
@@ -424,14 +425,7 @@ def kib(size: int) -> str:
 
 
 def machine_facts(python: str, dsc: str, rev: str | None) -> list[list[str]]:
-    cpu_model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True, check=False).stdout.strip()
@@ -449,7 +443,7 @@ def machine_facts(python: str, dsc: str, rev: str | None) -> list[list[str]]:
                             "print(*(version(p) for p in ('hera', 'pydantic', 'PyYAML')))"])
     hera, pydantic, pyyaml = versions.split()
     return [
-        ["CPUs", f"{os.cpu_count()} (usable: {affinity}); {cpu_model}"],
+        ["CPUs", f"{os.cpu_count()} (usable: {affinity}); {cpu}"],
         ["OS", platform.platform()],
         ["load average at start", " / ".join(f"{x:.2f}" for x in os.getloadavg())],
         ["python (venv)", tool_output([python, "--version"])],

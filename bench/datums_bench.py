@@ -59,7 +59,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstat import REPO, MeasurementError, mib, rel, run_measured, sec, table, tool_output
+from procstat import (
+    REPO,
+    MeasurementError,
+    cpu_model,
+    mib,
+    rel,
+    run_measured,
+    sec,
+    table,
+    tool_output,
+)
 
 from compiler.datums.glob import compile_glob
 from compiler.datums.plan import Combination, DatumInput, Listing, Source, plan_datums
@@ -457,14 +467,7 @@ def verdict(ok: bool, judged: bool) -> str:
 
 
 def machine_facts(python: str, dsc: str) -> list[list[str]]:
-    cpu_model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True, check=False).stdout.strip()
@@ -473,7 +476,7 @@ def machine_facts(python: str, dsc: str) -> list[list[str]]:
                            capture_output=True, text=True, check=False).stdout.splitlines()
     changed = ", ".join(line[3:] for line in dirty)
     return [
-        ["CPUs", f"{os.cpu_count()} (usable: {affinity}); {cpu_model}"],
+        ["CPUs", f"{os.cpu_count()} (usable: {affinity}); {cpu}"],
         ["OS", platform.platform()],
         ["load average at start", " / ".join(f"{x:.2f}" for x in os.getloadavg())],
         ["python (venv)", tool_output([python, "--version"])],

@@ -57,6 +57,7 @@ from procstat import (
     REPO,
     MeasurementError,
     ProcessStats,
+    cpu_model,
     mib,
     rel,
     run_measured,
@@ -614,14 +615,7 @@ def logged(seconds: float) -> str:
 
 
 def machine_facts(python: str, rev: str | None) -> list[list[str]]:
-    cpu_model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     head = tool_output(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     if rev is not None:
         commit = tool_output(["git", "-C", str(REPO), "rev-parse", "--short", rev])
@@ -635,7 +629,7 @@ def machine_facts(python: str, rev: str | None) -> list[list[str]]:
     versions = tool_output([python, "-c", "from importlib.metadata import version; print(*("
                             "version(p) for p in ('lakefs-sdk', 'openapi-core', 'urllib3')))"])
     sdk, openapi, urllib3 = versions.split()
-    return [["CPUs", f"{os.cpu_count()}; {cpu_model}"],
+    return [["CPUs", f"{os.cpu_count()}; {cpu}"],
             ["OS", platform.platform()],
             ["Python", tool_output([python, "-c", "import sys; print(sys.version.split()[0])"])],
             ["dsc", source],

@@ -180,15 +180,9 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
     values = _template_values(sets, values_files)
     source: DataDir | LakeFSData | dict[str, list[str]]
     if from_lakefs:
-        from compiler.lakefs.client import from_environment
-
         config = _config(config_path, {})
-        if config is None:
-            return int(ExitCode.USAGE)
-        try:
-            client = from_environment(os.environ, config.lakefs.endpoint)
-        except LookupError as exc:
-            click.echo(f"dsc: error: --lakefs: {exc}", err=True)
+        client = None if config is None else _lakefs_client(config, "--lakefs: ")
+        if client is None:
             return int(ExitCode.USAGE)
         source = LakeFSData(client, config.lakefs_repo, config.default_branch)
     elif listing_file is not None:
@@ -297,12 +291,10 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
                              generate_name=generate_name, config=config, pin=pin)
     resolver = None
     if pin:
-        from compiler.lakefs.client import LakeFSError, from_environment
+        from compiler.lakefs.client import LakeFSError
 
-        try:
-            resolver = from_environment(os.environ, config.lakefs.endpoint)
-        except LookupError as exc:
-            click.echo(f"dsc: error: --pin: {exc}", err=True)
+        resolver = _lakefs_client(config, "--pin: ")
+        if resolver is None:
             return int(ExitCode.USAGE)
         try:
             compiled = compile_specs(request, resolver)
@@ -499,15 +491,11 @@ def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None) 
     except LakeFSURLError as exc:
         raise click.BadParameter(str(exc), param_hint="'lakefs://REPO/REF'") from None
     config = _config(config_path, {})
-    if config is None:
+    lakefs = None if config is None else _lakefs_client(config)
+    if lakefs is None:
         return int(ExitCode.USAGE)
-    from compiler.lakefs.client import LakeFSError, NotFound, from_environment
+    from compiler.lakefs.client import LakeFSError, NotFound
 
-    try:
-        lakefs = from_environment(os.environ, config.lakefs.endpoint)
-    except LookupError as exc:
-        click.echo(f"dsc: error: {exc}", err=True)
-        return int(ExitCode.USAGE)
     try:
         tree = unfold(trace_lineage(lakefs, repo, ref, depth))
     except NotFound as exc:
@@ -533,6 +521,18 @@ def _config(path: Path | None, flags: dict[tuple[str, ...], Any]) -> Any:
         for diagnostic in exc.diagnostics:
             result.add(diagnostic)
         render(result, "text", sys.stderr, colour=_colour(sys.stderr), show_info=False)
+        return None
+
+
+def _lakefs_client(config: Any, context: str = "") -> Any:
+    """A lakeFS client from the config's endpoint and the environment's keys, or None after
+    saying which variables are missing (exit 2)."""
+    from compiler.lakefs.client import from_environment
+
+    try:
+        return from_environment(os.environ, config.lakefs.endpoint)
+    except LookupError as exc:
+        click.echo(f"dsc: error: {context}{exc}", err=True)
         return None
 
 

@@ -186,15 +186,13 @@ class LakeFS:
     def objects(self, repo: str, ref: str, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under `prefix` at `ref`, lexicographically, 1,000 per request. Pages
         are read as plain JSON: lakefs-sdk's models cost 20 us a row (2 s per 100,000)."""
-        from urllib.parse import quote, urlencode
-
-        base = (f"{self._client.configuration.host}/repositories/{quote(repo, safe='')}/refs/"
-                f"{quote(ref, safe='')}/objects/ls?")
+        path = f"/repositories/{_q(repo)}/refs/{_q(ref)}/objects/ls"
         after = ""
         while True:
-            url = base + urlencode({"prefix": prefix, "after": after, "amount": PAGE,
-                                    "user_metadata": "false"})
-            page = self._call("list objects", lambda url=url, **_: self._get_json(url),
+            url = self._url(path, prefix=prefix, after=after, amount=PAGE,
+                            user_metadata="false")
+            page = self._call("list objects",
+                              lambda url=url, **_: json.loads(self._raw("GET", url).data),
                               idempotent=True)
             for row in page["results"]:
                 if row.get("path_type") == "object":
@@ -204,18 +202,28 @@ class LakeFS:
                 return
             after = page["pagination"]["next_offset"]
 
-    def _get_json(self, url: str) -> Any:
+    def _url(self, route: str, /, **query: Any) -> str:
+        """An API URL: `route` below /api/v1 (its parts quoted with `_q`), and the query."""
+        from urllib.parse import urlencode
+
+        return f"{self._client.configuration.host}{route}?{urlencode(query)}"
+
+    def _raw(self, method: str, url: str, *, accept: str = "application/json",
+             headers: dict[str, str] | None = None, preload: bool = True, **kwargs: Any
+             ) -> Any:
+        """One request on lakefs-sdk's connection pool, past its models (plain JSON pages,
+        streamed bodies); an error status raises what lakefs-sdk would, for `_call`."""
         import urllib3
 
         response = self._client.rest_client.pool_manager.urlopen(
-            "GET", url, retries=False, preload_content=True,
+            method, url, retries=False, preload_content=preload,
             timeout=urllib3.Timeout(connect=self.policy.timeout[0],
                                     read=self.policy.timeout[1]),
-            headers={"Authorization": self._basic(), "Accept": "application/json"})
+            headers={"Authorization": self._basic(), "Accept": accept, **(headers or {})},
+            **kwargs)
         if response.status >= 400:
-            raise self._sdk.ApiException(status=response.status, reason=response.reason,
-                                         http_resp=_Body(response))
-        return json.loads(response.data)
+            _fail(self._sdk, response)
+        return response
 
     def listing(self, repo: str, commit: str) -> Iterator[str]:
         """The paths of a commit (`compiler.pins.PinResolver`)."""
@@ -232,24 +240,18 @@ class LakeFS:
         1 MiB at a time. Returns (bytes, MD5 hex). With `presign`, lakeFS redirects to the
         object store and the data is read from there, without lakeFS's credentials."""
         import hashlib
-        from urllib.parse import quote
 
         import urllib3
 
-        url = (f"{self._client.configuration.host}/repositories/{quote(repo, safe='')}/refs/"
-               f"{quote(ref, safe='')}/objects?path={quote(path, safe='')}"
-               + ("&presign=true" if presign else ""))
-        pool = self._client.rest_client.pool_manager
-        timeout = urllib3.Timeout(connect=self.policy.timeout[0], read=self.policy.timeout[1])
+        url = self._url(f"/repositories/{_q(repo)}/refs/{_q(ref)}/objects", path=path,
+                        **({"presign": "true"} if presign else {}))
         start = sink.tell()
 
         def fetch() -> tuple[int, str]:
             sink.seek(start)
             sink.truncate()
-            response = pool.urlopen("GET", url, retries=False, redirect=False,
-                                    preload_content=False, timeout=timeout,
-                                    headers={"Authorization": self._basic(),
-                                             "Accept": "application/octet-stream"})
+            response = self._raw("GET", url, accept="application/octet-stream", preload=False,
+                                 redirect=False)
             try:
                 if presign and response.status in (301, 302, 303, 307):
                     location = response.headers.get("Location", "")
@@ -257,12 +259,11 @@ class LakeFS:
                     # A fresh request without our Authorization header: the signature is in
                     # the URL, and the object store must never see lakeFS credentials.
                     response = self._object_store().urlopen(
-                        "GET", location, retries=False, preload_content=False, timeout=timeout)
-                if response.status >= 400:
-                    response.read()
-                    raise self._sdk.ApiException(status=response.status,
-                                                 reason=response.reason,
-                                                 http_resp=_Body(response))
+                        "GET", location, retries=False, preload_content=False,
+                        timeout=urllib3.Timeout(connect=self.policy.timeout[0],
+                                                read=self.policy.timeout[1]))
+                    if response.status >= 400:
+                        _fail(self._sdk, response)
                 digest = hashlib.md5(usedforsecurity=False)
                 size = 0
                 for chunk in response.stream(CHUNK):
@@ -336,10 +337,6 @@ class LakeFS:
         """Write one object on a branch, streamed as `application/octet-stream` (a file
         object is never read whole into memory; lakefs-sdk's multipart upload would). The
         same bytes again leave the same state, so this is retried like a read."""
-        from urllib.parse import quote
-
-        import urllib3
-
         if isinstance(content, bytes):
             size = len(content)
             rewind = None
@@ -348,24 +345,13 @@ class LakeFS:
             if size is None:
                 size = content.seek(0, 2) - rewind
                 content.seek(rewind)
-        url = (f"{self._client.configuration.host}/repositories/{quote(repo, safe='')}/branches/"
-               f"{quote(branch, safe='')}/objects?path={quote(path, safe='')}")
-        pool = self._client.rest_client.pool_manager
+        url = self._url(f"/repositories/{_q(repo)}/branches/{_q(branch)}/objects", path=path)
 
         def send() -> Any:
             if rewind is not None:
                 content.seek(rewind)  # type: ignore[union-attr]
-            response = pool.urlopen(
-                "POST", url, body=content, retries=False, preload_content=True,
-                timeout=urllib3.Timeout(connect=self.policy.timeout[0],
-                                        read=self.policy.timeout[1]),
-                headers={"Authorization": self._basic(), "Content-Length": str(size),
-                         "Content-Type": "application/octet-stream",
-                         "Accept": "application/json"})
-            if response.status >= 400:
-                raise self._sdk.ApiException(status=response.status, reason=response.reason,
-                                             http_resp=_Body(response))
-            return json.loads(response.data)
+            return json.loads(self._raw("POST", url, body=content, headers={
+                "Content-Length": str(size), "Content-Type": "application/octet-stream"}).data)
 
         stats = self._call("upload object", lambda **_: send(), idempotent=True)
         return ObjectInfo(stats["path"], stats["checksum"], int(stats.get("size_bytes") or 0))
@@ -456,6 +442,18 @@ class LakeFS:
     def _landed(self, repo: str, branch: str, key: str, value: str) -> Commit | None:
         head = self.commit_of(repo, branch)
         return head if head.metadata.get(key) == value else None
+
+
+def _q(part: str) -> str:
+    from urllib.parse import quote
+
+    return quote(part, safe="")
+
+
+def _fail(sdk: Any, response: Any) -> None:
+    """Raise what lakefs-sdk raises for an error answer (its body read, for the message)."""
+    raise sdk.ApiException(status=response.status, reason=response.reason,
+                           http_resp=_Body(response))
 
 
 class _Body:

@@ -52,7 +52,6 @@ class Context:
 class Opened:
     branch: str
     keys: list[str]
-    commits: dict[str, str]  # leaf name -> commit
 
 
 def open_job(ctx: Context, job_text: str, pins: Iterable[str],
@@ -119,7 +118,7 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
     ctx.log(f"open {job.pipeline}: {count} datums (plan {digest[:12]}) over {pinned_text}; "
             f"job branch {job.output_repo}@{branch} from {job.output_branch}@{base[:12]} "
             f"in {ctx.clock() - started:.2f} s")
-    return Opened(branch, keys, commits)
+    return Opened(branch, keys)
 
 
 def _tick(ctx: Context, job: Job, repo: str) -> None:
@@ -256,6 +255,9 @@ def _datum(ctx: Context, pipeline: str, repo: str, branch: str, key: str,
            verb: str) -> Started:
     index = datum_index(key)
     record = _job_record(ctx, pipeline, repo, branch)
+    if record is None:
+        raise JobError(f"pipeline `{pipeline}`: job branch {repo}@{branch} is gone or was "
+                       "never opened (an aborted run deletes it: resubmit the run)")
     job = Job.parse(record["job"])
     _check_deadline(ctx, job, record, f"{verb} of datum {key}")
     if index >= record["datums"]:
@@ -264,16 +266,15 @@ def _datum(ctx: Context, pipeline: str, repo: str, branch: str, key: str,
     return Started(job, record, index, chunk[index % contract.PLAN_CHUNK])
 
 
-def _job_record(ctx: Context, pipeline: str, repo: str, branch: str) -> dict[str, Any]:
-    """The job record `open` wrote on the job branch."""
+def _job_record(ctx: Context, pipeline: str, repo: str, branch: str) -> dict[str, Any] | None:
+    """The job record `open` wrote on this run's job branch; None when it is not there."""
     if branch != ctx.run.job_branch(pipeline):
         raise JobError(f"--job-branch {branch} is not this run's branch for pipeline "
                        f"`{pipeline}` ({ctx.run.job_branch(pipeline)})")
     try:
         record: dict[str, Any] = json.loads(ctx.lakefs.read(repo, branch, contract.JOB_FILE))
     except NotFound:
-        raise JobError(f"pipeline `{pipeline}`: job branch {repo}@{branch} is gone or was "
-                       "never opened (an aborted run deletes it: resubmit the run)") from None
+        return None
     if record.get("run_uid") != ctx.run.uid or record.get("pipeline") != pipeline:
         raise JobError(f"job branch {repo}@{branch} belongs to run {record.get('run')} "
                        f"(pipeline {record.get('pipeline')}), not to this one")
@@ -468,22 +469,15 @@ def commit(ctx: Context, job_text: str, branch: str) -> Committed:
     job = Job.parse(job_text)
     lakefs, run = ctx.lakefs, ctx.run
     repo = job.output_repo
-    if branch != run.job_branch(job.pipeline):
-        raise JobError(f"--job-branch {branch} is not this run's branch for pipeline "
-                       f"`{job.pipeline}` ({run.job_branch(job.pipeline)})")
-    try:
-        record = json.loads(lakefs.read(repo, branch, contract.JOB_FILE))
-    except NotFound:
+    record = _job_record(ctx, job.pipeline, repo, branch)
+    if record is None:
         # Gone after a merge of this run (a retry after the branch was deleted), or never made.
         head = lakefs.commit_of(repo, job.output_branch)
         if head.metadata.get(contract.RUN_KEY) == run.uid and \
                 head.metadata.get(contract.PIPELINE_KEY) == job.pipeline:
             return _done(ctx, job, head.id, started, "already committed")
         raise JobError(f"pipeline `{job.pipeline}`: job branch {repo}@{branch} is gone or was "
-                       "never opened, and the output branch holds no commit of this run") \
-            from None
-    if record.get("run_uid") != run.uid:
-        raise JobError(f"job branch {repo}@{branch} belongs to run {record.get('run')}")
+                       "never opened, and the output branch holds no commit of this run")
     _check_deadline(ctx, job, record, "commit")
 
     count = int(record["datums"])
