@@ -5,7 +5,8 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -322,6 +323,173 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
     return int(ExitCode.CLEAN)
 
 
+@cli.command("run")
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--data", "data", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Read and write repos in DIR, one directory per repo: inputs are the "
+              "files in DIR/<repo>/, each pipeline's output lands in DIR/<pipeline>/ with its "
+              "provenance in DIR/<pipeline>/.dsc/ [the default: ./data].")
+@click.option("--lakefs", "use_lakefs", is_flag=True,
+              help="Read and write a real lakeFS instead (lakefs.endpoint or LAKEFS_ENDPOINT, "
+              "LAKEFS_ACCESS_KEY_ID, LAKEFS_SECRET_ACCESS_KEY), as the cluster would.")
+@click.option("--runner", type=click.Choice(["host", "docker"]), default="host",
+              show_default=True,
+              help="host: each datum's command runs here, in a private mount namespace with "
+              "the datum at /pfs and its own /tmp, from the current directory; docker: in the "
+              "spec's image.")
+@click.option("-j", "--parallelism", type=click.IntRange(min=1), metavar="N",
+              help="Pods running at once [default: one per CPU]; a spec's parallelism_spec "
+              "still caps its own datums.")
+@click.option("--secrets", metavar="DIR", type=click.Path(exists=True, file_okay=False,
+                                                          path_type=Path),
+              help="Kubernetes Secrets for user containers, as files DIR/<secret>/<key>.")
+@click.option("--name", "graph_name", metavar="NAME",
+              help="The graph's name [default: the directory given, or the single pipeline].")
+@click.option("--config", "config_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The dsc configuration [default: ./dsc.yaml when present].")
+@click.option("-v", "--verbose", is_flag=True, help="A line for every datum.")
+@template_options
+@_guard
+def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: str,
+        parallelism: int | None, secrets: Path | None, graph_name: str | None,
+        config_path: Path | None, verbose: bool, sets: tuple[str, ...],
+        values_files: tuple[Path, ...]) -> int:
+    """Compile the specs and run the Workflow here, as Argo would run it on the cluster:
+    the same steps, the same datums, the same commits with provenance.
+
+    Exit 0 when every pipeline committed, 1 when a datum or step failed (the output
+    branches stay as they were; the failure is named), 3 when it cannot run at all. Ctrl-C
+    stops the running datums and leaves no partial output.
+    """
+    from compiler.compile import CompileRequest, compile_specs
+    from compiler.local.progress import Progress, jobs_of
+    from compiler.local.runners import DockerRunner, HostRunner, RunnerError
+    from compiler.local.session import (
+        LOCAL_NAMESPACE,
+        default_parallelism,
+        directory_store,
+        execute,
+        where_data,
+        where_lakefs,
+    )
+    from compiler.local.workflow import Unsupported, load_program
+    from compiler.report import render, summary_line
+
+    if use_lakefs and data is not None:
+        raise click.UsageError("--data and --lakefs exclude each other")
+    values = _template_values(sets, values_files)
+    config = _config(config_path, {})
+    if config is None:
+        return int(ExitCode.USAGE)
+    compiled = compile_specs(CompileRequest(paths=paths, values=values, name=graph_name,
+                                            config=config))
+    if compiled.result.diagnostics:
+        render(compiled.result, "text", sys.stderr, colour=_colour(sys.stderr),
+               show_info=False)
+    if compiled.documents is None:
+        click.echo(summary_line(compiled.result), err=True)
+        return int(ExitCode.FINDINGS)
+    try:
+        program = load_program(compiled.documents)
+    except Unsupported as exc:
+        raise CouldNotRun(f"the compiled Workflow: {exc}") from None
+
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    runtime_env: dict[str, str] = {}
+    where: Callable[[Any], str]
+    if use_lakefs:
+        store = _lakefs_client(config, "--lakefs: ")
+        if store is None:
+            return int(ExitCode.USAGE)
+        where = where_lakefs
+        place = f"lakeFS at {store.endpoint}"
+    else:
+        root = data if data is not None else Path("data")
+        if not root.is_dir():
+            raise CouldNotRun(f"--data {root}: no such directory (it holds one directory per "
+                              "input repo)")
+        store = directory_store(root, program)
+        runtime_env["DSC_STORAGE_NAMESPACE"] = LOCAL_NAMESPACE
+        where = where_data(store)
+        place = f"data in {root}"
+    try:
+        user = HostRunner(Path.cwd(), log=say) if runner == "host" else \
+            DockerRunner(secrets)
+    except RunnerError as exc:
+        raise CouldNotRun(str(exc)) from None
+    progress = Progress(jobs_of(program), sys.stderr, tty=_isatty(sys.stderr),
+                        verbose=verbose)
+    jobs = parallelism or default_parallelism()
+    count = len(progress.states)
+    say(f"dsc run: {program.name}, {count} pipeline{'' if count == 1 else 's'}, {runner} "
+        f"runner, {place}, {jobs} pods at once")
+    stop: list[Any] = []
+
+    def wait(worker: Any) -> bool:
+        interrupted = False
+        while worker.is_alive():
+            try:
+                worker.join(0.2)
+            except KeyboardInterrupt:
+                if interrupted:
+                    raise
+                interrupted = True
+                say("dsc run: interrupted: stopping the running datums; the output "
+                    "branches stay as they were (Ctrl-C again to quit at once)")
+                executor, pods = stop[0]
+                executor.cancel.set()
+                pods.stop_all()
+        return interrupted
+
+    result = execute(program, store, _in_process_runtime(store), user, progress=progress,
+                     parallelism=jobs, runtime_env=runtime_env, secrets=secrets,
+                     scratch=None, on_start=lambda e, p: stop.append((e, p)), wait=wait)
+    say("")
+    say(progress.summary(where).rstrip("\n"))
+    if result.interrupted:
+        say(f"dsc run: interrupted; nothing was committed after the interruption (pod "
+            f"scratch in {result.scratch})")
+        return 130
+    if result.outcome.phase != "Succeeded":
+        failures = progress.failures()
+        say(f"dsc run: {result.name} failed: "
+            + ("; ".join(failures[:5]) if failures else result.outcome.message))
+        say(f"dsc run: the output branches are unchanged; pod logs in {result.scratch}")
+        return int(ExitCode.FINDINGS)
+    say(f"dsc run: {result.name} succeeded")
+    return int(ExitCode.CLEAN)
+
+
+def _in_process_runtime(store: Any) -> Callable[[list[str], dict[str, str],
+                                                 Callable[[str], None]], int]:
+    """`dsc runtime <verb>` as the pods run it, in this process, against `store`."""
+    def call(args: list[str], environ: dict[str, str], log: Callable[[str], None]) -> int:
+        try:
+            cli.main(args=list(args), prog_name="dsc", standalone_mode=False,
+                     obj=RuntimeHost(environ, store, log))
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else 1
+        except click.ClickException as exc:
+            log(f"dsc: error: {exc.format_message()}")
+            return exc.exit_code
+        return 0
+    return call
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeHost:
+    """What `dsc run` gives a runtime verb it calls in-process: the pod's environment, the
+    store (instead of lakeFS credentials), and where its log lines go."""
+
+    environ: Mapping[str, str]
+    store: Any
+    log: Callable[[str], None]
+
+
 @cli.command()
 @click.option("--config", "config_schema", is_flag=True,
               help="Print the schema of dsc.yaml instead.")
@@ -357,24 +525,34 @@ def _runtime_verb(verb: str, act: Callable[[Any], Any]) -> int:
     from compiler.runtime.job import JobError, Run
     from compiler.runtime.verbs import Context
 
+    host = click.get_current_context().obj
+    local = isinstance(host, RuntimeHost)
+    environ = host.environ if local else os.environ
+
     def log(line: str) -> None:
-        click.echo(line, err=True)
+        if local:
+            host.log(line)
+        else:
+            click.echo(line, err=True)
 
     try:
-        run = Run.from_environment(os.environ)
-        lakefs = from_environment(os.environ)
+        run = Run.from_environment(environ)
+        store = host.store if local else from_environment(environ)
     except (LookupError, ValueError) as exc:
-        click.echo(f"dsc runtime {verb}: error: {exc}", err=True)
+        log(f"dsc runtime {verb}: error: {exc}")
         return int(ExitCode.USAGE)
-    transfers = os.environ.get("DSC_TRANSFERS", "8")
-    ctx = Context(lakefs, run, log, transfers=int(transfers) if transfers.isdigit() else 8,
-                  presign=os.environ.get("DSC_PRESIGN", "") in ("1", "true", "yes"))
+    transfers = environ.get("DSC_TRANSFERS", "8")
+    ctx = Context(store, run, log, transfers=int(transfers) if transfers.isdigit() else 8,
+                  presign=environ.get("DSC_PRESIGN", "") in ("1", "true", "yes"))
     try:
         act(ctx)
     except JobError as exc:
-        click.echo(f"dsc runtime {verb}: error: {exc}", err=True)
+        log(f"dsc runtime {verb}: error: {exc}")
         return int(ExitCode.FINDINGS)
     except LakeFSError as exc:
+        if local:
+            log(f"dsc: error: runtime {verb}: {exc}")
+            return int(ExitCode.COULD_NOT_RUN)
         raise CouldNotRun(f"runtime {verb}: {exc}") from None
     return int(ExitCode.CLEAN)
 

@@ -23,10 +23,13 @@ CHUNK = 1 << 20  # transfer buffer: a large object never sits whole in memory
 
 
 class LakeFSError(Exception):
-    """A lakeFS call that failed: `status` is the HTTP status (0: no response)."""
+    """A store call that failed: `status` is the HTTP status (0: no response). The local
+    directory store (compiler.store.directory) raises the same types with lakeFS's statuses,
+    so the runtime handles both alike."""
 
-    def __init__(self, operation: str, status: int, message: str) -> None:
-        super().__init__(f"lakeFS {operation}: {status or 'no response'}: {message}")
+    def __init__(self, operation: str, status: int, message: str,
+                 where: str = "lakeFS") -> None:
+        super().__init__(f"{where} {operation}: {status or 'no response'}: {message}")
         self.operation = operation
         self.status = status
         self.message = message

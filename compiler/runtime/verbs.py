@@ -23,9 +23,10 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from compiler import __version__
-from compiler.lakefs.client import Conflict, LakeFS, LakeFSError, NotFound, ObjectInfo
+from compiler.lakefs.client import Conflict, LakeFSError, NotFound, ObjectInfo
 from compiler.runtime import contract
 from compiler.runtime.job import Job, JobError, Leaf, Run, datum_index
+from compiler.store import Store
 
 Log = Callable[[str], None]
 T = TypeVar("T")
@@ -38,7 +39,7 @@ KEYS_BUDGET = 64 * 1024
 
 @dataclass(slots=True)
 class Context:
-    lakefs: LakeFS
+    store: Store  # lakeFS in pods; lakeFS or a local directory under `dsc run`
     run: Run
     log: Log
     transfers: int = 8  # parallel object transfers of stage and publish
@@ -58,7 +59,7 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
              expect: tuple[int, str] | None = None, cron_tick: str = "") -> Opened:
     started = ctx.clock()
     job = Job.parse(job_text)
-    lakefs, run = ctx.lakefs, ctx.run
+    store, run = ctx.store, ctx.run
     pinned = _parse_pins(pins)
     if cron_tick:
         _tick(ctx, job, cron_tick)
@@ -67,10 +68,10 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
 
     if run.storage_namespace:
         namespace = run.storage_namespace.replace("{repo}", job.output_repo)
-        if lakefs.ensure_repository(job.output_repo, namespace, job.output_branch):
+        if store.ensure_repository(job.output_repo, namespace, job.output_branch):
             ctx.log(f"created lakeFS repository {job.output_repo} at {namespace}")
     try:
-        base = lakefs.head(job.output_repo, job.output_branch)
+        base = store.head(job.output_repo, job.output_branch)
     except NotFound:
         raise JobError(
             f"pipeline `{job.pipeline}`: the output branch {job.output_repo}@"
@@ -90,7 +91,7 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
             f"{expect[1][:12]}); recompile with `dsc compile --pin`")
 
     try:
-        lakefs.create_branch_once(job.output_repo, branch, base)
+        store.create_branch_once(job.output_repo, branch, base)
     except Conflict:
         raise JobError(f"job branch {job.output_repo}@{branch} already exists and does not "
                        f"start at the output head {base[:12]}: an earlier run of the same "
@@ -103,9 +104,9 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
                           "commit": commits[leaf.name]} for leaf in job.leaves],
               "datums": count, "digest": digest}
     # The plan first, the job record last: its presence says `open` finished.
-    _parallel(ctx, lambda item: lakefs.upload(job.output_repo, branch, item[0], item[1]),
+    _parallel(ctx, lambda item: store.upload(job.output_repo, branch, item[0], item[1]),
               chunks)
-    lakefs.upload(job.output_repo, branch, contract.JOB_FILE, _json(record))
+    store.upload(job.output_repo, branch, contract.JOB_FILE, _json(record))
 
     keys = [contract.datum_key(i, d["m"][0][1] if d["m"] else "") for i, d in enumerate(plan)]
     text = json.dumps(keys, separators=(",", ":"))
@@ -137,25 +138,25 @@ def _tick(ctx: Context, job: Job, repo: str) -> None:
                 f"{leaf.start}: no tick")
         return
     tick = f"{when:%Y-%m-%dT%H:%M:%SZ}"
-    lakefs, branch = ctx.lakefs, job.default_branch
+    store, branch = ctx.store, job.default_branch
     if ctx.run.storage_namespace:
-        lakefs.ensure_repository(leaf.lakefs_repo,
+        store.ensure_repository(leaf.lakefs_repo,
                                  ctx.run.storage_namespace.replace("{repo}", leaf.lakefs_repo),
                                  branch)
     try:
-        head = lakefs.commit_of(leaf.lakefs_repo, branch)
+        head = store.commit_of(leaf.lakefs_repo, branch)
     except NotFound:
         raise JobError(f"cron input `{leaf.name}`: lakeFS has no {leaf.lakefs_repo}@{branch} "
                        "(create it, or set `lakefs.storage_namespace`)") from None
     if head.metadata.get(contract.RUN_KEY) == ctx.run.uid:
         return  # an earlier attempt of this run committed the tick
     if leaf.overwrite:
-        old = [o.path for o in lakefs.objects(leaf.lakefs_repo, branch)
+        old = [o.path for o in store.objects(leaf.lakefs_repo, branch)
                if "/" not in o.path and o.path != tick]
         if old:
-            lakefs.delete_objects(leaf.lakefs_repo, branch, old)
-    lakefs.upload(leaf.lakefs_repo, branch, tick, b"")
-    lakefs.commit_once(leaf.lakefs_repo, branch, f"dsc: cron tick {tick}",
+            store.delete_objects(leaf.lakefs_repo, branch, old)
+    store.upload(leaf.lakefs_repo, branch, tick, b"")
+    store.commit_once(leaf.lakefs_repo, branch, f"dsc: cron tick {tick}",
                        {contract.RUN_KEY: ctx.run.uid, contract.WORKFLOW_KEY: ctx.run.name,
                         "dsc.cron.tick": tick}, contract.RUN_KEY)
     ctx.log(f"cron {leaf.name}: tick {leaf.lakefs_repo}@{branch}:/{tick}")
@@ -189,12 +190,12 @@ def _resolve_inputs(ctx: Context, job: Job, pinned: dict[str, str]) -> dict[str,
         if leaf.repo in pinned:
             commit = pinned[leaf.repo]
         elif leaf.commit:
-            commit = _lookup(job, leaf, leaf.commit, ctx.lakefs.commit_of).id
+            commit = _lookup(job, leaf, leaf.commit, ctx.store.commit_of).id
         else:
             branch = job.branch_of(leaf)
             key = (leaf.lakefs_repo, branch)
             if key not in heads:
-                heads[key] = _lookup(job, leaf, branch, ctx.lakefs.head)
+                heads[key] = _lookup(job, leaf, branch, ctx.store.head)
             commit = heads[key]
         if by_repo.setdefault(leaf.repo, commit) != commit:
             raise JobError(f"pipeline `{job.pipeline}` reads repo `{leaf.repo}` at two "
@@ -224,7 +225,7 @@ def _plan(ctx: Context, job: Job, commits: dict[str, str]) -> list[dict[str, Any
     def objects(repo: str) -> dict[str, ObjectInfo]:
         where = at[repo]
         if where not in listed:
-            listed[where] = {"/" + o.path: o for o in ctx.lakefs.objects(*where)}
+            listed[where] = {"/" + o.path: o for o in ctx.store.objects(*where)}
         return listed[where]
 
     plan: list[dict[str, Any]] = []
@@ -262,7 +263,7 @@ def _datum(ctx: Context, pipeline: str, repo: str, branch: str, key: str,
     _check_deadline(ctx, job, record, f"{verb} of datum {key}")
     if index >= record["datums"]:
         raise JobError(f"datum {key}: the job has {record['datums']} datums")
-    chunk = json.loads(ctx.lakefs.read(job.output_repo, branch, contract.plan_path(index)))
+    chunk = json.loads(ctx.store.read(job.output_repo, branch, contract.plan_path(index)))
     return Started(job, record, index, chunk[index % contract.PLAN_CHUNK])
 
 
@@ -272,7 +273,7 @@ def _job_record(ctx: Context, pipeline: str, repo: str, branch: str) -> dict[str
         raise JobError(f"--job-branch {branch} is not this run's branch for pipeline "
                        f"`{pipeline}` ({ctx.run.job_branch(pipeline)})")
     try:
-        record: dict[str, Any] = json.loads(ctx.lakefs.read(repo, branch, contract.JOB_FILE))
+        record: dict[str, Any] = json.loads(ctx.store.read(repo, branch, contract.JOB_FILE))
     except NotFound:
         return None
     if record.get("run_uid") != ctx.run.uid or record.get("pipeline") != pipeline:
@@ -299,7 +300,7 @@ def stage(ctx: Context, pipeline: str, repo: str, branch: str, key: str) -> None
         if path.endswith("/"):
             prefix = path.lstrip("/")
             transfers += [(leaf, "/" + o.path, o.size, o.checksum)
-                          for o in ctx.lakefs.objects(leaf.lakefs_repo, commit, prefix)
+                          for o in ctx.store.objects(leaf.lakefs_repo, commit, prefix)
                           if not o.path.startswith((".dsc/", "_lakefs_actions/"))]
         else:
             transfers.append((leaf, path, size, checksum))
@@ -314,7 +315,7 @@ def stage(ctx: Context, pipeline: str, repo: str, branch: str, key: str) -> None
             return 0
         commit = inputs[leaf.index]["commit"]
         with open(target, "wb") as sink:
-            got, md5 = ctx.lakefs.download(leaf.lakefs_repo, commit, path.lstrip("/"), sink,
+            got, md5 = ctx.store.download(leaf.lakefs_repo, commit, path.lstrip("/"), sink,
                                            presign=ctx.presign)
         if size is not None and got != size:
             raise JobError(f"datum {key}: {leaf.lakefs_repo}@{commit[:12]}:{path}: read "
@@ -387,13 +388,13 @@ def publish(ctx: Context, pipeline: str, repo: str, branch: str, key: str) -> No
                                "(chmod a+r) or run the user container as the runtime's "
                                "UID") from None
             with content:
-                return path, ctx.lakefs.upload(repo, branch, path, content)
+                return path, ctx.store.upload(repo, branch, path, content)
 
         for path, info in _parallel(ctx, put, outputs):
             files[path] = {"size": info.size, "checksum": info.checksum}
     manifest = {"run_uid": ctx.run.uid, "index": s.index, "key": key, "id": s.datum["id"],
                 "recovered": recovered, "files": dict(sorted(files.items()))}
-    ctx.lakefs.upload(repo, branch, contract.manifest_path(s.index), _json(manifest))
+    ctx.store.upload(repo, branch, contract.manifest_path(s.index), _json(manifest))
     size = sum(f["size"] for f in files.values())
     what = "recovered by err_cmd: no output" if recovered else \
         f"{len(files)} files, {_bytes(size)}"
@@ -449,7 +450,7 @@ def _content(ctx: Context, s: Started, key: str, local: str, size: int, pfs: str
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with open(target, "wb") as sink:
         try:
-            ctx.lakefs.download(leaf.lakefs_repo, commit, path.replace(os.sep, "/"), sink,
+            ctx.store.download(leaf.lakefs_repo, commit, path.replace(os.sep, "/"), sink,
                                 presign=ctx.presign)
         except NotFound:
             return real  # an empty file of the datum's own making
@@ -467,12 +468,12 @@ class Committed:
 def commit(ctx: Context, job_text: str, branch: str) -> Committed:
     started = ctx.clock()
     job = Job.parse(job_text)
-    lakefs, run = ctx.lakefs, ctx.run
+    store, run = ctx.store, ctx.run
     repo = job.output_repo
     record = _job_record(ctx, job.pipeline, repo, branch)
     if record is None:
         # Gone after a merge of this run (a retry after the branch was deleted), or never made.
-        head = lakefs.commit_of(repo, job.output_branch)
+        head = store.commit_of(repo, job.output_branch)
         if head.metadata.get(contract.RUN_KEY) == run.uid and \
                 head.metadata.get(contract.PIPELINE_KEY) == job.pipeline:
             return _done(ctx, job, head.id, started, "already committed")
@@ -486,17 +487,17 @@ def commit(ctx: Context, job_text: str, branch: str) -> Committed:
     keep = {contract.JOB_FILE, *(contract.plan_path(i) for i in range(0, count,
                                                                       contract.PLAN_CHUNK)),
             *(contract.manifest_path(i) for i in range(count)), *writers}
-    stale = [o.path for o in lakefs.objects(repo, branch) if o.path not in keep]
+    stale = [o.path for o in store.objects(repo, branch) if o.path not in keep]
     if stale:
-        lakefs.delete_objects(repo, branch, stale)
+        store.delete_objects(repo, branch, stale)
     recovered = sum(1 for m in manifests if m["recovered"])
     metadata = _provenance(job, record, run, count, recovered)
     message = f"dsc: {job.pipeline} ({count} datums, run {run.name})"
-    made = lakefs.commit_once(repo, branch, message, metadata, contract.RUN_KEY)
-    merged = lakefs.merge_once(repo, branch, job.output_branch, message, metadata,
+    made = store.commit_once(repo, branch, message, metadata, contract.RUN_KEY)
+    merged = store.merge_once(repo, branch, job.output_branch, message, metadata,
                                contract.RUN_KEY)
     try:
-        lakefs.delete_branch(repo, branch)
+        store.delete_branch(repo, branch)
     except LakeFSError as exc:  # the job has landed: a leftover branch must not fail it
         ctx.log(f"commit {job.pipeline}: warning: could not delete the job branch "
                 f"{repo}@{branch} ({exc}); delete it by hand")
@@ -510,7 +511,7 @@ def commit(ctx: Context, job_text: str, branch: str) -> Committed:
 def _manifest(ctx: Context, repo: str, branch: str, index: int, uid: str) -> dict[str, Any]:
     try:
         manifest: dict[str, Any] = json.loads(
-            ctx.lakefs.read(repo, branch, contract.manifest_path(index)))
+            ctx.store.read(repo, branch, contract.manifest_path(index)))
     except NotFound:
         manifest = {}
     if manifest.get("run_uid") != uid or manifest.get("index") != index:
@@ -579,14 +580,14 @@ def abort(ctx: Context, graph: str, status: str, outputs: Iterable[str],
             raise JobError(f"--output {output!r} is not PIPELINE=REPO")
         branch = ctx.run.job_branch(pipeline)
         try:
-            ctx.lakefs.head(repo, branch)
+            ctx.store.head(repo, branch)
         except NotFound:
             continue
         if keep_branches and not succeeded:
             ctx.log(f"abort {graph} ({status}): {pipeline}: kept job branch {repo}@{branch} "
                     "for inspection; the output branch is unchanged")
             continue
-        ctx.lakefs.delete_branch(repo, branch)
+        ctx.store.delete_branch(repo, branch)
         ctx.log(f"abort {graph} ({status}): {pipeline}: deleted job branch {repo}@{branch}"
                 + ("" if succeeded else "; the output branch is unchanged"))
 

@@ -1,0 +1,524 @@
+"""Run a compiled Workflow on this machine as Argo's controller would (`dsc run`).
+
+The controller's rules, for the subset dsc emits (workflow.py checks it): a DAG starts a
+task when its `depends` holds, omits it when it cannot, and stops starting tasks after a
+failure (failFast); `withParam`/`withItems` fan a task out, one child per item, an empty list
+skipping it; a template's `parallelism` caps its running children and the run's caps its
+running pods; `retryStrategy` retries a failed node (OnFailure: the container failed; OnError:
+dsc could not run it; Always: both) after its backoff, until `maxDuration` has passed since
+the first attempt; `activeDeadlineSeconds` kills a pod that runs longer; a mutex serialises
+the nodes naming it; the exit handler runs last with `{{workflow.status}}`.
+
+Pods are run by a `PodRunner` (runners.py); time and sleeping come in as functions, so tests
+need no waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from compiler.local.workflow import Program, Unsupported, duration, parse_depends, substitute
+from compiler.runtime import contract
+
+SUCCEEDED, FAILED, ERROR, SKIPPED, OMITTED = "Succeeded", "Failed", "Error", "Skipped", "Omitted"
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    volume: str
+    path: str  # in the container
+    read_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """One container of a pod, with every `{{...}}` resolved."""
+
+    name: str
+    image: str
+    command: list[str]
+    args: list[str]
+    env: dict[str, str]
+    secret_env: dict[str, tuple[str, str]]  # variable -> (Secret, key)
+    mounts: list[Mount]
+    working_dir: str | None
+    run_as_user: int | None
+    dependencies: list[str]
+
+    @property
+    def is_runtime(self) -> bool:
+        """dsc's own runtime step (`dsc runtime <verb>`), run in this process."""
+        return self.command == contract.COMMAND
+
+
+@dataclass(slots=True)
+class Pod:
+    node: Node
+    containers: list[Container]
+    volumes: dict[str, Path]  # emptyDir volumes, by name
+    secret_volumes: dict[str, str]  # volume -> Secret
+    directory: Path  # the pod's scratch space (volumes, outputs, logs)
+    deadline: float | None  # seconds
+    outputs: dict[str, str]  # parameter -> file the container writes
+
+    @property
+    def output_dir(self) -> Path:
+        return self.directory / "outputs"
+
+
+@dataclass(frozen=True, slots=True)
+class PodResult:
+    phase: str  # Succeeded, Failed (a container failed) or Error (could not run it)
+    message: str = ""
+    log_tail: str = ""
+
+
+class PodRunner(Protocol):
+    def __call__(self, pod: Pod, cancel: threading.Event) -> PodResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """Where a node sits: the DAG template it belongs to, its task, its item."""
+
+    id: str
+    template: str
+    labels: Mapping[str, str]
+    dag: str | None  # the template of the DAG it is a task of
+    task: str | None
+    item: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str  # expand | start | retry | finish
+    node: Node
+    phase: str = ""
+    count: int = 0  # expand: children
+    attempt: int = 1
+    seconds: float = 0.0
+    message: str = ""
+    log_tail: str = ""
+    outputs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    phase: str
+    message: str
+    outputs: dict[str, str]
+
+
+@dataclass(slots=True)
+class Settings:
+    name: str  # {{workflow.name}}
+    uid: str
+    created: str  # RFC 3339
+    namespace: str
+    directory: Path  # scratch space for pods
+    parallelism: int  # pods at once
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+class Executor:
+    def __init__(self, program: Program, runner: PodRunner, settings: Settings,
+                 events: Callable[[Event], None] = lambda _e: None) -> None:
+        self.program = program
+        self.runner = runner
+        self.settings = settings
+        self.events = events
+        self.cancel = threading.Event()
+        limit = settings.parallelism
+        if program.parallelism:
+            limit = min(limit, program.parallelism)
+        self._pods = threading.BoundedSemaphore(max(limit, 1))
+        self._pod_limit = max(limit, 1)
+        self._mutexes: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._ids = 0
+
+    # --- the run --------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        """The entrypoint, then the exit handler; the run's phase and the entry outputs."""
+        scope = self._workflow_scope()
+        main = self._node(self.program.entrypoint, {}, None, None, None)
+        result = self._execute(self.program.owner, self.program.entrypoint, {}, scope, main)
+        phase, message = result.phase, result.message
+        if self.cancel.is_set():
+            phase, message = FAILED, "interrupted"
+        if self.program.on_exit:
+            self.cancel.clear()  # the exit handler runs even after Ctrl-C, as Argo's does
+            scope = {**scope, "workflow.status": phase if phase != ERROR else "Error"}
+            handler = self._node(self.program.on_exit, {}, None, None, None)
+            done = self._execute(self.program.owner, self.program.on_exit, {}, scope, handler)
+            if done.phase != SUCCEEDED and phase == SUCCEEDED:
+                phase, message = FAILED, f"the exit handler failed: {done.message}"
+        return Outcome(phase, message, result.outputs)
+
+    def _workflow_scope(self) -> dict[str, str]:
+        s = self.settings
+        scope = {"workflow.name": s.name, "workflow.uid": s.uid,
+                 "workflow.namespace": s.namespace, "workflow.creationTimestamp": s.created}
+        scope.update({f"workflow.parameters.{k}": v
+                      for k, v in self.program.parameters.items()})
+        return scope
+
+    def _node(self, template: str, labels: Mapping[str, str], dag: str | None,
+              task: str | None, item: str | None) -> Node:
+        with self._lock:
+            self._ids += 1
+            ident = self._ids
+        return Node(f"{ident:06d}", template, labels, dag, task, item)
+
+    # --- one node: mutex, retries ---------------------------------------------------------
+
+    def _execute(self, owner: str, name: str, arguments: Mapping[str, str],
+                 workflow: Mapping[str, str], node: Node) -> _Result:
+        template = self.program.template(owner, name)
+        where = f"template `{name}`"
+        inputs = {}
+        for p in template.get("inputs", {}).get("parameters", []):
+            if p["name"] in arguments:
+                inputs[p["name"]] = arguments[p["name"]]
+            elif "value" in p:
+                inputs[p["name"]] = substitute(str(p["value"]), workflow, where)
+            else:
+                return _Result(ERROR, f"{where}: input parameter `{p['name']}` was not given")
+        scope = {**workflow, **{f"inputs.parameters.{k}": v for k, v in inputs.items()}}
+        locks = [self._mutex(substitute(m["name"], scope, where))
+                 for m in template.get("synchronization", {}).get("mutexes", [])]
+        for lock in locks:
+            lock.acquire()
+        try:
+            return self._with_retries(owner, template, scope, node)
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+    def _mutex(self, name: str) -> threading.Lock:
+        with self._lock:
+            return self._mutexes.setdefault(name, threading.Lock())
+
+    def _with_retries(self, owner: str, template: dict[str, Any], scope: dict[str, str],
+                      node: Node) -> _Result:
+        where = f"template `{template['name']}`"
+        retry = template.get("retryStrategy") or {}
+        limit = int(substitute(str(retry.get("limit", "0")), scope, where)) if retry else 0
+        policy = retry.get("retryPolicy", "OnFailure")
+        backoff = retry.get("backoff") or {}
+        delay = duration(backoff["duration"], where) if "duration" in backoff else 0.0
+        factor = float(backoff.get("factor", 2)) if backoff else 1.0
+        cap = duration(backoff["maxDuration"], where) if "maxDuration" in backoff else None
+        first = self.settings.clock()
+        attempt = 1
+        while True:
+            started = self.settings.clock()
+            self.events(Event("start", node, attempt=attempt))
+            result = self._attempt(owner, template, scope, node)
+            self.events(Event("finish", node, phase=result.phase, attempt=attempt,
+                              seconds=self.settings.clock() - started, message=result.message,
+                              log_tail=result.log_tail, outputs=result.outputs))
+            if result.phase == SUCCEEDED or result.fatal or self.cancel.is_set() or \
+                    attempt > limit:
+                return result
+            retryable = (policy == "Always" or (policy == "OnFailure" and result.phase == FAILED)
+                         or (policy == "OnError" and result.phase == ERROR))
+            if not retryable:
+                return result
+            wait = delay * factor ** (attempt - 1)
+            if cap is not None and self.settings.clock() - first + wait > cap:
+                return result
+            self.events(Event("retry", node, phase=result.phase, attempt=attempt + 1,
+                              message=result.message))
+            if wait:
+                self.settings.sleep(wait)
+            attempt += 1
+
+    def _attempt(self, owner: str, template: dict[str, Any], scope: dict[str, str],
+                 node: Node) -> _Result:
+        try:
+            if "dag" in template:
+                return self._dag(owner, template, scope, node)
+            return self._pod(template, scope, node)
+        except Unsupported as exc:  # a manifest dsc cannot run: no retry can help
+            return _Result(ERROR, str(exc), fatal=True)
+
+    # --- pods -----------------------------------------------------------------------------
+
+    def _pod(self, template: dict[str, Any], scope: dict[str, str], node: Node) -> _Result:
+        where = f"template `{template['name']}`"
+        specs = ([template["container"] | {"name": "main"}] if "container" in template
+                 else template["containerSet"]["containers"])
+        containers = [_container(c, scope, f"{where} container `{c.get('name')}`")
+                      for c in specs]
+        directory = self.settings.directory / "pods" / f"{node.id}-{template['name']}"
+        volumes, secrets = {}, {}
+        for v in template.get("volumes", []):
+            if "secret" in v:
+                secrets[v["name"]] = v["secret"]["secretName"]
+            else:
+                volumes[v["name"]] = directory / "volumes" / v["name"]
+        outputs = {}
+        for p in template.get("outputs", {}).get("parameters", []):
+            path = p.get("valueFrom", {}).get("path")
+            if not path:
+                raise Unsupported(f"{where}: output `{p['name']}` of a pod must come from a "
+                                  "file (valueFrom.path)")
+            outputs[p["name"]] = path
+        deadline = template.get("activeDeadlineSeconds")
+        pod = Pod(node, _ordered(containers, where), volumes, secrets, directory,
+                  float(substitute(str(deadline), scope, where)) if deadline else None,
+                  outputs)
+        for path in [*volumes.values(), pod.output_dir]:
+            path.mkdir(parents=True, exist_ok=True)
+        if self.cancel.is_set():
+            return _Result(FAILED, "interrupted")
+        with self._pods:
+            if self.cancel.is_set():
+                return _Result(FAILED, "interrupted")
+            result = self.runner(pod, self.cancel)
+        if result.phase != SUCCEEDED:
+            return _Result(result.phase, result.message, log_tail=result.log_tail)
+        values = {}
+        for name, path in outputs.items():
+            local = _output_file(pod, path, where)
+            try:
+                values[name] = local.read_text().strip()
+            except OSError:
+                return _Result(ERROR, f"{where}: output parameter `{name}`: {path} was not "
+                               "written")
+        shutil.rmtree(directory, ignore_errors=True)  # a failed pod's stays, for its logs
+        return _Result(SUCCEEDED, outputs=values)
+
+    # --- DAGs -----------------------------------------------------------------------------
+
+    def _dag(self, owner: str, template: dict[str, Any], scope: dict[str, str],
+             node: Node) -> _Result:
+        where = f"template `{template['name']}`"
+        tasks = template["dag"]["tasks"]
+        names = [t["name"] for t in tasks]
+        if len(set(names)) != len(names):
+            raise Unsupported(f"{where}: two tasks of one name")
+        depends = {}
+        for t in tasks:
+            if "depends" in t:
+                expr, used = parse_depends(str(t["depends"]), f"{where} task `{t['name']}`")
+                unknown = used - set(names)
+                if unknown:
+                    raise Unsupported(f"{where} task `{t['name']}`: depends on unknown task "
+                                      f"`{sorted(unknown)[0]}`")
+                depends[t["name"]] = expr
+        limit = int(template.get("parallelism") or 0) or None
+        done: dict[str, str] = {}  # task -> result
+        outputs: dict[str, dict[str, str]] = {}
+        messages: list[str] = []
+        condition = threading.Condition()
+        running = pods = 0
+        queue: list[tuple[dict[str, Any], dict[str, str], Node, list[_Result]]] = []
+        open_tasks: dict[str, tuple[int, list[_Result]]] = {}  # task -> (children, results)
+        failed = False
+        pending = list(tasks)
+
+        def child(task: dict[str, Any], arguments: dict[str, str], child_node: Node,
+                  sink: list[_Result], is_pod: bool) -> None:
+            nonlocal running, pods
+            try:
+                ref = task.get("templateRef")
+                target_owner = ref["name"] if ref else owner
+                target = ref["template"] if ref else task["template"]
+                result = self._execute(target_owner, target, arguments, workflow, child_node)
+            except Unsupported as exc:
+                result = _Result(ERROR, str(exc), fatal=True)
+            except Exception as exc:  # a bug: fail the node, never hang the DAG
+                result = _Result(ERROR, f"internal error: {type(exc).__name__}: {exc}")
+            with condition:
+                sink.append(result)
+                running -= 1
+                pods -= is_pod
+                condition.notify_all()
+
+        workflow = {k: v for k, v in scope.items() if k.startswith("workflow.")}
+        with condition:
+            while True:
+                # Settle finished fan-outs.
+                for name, (count, finished) in list(open_tasks.items()):
+                    if len(finished) == count:
+                        del open_tasks[name]
+                        bad = [r for r in finished if r.phase != SUCCEEDED]
+                        # `depends` speaks of Errored where a node's phase is Error
+                        done[name] = SUCCEEDED if not bad else (
+                            "Errored" if all(r.phase == ERROR for r in bad) else FAILED)
+                        if bad:
+                            failed = True
+                            messages.append(f"task `{name}`: {bad[0].message}")
+                        if count == 1 and not bad:
+                            outputs[name] = finished[0].outputs
+                # Start what may start (failFast: nothing new after a failure).
+                for task in list(pending):
+                    if failed or self.cancel.is_set():
+                        break
+                    name = task["name"]
+                    verdict = depends[name](done) if name in depends else True
+                    if verdict is None:
+                        continue
+                    pending.remove(task)
+                    if verdict is False:
+                        done[name] = OMITTED
+                        continue
+                    task_scope = {**scope, **{f"tasks.{t}.outputs.parameters.{p}": v
+                                              for t, params in outputs.items()
+                                              for p, v in params.items()}}
+                    task_where = f"{where} task `{name}`"
+                    items = _items(task, task_scope, task_where)
+                    target = self._target(owner, task)
+                    labels = target.get("metadata", {}).get("labels", {})
+                    if items is not None:
+                        self.events(Event("expand", self._node(
+                            target["name"], labels, template["name"], name, None),
+                            count=len(items)))
+                        if not items:
+                            done[name] = SKIPPED
+                            continue
+                    results: list[_Result] = []
+                    entries = items if items is not None else [None]
+                    open_tasks[name] = (len(entries), results)
+                    for item in entries:
+                        item_scope = task_scope if item is None else {**task_scope,
+                                                                      "item": item}
+                        arguments = {p["name"]: substitute(str(p.get("value", "")),
+                                                           item_scope, task_where)
+                                     for p in task.get("arguments", {}).get("parameters", [])}
+                        queue.append((task, arguments, self._node(
+                            target["name"], labels, template["name"], name, item), results))
+                # Run queued children within the template's limit, and pods within the
+                # run's (more threads than that would only wait for a pod slot).
+                while queue and not self.cancel.is_set():
+                    task, arguments, child_node, sink = queue[0]
+                    is_pod = "dag" not in self._target(owner, task)
+                    if (limit and running >= limit) or (is_pod and pods >= self._pod_limit):
+                        break
+                    queue.pop(0)
+                    running += 1
+                    pods += is_pod
+                    threading.Thread(target=child, args=(task, arguments, child_node, sink,
+                                                         is_pod),
+                                     name=f"dsc-{child_node.id}", daemon=True).start()
+                if self.cancel.is_set() or failed:
+                    for _task, _arguments, _node, sink in queue:  # never started
+                        sink.append(_Result(FAILED, "interrupted" if self.cancel.is_set()
+                                            else "not started after a failure"))
+                    queue.clear()
+                if running == 0 and not queue:
+                    if not open_tasks:
+                        break  # nothing in flight: no result can change any more
+                    continue  # settle what just finished
+                condition.wait(0.5)
+        for task in pending:
+            done.setdefault(task["name"], OMITTED)
+        if failed or self.cancel.is_set():
+            return _Result(FAILED, "; ".join(messages) or "interrupted")
+        result_scope = {**scope, **{f"tasks.{t}.outputs.parameters.{p}": v
+                                    for t, params in outputs.items() for p, v in params.items()}}
+        values = {}
+        for p in template.get("outputs", {}).get("parameters", []):
+            source = p.get("valueFrom", {}).get("parameter")
+            if source is None:
+                raise Unsupported(f"{where}: output `{p['name']}` of a dag must come from a "
+                                  "task's parameter (valueFrom.parameter)")
+            values[p["name"]] = substitute(source, result_scope, where)
+        return _Result(SUCCEEDED, outputs=values)
+
+    def _target(self, owner: str, task: dict[str, Any]) -> dict[str, Any]:
+        ref = task.get("templateRef")
+        if ref:
+            return self.program.template(ref["name"], ref["template"])
+        return self.program.template(owner, task["template"])
+
+
+@dataclass(slots=True)
+class _Result:
+    phase: str
+    message: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+    log_tail: str = ""
+    fatal: bool = False  # not worth a retry (a construct dsc run does not support)
+
+
+def _items(task: dict[str, Any], scope: Mapping[str, str], where: str) -> list[str] | None:
+    if "withItems" in task:
+        return [_item_text(v) for v in task["withItems"]]
+    if "withParam" not in task:
+        return None
+    text = substitute(str(task["withParam"]), scope, where)
+    try:
+        values = json.loads(text)
+    except ValueError:
+        raise Unsupported(f"{where}: withParam is not a JSON list: {text[:80]!r}") from None
+    if not isinstance(values, list):
+        raise Unsupported(f"{where}: withParam is not a JSON list: {text[:80]!r}")
+    return [_item_text(v) for v in values]
+
+
+def _item_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _container(spec: dict[str, Any], scope: Mapping[str, str], where: str) -> Container:
+    env: dict[str, str] = {}
+    secret_env: dict[str, tuple[str, str]] = {}
+    for e in spec.get("env", []):
+        if "valueFrom" in e:
+            ref = e["valueFrom"]["secretKeyRef"]
+            secret_env[e["name"]] = (ref["name"], ref["key"])
+        else:
+            env[e["name"]] = substitute(str(e.get("value", "")), scope, where)
+    user = spec.get("securityContext", {}).get("runAsUser")
+    return Container(
+        name=spec.get("name", "main"), image=str(spec.get("image", "")),
+        command=[substitute(str(c), scope, where) for c in spec.get("command", [])],
+        args=[substitute(str(a), scope, where) for a in spec.get("args", [])],
+        env=env, secret_env=secret_env,
+        mounts=[Mount(m["name"], m["mountPath"], bool(m.get("readOnly")))
+                for m in spec.get("volumeMounts", [])],
+        working_dir=spec.get("workingDir"), run_as_user=int(user) if user is not None else None,
+        dependencies=list(spec.get("dependencies", [])))
+
+
+def _ordered(containers: list[Container], where: str) -> list[Container]:
+    """The containerSet in an order its `dependencies` allow (Argo runs the independent
+    ones in parallel; dsc's sets are a chain)."""
+    names = {c.name for c in containers}
+    out: list[Container] = []
+    left = list(containers)
+    while left:
+        ready = [c for c in left if all(d in {o.name for o in out} for d in c.dependencies)]
+        if not ready:
+            unknown = [d for c in left for d in c.dependencies if d not in names]
+            raise Unsupported(f"{where}: containerSet dependencies "
+                              + (f"name unknown container `{unknown[0]}`" if unknown
+                                 else "form a cycle"))
+        out.append(ready[0])
+        left.remove(ready[0])
+    return out
+
+
+def _output_file(pod: Pod, path: str, where: str) -> Path:
+    """Where a container's `valueFrom.path` is on this machine."""
+    if path.startswith(contract.OUTPUT_DIR + "/"):
+        return pod.output_dir / path[len(contract.OUTPUT_DIR) + 1:]
+    for container in pod.containers:
+        for m in container.mounts:
+            if path.startswith(m.path.rstrip("/") + "/") and m.volume in pod.volumes:
+                return pod.volumes[m.volume] / os.path.relpath(path, m.path)
+    raise Unsupported(f"{where}: output file {path} is neither under {contract.OUTPUT_DIR} "
+                      "nor on a volume")

@@ -1,0 +1,191 @@
+"""What `dsc run` shows while it runs: per pipeline, datums done / total, failures and
+retries; a bar redrawn in place on a terminal, plain lines otherwise; a summary at the end."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from compiler.local.executor import SUCCEEDED, Event
+from compiler.local.workflow import Program
+
+BAR = 24
+
+
+@dataclass(slots=True)
+class PipelineState:
+    name: str
+    repo: str
+    total: int | None = None
+    done: int = 0
+    failed: int = 0
+    retries: int = 0
+    started: float | None = None
+    finished: float | None = None
+    commit: str = ""
+    url: str = ""
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    pipeline: str
+    repo: str  # lakeFS name of the output repository
+    inputs: tuple[tuple[str, str], ...]  # (Pachyderm repo, lakeFS repo)
+
+
+def jobs_of(program: Program) -> dict[str, Job]:
+    """Each pipeline's DAG template -> what its `open` step says about the pipeline."""
+    found: dict[str, Job] = {}
+    for (_owner, name), template in program.templates.items():
+        for task in template.get("dag", {}).get("tasks", []):
+            if task.get("name") != "open":
+                continue
+            ref = task.get("templateRef")
+            target = program.templates.get((ref["name"], ref["template"]) if ref else
+                                           (_owner, task["template"]))
+            args = (target or {}).get("container", {}).get("args", [])
+            if "--job" not in args:
+                continue
+            job = json.loads(args[args.index("--job") + 1])
+            leaves: list[tuple[str, str]] = []
+            _leaves(job.get("input") or {}, leaves)
+            found[name] = Job(job["pipeline"], job["output"]["repo"], tuple(leaves))
+    return found
+
+
+def _leaves(node: dict[str, Any], out: list[tuple[str, str]]) -> None:
+    for kind, body in node.items():
+        if kind in ("pfs", "cron"):
+            out.append((body["repo"], body["lakefs_repo"]))
+        elif isinstance(body, list):
+            for member in body:
+                _leaves(member, out)
+
+
+class Progress:
+    """Takes the executor's events (from many threads) and shows them."""
+
+    def __init__(self, jobs: dict[str, Job], stream: TextIO, tty: bool,
+                 clock: Callable[[], float] = time.monotonic, verbose: bool = False) -> None:
+        self.states = {dag: PipelineState(j.pipeline, j.repo) for dag, j in jobs.items()}
+        self.stream = stream
+        self.tty = tty
+        self.clock = clock
+        self.verbose = verbose
+        self._lock = threading.Lock()
+        self._drawn = 0
+        self._last = 0.0
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            state = self.states.get(event.node.dag or "")
+            if state is None:
+                if event.kind == "finish" and event.phase != SUCCEEDED:
+                    self._say(f"{event.node.template}: {event.phase.lower()}: "
+                              f"{event.message}", event.log_tail)
+                return
+            task = event.node.task
+            now = self.clock()
+            if state.started is None:
+                state.started = now
+            if event.kind == "expand" and task == "datums":
+                state.total = event.count
+                if not self.tty:
+                    self._say(f"{state.name}: {event.count} datum"
+                              f"{'' if event.count == 1 else 's'}")
+            elif event.kind == "retry":
+                state.retries += 1
+                self._say(f"{state.name}: {_what(event)} failed (attempt {event.attempt - 1}), "
+                          f"retrying: {event.message}", event.log_tail if self.verbose else "")
+            elif event.kind == "finish" and task == "datums":
+                if event.phase == SUCCEEDED:
+                    state.done += 1
+                    if self.verbose and not self.tty:
+                        self._say(f"{state.name}: {_what(event)} done in {event.seconds:.2f} s")
+            elif event.kind == "finish" and task == "commit" and event.phase == SUCCEEDED:
+                state.commit = event.outputs.get("commit", "")
+                state.url = event.outputs.get("url", "")
+                state.finished = now
+                if not self.tty:
+                    self._say(f"{state.name}: committed {state.commit[:12]} "
+                              f"({state.done} datum{'' if state.done == 1 else 's'}, "
+                              f"{now - state.started:.1f} s)")
+            elif event.kind == "finish" and event.phase != SUCCEEDED and task:
+                if task == "datums" and event.message != "interrupted":
+                    state.failed += 1
+                    state.failures.append(f"{_what(event)}: {event.message}")
+                if event.message not in ("interrupted", "not started after a failure"):
+                    self._say(f"{state.name}: {_what(event)} failed (attempt "
+                              f"{event.attempt}): {event.message}", event.log_tail)
+            self._draw(force=event.kind != "start")
+
+    def _say(self, line: str, tail: str = "") -> None:
+        self._erase()
+        self.stream.write(line + "\n")
+        for text in tail.splitlines():
+            self.stream.write(f"    | {text}\n")
+        self.stream.flush()
+
+    def _erase(self) -> None:
+        if self.tty and self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
+            self._drawn = 0
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.tty:
+            return
+        now = self.clock()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        self._erase()
+        width = max(len(s.name) for s in self.states.values()) if self.states else 0
+        lines = []
+        for s in self.states.values():
+            if s.started is None:
+                lines.append(f"{s.name:<{width}}  waiting")
+                continue
+            total = s.total
+            filled = int(BAR * s.done / total) if total else (BAR if s.commit else 0)
+            count = f"{s.done}/{total}" if total is not None else "planning"
+            extra = "".join([f"  {s.failed} failed" if s.failed else "",
+                             f"  {s.retries} retries" if s.retries else "",
+                             "  committed" if s.commit else ""])
+            seconds = (s.finished or now) - s.started
+            lines.append(f"{s.name:<{width}}  [{'#' * filled}{'-' * (BAR - filled)}] "
+                         f"{count} datums{extra}  {seconds:.1f} s")
+        self.stream.write("".join(line + "\n" for line in lines))
+        self.stream.flush()
+        self._drawn = len(lines)
+
+    def close(self) -> None:
+        with self._lock:
+            self._draw(force=True)
+            self._drawn = 0
+
+    def summary(self, where: Callable[[PipelineState], str]) -> str:
+        """One line per pipeline: datums, time, and where its output is."""
+        rows = [("pipeline", "datums", "failed", "time", "output")]
+        for s in self.states.values():
+            seconds = ((s.finished or self.clock()) - s.started) if s.started else 0.0
+            rows.append((s.name, f"{s.done}/{s.total if s.total is not None else '?'}",
+                         str(s.failed), f"{seconds:.1f} s",
+                         where(s) if s.commit else "not committed"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        return "".join("  ".join(f"{c:<{w}}" for c, w in zip(r[:4], widths, strict=True))
+                       + "  " + r[4] + "\n" for r in rows)
+
+    def failures(self) -> list[str]:
+        return [f"{s.name}: {f}" for s in self.states.values() for f in s.failures]
+
+
+def _what(event: Event) -> str:
+    if event.node.task == "datums" and event.node.item is not None:
+        return f"datum {event.node.item}"
+    return f"step `{event.node.task}`"
+

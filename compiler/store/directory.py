@@ -1,0 +1,490 @@
+"""`dsc run --data DIR`: a versioned store in a plain directory, with lakeFS's model.
+
+What a user sees is one directory per repo: `DIR/raw_data/` holds the data they put there,
+and `DIR/<pipeline>/` the latest output of each pipeline, with its provenance under
+`DIR/<pipeline>/.dsc/` (the job record, plan and datum manifests the runtime commits).
+
+- A plain directory is a repository the user manages: its one "commit" is its current
+  content, named by a digest of every path, size and MD5, and it stands for every branch.
+  A run pins that digest; a file changed before it is read fails the read (the MD5 no longer
+  matches), never silently mixing two versions.
+- A repository dsc writes (a pipeline's output) lives under `DIR/.dsc/`: content-addressed
+  objects (`objects/<md5>`), commits as JSON (parents, message, metadata and the tree as
+  path -> [md5, size]), branch heads, and staged changes as an append-only log per branch.
+  `DIR/<pipeline>` is a symlink to a checkout of the default branch's head, swapped with one
+  rename when a merge lands: a reader sees the old output or the new one, never a mix.
+
+Every write is a new file renamed into place, so a killed run leaves either the old state or
+the new one; commit and merge carry the run's key in their metadata and are found again on a
+retry, as with lakeFS (compiler.lakefs.client). One process may call it from many threads;
+a lock file per repository also keeps two `dsc run`s on one DIR from interleaving writes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from compiler.lakefs.client import (
+    Commit,
+    Conflict,
+    LakeFSError,
+    NotFound,
+    ObjectInfo,
+)
+
+CHUNK = 1 << 20
+STATE = ".dsc"  # DIR/.dsc: the store's own records (a repo can never be named so)
+WHERE = "data directory"
+Tree = dict[str, tuple[str, int]]  # path -> (md5 hex, size)
+
+
+class DirectoryStore:
+    """A store over `root`; `directories` maps a lakeFS repository name to the directory
+    under `root` that holds it (the Pachyderm repo name, `raw_data` for `raw-data`)."""
+
+    def __init__(self, root: Path, directories: Mapping[str, str] | None = None) -> None:
+        self.root = root
+        self.directories = dict(directories or {})
+        self._state = root / STATE
+        self._lock = threading.RLock()
+        self._hashes: dict[str, tuple[int, int, str]] = {}  # plain file -> (size, mtime, md5)
+
+    # --- where things are -----------------------------------------------------------------
+
+    def directory(self, repo: str) -> Path:
+        """Where repository `repo`'s default branch is seen: DIR/<name>."""
+        return self.root / self.directories.get(repo, repo)
+
+    def _repo(self, repo: str) -> Path:
+        return self._state / "repos" / repo
+
+    def _managed(self, repo: str) -> bool:
+        return (self._repo(repo) / "repository.json").is_file()
+
+    def _object(self, md5: str) -> Path:
+        return self._state / "objects" / md5[:2] / md5
+
+    def _error(self, kind: type[LakeFSError], operation: str, status: int,
+               message: str) -> LakeFSError:
+        return kind(operation, status, message, where=WHERE)
+
+    # --- reads --------------------------------------------------------------------------
+
+    def head(self, repo: str, branch: str) -> str:
+        if self._managed(repo):
+            return self._head(repo, branch, "get branch")
+        return self._plain_commit(repo, "get branch")[0]
+
+    def commit_of(self, repo: str, ref: str) -> Commit:
+        if not self._managed(repo):
+            commit, _ = self._plain_commit(repo, "get commit")
+            if ref != commit and not _branch_like(ref):
+                raise self._changed(repo, ref, commit, "get commit")
+            return Commit(commit, (), f"the files in {self.directory(repo)}", {})
+        record = self._commit(repo, self._resolve(repo, ref, "get commit"), "get commit")
+        return Commit(record["id"], tuple(record["parents"]), record["message"],
+                      dict(record["metadata"]))
+
+    def objects(self, repo: str, ref: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        tree = self._tree_at(repo, ref, "list objects")
+        for path in sorted(tree):
+            if path.startswith(prefix):
+                md5, size = tree[path]
+                yield ObjectInfo(path, md5, size)
+
+    def listing(self, repo: str, commit: str) -> Iterator[str]:
+        """The paths of a commit (`compiler.pins.PinResolver`)."""
+        return (o.path for o in self.objects(repo, commit))
+
+    def read(self, repo: str, ref: str, path: str) -> bytes:
+        with open(self._file(repo, ref, path, "get object"), "rb") as f:
+            return f.read()
+
+    def download(self, repo: str, ref: str, path: str, sink: BinaryIO,
+                 presign: bool = False) -> tuple[int, str]:
+        """Copy one object into `sink`; (bytes, MD5 hex) as lakeFS's download gives.
+        `presign` means nothing here: there is no object store behind."""
+        digest = hashlib.md5(usedforsecurity=False)
+        size = 0
+        with open(self._file(repo, ref, path, "get object"), "rb") as source:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                sink.write(chunk)
+                size += len(chunk)
+        return size, digest.hexdigest()
+
+    def _file(self, repo: str, ref: str, path: str, operation: str) -> Path:
+        tree = self._tree_at(repo, ref, operation)
+        if path not in tree:
+            raise self._error(NotFound, operation, 404, f"object {repo}@{_short(ref)}:{path} "
+                              "not found")
+        if self._managed(repo):
+            return self._object(tree[path][0])
+        return self.directory(repo) / path
+
+    def _tree_at(self, repo: str, ref: str, operation: str) -> Tree:
+        if not self._managed(repo):
+            commit, tree = self._plain_commit(repo, operation)
+            if ref != commit and not _branch_like(ref):
+                raise self._changed(repo, ref, commit, operation)
+            return tree
+        with self._lock:
+            if _is_commit(ref):
+                return self._tree(self._commit(repo, ref, operation))
+            head = self._head(repo, ref, operation)
+            return self._staged(repo, ref, self._tree(self._commit(repo, head, operation)))
+
+    def _changed(self, repo: str, ref: str, now: str, operation: str) -> LakeFSError:
+        return self._error(NotFound, operation, 404, f"{self.directory(repo)} changed after "
+                           f"the run pinned it at {_short(ref)} (its files now make "
+                           f"{_short(now)}); run again to read the new data")
+
+    # --- plain directories (the user's data) --------------------------------------------
+
+    def _plain_commit(self, repo: str, operation: str) -> tuple[str, Tree]:
+        top = self.directory(repo)
+        if not top.is_dir():
+            raise self._error(NotFound, operation, 404, f"repository `{repo}`: no directory "
+                              f"{top}")
+        tree: Tree = {}
+        for directory, subdirs, files in os.walk(top):
+            subdirs.sort()
+            for name in files:
+                full = os.path.join(directory, name)
+                path = os.path.relpath(full, top).replace(os.sep, "/")
+                tree[path] = self._plain_hash(full)
+        digest = hashlib.sha256()
+        for path in sorted(tree):
+            digest.update(f"{path}\0{tree[path][0]}\0{tree[path][1]}\n".encode())
+        return digest.hexdigest(), tree
+
+    def _plain_hash(self, full: str) -> tuple[str, int]:
+        try:
+            st = os.stat(full)
+        except FileNotFoundError:  # a dangling symlink in the user's data
+            raise self._error(LakeFSError, "list objects", 400,
+                              f"{full} is a symlink to nothing") from None
+        with self._lock:
+            known = self._hashes.get(full)
+        if known and known[:2] == (st.st_size, st.st_mtime_ns):
+            return known[2], st.st_size
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(full, "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+        md5 = digest.hexdigest()
+        with self._lock:
+            self._hashes[full] = (st.st_size, st.st_mtime_ns, md5)
+        return md5, st.st_size
+
+    # --- writes -------------------------------------------------------------------------
+
+    def ensure_repository(self, repo: str, storage_namespace: str, default_branch: str) -> bool:
+        """Make `repo` a repository dsc writes, with an empty first commit on
+        `default_branch`. A non-empty plain directory of that name is the user's data and is
+        never replaced."""
+        with self._locked(repo):
+            if self._managed(repo):
+                return False
+            top = self.directory(repo)
+            if top.is_symlink() or (top.exists() and not top.is_dir()):
+                raise self._error(Conflict, "create repository", 409,
+                                  f"{top} exists and is not a directory dsc made")
+            if top.is_dir():
+                if any(top.iterdir()):
+                    raise self._error(Conflict, "create repository", 409, f"{top} holds "
+                                      "files dsc did not write; a pipeline's output goes "
+                                      "there: move them away or rename the pipeline")
+                top.rmdir()
+            first = self._new_commit(repo, [], "Repository created", {}, {})
+            self._write_json(self._repo(repo) / "branches" / f"{default_branch}.json",
+                             {"head": first})
+            self._write_json(self._repo(repo) / "repository.json",
+                             {"default_branch": default_branch})
+            self._check_out(repo, first)
+            return True
+
+    def upload(self, repo: str, branch: str, path: str, content: bytes | BinaryIO,
+               size: int | None = None) -> ObjectInfo:
+        _check_path(path)
+        tmp = self._temp()
+        digest = hashlib.md5(usedforsecurity=False)
+        written = 0
+        try:
+            with open(tmp, "wb") as f:
+                if isinstance(content, bytes):
+                    digest.update(content)
+                    f.write(content)
+                    written = len(content)
+                else:
+                    while chunk := content.read(CHUNK):
+                        digest.update(chunk)
+                        f.write(chunk)
+                        written += len(chunk)
+            md5 = digest.hexdigest()
+            target = self._object(md5)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o444)  # objects are shared by checkouts: never edited in place
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        with self._locked(repo):
+            self._head(repo, branch, "upload object")
+            self._stage(repo, branch, [{"p": path, "m": md5, "s": written}])
+        return ObjectInfo(path, md5, written)
+
+    def delete_objects(self, repo: str, branch: str, paths: list[str]) -> None:
+        with self._locked(repo):
+            self._head(repo, branch, "delete objects")
+            self._stage(repo, branch, [{"p": p, "d": 1} for p in paths])
+
+    def create_branch_once(self, repo: str, name: str, source_commit: str) -> None:
+        with self._locked(repo):
+            self._commit(repo, source_commit, "create branch")
+            where = self._repo(repo) / "branches" / f"{name}.json"
+            if where.exists():
+                if self._head(repo, name, "create branch") == source_commit:
+                    return
+                raise self._error(Conflict, "create branch", 409, f"branch `{name}` exists "
+                                  f"and does not point at {source_commit[:12]}")
+            self._staging(repo, name).unlink(missing_ok=True)
+            self._write_json(where, {"head": source_commit})
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        with self._locked(repo):
+            (self._repo(repo) / "branches" / f"{branch}.json").unlink(missing_ok=True)
+            self._staging(repo, branch).unlink(missing_ok=True)
+
+    def commit_once(self, repo: str, branch: str, message: str, metadata: dict[str, str],
+                    key: str) -> Commit:
+        with self._locked(repo):
+            head = self._head(repo, branch, "commit")
+            landed = self.commit_of(repo, head)
+            if landed.metadata.get(key) == metadata[key]:
+                return landed
+            tree = self._staged(repo, branch, self._tree(self._commit(repo, head, "commit")))
+            made = self._new_commit(repo, [head], message, metadata, tree)
+            self._move(repo, branch, made)
+            self._staging(repo, branch).unlink(missing_ok=True)
+            return self.commit_of(repo, made)
+
+    def merge_once(self, repo: str, source: str, destination: str, message: str,
+                   metadata: dict[str, str], key: str) -> Commit:
+        """Merge `source` into `destination` as lakeFS does: a three-way merge of the trees
+        from their nearest common ancestor; a path both sides changed differently is a
+        Conflict. The destination's checkout is swapped in when it is the default branch."""
+        with self._locked(repo):
+            ours = self._head(repo, destination, "merge")
+            landed = self.commit_of(repo, ours)
+            if landed.metadata.get(key) == metadata[key]:
+                return landed
+            theirs = self._head(repo, source, "merge")
+            base = self._ancestor(repo, ours, theirs)
+            tree = _three_way(self._tree(self._commit(repo, base, "merge")) if base else {},
+                              self._tree(self._commit(repo, ours, "merge")),
+                              self._tree(self._commit(repo, theirs, "merge")),
+                              lambda path: self._error(Conflict, "merge", 409,
+                                                       f"conflict at {path}"))
+            made = self._new_commit(repo, [ours, theirs], message, metadata, tree)
+            self._move(repo, destination, made)
+            return self.commit_of(repo, made)
+
+    # --- records ------------------------------------------------------------------------
+
+    def _head(self, repo: str, branch: str, operation: str) -> str:
+        try:
+            with open(self._repo(repo) / "branches" / f"{branch}.json") as f:
+                return str(json.load(f)["head"])
+        except FileNotFoundError:
+            if not self._managed(repo):
+                raise self._error(NotFound, operation, 404, f"repository `{repo}` not "
+                                  "found") from None
+            raise self._error(NotFound, operation, 404, f"branch `{branch}` of `{repo}` not "
+                              "found") from None
+
+    def _resolve(self, repo: str, ref: str, operation: str) -> str:
+        return ref if _is_commit(ref) else self._head(repo, ref, operation)
+
+    def _commit(self, repo: str, commit: str, operation: str) -> dict[str, Any]:
+        try:
+            with open(self._repo(repo) / "commits" / f"{commit}.json") as f:
+                record: dict[str, Any] = json.load(f)
+                return record
+        except (FileNotFoundError, OSError, ValueError):
+            raise self._error(NotFound, operation, 404, f"commit {_short(commit)} of "
+                              f"`{repo}` not found") from None
+
+    @staticmethod
+    def _tree(record: dict[str, Any]) -> Tree:
+        return {path: (md5, size) for path, (md5, size) in record["tree"].items()}
+
+    def _new_commit(self, repo: str, parents: list[str], message: str,
+                    metadata: dict[str, str], tree: Tree) -> str:
+        record: dict[str, Any] = {"parents": parents, "message": message,
+                                  "metadata": metadata, "created": int(time.time()),
+                                  "tree": {p: list(tree[p]) for p in sorted(tree)}}
+        text = json.dumps(record, sort_keys=True, separators=(",", ":"))
+        commit = hashlib.sha256(text.encode()).hexdigest()
+        record["id"] = commit
+        self._write_json(self._repo(repo) / "commits" / f"{commit}.json", record)
+        return commit
+
+    def _move(self, repo: str, branch: str, commit: str) -> None:
+        self._write_json(self._repo(repo) / "branches" / f"{branch}.json", {"head": commit})
+        with open(self._repo(repo) / "repository.json") as f:
+            default = json.load(f)["default_branch"]
+        if branch == default:
+            self._check_out(repo, commit)
+
+    def _check_out(self, repo: str, commit: str) -> None:
+        """Materialise `commit` (hard links to the objects) and point DIR/<repo> at it with
+        one rename; the previous checkout goes once nothing points at it."""
+        checkouts = self._repo(repo) / "checkouts"
+        target = checkouts / commit
+        if not target.exists():
+            building = checkouts / f".{commit}.{os.getpid()}.{threading.get_ident()}"
+            shutil.rmtree(building, ignore_errors=True)
+            building.mkdir(parents=True)
+            for path, (md5, _size) in self._tree(self._commit(repo, commit, "merge")).items():
+                where = building / path
+                where.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(self._object(md5), where)
+                except OSError:  # a filesystem without hard links
+                    shutil.copyfile(self._object(md5), where)
+            os.replace(building, target)
+        top = self.directory(repo)
+        previous = os.readlink(top) if top.is_symlink() else None
+        link = top.with_name(f".{top.name}.{os.getpid()}.{threading.get_ident()}")
+        link.unlink(missing_ok=True)
+        os.symlink(os.path.relpath(target, top.parent), link)
+        os.replace(link, top)
+        if previous and Path(previous).name != commit:
+            shutil.rmtree(top.parent / previous, ignore_errors=True)
+
+    def _ancestor(self, repo: str, ours: str, theirs: str) -> str | None:
+        """The nearest common ancestor (breadth first from `theirs`)."""
+        mine = set()
+        todo = [ours]
+        while todo:
+            c = todo.pop()
+            if c not in mine:
+                mine.add(c)
+                todo += self._commit(repo, c, "merge")["parents"]
+        queue = [theirs]
+        seen: set[str] = set()
+        while queue:
+            c = queue.pop(0)
+            if c in mine:
+                return c
+            if c not in seen:
+                seen.add(c)
+                queue += self._commit(repo, c, "merge")["parents"]
+        return None
+
+    # --- staging ------------------------------------------------------------------------
+
+    def _staging(self, repo: str, branch: str) -> Path:
+        return self._repo(repo) / "staging" / f"{branch}.jsonl"
+
+    def _stage(self, repo: str, branch: str, changes: list[dict[str, Any]]) -> None:
+        where = self._staging(repo, branch)
+        where.parent.mkdir(parents=True, exist_ok=True)
+        text = "".join(json.dumps(c, separators=(",", ":")) + "\n" for c in changes)
+        fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+
+    def _staged(self, repo: str, branch: str, tree: Tree) -> Tree:
+        try:
+            with open(self._staging(repo, branch)) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return tree
+        tree = dict(tree)
+        for line in lines:
+            try:
+                change = json.loads(line)
+            except ValueError:  # a line cut short by a kill: its write never returned
+                continue
+            if change.get("d"):
+                tree.pop(change["p"], None)
+            else:
+                tree[change["p"]] = (change["m"], change["s"])
+        return tree
+
+    # --- files --------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, repo: str) -> Iterator[None]:
+        with self._lock:
+            where = self._repo(repo)
+            where.mkdir(parents=True, exist_ok=True)
+            fd = os.open(where / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
+
+    def _temp(self) -> str:
+        tmp = self._state / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return str(tmp / f"{os.getpid()}.{threading.get_ident()}.{time.monotonic_ns()}")
+
+    def _write_json(self, where: Path, value: Any) -> None:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._temp()
+        with open(tmp, "w") as f:
+            json.dump(value, f, sort_keys=True, separators=(",", ":"))
+        os.replace(tmp, where)
+
+
+def _three_way(base: Tree, ours: Tree, theirs: Tree,
+               conflict: Callable[[str], Exception]) -> Tree:
+    merged: Tree = {}
+    for path in sorted(set(base) | set(ours) | set(theirs)):
+        b, o, t = base.get(path), ours.get(path), theirs.get(path)
+        if o == t or t == b:
+            value = o
+        elif o == b:
+            value = t
+        else:
+            raise conflict(path)
+        if value is not None:
+            merged[path] = value
+    return merged
+
+
+def _check_path(path: str) -> None:
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise LakeFSError("upload object", 400, f"bad object path {path!r}", where=WHERE)
+    if len(path.encode()) > 1024 or any(len(p.encode()) > 255 for p in parts):
+        raise LakeFSError("upload object", 400, f"object path too long: {path[:80]}...",
+                          where=WHERE)
+
+
+def _is_commit(ref: str) -> bool:
+    return len(ref) == 64 and all(c in "0123456789abcdef" for c in ref)
+
+
+def _branch_like(ref: str) -> bool:
+    return not _is_commit(ref)
+
+
+def _short(ref: str) -> str:
+    return ref[:12] if _is_commit(ref) else ref

@@ -1,0 +1,241 @@
+"""The executor keeps Argo's rules for the subset dsc emits (pods are faked here)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from compiler.local.executor import (
+    FAILED,
+    SUCCEEDED,
+    Executor,
+    Pod,
+    PodResult,
+    Settings,
+)
+from compiler.local.workflow import load_program
+
+
+def container(name, *args, outputs=()):
+    t = {"name": name, "container": {"image": "x", "command": ["run"], "args": list(args)}}
+    if outputs:
+        t["outputs"] = {"parameters": [{"name": o, "valueFrom": {"path": f"/tmp/dsc/{o}"}}
+                                       for o in outputs]}
+    return t
+
+
+def program(*templates, on_exit=None):
+    spec = {"entrypoint": "main", "templates": list(templates)}
+    if on_exit:
+        spec["onExit"] = on_exit
+    return load_program([{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+                          "metadata": {"name": "wf"}, "spec": spec}])
+
+
+class FakePods:
+    """Records each pod's args; `behaviour(args, attempt)` -> (phase, outputs)."""
+
+    def __init__(self, behaviour=None, delay=0.0):
+        self.behaviour = behaviour or (lambda args, n: (SUCCEEDED, {}))
+        self.delay = delay
+        self.calls: list[list[str]] = []
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, pod: Pod, cancel) -> PodResult:
+        args = [a for c in pod.containers for a in c.args]
+        with self.lock:
+            self.calls.append(args)
+            attempt = sum(1 for c in self.calls if c == args)
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(self.delay)
+            phase, outputs = self.behaviour(args, attempt)
+            for name, value in outputs.items():
+                (pod.output_dir / name).write_text(value)
+            return PodResult(phase, "" if phase == SUCCEEDED else f"{args} failed")
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def run(prog, pods, tmp_path, parallelism=4, sleeps=None):
+    settings = Settings(name="wf-1", uid="u-1", created="2026-11-25T00:00:00Z",
+                        namespace="default", directory=Path(tmp_path), parallelism=parallelism,
+                        sleep=(sleeps.append if sleeps is not None else time.sleep))
+    return Executor(prog, pods, settings).run()
+
+
+def dag(name, *tasks, **extra):
+    return {"name": name, "dag": {"tasks": list(tasks)}, **extra}
+
+
+def test_a_fan_out_reads_its_items_from_the_task_before_and_passes_them_on(tmp_path):
+    prog = program(
+        dag("main",
+            {"name": "open", "template": "open"},
+            {"name": "datums", "template": "datum", "depends": "open",
+             "withParam": "{{tasks.open.outputs.parameters.items}}",
+             "arguments": {"parameters": [
+                 {"name": "d", "value": "{{item}}"},
+                 {"name": "b", "value": "{{tasks.open.outputs.parameters.branch}}"}]}},
+            {"name": "commit", "template": "commit", "depends": "datums"}),
+        container("open", "open", "{{workflow.name}}", outputs=("items", "branch")),
+        {**container("datum", "datum", "{{inputs.parameters.d}}", "{{inputs.parameters.b}}"),
+         "inputs": {"parameters": [{"name": "d"}, {"name": "b"}]}},
+        container("commit", "commit"))
+    pods = FakePods(lambda args, n: (SUCCEEDED, {"items": '["0-a","1-b",2]', "branch": "jb"})
+                    if args[0] == "open" else (SUCCEEDED, {}))
+    outcome = run(prog, pods, tmp_path)
+    assert outcome.phase == SUCCEEDED
+    assert pods.calls[0] == ["open", "wf-1"]
+    assert sorted(pods.calls[1:4]) == [["datum", "0-a", "jb"], ["datum", "1-b", "jb"],
+                                       ["datum", "2", "jb"]]
+    assert pods.calls[4] == ["commit"]
+
+
+def test_template_parallelism_caps_running_children(tmp_path):
+    prog = program(dag("main", {"name": "d", "template": "p", "withItems": list("abcdef")},
+                       parallelism=2),
+                   container("p", "{{workflow.uid}}"))
+    pods = FakePods(delay=0.05)
+    assert run(prog, pods, tmp_path, parallelism=8).phase == SUCCEEDED
+    assert len(pods.calls) == 6
+    assert pods.most == 2
+
+
+def test_the_run_parallelism_caps_pods(tmp_path):
+    prog = program(dag("main", {"name": "d", "template": "p", "withItems": list("abcdef")}),
+                   container("p", "x"))
+    pods = FakePods(delay=0.05)
+    assert run(prog, pods, tmp_path, parallelism=3).phase == SUCCEEDED
+    assert pods.most == 3
+
+
+def test_retry_strategy_retries_failures_with_backoff(tmp_path):
+    prog = program(dag("main", {"name": "d", "template": "p"}),
+                   {**container("p", "x"), "retryStrategy": {
+                       "limit": "3", "retryPolicy": "OnFailure",
+                       "backoff": {"duration": "5s", "factor": 2, "maxDuration": "2m"}}})
+    pods = FakePods(lambda args, n: (FAILED if n < 3 else SUCCEEDED, {}))
+    sleeps: list[float] = []
+    assert run(prog, pods, tmp_path, sleeps=sleeps).phase == SUCCEEDED
+    assert len(pods.calls) == 3
+    assert sleeps == [5.0, 10.0]
+
+
+def test_retries_stop_at_the_limit_and_the_run_fails(tmp_path):
+    prog = program(dag("main", {"name": "d", "template": "p"}),
+                   {**container("p", "x"), "retryStrategy": {"limit": "2"}})
+    pods = FakePods(lambda args, n: (FAILED, {}))
+    outcome = run(prog, pods, tmp_path, sleeps=[])
+    assert outcome.phase == FAILED
+    assert len(pods.calls) == 3
+
+
+def test_on_failure_does_not_retry_an_error(tmp_path):
+    prog = program(dag("main", {"name": "d", "template": "p"}),
+                   {**container("p", "x"), "retryStrategy": {"limit": "2",
+                                                             "retryPolicy": "OnFailure"}})
+    pods = FakePods(lambda args, n: ("Error", {}))
+    assert run(prog, pods, tmp_path, sleeps=[]).phase == FAILED
+    assert len(pods.calls) == 1
+
+
+def test_a_failure_stops_new_tasks_and_the_exit_handler_sees_it(tmp_path):
+    prog = program(
+        dag("main", {"name": "a", "template": "p", "arguments": {"parameters": [
+            {"name": "v", "value": "a"}]}},
+            {"name": "b", "template": "p", "depends": "a", "arguments": {"parameters": [
+                {"name": "v", "value": "b"}]}}),
+        {**container("p", "{{inputs.parameters.v}}"), "inputs": {"parameters": [
+            {"name": "v"}]}},
+        container("exit", "exit", "{{workflow.status}}"), on_exit="exit")
+    pods = FakePods(lambda args, n: (FAILED if args == ["a"] else SUCCEEDED, {}))
+    outcome = run(prog, pods, tmp_path)
+    assert outcome.phase == FAILED
+    assert pods.calls == [["a"], ["exit", "Failed"]]
+
+
+def test_an_empty_fan_out_is_skipped_and_what_depends_on_it_runs(tmp_path):
+    prog = program(
+        dag("main", {"name": "datums", "template": "p", "withParam": "[]"},
+            {"name": "commit", "template": "c", "depends": "datums"}),
+        container("p", "datum"), container("c", "commit"),
+        container("exit", "exit", "{{workflow.status}}"), on_exit="exit")
+    pods = FakePods()
+    assert run(prog, pods, tmp_path).phase == SUCCEEDED
+    assert pods.calls == [["commit"], ["exit", "Succeeded"]]
+
+
+def test_a_mutex_serialises_the_nodes_naming_it(tmp_path):
+    prog = program(
+        dag("main", {"name": "a", "template": "locked"}, {"name": "b", "template": "locked"}),
+        dag("locked", {"name": "x", "template": "p"},
+            synchronization={"mutexes": [{"name": "out-{{workflow.name}}"}]}),
+        container("p", "x"))
+    pods = FakePods(delay=0.05)
+    assert run(prog, pods, tmp_path).phase == SUCCEEDED
+    assert len(pods.calls) == 2
+    assert pods.most == 1
+
+
+def test_dag_outputs_come_from_their_tasks(tmp_path):
+    prog = program(
+        dag("main", {"name": "inner", "template": "inner"},
+            {"name": "use", "template": "use", "depends": "inner", "arguments": {
+                "parameters": [{"name": "c", "value": "{{tasks.inner.outputs.parameters.c}}"}]}}),
+        dag("inner", {"name": "commit", "template": "commit"}, outputs={"parameters": [
+            {"name": "c", "valueFrom": {"parameter": "{{tasks.commit.outputs.parameters.commit}}"}}]}),
+        container("commit", "commit", outputs=("commit",)),
+        {**container("use", "use", "{{inputs.parameters.c}}"),
+         "inputs": {"parameters": [{"name": "c"}]}})
+    pods = FakePods(lambda args, n: (SUCCEEDED, {"commit": "abc\n"} if args == ["commit"]
+                                     else {}))
+    assert run(prog, pods, tmp_path).phase == SUCCEEDED
+    assert pods.calls[-1] == ["use", "abc"]
+
+
+def test_an_unresolvable_variable_fails_the_run_naming_it(tmp_path):
+    prog = program(dag("main", {"name": "a", "template": "p"}),
+                   container("p", "{{workflow.labels.team}}"))
+    outcome = run(prog, FakePods(), tmp_path)
+    assert outcome.phase == FAILED
+    assert "{{workflow.labels.team}}" in outcome.message
+
+
+@pytest.mark.parametrize("limit", [None, 1])
+def test_cancel_stops_everything_and_the_exit_handler_still_runs(tmp_path, limit):
+    prog = program(dag("main", {"name": "d", "template": "p", "withItems": list("abcdef"),
+                                "arguments": {"parameters": [{"name": "v",
+                                                              "value": "{{item}}"}]}},
+                       **({"parallelism": limit} if limit else {})),
+                   {**container("p", "{{inputs.parameters.v}}"),
+                    "inputs": {"parameters": [{"name": "v"}]}},
+                   container("exit", "exit", "{{workflow.status}}"), on_exit="exit")
+    started = threading.Event()
+    executor: list[Executor] = []
+
+    def behaviour(args, n):
+        started.set()
+        time.sleep(0.1)
+        return SUCCEEDED, {}
+
+    pods = FakePods(behaviour)
+    settings = Settings(name="wf", uid="u", created="t", namespace="default",
+                        directory=tmp_path, parallelism=2)
+    executor.append(Executor(prog, pods, settings))
+    box = []
+    worker = threading.Thread(target=lambda: box.append(executor[0].run()))
+    worker.start()
+    started.wait(5)
+    executor[0].cancel.set()
+    worker.join(10)
+    assert box[0].phase == FAILED and box[0].message == "interrupted"
+    assert pods.calls[-1] == ["exit", "Failed"]
+    assert len(pods.calls) < 7
