@@ -261,7 +261,12 @@ class Executor:
                  else template["containerSet"]["containers"])
         containers = [_container(c, scope, f"{where} container `{c.get('name')}`")
                       for c in specs]
+        # A retry is a new pod: fresh volumes, as Argo's are.
         directory = self.settings.directory / "pods" / f"{node.id}-{template['name']}"
+        attempt = 1
+        while directory.with_name(f"{directory.name}-{attempt}").exists():
+            attempt += 1
+        directory = directory.with_name(f"{directory.name}-{attempt}")
         volumes, secrets = {}, {}
         for v in template.get("volumes", []):
             if "secret" in v:

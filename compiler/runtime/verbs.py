@@ -410,19 +410,20 @@ def _outputs(ctx: Context, s: Started, key: str) -> Iterator[tuple[str, str]]:
     seen: set[str] = set()
 
     def walk(directory: str, prefix: str) -> Iterator[tuple[str, str]]:
-        real = os.path.realpath(directory)
+        real = container_realpath(directory, pfs)
         if real in seen:
             raise JobError(f"datum {key}: /pfs/out/{prefix} loops back to a directory above it")
         seen.add(real)
-        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        for entry in sorted(os.scandir(real), key=lambda e: e.name):
             path = f"{prefix}{entry.name}"
             try:
-                st = os.stat(entry.path)
-            except FileNotFoundError:
+                target = container_realpath(entry.path, pfs)
+                st = os.stat(target)
+            except (FileNotFoundError, OSError):
                 raise JobError(f"datum {key}: /pfs/out/{path} is a symlink to "
                                f"{os.readlink(entry.path)!r}, which does not exist") from None
             if stat.S_ISDIR(st.st_mode):
-                yield from walk(entry.path, path + "/")
+                yield from walk(target, path + "/")
             elif stat.S_ISREG(st.st_mode):
                 if path.startswith(contract.META_DIR):
                     raise JobError(f"datum {key}: /pfs/out/{path}: `.dsc/` is dsc's own")
@@ -436,10 +437,40 @@ def _outputs(ctx: Context, s: Started, key: str) -> Iterator[tuple[str, str]]:
         yield from walk(out, "")
 
 
+def container_realpath(path: str, pfs: str) -> str:
+    """`os.path.realpath(path)` as the container sees it: a link to an absolute path under
+    /pfs (`ln -s /pfs/model/x /pfs/out/x`) points under `pfs`, where the pod's /pfs is on
+    this machine (the same place in a pod; a datum's directory under `dsc run`)."""
+    parts = path.split("/")[::-1]
+    resolved = "/"
+    hops = 0
+    while parts:
+        part = parts.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            resolved = os.path.dirname(resolved)
+            continue
+        candidate = os.path.join(resolved, part)
+        if not os.path.islink(candidate):
+            resolved = candidate
+            continue
+        hops += 1
+        if hops > 40:  # the kernel's limit (ELOOP)
+            raise OSError(f"too many levels of symbolic links: {path}")
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            resolved = "/"
+            if target == contract.PFS or target.startswith(contract.PFS + "/"):
+                target = pfs + target[len(contract.PFS):]
+        parts += target.split("/")[::-1]
+    return resolved
+
+
 def _content(ctx: Context, s: Started, key: str, local: str, size: int, pfs: str) -> str:
     """The local file to upload for `local`: itself, or for a placeholder of an
     `empty_files` input, the input object fetched into a temporary file."""
-    real = os.path.realpath(local)
+    real = container_realpath(local, pfs)
     relative = os.path.relpath(real, pfs)
     name, _, path = relative.partition(os.sep)
     leaf = next((x for x in s.job.leaves if x.name == name and x.empty_files), None)
