@@ -108,6 +108,7 @@ class Event:
     message: str = ""
     log_tail: str = ""
     outputs: Mapping[str, str] = field(default_factory=dict)
+    pod: bool = False  # the node ran a pod (a DAG's failure only repeats its task's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,21 +226,19 @@ class Executor:
             started = self.settings.clock()
             self.events(Event("start", node, attempt=attempt))
             result = self._attempt(owner, template, scope, node)
-            self.events(Event("finish", node, phase=result.phase, attempt=attempt,
-                              seconds=self.settings.clock() - started, message=result.message,
-                              log_tail=result.log_tail, outputs=result.outputs))
-            if result.phase == SUCCEEDED or result.fatal or self.cancel.is_set() or \
-                    attempt > limit:
-                return result
-            retryable = (policy == "Always" or (policy == "OnFailure" and result.phase == FAILED)
-                         or (policy == "OnError" and result.phase == ERROR))
-            if not retryable:
-                return result
             wait = delay * factor ** (attempt - 1)
-            if cap is not None and self.settings.clock() - first + wait > cap:
+            retry = not (result.phase == SUCCEEDED or result.fatal or self.cancel.is_set()
+                         or attempt > limit) and (
+                policy == "Always" or (policy == "OnFailure" and result.phase == FAILED)
+                or (policy == "OnError" and result.phase == ERROR)) and (
+                cap is None or self.settings.clock() - first + wait <= cap)
+            # One `finish` per node, for its last attempt; a `retry` for each one before.
+            self.events(Event("retry" if retry else "finish", node, phase=result.phase,
+                              attempt=attempt, seconds=self.settings.clock() - started,
+                              message=result.message, log_tail=result.log_tail,
+                              outputs=result.outputs, pod="dag" not in template))
+            if not retry:
                 return result
-            self.events(Event("retry", node, phase=result.phase, attempt=attempt + 1,
-                              message=result.message))
             if wait:
                 self.settings.sleep(wait)
             attempt += 1
@@ -336,7 +335,7 @@ class Executor:
 
         def child(task: dict[str, Any], arguments: dict[str, str], child_node: Node,
                   sink: list[_Result], is_pod: bool) -> None:
-            nonlocal running, pods
+            nonlocal running, pods, failed
             try:
                 ref = task.get("templateRef")
                 target_owner = ref["name"] if ref else owner
@@ -350,6 +349,9 @@ class Executor:
                 sink.append(result)
                 running -= 1
                 pods -= is_pod
+                if result.phase != SUCCEEDED:
+                    failed = True  # failFast: no new node after any failure
+                    messages.append(f"task `{task['name']}`: {result.message}")
                 condition.notify_all()
 
         workflow = {k: v for k, v in scope.items() if k.startswith("workflow.")}
@@ -363,9 +365,6 @@ class Executor:
                         # `depends` speaks of Errored where a node's phase is Error
                         done[name] = SUCCEEDED if not bad else (
                             "Errored" if all(r.phase == ERROR for r in bad) else FAILED)
-                        if bad:
-                            failed = True
-                            messages.append(f"task `{name}`: {bad[0].message}")
                         if count == 1 and not bad:
                             outputs[name] = finished[0].outputs
                 # Start what may start (failFast: nothing new after a failure).
@@ -407,7 +406,7 @@ class Executor:
                             target["name"], labels, template["name"], name, item), results))
                 # Run queued children within the template's limit, and pods within the
                 # run's (more threads than that would only wait for a pod slot).
-                while queue and not self.cancel.is_set():
+                while queue and not failed and not self.cancel.is_set():
                     task, arguments, child_node, sink = queue[0]
                     is_pod = "dag" not in self._target(owner, task)
                     if (limit and running >= limit) or (is_pod and pods >= self._pod_limit):

@@ -85,7 +85,8 @@ class Progress:
         with self._lock:
             state = self.states.get(event.node.dag or "")
             if state is None:
-                if event.kind == "finish" and event.phase != SUCCEEDED:
+                if event.kind == "finish" and event.phase != SUCCEEDED and (
+                        event.pod or not event.message.startswith("task `")):
                     self._say(f"{event.node.template}: {event.phase.lower()}: "
                               f"{event.message}", event.log_tail)
                 return
@@ -100,13 +101,13 @@ class Progress:
                               f"{'' if event.count == 1 else 's'}")
             elif event.kind == "retry":
                 state.retries += 1
-                self._say(f"{state.name}: {_what(event)} failed (attempt {event.attempt - 1}), "
-                          f"retrying: {event.message}", event.log_tail if self.verbose else "")
-            elif event.kind == "finish" and task == "datums":
-                if event.phase == SUCCEEDED:
-                    state.done += 1
-                    if self.verbose and not self.tty:
-                        self._say(f"{state.name}: {_what(event)} done in {event.seconds:.2f} s")
+                self._say(f"{state.name}: {_what(event)} failed (attempt {event.attempt}), "
+                          f"retrying: {event.message}",
+                          event.log_tail if self.verbose or event.attempt == 1 else "")
+            elif event.kind == "finish" and task == "datums" and event.phase == SUCCEEDED:
+                state.done += 1
+                if self.verbose and not self.tty:
+                    self._say(f"{state.name}: {_what(event)} done in {event.seconds:.2f} s")
             elif event.kind == "finish" and task == "commit" and event.phase == SUCCEEDED:
                 state.commit = event.outputs.get("commit", "")
                 state.url = event.outputs.get("url", "")

@@ -191,7 +191,8 @@ def test_dag_outputs_come_from_their_tasks(tmp_path):
             {"name": "use", "template": "use", "depends": "inner", "arguments": {
                 "parameters": [{"name": "c", "value": "{{tasks.inner.outputs.parameters.c}}"}]}}),
         dag("inner", {"name": "commit", "template": "commit"}, outputs={"parameters": [
-            {"name": "c", "valueFrom": {"parameter": "{{tasks.commit.outputs.parameters.commit}}"}}]}),
+            {"name": "c", "valueFrom": {
+                "parameter": "{{tasks.commit.outputs.parameters.commit}}"}}]}),
         container("commit", "commit", outputs=("commit",)),
         {**container("use", "use", "{{inputs.parameters.c}}"),
          "inputs": {"parameters": [{"name": "c"}]}})
