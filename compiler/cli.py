@@ -429,11 +429,11 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
         f"runner, {place}, {jobs} pods at once")
     stop: list[Any] = []
 
-    def wait(worker: Any) -> bool:
+    def wait(finished: Any) -> bool:
         interrupted = False
-        while worker.is_alive():
+        while not finished.is_set():
             try:
-                worker.join(0.2)
+                finished.wait(0.2)
             except KeyboardInterrupt:
                 if interrupted:
                     raise

@@ -53,9 +53,9 @@ def execute(program: Program, store: Any, runtime: RuntimeCall, user: UserRunner
             progress: Progress, parallelism: int, runtime_env: dict[str, str],
             secrets: Path | None, scratch: Path | None,
             on_start: Callable[[Executor, LocalPods], None] = lambda _e, _p: None,
-            wait: Callable[[threading.Thread], bool] | None = None) -> LocalRun:
-    """Run `program`; `wait` joins the worker thread and says whether the user interrupted
-    (the CLI turns Ctrl-C into a stop of every running datum)."""
+            wait: Callable[[threading.Event], bool] | None = None) -> LocalRun:
+    """Run `program`; `wait` waits for the run to finish and says whether the user
+    interrupted it (the CLI turns Ctrl-C into a stop of every running datum)."""
     name = f"{program.name[:57]}-{_random.token_hex(3)[:5]}"
     directory = scratch or Path(tempfile.mkdtemp(prefix=f"dsc-run-{name}-"))
     pods = LocalPods(runtime, user, runtime_env=runtime_env, secrets=secrets)
@@ -66,11 +66,20 @@ def execute(program: Program, store: Any, runtime: RuntimeCall, user: UserRunner
     executor = Executor(program, pods, settings, progress)
     on_start(executor, pods)
     box: list[Outcome] = []
-    worker = threading.Thread(target=lambda: box.append(executor.run()), name="dsc-run",
-                              daemon=True)
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            box.append(executor.run())
+        finally:
+            finished.set()
+
+    # Waiting on an Event, not Thread.join: a Ctrl-C inside join() can leave a live thread
+    # looking finished (CPython before 3.12), and the exit handler would never run.
+    worker = threading.Thread(target=work, name="dsc-run", daemon=True)
     worker.start()
-    interrupted = wait(worker) if wait else False
-    worker.join()
+    interrupted = wait(finished) if wait else False
+    finished.wait()
     progress.close()
     outcome = box[0] if box else Outcome("Error", "the run stopped without a result", {})
     if outcome.phase == SUCCEEDED and not interrupted:

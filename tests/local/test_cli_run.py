@@ -1,0 +1,134 @@
+"""`dsc run` as a user meets it: a construct it cannot run, Ctrl-C, and the progress it shows."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from compiler.local.executor import Event, Node
+from compiler.local.progress import Job, Progress
+from compiler.local.runners import HostRunner, RunnerError
+from tests.conftest import ROOT
+
+
+def dsc(*args: str, cwd: Path = ROOT, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "compiler", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kwargs)
+
+
+def write_spec(where: Path, spec: dict) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"{spec['pipeline']['name']}.json"
+    path.write_text(json.dumps(spec))
+    return where
+
+
+@pytest.fixture
+def host():
+    try:
+        HostRunner(ROOT)
+    except RunnerError as exc:
+        pytest.skip(f"the host runner cannot run here: {exc}")
+
+
+def test_a_construct_dsc_run_does_not_support_is_refused_by_name(tmp_path):
+    specs = write_spec(tmp_path / "specs", {
+        "pipeline": {"name": "edge"}, "transform": {"image": "alpine:3.20", "cmd": ["true"]},
+        "pod_spec": json.dumps({"hostNetwork": True}),
+        "input": {"pfs": {"repo": "data", "glob": "/*"}}})
+    (tmp_path / "data" / "data").mkdir(parents=True)
+    process = dsc("run", str(specs), "--data", str(tmp_path / "data"))
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 3, err
+    assert "`podSpecPatch` is not supported by dsc run" in err
+    assert "templates[edge-datum]" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "data" / "edge").exists()  # refused before anything ran
+
+
+def test_ctrl_c_stops_the_datums_and_leaves_no_output(tmp_path, host):
+    marker = "31.4159"  # a sleep only this test starts
+    specs = write_spec(tmp_path / "specs", {
+        "pipeline": {"name": "slow"}, "transform": {"image": "alpine:3.20",
+                                                    "cmd": ["sh", "-c", f"sleep {marker}"]},
+        "input": {"pfs": {"repo": "data", "glob": "/*"}}})
+    data = tmp_path / "data"
+    (data / "data").mkdir(parents=True)
+    for name in "abc":
+        (data / "data" / name).write_text(name)
+    process = dsc("run", str(specs), "--data", str(data), "-j", "2")
+    assert process.stderr is not None
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        seen.append(line)
+        if line.startswith("slow: 3 datums"):
+            break
+    else:
+        pytest.fail("".join(seen))
+    for _ in range(100):  # the first two datums' commands are running
+        if _sleeping(marker) >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, "".join(seen) + err
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    assert _sleeping(marker) == 0
+    assert not [p for p in (data / "slow").rglob("*") if p.is_file()]
+    branches = data / ".dsc" / "repos" / "slow" / "branches"
+    assert sorted(p.stem for p in branches.iterdir()) == ["main"], err  # the job branch is gone
+
+
+def _sleeping(marker: str) -> int:
+    count = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmdline[:2] == [b"sleep", marker.encode()]:
+                count += 1
+    return count
+
+
+def test_the_progress_bar_shows_each_pipeline_on_a_terminal():
+    stream = io.StringIO()
+    clock = iter(range(100)).__next__
+    progress = Progress({"model": Job("model", "model", ())}, stream, tty=True,
+                        clock=lambda: float(clock()))
+    datum = Node("2", "model-datum", {}, "model", "datums", "0-a")
+    progress(Event("expand", Node("1", "model-datum", {}, "model", "datums", None), count=4))
+    progress(Event("finish", datum, phase="Succeeded"))
+    progress(Event("retry", datum, phase="Failed", attempt=1, message="exit 1"))
+    progress(Event("finish", datum, phase="Failed", attempt=2, message="exit 1",
+                   log_tail="boom", pod=True))
+    progress.close()
+    text = stream.getvalue()
+    assert "model  [######------------------] 1/4 datums  1 failed  1 retries" in text
+    assert "model: datum 0-a failed (attempt 2): exit 1\n    | boom\n" in text
+    assert "\x1b[" in text  # redrawn in place
+    assert progress.failures() == ["model: datum 0-a: exit 1"]
+
+
+def test_without_a_terminal_progress_is_plain_lines():
+    stream = io.StringIO()
+    progress = Progress({"model": Job("model", "model", ())}, stream, tty=False)
+    progress(Event("expand", Node("1", "model-datum", {}, "model", "datums", None), count=2))
+    progress(Event("finish", Node("3", "model-commit", {}, "model", "commit", None),
+                   phase="Succeeded", outputs={"commit": "ab" * 32}))
+    assert stream.getvalue().splitlines() == ["model: 2 datums",
+                                              "model: committed abababababab (0 datums, 0.0 s)"]
+    assert "\x1b" not in stream.getvalue()
