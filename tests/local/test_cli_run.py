@@ -47,7 +47,7 @@ def test_a_construct_dsc_run_does_not_support_is_refused_by_name(tmp_path):
         "input": {"pfs": {"repo": "data", "glob": "/*"}}})
     (tmp_path / "data" / "data").mkdir(parents=True)
     process = dsc("run", str(specs), "--data", str(tmp_path / "data"))
-    out, err = process.communicate(timeout=120)
+    _out, err = process.communicate(timeout=120)
     assert process.returncode == 3, err
     assert "`podSpecPatch` is not supported by dsc run" in err
     assert "templates[edge-datum]" in err

@@ -1,0 +1,134 @@
+"""The `--data DIR` store keeps lakeFS's model: commits, branches, three-way merges, and
+runs that may be retried; the user's own directories are read, never written."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import pytest
+
+from compiler.lakefs.client import Conflict, NotFound
+from compiler.store.directory import DirectoryStore
+
+
+@pytest.fixture
+def store(tmp_path):
+    (tmp_path / "raw_data" / "sub").mkdir(parents=True)
+    (tmp_path / "raw_data" / "a.csv").write_text("1,2\n")
+    (tmp_path / "raw_data" / "sub" / "b.csv").write_text("3,4\n")
+    return DirectoryStore(tmp_path, {"raw-data": "raw_data"})
+
+
+def test_a_plain_directory_is_a_repo_whose_commit_is_its_content(store, tmp_path):
+    head = store.head("raw-data", "main")
+    assert len(head) == 64
+    assert store.head("raw-data", "master") == head  # every branch
+    assert [(o.path, o.size) for o in store.objects("raw-data", head)] == [
+        ("a.csv", 4), ("sub/b.csv", 4)]
+    assert store.read("raw-data", head, "sub/b.csv") == b"3,4\n"
+    sink = io.BytesIO()
+    assert store.download("raw-data", head, "a.csv", sink)[0] == 4
+    (tmp_path / "raw_data" / "a.csv").write_text("changed\n")
+    assert store.head("raw-data", "main") != head
+    with pytest.raises(NotFound, match="changed after the run pinned it"):
+        store.read("raw-data", head, "a.csv")
+
+
+def test_a_missing_repo_is_not_found(store):
+    with pytest.raises(NotFound, match="repository `nope`"):
+        store.head("nope", "main")
+
+
+def test_an_output_repo_commits_and_merges_like_lakefs(store, tmp_path):
+    assert store.ensure_repository("out", "local://out", "main") is True
+    assert store.ensure_repository("out", "local://out", "main") is False
+    base = store.head("out", "main")
+    store.create_branch_once("out", "job", base)
+    store.create_branch_once("out", "job", base)  # a retry: already there
+    store.upload("out", "job", "x/y.txt", b"hello")
+    store.upload("out", "job", "gone.txt", b"soon")
+    store.delete_objects("out", "job", ["gone.txt"])
+    assert [o.path for o in store.objects("out", "job")] == ["x/y.txt"]
+    assert list(store.objects("out", "main")) == []  # staged on the job branch only
+    meta = {"dsc.workflow.uid": "run-1", "dsc.pipeline": "out"}
+    made = store.commit_once("out", "job", "job", meta, "dsc.workflow.uid")
+    assert store.commit_once("out", "job", "job", meta, "dsc.workflow.uid") == made
+    merged = store.merge_once("out", "job", "main", "merge", meta, "dsc.workflow.uid")
+    assert store.merge_once("out", "job", "main", "merge", meta, "dsc.workflow.uid") == merged
+    assert merged.parents == (base, made.id)
+    assert store.head("out", "main") == merged.id
+    # What the user sees: DIR/out is the head's files, read-only, swapped by a rename
+    assert (tmp_path / "out").is_symlink()
+    assert (tmp_path / "out" / "x" / "y.txt").read_text() == "hello"
+    assert not os.access(tmp_path / "out" / "x" / "y.txt", os.W_OK) or os.geteuid() == 0
+    store.delete_branch("out", "job")
+    store.delete_branch("out", "job")  # gone is fine
+    with pytest.raises(NotFound):
+        store.head("out", "job")
+
+
+def test_a_branch_that_exists_elsewhere_is_a_conflict(store):
+    store.ensure_repository("out", "local://out", "main")
+    base = store.head("out", "main")
+    store.create_branch_once("out", "job", base)
+    store.upload("out", "job", "a", b"1")
+    other = store.commit_once("out", "job", "c", {"k": "1"}, "k").id
+    with pytest.raises(Conflict, match="does not point at"):
+        store.create_branch_once("out", "job", base)
+    assert store.head("out", "job") == other
+
+
+def test_merges_are_three_way_and_conflicts_are_refused(store):
+    store.ensure_repository("out", "local://out", "main")
+    base = store.head("out", "main")
+    for branch, path, data in (("a", "one.txt", b"a"), ("b", "two.txt", b"b")):
+        store.create_branch_once("out", branch, base)
+        store.upload("out", branch, path, data)
+        store.upload("out", branch, "both.txt", data)
+        store.commit_once("out", branch, branch, {"k": branch}, "k")
+    store.merge_once("out", "a", "main", "m", {"k": "ma"}, "k")
+    with pytest.raises(Conflict, match=r"both\.txt"):
+        store.merge_once("out", "b", "main", "m", {"k": "mb"}, "k")
+    store.create_branch_once("out", "c", base)
+    store.upload("out", "c", "three.txt", b"c")
+    store.commit_once("out", "c", "c", {"k": "c"}, "k")
+    store.merge_once("out", "c", "main", "m", {"k": "mc"}, "k")
+    assert [o.path for o in store.objects("out", "main")] == ["both.txt", "one.txt",
+                                                             "three.txt"]
+
+
+def test_the_users_files_are_never_replaced_by_an_output(store, tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "mine.pkl").write_text("keep")
+    with pytest.raises(Conflict, match="files dsc did not write"):
+        store.ensure_repository("model", "local://model", "main")
+    assert (tmp_path / "model" / "mine.pkl").read_text() == "keep"
+    (tmp_path / "empty").mkdir()
+    assert store.ensure_repository("empty", "local://empty", "main") is True
+
+
+def test_a_staging_line_cut_short_by_a_kill_is_ignored(store, tmp_path):
+    store.ensure_repository("out", "local://out", "main")
+    store.create_branch_once("out", "job", store.head("out", "main"))
+    store.upload("out", "job", "a.txt", b"a")
+    with open(tmp_path / ".dsc" / "repos" / "out" / "staging" / "job.jsonl", "a") as f:
+        f.write('{"p":"b.txt","m":"')  # the write a kill interrupted never returned
+    assert [o.path for o in store.objects("out", "job")] == ["a.txt"]
+
+
+def test_bad_object_paths_are_refused(store):
+    store.ensure_repository("out", "local://out", "main")
+    store.create_branch_once("out", "job", store.head("out", "main"))
+    for path in ("/abs", "a/../b", "a//b", ""):
+        with pytest.raises(Exception, match="bad object path"):
+            store.upload("out", "job", path, b"x")
+
+
+def test_commit_records_are_plain_json(store, tmp_path):
+    store.ensure_repository("out", "local://out", "main")
+    head = store.head("out", "main")
+    record = json.loads((tmp_path / ".dsc" / "repos" / "out" / "commits" /
+                         f"{head}.json").read_text())
+    assert record["id"] == head and record["tree"] == {} and record["parents"] == []
