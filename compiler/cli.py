@@ -647,8 +647,12 @@ def runtime_abort(graph: str, status: str, outputs: tuple[str, ...],
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The dsc configuration, for lakefs.endpoint [default: ./dsc.yaml when "
               "present].")
+@click.option("--data", "data", metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Read the commits of a `dsc run --data DIR` instead of lakeFS.")
 @_guard
-def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None) -> int:
+def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None,
+               data: Path | None) -> int:
     """Show where a lakeFS commit came from: the commits the inputs of the pipeline that
     made it were read at, and theirs, down to the sources (commits dsc did not make). REF is
     a branch, tag or commit ID.
@@ -658,7 +662,8 @@ def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None) 
     commit lakeFS does not have, is shown where it occurs and listed on stderr (exit 1).
 
     Needs LAKEFS_ENDPOINT (or lakefs.endpoint), LAKEFS_ACCESS_KEY_ID and
-    LAKEFS_SECRET_ACCESS_KEY, or lakectl's LAKECTL_* variables.
+    LAKEFS_SECRET_ACCESS_KEY, or lakectl's LAKECTL_* variables; with --data, only the
+    directory (`dsc provenance --data ./data lakefs://select/main`).
 
     Exit codes: 0 shown, 1 shown with metadata problems, 2 usage, 3 could not run.
     """
@@ -668,10 +673,15 @@ def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None) 
         repo, ref = parse_lakefs_url(url)
     except LakeFSURLError as exc:
         raise click.BadParameter(str(exc), param_hint="'lakefs://REPO/REF'") from None
-    config = _config(config_path, {})
-    lakefs = None if config is None else _lakefs_client(config)
-    if lakefs is None:
-        return int(ExitCode.USAGE)
+    if data is not None:
+        from compiler.store.directory import DirectoryStore
+
+        lakefs: Any = DirectoryStore(data)
+    else:
+        config = _config(config_path, {})
+        lakefs = None if config is None else _lakefs_client(config)
+        if lakefs is None:
+            return int(ExitCode.USAGE)
     from compiler.lakefs.client import LakeFSError, NotFound
 
     try:

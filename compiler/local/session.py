@@ -46,7 +46,9 @@ def directory_store(root: Path, program: Program) -> DirectoryStore:
         names[job.repo] = job.pipeline
         for repo, lakefs_repo in job.inputs:
             names.setdefault(lakefs_repo, repo)
-    return DirectoryStore(root, names)
+    store = DirectoryStore(root, names)
+    store.remember()
+    return store
 
 
 def execute(program: Program, store: Any, runtime: RuntimeCall, user: UserRunner, *,

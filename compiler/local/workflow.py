@@ -56,6 +56,9 @@ _SPEC = {
 _METADATA = {"name": SCALAR, "generateName": SCALAR, "namespace": SCALAR, "labels": ANY,
              "annotations": ANY}
 _DOCUMENT = {"apiVersion": SCALAR, "kind": SCALAR, "metadata": _METADATA, "spec": _SPEC}
+_CRON = {"apiVersion": SCALAR, "kind": SCALAR, "metadata": _METADATA,
+         "spec": {"schedules": [SCALAR], "timezone": SCALAR, "concurrencyPolicy": SCALAR,
+                  "workflowSpec": _SPEC}}
 
 RETRY_POLICIES = ("Always", "OnFailure", "OnError")
 # What `{{tasks.X.<state>}}`-style results `depends` may test (Argo's task results).
@@ -89,18 +92,29 @@ class Program:
 def load_program(documents: list[dict[str, Any]]) -> Program:
     """The Workflow among `documents`, with the WorkflowTemplates it uses."""
     workflows = []
+    crons = []
     owners: dict[str, dict[str, Any]] = {}
     for i, doc in enumerate(documents):
         kind = doc.get("kind") if isinstance(doc, dict) else None
         where = f"document {i + 1} ({kind or 'no kind'})"
-        if kind not in ("Workflow", "WorkflowTemplate"):
+        if kind not in ("Workflow", "WorkflowTemplate", "CronWorkflow"):
             raise Unsupported(f"{where}: `kind: {kind}` (dsc run executes a Workflow and its "
                               "WorkflowTemplates)")
-        check(doc, _DOCUMENT, f"{kind} {doc.get('metadata', {}).get('name', '?')}")
+        name = f"{kind} {doc.get('metadata', {}).get('name', '?')}"
+        check(doc, _CRON if kind == "CronWorkflow" else _DOCUMENT, name)
         if kind == "Workflow":
             workflows.append(doc)
+        elif kind == "CronWorkflow":
+            crons.append(doc)
         else:
             owners[doc["metadata"]["name"]] = doc
+    if not workflows and len(crons) == 1:
+        # A graph on a cron input: run one tick now, as `argo cron trigger` would.
+        workflows = [{"metadata": crons[0]["metadata"], "spec": crons[0]["spec"]["workflowSpec"]}]
+    elif not workflows and crons:
+        raise Unsupported("the graph has several cron inputs, one CronWorkflow each ("
+                          + ", ".join(c["metadata"]["name"] for c in crons) + "); dsc run "
+                          "runs one Workflow")
     if len(workflows) != 1:
         raise Unsupported(f"dsc run executes one Workflow; the documents hold {len(workflows)}")
     workflow = workflows[0]

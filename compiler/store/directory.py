@@ -54,12 +54,26 @@ class DirectoryStore:
 
     def __init__(self, root: Path, directories: Mapping[str, str] | None = None) -> None:
         self.root = root
-        self.directories = dict(directories or {})
         self._state = root / STATE
+        # Which directory holds which repository, remembered from the runs that named them
+        # (so `dsc provenance --data DIR` finds `raw-data` in DIR/raw_data without the specs).
+        self.directories = {**self._remembered(), **(directories or {})}
         self._lock = threading.RLock()
         self._hashes: dict[str, tuple[int, int, str]] = {}  # plain file -> (size, mtime, md5)
 
     # --- where things are -----------------------------------------------------------------
+
+    def _remembered(self) -> dict[str, str]:
+        try:
+            with open(self._state / "directories.json") as f:
+                return {str(k): str(v) for k, v in json.load(f).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def remember(self) -> None:
+        """Keep the repository -> directory names for later readers of DIR."""
+        if self.directories and self.directories != self._remembered():
+            self._write_json(self._state / "directories.json", self.directories)
 
     def directory(self, repo: str) -> Path:
         """Where repository `repo`'s default branch is seen: DIR/<name>."""

@@ -132,3 +132,19 @@ def test_without_a_terminal_progress_is_plain_lines():
     assert stream.getvalue().splitlines() == ["model: 2 datums",
                                               "model: committed abababababab (0 datums, 0.0 s)"]
     assert "\x1b" not in stream.getvalue()
+
+
+def test_a_cron_graph_runs_one_tick_now(tmp_path, host):
+    specs = write_spec(tmp_path / "specs", {
+        "pipeline": {"name": "ticker"},
+        "transform": {"image": "alpine:3.20",
+                      "cmd": ["sh", "-c", "ls /pfs/tick > /pfs/out/seen"]},
+        "input": {"cron": {"name": "tick", "spec": "@every 1h"}}})
+    data = tmp_path / "data"
+    data.mkdir()
+    process = dsc("run", str(specs), "--data", str(data))
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    ticks = [p.name for p in (data / "ticker_tick").iterdir() if p.is_file()]
+    assert len(ticks) == 1 and ticks[0].endswith("Z")  # an RFC 3339 tick, as the CronWorkflow
+    assert (data / "ticker" / "seen").read_text().split() == ticks

@@ -209,13 +209,13 @@ def test_stage_checks_what_it_downloads(h, monkeypatch):
     steps, _ = steps_for(h, pipeline("report", pfs("texts")))
     opened = h.open(steps["report"])
     ctx = h.context(h.tmp / "pod")
-    real = type(ctx.lakefs).download
+    real = type(ctx.store).download
 
     def short(self, repo, ref, path, sink, presign=False):
         size, md5 = real(self, repo, ref, path, sink, presign)
         return size - 1, md5
 
-    monkeypatch.setattr(type(ctx.lakefs), "download", short)
+    monkeypatch.setattr(type(ctx.store), "download", short)
     with pytest.raises(JobError, match=r"texts@\w{12}:/a.txt: read 4 bytes, lakeFS lists 5"):
         verbs.stage(ctx, "report", "report", opened.branch, opened.keys[0])
 
