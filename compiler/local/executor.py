@@ -330,7 +330,7 @@ class Executor:
         running = pods = 0
         queue: list[tuple[dict[str, Any], dict[str, str], Node, list[_Result]]] = []
         open_tasks: dict[str, tuple[int, list[_Result]]] = {}  # task -> (children, results)
-        failed = False
+        failed = fatal = False
         pending = list(tasks)
 
         def child(task: dict[str, Any], arguments: dict[str, str], child_node: Node,
@@ -383,9 +383,21 @@ class Executor:
                                               for t, params in outputs.items()
                                               for p, v in params.items()}}
                     task_where = f"{where} task `{name}`"
-                    items = _items(task, task_scope, task_where)
-                    target = self._target(owner, task)
-                    labels = target.get("metadata", {}).get("labels", {})
+                    try:
+                        items = _items(task, task_scope, task_where)
+                        target = self._target(owner, task)
+                        labels = target.get("metadata", {}).get("labels", {})
+                        entries = items if items is not None else [None]
+                        children = [({p["name"]: substitute(
+                            str(p.get("value", "")),
+                            task_scope if item is None else {**task_scope, "item": item},
+                            task_where) for p in task.get("arguments", {}).get(
+                                "parameters", [])}, item) for item in entries]
+                    except Unsupported as exc:  # let what runs finish, then fail
+                        failed = fatal = True
+                        done[name] = "Errored"
+                        messages.append(str(exc))
+                        break
                     if items is not None:
                         self.events(Event("expand", self._node(
                             target["name"], labels, template["name"], name, None),
@@ -394,14 +406,8 @@ class Executor:
                             done[name] = SKIPPED
                             continue
                     results: list[_Result] = []
-                    entries = items if items is not None else [None]
-                    open_tasks[name] = (len(entries), results)
-                    for item in entries:
-                        item_scope = task_scope if item is None else {**task_scope,
-                                                                      "item": item}
-                        arguments = {p["name"]: substitute(str(p.get("value", "")),
-                                                           item_scope, task_where)
-                                     for p in task.get("arguments", {}).get("parameters", [])}
+                    open_tasks[name] = (len(children), results)
+                    for arguments, item in children:
                         queue.append((task, arguments, self._node(
                             target["name"], labels, template["name"], name, item), results))
                 # Run queued children within the template's limit, and pods within the
@@ -430,7 +436,8 @@ class Executor:
         for task in pending:
             done.setdefault(task["name"], OMITTED)
         if failed or self.cancel.is_set():
-            return _Result(FAILED, "; ".join(messages) or "interrupted")
+            return _Result(ERROR if fatal else FAILED, "; ".join(messages) or "interrupted",
+                           fatal=fatal)
         result_scope = {**scope, **{f"tasks.{t}.outputs.parameters.{p}": v
                                     for t, params in outputs.items() for p, v in params.items()}}
         values = {}

@@ -240,3 +240,18 @@ def test_cancel_stops_everything_and_the_exit_handler_still_runs(tmp_path, limit
     assert box[0].phase == FAILED and box[0].message == "interrupted"
     assert pods.calls[-1] == ["exit", "Failed"]
     assert len(pods.calls) < 7
+
+
+def test_a_bad_fan_out_fails_the_run_naming_it_after_what_runs_has_finished(tmp_path):
+    prog = program(
+        dag("main", {"name": "slow", "template": "p"},
+            {"name": "open", "template": "open"},
+            {"name": "datums", "template": "p", "depends": "open",
+             "withParam": "{{tasks.open.outputs.parameters.items}}"}),
+        container("p", "work"), container("open", "open", outputs=("items",)))
+    pods = FakePods(lambda args, n: (SUCCEEDED, {"items": "not json"} if args == ["open"]
+                                     else {}), delay=0.05)
+    outcome = run(prog, pods, tmp_path)
+    assert outcome.phase == "Error"
+    assert "withParam is not a JSON list: 'not json'" in outcome.message
+    assert pods.running == 0 and sorted(pods.calls) == [["open"], ["work"]]
