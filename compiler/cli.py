@@ -371,6 +371,7 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
         default_parallelism,
         directory_store,
         execute,
+        missing_sources,
         where_data,
         where_lakefs,
     )
@@ -413,6 +414,10 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
             raise CouldNotRun(f"--data {root}: no such directory (it holds one directory per "
                               "input repo)")
         store = directory_store(root, program)
+        missing = missing_sources(store, program)
+        if missing:
+            raise CouldNotRun(f"--data {root}: no directory for the input "
+                              + "; ".join(missing) + " (one directory per input repo)")
         runtime_env["DSC_STORAGE_NAMESPACE"] = LOCAL_NAMESPACE
         where = where_data(store)
         place = f"data in {root}"

@@ -33,6 +33,7 @@ class LakeFSError(Exception):
         self.operation = operation
         self.status = status
         self.message = message
+        self.where = where
 
 
 class NotFound(LakeFSError):

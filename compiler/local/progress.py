@@ -35,7 +35,7 @@ class PipelineState:
 class Job:
     pipeline: str
     repo: str  # lakeFS name of the output repository
-    inputs: tuple[tuple[str, str], ...]  # (Pachyderm repo, lakeFS repo)
+    inputs: tuple[tuple[str, str, str], ...]  # (Pachyderm repo, lakeFS repo, pfs | cron)
 
 
 def jobs_of(program: Program) -> dict[str, Job]:
@@ -52,16 +52,16 @@ def jobs_of(program: Program) -> dict[str, Job]:
             if "--job" not in args:
                 continue
             job = json.loads(args[args.index("--job") + 1])
-            leaves: list[tuple[str, str]] = []
+            leaves: list[tuple[str, str, str]] = []
             _leaves(job.get("input") or {}, leaves)
             found[name] = Job(job["pipeline"], job["output"]["repo"], tuple(leaves))
     return found
 
 
-def _leaves(node: dict[str, Any], out: list[tuple[str, str]]) -> None:
+def _leaves(node: dict[str, Any], out: list[tuple[str, str, str]]) -> None:
     for kind, body in node.items():
         if kind in ("pfs", "cron"):
-            out.append((body["repo"], body["lakefs_repo"]))
+            out.append((body["repo"], body["lakefs_repo"], kind))
         elif isinstance(body, list):
             for member in body:
                 _leaves(member, out)
@@ -173,7 +173,10 @@ class Progress:
         """One line per pipeline: datums, time, and where its output is."""
         rows = [("pipeline", "datums", "failed", "time", "output")]
         for s in self.states.values():
-            seconds = ((s.finished or self.clock()) - s.started) if s.started else 0.0
+            if s.started is None:
+                rows.append((s.name, "-", "-", "-", "not started"))
+                continue
+            seconds = (s.finished or self.clock()) - s.started
             rows.append((s.name, f"{s.done}/{s.total if s.total is not None else '?'}",
                          str(s.failed), f"{seconds:.1f} s",
                          where(s) if s.commit else "not committed"))

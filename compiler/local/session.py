@@ -44,11 +44,26 @@ def directory_store(root: Path, program: Program) -> DirectoryStore:
     names: dict[str, str] = {}
     for job in jobs_of(program).values():
         names[job.repo] = job.pipeline
-        for repo, lakefs_repo in job.inputs:
+        for repo, lakefs_repo, _kind in job.inputs:
             names.setdefault(lakefs_repo, repo)
     store = DirectoryStore(root, names)
     store.remember()
     return store
+
+
+def missing_sources(store: DirectoryStore, program: Program) -> list[str]:
+    """The data directories the graph reads and no pipeline of it writes, that are absent
+    (said before anything runs, rather than by a failing `open` and its retries)."""
+    jobs = jobs_of(program).values()
+    produced = {job.repo for job in jobs}
+    missing: dict[str, str] = {}
+    for job in jobs:
+        for repo, lakefs_repo, kind in job.inputs:
+            if kind == "pfs" and lakefs_repo not in produced and \
+                    not store.directory(lakefs_repo).is_dir():
+                missing.setdefault(lakefs_repo, f"{store.directory(lakefs_repo)} (repo "
+                                   f"`{repo}`, read by pipeline `{job.pipeline}`)")
+    return sorted(missing.values())
 
 
 def execute(program: Program, store: Any, runtime: RuntimeCall, user: UserRunner, *,

@@ -208,9 +208,9 @@ def _resolve_inputs(ctx: Context, job: Job, pinned: dict[str, str]) -> dict[str,
 def _lookup(job: Job, leaf: Leaf, ref: str, read: Callable[[str, str], T]) -> T:
     try:
         return read(leaf.lakefs_repo, ref)
-    except NotFound:
-        raise JobError(f"pipeline `{job.pipeline}`, input `{leaf.name}`: lakeFS has no "
-                       f"{leaf.lakefs_repo}@{ref}") from None
+    except NotFound as exc:
+        raise JobError(f"pipeline `{job.pipeline}`, input `{leaf.name}`: {exc.where} "
+                       f"has no {leaf.lakefs_repo}@{ref} ({exc.message})") from None
 
 
 def _plan(ctx: Context, job: Job, commits: dict[str, str]) -> list[dict[str, Any]]:
@@ -624,6 +624,7 @@ def abort(ctx: Context, graph: str, status: str, outputs: Iterable[str],
 
 
 # --- plumbing ----------------------------------------------------------------------------------
+
 
 def _parallel(ctx: Context, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
     items = list(items)

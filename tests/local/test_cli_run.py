@@ -148,3 +148,17 @@ def test_a_cron_graph_runs_one_tick_now(tmp_path, host):
     ticks = [p.name for p in (data / "ticker_tick").iterdir() if p.is_file()]
     assert len(ticks) == 1 and ticks[0].endswith("Z")  # an RFC 3339 tick, as the CronWorkflow
     assert (data / "ticker" / "seen").read_text().split() == ticks
+
+
+def test_missing_input_directories_are_named_before_anything_runs(tmp_path):
+    (tmp_path / "data").mkdir()
+    process = dsc("run", "--values", str(ROOT / "examples/hyperparameter/host.values"),
+                  str(ROOT / "examples/hyperparameter/pipelines"), "--data",
+                  str(tmp_path / "data"))
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 3
+    assert (f"no directory for the input {tmp_path / 'data' / 'parameters'} (repo "
+            "`parameters`, read by pipeline `model`); "
+            f"{tmp_path / 'data' / 'raw_data'} (repo `raw_data`, read by pipeline `split`)"
+            ) in err
+    assert list((tmp_path / "data").iterdir()) in ([], [tmp_path / "data" / ".dsc"])
