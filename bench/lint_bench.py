@@ -66,7 +66,7 @@ from procstat import (
 )
 
 DEFAULT_CORPUS = Path("/work/shared/reference/pachyderm/corpus")
-DEFAULT_COLD_JSON = Path("examples/hyperparameter/pipelines/test.json")
+DEFAULT_COLD_JSON = Path("examples/hyperparameter/pipelines/split.json")
 
 TARGET_RATIO = 3.0
 TARGET_COLD_MS = 120.0
