@@ -182,8 +182,9 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 # --- host ------------------------------------------------------------------------------------
 
 # Inside the new mount namespace: the pod's /pfs volume over /pfs and a private /tmp (a
-# container has its own; parallel datums must not share one), then the command.
-_ENTER = 'mount --bind "$1" /pfs && mount --bind "$2" /tmp && cd "$3" && shift 3 && exec "$@"'
+# container has its own; parallel datums must not share one), then the command. The working
+# directory is entered first: one under /tmp stays reachable through it once /tmp is covered.
+_ENTER = 'cd "$3" && mount --bind "$1" /pfs && mount --bind "$2" /tmp && shift 3 && exec "$@"'
 
 
 class HostRunner:

@@ -104,3 +104,13 @@ def test_the_docker_runner_mounts_the_volumes_and_keeps_values_off_the_command_l
 def test_the_docker_runner_says_when_there_is_no_engine():
     with pytest.raises(RunnerError, match="needs a running Docker engine"):
         DockerRunner(docker="/bin/false")
+
+
+def test_a_working_directory_under_tmp_stays_reachable(tmp_path, host):
+    work = tmp_path / "work"  # pytest's tmp_path is under /tmp, which the runner covers
+    work.mkdir()
+    (work / "code.txt").write_text("relative paths work\n")
+    runner = HostRunner(work)
+    p = pod(tmp_path / "pod", user("/bin/sh", "-c", "cat code.txt > /pfs/out/seen"))
+    assert LocalPods(never, runner)(p, threading.Event()).phase == SUCCEEDED
+    assert (tmp_path / "pod" / "pfs" / "out" / "seen").read_text() == "relative paths work\n"
