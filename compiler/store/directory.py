@@ -60,6 +60,13 @@ class DirectoryStore:
         self.directories = {**self._remembered(), **(directories or {})}
         self._lock = threading.RLock()
         self._hashes: dict[str, tuple[int, int, str]] = {}  # plain file -> (size, mtime, md5)
+        # Reads must not cost the size of the repository each (a job reads its plan and
+        # manifests once per datum): commits are immutable, a plain directory's tree is kept
+        # by the digest that names it, and a branch's staged log is read on from where the
+        # last read stopped.
+        self._commits: dict[tuple[str, str], dict[str, Any]] = {}
+        self._plain_trees: dict[tuple[str, str], Tree] = {}
+        self._branches: dict[tuple[str, str], tuple[str, int, int, Tree]] = {}
 
     # --- where things are -----------------------------------------------------------------
 
@@ -144,10 +151,21 @@ class DirectoryStore:
                               "not found")
         if self._managed(repo):
             return self._object(tree[path][0])
-        return self.directory(repo) / path
+        full = self.directory(repo) / path
+        if _is_commit(ref) and self._plain_hash(str(full))[0] != tree[path][0]:
+            raise self._error(NotFound, operation, 404, f"{full} changed after the run "
+                              f"pinned it at {_short(ref)}; run again to read the new data")
+        return full
 
     def _tree_at(self, repo: str, ref: str, operation: str) -> Tree:
+        """The tree at `ref`; callers only read it (it may be shared with later calls)."""
         if not self._managed(repo):
+            with self._lock:
+                known = self._plain_trees.get((repo, ref))
+            if known is not None:
+                # Pinned earlier in this process: each file read is checked against it, so
+                # a file changed since then still fails its read.
+                return known
             commit, tree = self._plain_commit(repo, operation)
             if ref != commit and not _branch_like(ref):
                 raise self._changed(repo, ref, commit, operation)
@@ -155,8 +173,7 @@ class DirectoryStore:
         with self._lock:
             if _is_commit(ref):
                 return self._tree(self._commit(repo, ref, operation))
-            head = self._head(repo, ref, operation)
-            return self._staged(repo, ref, self._tree(self._commit(repo, head, operation)))
+            return self._branch_tree(repo, ref, operation)
 
     def _changed(self, repo: str, ref: str, now: str, operation: str) -> LakeFSError:
         return self._error(NotFound, operation, 404, f"{self.directory(repo)} changed after "
@@ -180,7 +197,10 @@ class DirectoryStore:
         digest = hashlib.sha256()
         for path in sorted(tree):
             digest.update(f"{path}\0{tree[path][0]}\0{tree[path][1]}\n".encode())
-        return digest.hexdigest(), tree
+        commit = digest.hexdigest()
+        with self._lock:
+            self._plain_trees[(repo, commit)] = tree
+        return commit, tree
 
     def _plain_hash(self, full: str) -> tuple[str, int]:
         try:
@@ -287,7 +307,7 @@ class DirectoryStore:
             landed = self.commit_of(repo, head)
             if landed.metadata.get(key) == metadata[key]:
                 return landed
-            tree = self._staged(repo, branch, self._tree(self._commit(repo, head, "commit")))
+            tree = self._branch_tree(repo, branch, "commit")
             made = self._new_commit(repo, [head], message, metadata, tree)
             self._move(repo, branch, made)
             self._staging(repo, branch).unlink(missing_ok=True)
@@ -331,17 +351,25 @@ class DirectoryStore:
         return ref if _is_commit(ref) else self._head(repo, ref, operation)
 
     def _commit(self, repo: str, commit: str, operation: str) -> dict[str, Any]:
+        with self._lock:
+            known = self._commits.get((repo, commit))
+        if known is not None:
+            return known
         try:
             with open(self._repo(repo) / "commits" / f"{commit}.json") as f:
                 record: dict[str, Any] = json.load(f)
-                return record
         except (FileNotFoundError, OSError, ValueError):
             raise self._error(NotFound, operation, 404, f"commit {_short(commit)} of "
                               f"`{repo}` not found") from None
+        record["tree"] = {path: (md5, size) for path, (md5, size) in record["tree"].items()}
+        with self._lock:
+            self._commits[(repo, commit)] = record
+        return record
 
     @staticmethod
     def _tree(record: dict[str, Any]) -> Tree:
-        return {path: (md5, size) for path, (md5, size) in record["tree"].items()}
+        tree: Tree = record["tree"]
+        return tree
 
     def _new_commit(self, repo: str, parents: list[str], message: str,
                     metadata: dict[str, str], tree: Tree) -> str:
@@ -416,19 +444,43 @@ class DirectoryStore:
         where = self._staging(repo, branch)
         where.parent.mkdir(parents=True, exist_ok=True)
         text = "".join(json.dumps(c, separators=(",", ":")) + "\n" for c in changes)
-        fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(where, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                text = "\n" + text  # end a line a kill cut short, so this one stands alone
             os.write(fd, text.encode())
         finally:
             os.close(fd)
 
-    def _staged(self, repo: str, branch: str, tree: Tree) -> Tree:
+    def _branch_tree(self, repo: str, branch: str, operation: str) -> Tree:
+        """The branch's head tree with its staged changes, read on from the last call's
+        place in the log when the head and the log file are the same ones."""
+        head = self._head(repo, branch, operation)
+        where = self._staging(repo, branch)
         try:
-            with open(self._staging(repo, branch)) as f:
-                lines = f.read().splitlines()
+            st = os.stat(where)
+            inode, size = st.st_ino, st.st_size
         except FileNotFoundError:
-            return tree
-        tree = dict(tree)
+            inode, size = 0, 0
+        known = self._branches.get((repo, branch))
+        if known and known[:2] == (head, inode) and known[2] <= size:
+            offset, tree = known[2], known[3]
+        else:
+            offset, tree = 0, self._tree(self._commit(repo, head, operation))
+        if size > offset:
+            with open(where, "rb") as f:
+                f.seek(offset)
+                text = f.read(size - offset)
+            complete = text.rfind(b"\n") + 1  # a last line still being written waits
+            tree = self._apply(tree, text[:complete].decode().splitlines())
+            offset += complete
+        self._branches[(repo, branch)] = (head, inode, offset, tree)
+        return tree
+
+    @staticmethod
+    def _apply(tree: Tree, lines: list[str]) -> Tree:
+        tree = dict(tree)  # a new dict: trees handed out earlier stay as they were
         for line in lines:
             try:
                 change = json.loads(line)

@@ -32,7 +32,7 @@ def test_a_plain_directory_is_a_repo_whose_commit_is_its_content(store, tmp_path
     assert store.download("raw-data", head, "a.csv", sink)[0] == 4
     (tmp_path / "raw_data" / "a.csv").write_text("changed\n")
     assert store.head("raw-data", "main") != head
-    with pytest.raises(NotFound, match="changed after the run pinned it"):
+    with pytest.raises(NotFound, match="a.csv changed after the run pinned it"):
         store.read("raw-data", head, "a.csv")
 
 
@@ -116,6 +116,29 @@ def test_a_staging_line_cut_short_by_a_kill_is_ignored(store, tmp_path):
     with open(tmp_path / ".dsc" / "repos" / "out" / "staging" / "job.jsonl", "a") as f:
         f.write('{"p":"b.txt","m":"')  # the write a kill interrupted never returned
     assert [o.path for o in store.objects("out", "job")] == ["a.txt"]
+    store.upload("out", "job", "c.txt", b"c")  # the retry's write is not lost with it
+    assert [o.path for o in store.objects("out", "job")] == ["a.txt", "c.txt"]
+    assert [o.path for o in DirectoryStore(tmp_path).objects("out", "job")] == ["a.txt",
+                                                                              "c.txt"]
+
+
+def test_reads_see_every_change_staged_since_the_last_read(store):
+    store.ensure_repository("out", "local://out", "main")
+    store.create_branch_once("out", "job", store.head("out", "main"))
+    seen = []
+    for i in range(5):
+        store.upload("out", "job", f"{i}.txt", str(i).encode())
+        seen.append([o.path for o in store.objects("out", "job")])
+    store.delete_objects("out", "job", ["0.txt"])
+    assert seen[-1] == ["0.txt", "1.txt", "2.txt", "3.txt", "4.txt"]
+    assert seen[0] == ["0.txt"]  # a tree handed out earlier did not change under its reader
+    assert [o.path for o in store.objects("out", "job")] == ["1.txt", "2.txt", "3.txt", "4.txt"]
+    made = store.commit_once("out", "job", "c", {"k": "1"}, "k")
+    store.delete_branch("out", "job")
+    store.create_branch_once("out", "job", made.id)  # same name, new head: nothing stale
+    store.upload("out", "job", "5.txt", b"5")
+    assert [o.path for o in store.objects("out", "job")] == ["1.txt", "2.txt", "3.txt",
+                                                            "4.txt", "5.txt"]
 
 
 def test_bad_object_paths_are_refused(store):
