@@ -32,7 +32,7 @@ def test_a_plain_directory_is_a_repo_whose_commit_is_its_content(store, tmp_path
     assert store.download("raw-data", head, "a.csv", sink)[0] == 4
     (tmp_path / "raw_data" / "a.csv").write_text("changed\n")
     assert store.head("raw-data", "main") != head
-    with pytest.raises(NotFound, match="a.csv changed after the run pinned it"):
+    with pytest.raises(NotFound, match=r"a\.csv changed after the run pinned it"):
         store.read("raw-data", head, "a.csv")
 
 
