@@ -199,7 +199,7 @@ def _run_graph(specs: Path, data: Path, values: dict[str, Any], parallelism: int
     if profiler:
         profiler.start()
     t0 = time.perf_counter()
-    result = execute(program, store, runtime, user, progress=progress,
+    result = execute(program, runtime, user, progress=progress,
                      parallelism=parallelism,
                      runtime_env={"DSC_STORAGE_NAMESPACE": LOCAL_NAMESPACE}, secrets=None,
                      scratch=None)

@@ -450,7 +450,7 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
                 pods.stop_all()
         return interrupted
 
-    result = execute(program, store, _in_process_runtime(store), user, progress=progress,
+    result = execute(program, _in_process_runtime(store), user, progress=progress,
                      parallelism=jobs, runtime_env=runtime_env, secrets=secrets,
                      scratch=None, on_start=lambda e, p: stop.append((e, p)), wait=wait)
     say("")

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from compiler.local.executor import SUCCEEDED, Executor, Outcome, Settings
 from compiler.local.progress import PipelineState, Progress, jobs_of
@@ -66,7 +65,7 @@ def missing_sources(store: DirectoryStore, program: Program) -> list[str]:
     return sorted(missing.values())
 
 
-def execute(program: Program, store: Any, runtime: RuntimeCall, user: UserRunner, *,
+def execute(program: Program, runtime: RuntimeCall, user: UserRunner, *,
             progress: Progress, parallelism: int, runtime_env: dict[str, str],
             secrets: Path | None, scratch: Path | None,
             on_start: Callable[[Executor, LocalPods], None] = lambda _e, _p: None,

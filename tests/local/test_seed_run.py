@@ -55,7 +55,7 @@ def run_seed(store: Store, runner: HostRunner, scratch: Path, runtime_env: dict[
     program = program or program_for()
     log = io.StringIO()
     progress = Progress(jobs_of(program), log, tty=False)
-    result = execute(program, store, _in_process_runtime(store), runner, progress=progress,
+    result = execute(program, _in_process_runtime(store), runner, progress=progress,
                      parallelism=2, runtime_env=runtime_env, secrets=None, scratch=scratch)
     return result, log.getvalue()
 
