@@ -76,7 +76,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from procstat import REPO, MeasurementError, cpu_model, percentile, rel, table, tool_output, verdict
+from procstat import (
+    REPO,
+    MeasurementError,
+    cpu_model,
+    percentile,
+    rel,
+    table,
+    targets,
+    tool_output,
+    verdict,
+)
 
 TARGET_OVERHEAD_MS = 50.0
 TARGET_CORES = 1.5  # "clearly above one core"
@@ -877,7 +887,7 @@ def report(facts: list[list[str]], o: OverheadResult | None, scale: dict[str, An
         rows.append(["2 model step: speedup, wall `-j 1` / `-j 2`",
                      f">= {TARGET_SPEEDUP:g}x", f"{m.speedup:.2f}x ({m.median(1):.2f} s / "
                      f"{m.median(2):.2f} s)", verdict(m.speedup >= TARGET_SPEEDUP)])
-    out += ["## Targets", "", *table(["target", "limit", "measured", "verdict"], rows)]
+    out += targets(rows)
     return "\n".join(out) + "\n"
 
 

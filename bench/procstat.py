@@ -156,6 +156,11 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def targets(rows: list[list[str]]) -> list[str]:
+    """The report's closing section: target, limit, measured, verdict."""
+    return ["## Targets", "", *table(["target", "limit", "measured", "verdict"], rows)]
+
+
 def cpu_model() -> str:
     """The CPU's model name, as /proc/cpuinfo gives it ("?" where there is none)."""
     try:

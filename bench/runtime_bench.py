@@ -63,6 +63,7 @@ from procstat import (
     run_measured,
     sec,
     table,
+    targets,
     tool_output,
     verdict,
 )
@@ -753,7 +754,7 @@ def report(facts: list[list[str]], stage: list[StageResult], publish: PublishRes
             rows.append([f"3 open 100,000 objects: median, stand-in `{key}`",
                          f"<= {TARGET_OPEN_S:g} s", logged(s.verb_median),
                          verdict(s.verb_median <= TARGET_OPEN_S)])
-    out += ["## Targets", "", *table(["target", "limit", "measured", "verdict"], rows)]
+    out += targets(rows)
     return "\n".join(out) + "\n"
 
 

@@ -337,10 +337,8 @@ class Executor:
                   sink: list[_Result], is_pod: bool) -> None:
             nonlocal running, pods, failed
             try:
-                ref = task.get("templateRef")
-                target_owner = ref["name"] if ref else owner
-                target = ref["template"] if ref else task["template"]
-                result = self._execute(target_owner, target, arguments, workflow, child_node)
+                result = self._execute(*self.program.called(owner, task), arguments, workflow,
+                                       child_node)
             except Unsupported as exc:
                 result = _Result(ERROR, str(exc), fatal=True)
             except Exception as exc:  # a bug: fail the node, never hang the DAG
@@ -379,9 +377,7 @@ class Executor:
                     if verdict is False:
                         done[name] = OMITTED
                         continue
-                    task_scope = {**scope, **{f"tasks.{t}.outputs.parameters.{p}": v
-                                              for t, params in outputs.items()
-                                              for p, v in params.items()}}
+                    task_scope = {**scope, **_task_outputs(outputs)}
                     task_where = f"{where} task `{name}`"
                     try:
                         items = _items(task, task_scope, task_where)
@@ -438,8 +434,7 @@ class Executor:
         if failed or self.cancel.is_set():
             return _Result(ERROR if fatal else FAILED, "; ".join(messages) or "interrupted",
                            fatal=fatal)
-        result_scope = {**scope, **{f"tasks.{t}.outputs.parameters.{p}": v
-                                    for t, params in outputs.items() for p, v in params.items()}}
+        result_scope = {**scope, **_task_outputs(outputs)}
         values = {}
         for p in template.get("outputs", {}).get("parameters", []):
             source = p.get("valueFrom", {}).get("parameter")
@@ -450,10 +445,7 @@ class Executor:
         return _Result(SUCCEEDED, outputs=values)
 
     def _target(self, owner: str, task: dict[str, Any]) -> dict[str, Any]:
-        ref = task.get("templateRef")
-        if ref:
-            return self.program.template(ref["name"], ref["template"])
-        return self.program.template(owner, task["template"])
+        return self.program.template(*self.program.called(owner, task))
 
 
 @dataclass(slots=True)
@@ -463,6 +455,12 @@ class _Result:
     outputs: dict[str, str] = field(default_factory=dict)
     log_tail: str = ""
     fatal: bool = False  # not worth a retry (a construct dsc run does not support)
+
+
+def _task_outputs(outputs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """`{{tasks.<task>.outputs.parameters.<name>}}` for the finished tasks of a DAG."""
+    return {f"tasks.{t}.outputs.parameters.{p}": v
+            for t, params in outputs.items() for p, v in params.items()}
 
 
 def _items(task: dict[str, Any], scope: Mapping[str, str], where: str) -> list[str] | None:

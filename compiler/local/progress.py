@@ -3,12 +3,11 @@ retries; a bar redrawn in place on a terminal, plain lines otherwise; a summary 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
 from compiler.local.executor import SUCCEEDED, Event
 from compiler.local.workflow import Program
@@ -39,32 +38,23 @@ class Job:
 
 
 def jobs_of(program: Program) -> dict[str, Job]:
-    """Each pipeline's DAG template -> what its `open` step says about the pipeline."""
+    """Each pipeline's DAG template -> what its `open` step's job document says."""
+    from compiler.runtime.job import Job as JobDocument
+
     found: dict[str, Job] = {}
-    for (_owner, name), template in program.templates.items():
+    for (owner, name), template in program.templates.items():
         for task in template.get("dag", {}).get("tasks", []):
             if task.get("name") != "open":
                 continue
-            ref = task.get("templateRef")
-            target = program.templates.get((ref["name"], ref["template"]) if ref else
-                                           (_owner, task["template"]))
-            args = (target or {}).get("container", {}).get("args", [])
+            target = program.templates.get(program.called(owner, task), {})
+            args = target.get("container", {}).get("args", [])
             if "--job" not in args:
                 continue
-            job = json.loads(args[args.index("--job") + 1])
-            leaves: list[tuple[str, str, str]] = []
-            _leaves(job.get("input") or {}, leaves)
-            found[name] = Job(job["pipeline"], job["output"]["repo"], tuple(leaves))
+            job = JobDocument.parse(args[args.index("--job") + 1])
+            found[name] = Job(job.pipeline, job.output_repo, tuple(
+                (leaf.repo, leaf.lakefs_repo, "cron" if leaf.cron else "pfs")
+                for leaf in job.leaves))
     return found
-
-
-def _leaves(node: dict[str, Any], out: list[tuple[str, str, str]]) -> None:
-    for kind, body in node.items():
-        if kind in ("pfs", "cron"):
-            out.append((body["repo"], body["lakefs_repo"], kind))
-        elif isinstance(body, list):
-            for member in body:
-                _leaves(member, out)
 
 
 class Progress:

@@ -74,8 +74,6 @@ class LocalPods:
                     left = None if pod.deadline is None else \
                         pod.deadline - (time.monotonic() - started)
                     code = self._user(container, pod, log, left, cancel)
-            except Unsupported:
-                raise
             except (OSError, RunnerError) as exc:
                 return PodResult(ERROR, f"container `{container.name}`: {exc}", _tail(log))
             if cancel.is_set():
@@ -225,14 +223,12 @@ class HostRunner:
 
     def start(self, container: Container, pod: Pod, env: dict[str, str],
               log: Path) -> subprocess.Popen[bytes]:
-        pfs = None
         for m in container.mounts:
-            if m.path.rstrip("/") == contract.PFS and m.volume in pod.volumes:
-                pfs = pod.volumes[m.volume]
-            else:
+            if m.path.rstrip("/") != contract.PFS or m.volume not in pod.volumes:
                 raise Unsupported(f"container `{container.name}` mounts volume `{m.volume}` "
                                   f"at {m.path}: the host runner binds only {contract.PFS} "
                                   "(use --runner docker)")
+        pfs = _volume_at(pod, container, contract.PFS)
         if pfs is None:
             raise Unsupported(f"container `{container.name}` has no {contract.PFS} volume")
         if not container.command:

@@ -7,7 +7,6 @@ with its own name and UID, as `argo submit` would make it.
 
 from __future__ import annotations
 
-import os
 import secrets as _random
 import shutil
 import tempfile
@@ -114,5 +113,6 @@ def where_lakefs(state: PipelineState) -> str:
 
 
 def default_parallelism() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        (os.cpu_count() or 1)
+    from compiler.spec.lint import available_cpus
+
+    return available_cpus()

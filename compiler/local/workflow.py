@@ -88,6 +88,11 @@ class Program:
         except KeyError:
             raise Unsupported(f"template `{name}` is not in {owner}") from None
 
+    def called(self, owner: str, task: Mapping[str, Any]) -> tuple[str, str]:
+        """(object, template) a DAG task of `owner` calls: its `templateRef` or `template`."""
+        ref = task.get("templateRef")
+        return (ref["name"], ref["template"]) if ref else (owner, task["template"])
+
 
 def load_program(documents: list[dict[str, Any]]) -> Program:
     """The Workflow among `documents`, with the WorkflowTemplates it uses."""

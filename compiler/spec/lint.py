@@ -101,12 +101,17 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
     return loaded
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS says)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
 def _workers(files: int, jobs: int | None) -> int:
     if jobs is None:
         if files < PARALLEL_MIN_FILES:
             return 1
-        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1)
+        jobs = available_cpus()
     return max(1, min(jobs, files, 8)) if hasattr(os, "fork") else 1
 
 
