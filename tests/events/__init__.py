@@ -1,0 +1,1 @@
+"""A model of Argo Events (webhook EventSource, Sensor, argoWorkflow trigger), lakeFS payloads."""
