@@ -253,6 +253,10 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
               help="Resolve the source inputs against lakeFS now: pin their commits and embed "
               "the datums (withItems) in a self-contained run. Needs LAKEFS_ENDPOINT (or "
               "lakefs.endpoint), LAKEFS_ACCESS_KEY_ID and LAKEFS_SECRET_ACCESS_KEY.")
+@click.option("--trigger", is_flag=True,
+              help="Also re-run the graph on every new commit to its source inputs: the "
+              "webhook EventSource, a Sensor and a reconciler CronWorkflow (Argo Events; "
+              "install the lakeFS actions with `dsc triggers install`).")
 @click.option("--runtime-image", metavar="IMAGE",
               help="The dsc image the runtime steps run in [config runtime_image; env "
               "DSC_RUNTIME_IMAGE].")
@@ -268,7 +272,7 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
 @_guard
 def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
             output_dir: Path | None, generate_name: bool, config_path: Path | None,
-            pin: bool, runtime_image: str | None, lakefs_secret: str | None,
+            pin: bool, trigger: bool, runtime_image: str | None, lakefs_secret: str | None,
             default_branch: str | None, namespace: str | None, sets: tuple[str, ...],
             values_files: tuple[Path, ...]) -> int:
     """Compile pipeline specs into Argo Workflows manifests for `kubectl apply -f -`: a
@@ -281,6 +285,9 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
     from compiler.compile import CompileRequest, compile_specs
     from compiler.report import render, summary_line
 
+    if pin and trigger:
+        raise click.UsageError("--pin fixes a run's inputs and --trigger runs the graph on "
+                               "every new commit; use one of them")
     values = _template_values(sets, values_files)
     config = _config(config_path, {("runtime_image",): runtime_image,
                                    ("lakefs", "secret"): lakefs_secret,
@@ -289,7 +296,8 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
     if config is None:
         return int(ExitCode.USAGE)
     request = CompileRequest(paths=paths, values=values, name=graph_name,
-                             generate_name=generate_name, config=config, pin=pin)
+                             generate_name=generate_name, config=config, pin=pin,
+                             trigger=trigger)
     resolver = None
     if pin:
         from compiler.lakefs.client import LakeFSError
@@ -513,6 +521,148 @@ def schema(config_schema: bool) -> int:
 
 
 @cli.group()
+def triggers() -> None:
+    """Re-run a graph on new commits: the lakeFS action files that post them to Argo Events.
+
+    Compile the graph with `dsc compile --trigger` (its Sensor and reconciler), then install
+    the action file in each source repository with `dsc triggers install`.
+    """
+
+
+def _trigger_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed((
+            click.argument("paths", nargs=-1, required=True, metavar="SPECS...",
+                           type=click.Path(exists=True, path_type=Path)),
+            click.option("--name", "graph_name", metavar="NAME",
+                         help="The graph's name, as given to `dsc compile`."),
+            click.option("--config", "config_path", metavar="FILE",
+                         type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         help="The dsc configuration [default: ./dsc.yaml when present]."),
+            click.option("--namespace", metavar="NS",
+                         help="The namespace of the EventSource [config namespace; env "
+                         "DSC_NAMESPACE]."),
+            template_options)):
+        func = option(func)
+    return func
+
+
+@dataclass(frozen=True, slots=True)
+class _ActionFile:
+    repo: str
+    branches: tuple[str, ...]
+    path: str
+    text: str
+
+
+def _action_files(paths: tuple[Path, ...], graph_name: str | None, config_path: Path | None,
+                  namespace: str | None, sets: tuple[str, ...],
+                  values_files: tuple[Path, ...]) -> tuple[Any, str, list[_ActionFile]] | int:
+    """The config, the graph's name and its action file per source repository, or an exit
+    code after saying why not."""
+    from compiler.argo.names import OBJECT_MAX, fit
+    from compiler.argo.triggers import action_file, action_path, sources
+    from compiler.compile import CompileRequest, load_graph
+    from compiler.report import render, summary_line
+
+    values = _template_values(sets, values_files)
+    config = _config(config_path, {("namespace",): namespace})
+    if config is None:
+        return int(ExitCode.USAGE)
+    result, graph = load_graph(CompileRequest(paths=paths, values=values, name=graph_name,
+                                              config=config))
+    if result.diagnostics:
+        render(result, "text", sys.stderr, colour=_colour(sys.stderr), show_info=False)
+    if graph is None:
+        click.echo(summary_line(result), err=True)
+        return int(ExitCode.FINDINGS)
+    template = fit(graph.name, OBJECT_MAX)
+    by_repo: dict[str, list[str]] = {}
+    for source in sources(graph, config):
+        by_repo.setdefault(source.repo, []).append(source.branch)
+    if not by_repo:
+        raise CouldNotRun(f"graph `{graph.name}` reads no lakeFS branch it does not write: "
+                          "there is nothing to trigger on")
+    try:
+        files = [_ActionFile(repo, tuple(branches), action_path(template),
+                             action_file(template, branches, config))
+                 for repo, branches in by_repo.items()]
+    except ValueError as exc:  # no URL for the EventSource: a setting is missing
+        click.echo(f"dsc: error: {exc}", err=True)
+        return int(ExitCode.USAGE)
+    return config, template, files
+
+
+@triggers.command("action")
+@_trigger_options
+@click.option("--output-dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Write DIR/<repository>/_lakefs_actions/dsc-<graph>.yaml instead of "
+              "printing them.")
+@_guard
+def triggers_action(paths: tuple[Path, ...], graph_name: str | None, config_path: Path | None,
+                    namespace: str | None, sets: tuple[str, ...],
+                    values_files: tuple[Path, ...], output_dir: Path | None) -> int:
+    """Print the lakeFS action file of each source repository of the graph.
+
+    Each posts post-commit, post-merge, post-revert and post-cherry-pick events of the
+    branches the graph reads (config `triggers.events`) to the dsc-lakefs EventSource, with
+    the bearer token from the lakeFS server's LAKEFSACTION_DSC_ARGO_EVENTS_TOKEN (config
+    `triggers.token_env`).
+    """
+    found = _action_files(paths, graph_name, config_path, namespace, sets, values_files)
+    if isinstance(found, int):
+        return found
+    _, _, files = found
+    if output_dir is None:
+        for i, f in enumerate(files):
+            where = ", ".join(f"lakefs://{f.repo}/{b}/{f.path}" for b in f.branches)
+            sys.stdout.write(("---\n" if i else "") + f"# {where}\n" + f.text)
+        return int(ExitCode.CLEAN)
+    try:
+        for f in files:
+            target = output_dir / f.repo / f.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(f.text, encoding="utf-8")
+    except OSError as exc:
+        raise CouldNotRun(f"cannot write the action files: {exc}") from None
+    click.echo(f"wrote {len(files)} action files to {output_dir}", err=True)
+    return int(ExitCode.CLEAN)
+
+
+@triggers.command("install")
+@_trigger_options
+@_guard
+def triggers_install(paths: tuple[Path, ...], graph_name: str | None,
+                     config_path: Path | None, namespace: str | None, sets: tuple[str, ...],
+                     values_files: tuple[Path, ...]) -> int:
+    """Commit the action file to every branch the graph reads, through the lakeFS API.
+
+    A branch that already has the same file gets no commit, so running it again is safe.
+    Needs LAKEFS_ENDPOINT (or lakefs.endpoint), LAKEFS_ACCESS_KEY_ID and
+    LAKEFS_SECRET_ACCESS_KEY, with write access to those branches.
+    """
+    from compiler.actions import install
+    from compiler.lakefs.client import LakeFSError
+
+    found = _action_files(paths, graph_name, config_path, namespace, sets, values_files)
+    if isinstance(found, int):
+        return found
+    config, graph, files = found
+    client = _lakefs_client(config, "install: ")
+    if client is None:
+        return int(ExitCode.USAGE)
+    for f in files:
+        for branch in f.branches:
+            try:
+                done = install(client, f.repo, branch, f.path, f.text, graph)
+            except LakeFSError as exc:
+                raise CouldNotRun(f"install on lakefs://{f.repo}/{branch}: {exc}") from None
+            state = (f"committed {done.commit[:12]}" if done.commit
+                     else "unchanged, no commit")
+            click.echo(f"lakefs://{f.repo}/{branch}/{f.path}: {state}")
+    return int(ExitCode.CLEAN)
+
+
+@cli.group()
 def runtime() -> None:
     """The steps compiled Workflows run in their pods (dsc's runtime image).
 
@@ -570,17 +720,24 @@ def _runtime_verb(verb: str, act: Callable[[Any], Any]) -> int:
               help="Fail unless the plan has N datums (a pinned compile).")
 @click.option("--plan-digest", metavar="HEX", help="... and this digest.")
 @click.option("--cron-tick", default="", metavar="REPO", help="A CronWorkflow's tick repo.")
+@click.option("--trigger-repo", default="", metavar="REPO",
+              help="A triggered run: the lakeFS repository of the new commit ...")
+@click.option("--trigger-branch", default="", metavar="BRANCH", help="... its branch ...")
+@click.option("--trigger-commit", default="", metavar="COMMIT", help="... and the commit.")
 @_guard
 def runtime_open(job: str, pins: tuple[str, ...], expect_datums: int | None,
-                 plan_digest: str | None, cron_tick: str) -> int:
+                 plan_digest: str | None, cron_tick: str, trigger_repo: str,
+                 trigger_branch: str, trigger_commit: str) -> int:
     """Pin the inputs, open the job branch, plan and store the datums."""
-    from compiler.runtime.verbs import open_job
+    from compiler.runtime.verbs import Trigger, open_job
 
     if (expect_datums is None) != (plan_digest is None):
         raise click.UsageError("--expect-datums and --plan-digest go together")
     expect = (expect_datums, plan_digest) if expect_datums is not None and plan_digest \
         else None
-    return _runtime_verb("open", lambda ctx: open_job(ctx, job, pins, expect, cron_tick))
+    return _runtime_verb("open", lambda ctx: open_job(
+        ctx, job, pins, expect, cron_tick,
+        Trigger.parse(trigger_repo, trigger_branch, trigger_commit)))
 
 
 def _datum_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -638,6 +795,17 @@ def runtime_abort(graph: str, status: str, outputs: tuple[str, ...],
 
     return _runtime_verb("abort", lambda ctx: abort(ctx, graph, status, outputs,
                                                     keep_branches))
+
+
+@runtime.command("reconcile")
+@click.option("--sources", "sources", required=True, metavar="JSON",
+              help="The graph's source branches and their readers (dsc compile --trigger).")
+@_guard
+def runtime_reconcile(sources: str) -> int:
+    """The reconciler: list the runs lakeFS webhooks missed (output parameter `runs`)."""
+    from compiler.runtime.reconcile import reconcile
+
+    return _runtime_verb("reconcile", lambda ctx: reconcile(ctx, sources))
 
 
 @cli.command()

@@ -13,6 +13,7 @@ from compiler.spec.lint import load_specs, locate
 from compiler.spec.model import Pipeline
 
 if TYPE_CHECKING:
+    from compiler.argo.graph import Graph
     from compiler.pins import PinResolver
 
 
@@ -24,6 +25,7 @@ class CompileRequest:
     generate_name: bool = False
     config: Config = field(default_factory=Config)
     pin: bool = False  # resolve source inputs now (needs a resolver)
+    trigger: bool = False  # add the EventSource, Sensor and reconciler (issue 7)
 
 
 @dataclass(slots=True)
@@ -63,9 +65,9 @@ def graph_name(paths: tuple[Path, ...], pipelines: list[Pipeline]) -> str:
     return "dsc"
 
 
-def compile_specs(request: CompileRequest, resolver: PinResolver | None = None) -> Compiled:
-    """Check the specs as `dsc lint` does and, unless that finds errors, build the manifests.
-    With `request.pin`, `resolver` pins the source inputs (compiler.pins)."""
+def load_graph(request: CompileRequest) -> tuple[LintResult, Graph | None]:
+    """Check the specs as `dsc lint` does and, unless that finds errors, order them into the
+    graph `dsc compile` builds."""
     loaded = load_specs(request.paths, request.values, with_info=False, jobs=1)
     result = loaded.result
     config = request.config
@@ -79,13 +81,23 @@ def compile_specs(request: CompileRequest, resolver: PinResolver | None = None) 
     if not loaded.pipelines and result.exit_code() == 0:
         result.add(_unlocated("no pipeline specs in the paths given"))
     if result.exit_code() != 0:
+        return result, None
+    from compiler.argo.graph import build_graph
+
+    return result, build_graph(request.name or graph_name(request.paths, loaded.pipelines),
+                               loaded.pipelines)
+
+
+def compile_specs(request: CompileRequest, resolver: PinResolver | None = None) -> Compiled:
+    """Check the specs as `dsc lint` does and, unless that finds errors, build the manifests.
+    With `request.pin`, `resolver` pins the source inputs (compiler.pins)."""
+    result, graph = load_graph(request)
+    if graph is None:
         return Compiled(result)
     from compiler.argo.build import CompileError, build
-    from compiler.argo.graph import build_graph
     from compiler.pins import PinError, resolve_pins
 
-    graph = build_graph(request.name or graph_name(request.paths, loaded.pipelines),
-                        loaded.pipelines)
+    config = request.config
     try:
         pins = None
         if request.pin:
@@ -93,7 +105,7 @@ def compile_specs(request: CompileRequest, resolver: PinResolver | None = None) 
                 raise CompileError("--pin needs a lakeFS to resolve the inputs against")
             pins = resolve_pins(graph, resolver, config)
         return Compiled(result, build(graph, config, generate_name=request.generate_name,
-                                      pins=pins))
+                                      pins=pins, trigger=request.trigger))
     except (CompileError, PinError) as exc:
         result.add(_unlocated(str(exc)))
         return Compiled(result)

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compiler import kit
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.spec.names import lakefs_repo_name
 
@@ -45,6 +46,23 @@ class LakeFS:
     storage_namespace: str | None = None  # with {repo}; None: `open` never creates repos
 
 
+# The lakeFS events that put a new commit on a branch. post-revert needs lakeFS >= 1.52 and
+# post-cherry-pick >= 1.63; an event a server does not know disables every action of the
+# repository, so older servers list only the first two.
+TRIGGER_EVENTS = ("post-commit", "post-merge", "post-revert", "post-cherry-pick")
+
+
+@dataclass(frozen=True, slots=True)
+class Triggers:
+    """`dsc compile --trigger` and `dsc triggers` (issue 7)."""
+
+    webhook_url: str | None = None  # None: the EventSource's Service in `namespace`
+    token_env: str = kit.TOKEN_ENV
+    events: tuple[str, ...] = TRIGGER_EVENTS
+    timeout: str = "30s"  # the lakeFS webhook's timeout, a Go duration
+    schedule: str = "*/15 * * * *"  # the reconciler's
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """What a cluster needs that specs do not say."""
@@ -59,6 +77,7 @@ class Config:
     labels: dict[str, str] = field(default_factory=dict)
     repos: dict[str, str] = field(default_factory=dict)
     lakefs: LakeFS = field(default_factory=LakeFS)
+    triggers: Triggers = field(default_factory=Triggers)
     size_budget: int = DEFAULT_SIZE_BUDGET
     max_datums: int = DEFAULT_MAX_DATUMS
     source: str | None = None  # the file it came from, for messages
@@ -170,6 +189,10 @@ def _build(data: dict[str, Any], source: str | None) -> Config:
     lakefs = dict(data.get("lakefs") or {})
     keys = SecretKeys(**(lakefs.pop("secret_keys", None) or {}))
     limits = data.get("limits") or {}
-    plain = {k: v for k, v in data.items() if k not in ("lakefs", "limits")}
-    config = Config(**plain, lakefs=LakeFS(**lakefs, secret_keys=keys), source=source)
+    triggers = dict(data.get("triggers") or {})
+    if "events" in triggers:
+        triggers["events"] = tuple(triggers["events"])
+    plain = {k: v for k, v in data.items() if k not in ("lakefs", "limits", "triggers")}
+    config = Config(**plain, lakefs=LakeFS(**lakefs, secret_keys=keys),
+                    triggers=Triggers(**triggers), source=source)
     return replace(config, **{k: v for k, v in limits.items()})

@@ -8,6 +8,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from compiler.cli import cli
+from tests.lakefs_standin.fixtures import lakefs_standin
+
+__all__ = ["lakefs_standin"]  # the lakeFS stand-in fixture, for every test
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

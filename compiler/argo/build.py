@@ -19,6 +19,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from compiler import kit
+from compiler.argo import triggers
 from compiler.argo.emit import digest_text, plain, to_json
 from compiler.argo.graph import Graph, short_hash
 from compiler.argo.names import CRON_MAX, OBJECT_MAX, fit, unique_names
@@ -153,19 +155,30 @@ def cron_inputs(graph: Graph) -> list[CronInput]:
 class _Names:
     template: str
     tasks: dict[str, str]
+    triggered: bool = False  # runs also come from triggers (trigger-* parameters)
 
 
 def build(graph: Graph, config: Config, *, generate_name: bool = False,
-          pins: Pins | None = None) -> list[dict[str, Any]]:
+          pins: Pins | None = None, trigger: bool = False) -> list[dict[str, Any]]:
     """The graph's WorkflowTemplate(s) and what runs them: a Workflow (pinned: self-contained,
-    with the datums embedded) or, for cron inputs, one CronWorkflow per cron input."""
+    with the datums embedded) or, for cron inputs, one CronWorkflow per cron input. With
+    `trigger`, also the EventSource, the Sensor and the reconciler CronWorkflow that re-run
+    the graph on new commits to its source inputs."""
     for p in graph.pipelines:
         if (where := _template_braces(p)) is not None:
             raise CompileError(f"pipeline `{p.name}`: `{where}` contains `{{{{`, which Argo "
                                "reads as a template expression and has no escape for; "
                                "write it another way (e.g. `{ {` in shell)")
+    found = triggers.sources(graph, config) if trigger else []
+    if trigger and pins:
+        raise CompileError("`--pin` fixes a run's inputs and `--trigger` runs the graph on "
+                           "every new commit; use one of them")
+    if trigger and not found:
+        raise CompileError(f"graph `{graph.name}` reads no lakeFS branch it does not write "
+                           "(its inputs are cron inputs, pinned to commits, or its own "
+                           "outputs): there is nothing for --trigger to watch")
     names = _Names(fit(graph.name, OBJECT_MAX),
-                   unique_names([p.name for p in graph.pipelines], OBJECT_MAX - 7))
+                   unique_names([p.name for p in graph.pipelines], OBJECT_MAX - 7), trigger)
     per_template = (MAX_TEMPLATES - 2) // TEMPLATES_PER_PIPELINE
     size = min(len(graph.pipelines), per_template)
     if len(graph.pipelines) > size:
@@ -187,11 +200,13 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
             raise CompileError(f"{over}; raise `limits.size_budget` in dsc.yaml, or make the "
                                "spec smaller")
         size = max(1, size // 2)
+    automation = _automation(graph, names, config, found) if trigger else []
     if cron_inputs(graph):
         if pins:
             raise CompileError("`--pin` pins a run, but a graph with cron inputs runs on its "
                                "schedule (CronWorkflow); compile it without --pin")
-        return templates + [plain(c) for c in _cron_workflows(graph, names, config)]
+        crons = [plain(c) for c in _cron_workflows(graph, names, config)]
+        return templates + crons + automation
     if pins:
         if len(sections) > 1:
             raise CompileError(f"`--pin` embeds the run in one Workflow, and graph "
@@ -200,7 +215,7 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
         run = _pinned_run(graph, names, config, pins, generate_name)
     else:
         run = _run_workflow(templates, names.template, _labels(names, config), generate_name)
-    return [*templates, run]
+    return [*templates, run, *automation]
 
 
 def _over_budget(documents: list[dict[str, Any]], config: Config) -> str | None:
@@ -238,7 +253,7 @@ def _workflow_object(graph: Graph, names: _Names, config: Config, pins: Pins | N
                      split: tuple[list[str], list[tuple[Pipeline, ...]]] | None,
                      run_name: dict[str, Any] | None = None) -> Any:
     """The graph's WorkflowTemplate, or (with `run_name`) a self-contained pinned Workflow."""
-    from hera.workflows import DAG, Parameter, Workflow, WorkflowTemplate
+    from hera.workflows import DAG, Workflow, WorkflowTemplate
     from hera.workflows import models as m
 
     labels = _labels(names, config)
@@ -253,10 +268,12 @@ def _workflow_object(graph: Graph, names: _Names, config: Config, pins: Pins | N
         labels=labels,
         annotations={"workflows.argoproj.io/title": f"dsc graph {graph.name}",
                      "workflows.argoproj.io/description": _describe(graph)},
-        workflow_metadata=m.WorkflowMetadata(labels=labels) if run_name is None else None,
+        workflow_metadata=m.WorkflowMetadata(labels=labels, annotations=_output_annotations(
+            graph, config)) if run_name is None else None,
         service_account_name=config.service_account,
         image_pull_secrets=[m.LocalObjectReference(name=s) for s in pull_secrets] or None,
-        arguments=[Parameter(name="cron-tick", value="")] if crons else None,
+        arguments=_template_arguments(bool(crons), names.triggered) if run_name is None
+        else None,
     ) as wt:
         _abort_template(graph, config)
         if split is None:
@@ -268,6 +285,23 @@ def _workflow_object(graph: Graph, names: _Names, config: Config, pins: Pins | N
         else:
             _sections_dag(graph, names, *split)
     return wt
+
+
+def _output_annotations(graph: Graph, config: Config) -> dict[str, str]:
+    """Where a run's result lands: the last pipeline's output (the Argo UI links of
+    manifests/ open it in lakeFS)."""
+    last = graph.pipelines[-1]
+    return {kit.OUTPUT_BRANCH_ANNOTATION: last.output_branch or config.default_branch,
+            kit.OUTPUT_REPO_ANNOTATION: config.lakefs_repo(last.name)}
+
+
+def _template_arguments(cron: bool, triggered: bool) -> list[Any] | None:
+    """The run's parameters: a CronWorkflow passes its tick repo, a trigger its repository,
+    branch and commit; a plain run passes none and `open` reads the branch heads."""
+    from hera.workflows import Parameter
+
+    names = (["cron-tick"] if cron else []) + (list(kit.TRIGGER_PARAMETERS) if triggered else [])
+    return [Parameter(name=n, value="") for n in names] or None
 
 
 def _pipeline_tasks(graph: Graph, pipelines: tuple[Pipeline, ...], names: _Names,
@@ -430,6 +464,11 @@ def _pipeline_templates(p: Pipeline, names: _Names, graph: Graph, config: Config
         else None)
     if any(isinstance(n, CronInput) for n in p.inputs()):
         open_args += ["--cron-tick", "{{workflow.parameters.cron-tick}}"]
+    produced = {q.name for q in graph.pipelines}
+    if names.triggered and any(isinstance(n, PfsInput) and n.repo not in produced
+                               for n in p.inputs()):
+        open_args += contract.trigger_args(*(f"{{{{workflow.parameters.{n}}}}}"
+                                             for n in kit.TRIGGER_PARAMETERS[:3]))
     open_ = Container(
         name=f"{task}-open", image=config.runtime_image, command=contract.COMMAND, args=open_args,
         inputs=[Parameter(name=f"pin-{names.tasks[u]}") for u in ups] or None,
@@ -669,7 +708,8 @@ def _pinned_run(graph: Graph, names: _Names, config: Config, pins: Pins,
         run["metadata"] = {}  # the run's identity is its spec: the name is made from it
         digest = short_hash(digest_text([run]))
         key, value = _run_name(digest, names.template, generate_name)
-        metadata = {key: value, "annotations": {"workflows.argoproj.io/description": description},
+        metadata = {key: value, "annotations": {"workflows.argoproj.io/description": description,
+                                                **_output_annotations(graph, config)},
                     "labels": dict(sorted({**built["labels"], "dsc.io/pinned": "true",
                                            "dsc.io/template-hash": digest}.items()))}
         if "namespace" in built:
@@ -697,3 +737,58 @@ def _cron_workflows(graph: Graph, names: _Names, config: Config) -> list[Any]:
             workflow_template_ref=m.WorkflowTemplateRef(name=names.template),
             arguments=[Parameter(name="cron-tick", value=node.repo)]))
     return out
+
+
+def _automation(graph: Graph, names: _Names, config: Config,
+                found: list[triggers.Source]) -> list[dict[str, Any]]:
+    """`--trigger`: the namespace's EventSource, the graph's Sensor and its reconciler."""
+    labels = _labels(names, config)
+    taken = {fit(f"{names.template}-{c.repo}", CRON_MAX) for c in cron_inputs(graph)}
+    return [triggers.event_source(config),
+            triggers.sensor(names.template, config, labels, found),
+            plain(_reconciler(graph, names, config, found,
+                              triggers.reconciler_name(names.template, taken)))]
+
+
+def _reconciler(graph: Graph, names: _Names, config: Config, found: list[triggers.Source],
+                name: str) -> Any:
+    """A CronWorkflow that submits the runs lakeFS's webhooks missed: `detect` compares the
+    source heads with the provenance of the output heads (`dsc runtime reconcile`), and
+    `submit` creates each missed run under the name its Sensor would have given it. An
+    existing name (the run is there, or running) fails that item only (continueOn)."""
+    from hera.workflows import DAG, Container, CronWorkflow, Parameter, Resource, Task
+    from hera.workflows import models as m
+
+    labels = {**_labels(names, config), "dsc.io/role": "reconciler"}
+    with CronWorkflow(
+        name=name, **_metadata(config), labels=labels,
+        annotations={"workflows.argoproj.io/title": f"dsc graph {graph.name}: reconciler",
+                     "workflows.argoproj.io/description": (
+                         f"Every `{config.triggers.schedule}` (UTC): start the runs of "
+                         f"`{names.template}` that lakeFS webhooks missed, for "
+                         + ", ".join(f"`{s.repo}/{s.branch}`" for s in found) + ".")},
+        schedules=[config.triggers.schedule], timezone="UTC", concurrency_policy="Forbid",
+        starting_deadline_seconds=300, successful_jobs_history_limit=1,
+        failed_jobs_history_limit=3,
+        workflow_metadata=m.WorkflowMetadata(labels=labels),
+        service_account_name=kit.RECONCILER_SERVICE_ACCOUNT,
+        entrypoint="main", active_deadline_seconds=600,
+    ) as cron:
+        detect = Container(
+            name="detect", image=config.runtime_image, command=contract.COMMAND,
+            args=contract.reconcile_args(triggers.reconcile_document(names.template, found)),
+            outputs=_outputs("reconcile"), env=_runtime_env(config),
+            retry_strategy=_runtime_retry())
+        submit = Resource(
+            name="submit", action="create",
+            manifest=triggers.submit_manifest(names.template, config, _labels(names, config)),
+            inputs=[Parameter(name=n) for n in ("name", "repo", "branch", "commit")])
+        with DAG(name="main"):
+            Task(name="detect", template=detect)
+            # `dependencies`, not `depends`: Argo refuses `depends` with `continueOn`.
+            Task(name="submit", template=submit, dependencies=["detect"],
+                 with_param="{{tasks.detect.outputs.parameters.runs}}",
+                 continue_on=m.ContinueOn(failed=True),
+                 arguments=[Parameter(name=n, value=f"{{{{item.{n}}}}}")
+                            for n in ("name", "repo", "branch", "commit")])
+    return cron

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from compiler.config import SecretKeys
 
-VERBS = ("open", "stage", "publish", "commit", "abort")
+VERBS = ("open", "stage", "publish", "commit", "abort", "reconcile")
 # Every runtime container runs this, with the verb's argv as `args`: set explicitly, so Argo's
 # emissary executor need not look the entrypoint up in a (perhaps private) registry.
 COMMAND = ["dsc"]
@@ -84,6 +84,7 @@ OUTPUTS = {
              OutputFile("branch", f"{OUTPUT_DIR}/branch")),
     "commit": (OutputFile("commit", f"{OUTPUT_DIR}/commit"),
                OutputFile("url", f"{OUTPUT_DIR}/url")),
+    "reconcile": (OutputFile("runs", f"{OUTPUT_DIR}/runs.json"),),
 }
 
 
@@ -126,6 +127,15 @@ def open_args(job: str, pins: list[str], expect: tuple[int, str] | None = None) 
     if expect is not None:
         args += ["--expect-datums", str(expect[0]), "--plan-digest", expect[1]]
     return args
+
+
+def trigger_args(repo: str, branch: str, commit: str) -> list[str]:
+    """`open` of a triggered run: read this commit of that source branch (empty: no trigger)."""
+    return ["--trigger-repo", repo, "--trigger-branch", branch, "--trigger-commit", commit]
+
+
+def reconcile_args(document: dict[str, Any]) -> list[str]:
+    return ["runtime", "reconcile", "--sources", job_document(document)]
 
 
 def datum_args(verb: str, pipeline: str, repo: str, branch: str, datum: str) -> list[str]:
@@ -177,6 +187,9 @@ RUN_KEY = "dsc.workflow.uid"  # identifies the run: a commit or merge carrying i
 WORKFLOW_KEY = "dsc.workflow"  # the run's name
 IMAGE_KEY = "dsc.image"
 DATUMS_KEY = "dsc.datums"  # "total=N processed=N skipped=0 recovered=N"
+# A dsc commit that changes no data (installing the trigger's action file): its events start
+# no run, and the reconciler looks through it to the data commit below.
+BOOKKEEPING_KEY = "dsc.bookkeeping"
 ARGO_LINK_KEY = "::lakefs::Argo::url[url:ui]"  # lakeFS shows it as an "Open Argo UI" button
 
 

@@ -55,15 +55,37 @@ class Opened:
     keys: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """The new commit a triggered run was started for (a Sensor or the reconciler)."""
+
+    repo: str  # lakeFS repository
+    branch: str
+    commit: str
+
+    @classmethod
+    def parse(cls, repo: str, branch: str, commit: str) -> Trigger | None:
+        """None when all three are empty (a run started by hand or by kubectl apply)."""
+        if not (repo or branch or commit):
+            return None
+        if not (repo and branch and commit):
+            raise JobError("--trigger-repo, --trigger-branch and --trigger-commit go together "
+                           f"(got {repo!r}, {branch!r}, {commit!r})")
+        if len(commit) != 64 or not set(commit) <= _HEX64:
+            raise JobError(f"--trigger-commit {commit!r} is not a 64-hex lakeFS commit ID")
+        return cls(repo, branch, commit)
+
+
 def open_job(ctx: Context, job_text: str, pins: Iterable[str],
-             expect: tuple[int, str] | None = None, cron_tick: str = "") -> Opened:
+             expect: tuple[int, str] | None = None, cron_tick: str = "",
+             trigger: Trigger | None = None) -> Opened:
     started = ctx.clock()
     job = Job.parse(job_text)
     store, run = ctx.store, ctx.run
     pinned = _parse_pins(pins)
     if cron_tick:
         _tick(ctx, job, cron_tick)
-    commits = _resolve_inputs(ctx, job, pinned)
+    commits = _resolve_inputs(ctx, job, pinned, trigger)
     branch = run.job_branch(job.pipeline)
 
     if run.storage_namespace:
@@ -113,7 +135,7 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
     if len(text) > KEYS_BUDGET:  # the parameter lives in the Workflow's status: keep it small
         keys = [str(i) for i in range(count)]
         text = json.dumps(keys, separators=(",", ":"))
-    _write_outputs(run, "open", {"datums": text, "branch": branch})
+    write_outputs(run, "open", {"datums": text, "branch": branch})
     pinned_text = ", ".join(f"{leaf.name}={leaf.lakefs_repo}@{commits[leaf.name][:12]}"
                             for leaf in job.leaves)
     ctx.log(f"open {job.pipeline}: {count} datums (plan {digest[:12]}) over {pinned_text}; "
@@ -180,10 +202,15 @@ def _parse_pins(pins: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _resolve_inputs(ctx: Context, job: Job, pinned: dict[str, str]) -> dict[str, str]:
-    """The commit every leaf reads: its pin, the commit its spec names, or its branch head
-    read now (once per repository and branch)."""
+def _resolve_inputs(ctx: Context, job: Job, pinned: dict[str, str],
+                    trigger: Trigger | None = None) -> dict[str, str]:
+    """The commit every leaf reads: its pin, the commit its spec names, the commit that
+    triggered the run, or its branch head read now (once per repository and branch)."""
     heads: dict[tuple[str, str], str] = {}
+    if trigger is not None and any(
+            (leaf.lakefs_repo, job.branch_of(leaf)) == (trigger.repo, trigger.branch)
+            and leaf.repo not in pinned and not leaf.commit for leaf in job.leaves):
+        heads[(trigger.repo, trigger.branch)] = _triggered(ctx, job, trigger)
     commits: dict[str, str] = {}
     by_repo: dict[str, str] = {}
     for leaf in job.leaves:
@@ -203,6 +230,25 @@ def _resolve_inputs(ctx: Context, job: Job, pinned: dict[str, str]) -> dict[str,
                            "repo is read at one commit per job")
         commits[leaf.name] = commit
     return commits
+
+
+def _triggered(ctx: Context, job: Job, trigger: Trigger) -> str:
+    """The commit a triggered run reads of its trigger's branch: the trigger's commit while
+    it is the branch's data (the head, or under dsc bookkeeping commits only). When the branch
+    has moved on, its head: the run started for an older commit must not publish older data
+    over a newer run's (the newer commit's own run then finds the same inputs)."""
+    from compiler.runtime.reconcile import head_chain
+
+    try:
+        chain = head_chain(ctx.store, trigger.repo, trigger.branch)
+    except NotFound as exc:
+        raise JobError(f"pipeline `{job.pipeline}`: the trigger's branch {trigger.repo}@"
+                       f"{trigger.branch} is gone ({exc.where}: {exc.message})") from None
+    if trigger.commit in chain:
+        return trigger.commit
+    ctx.log(f"open {job.pipeline}: {trigger.repo}@{trigger.branch} moved on from the "
+            f"trigger's commit {trigger.commit[:12]} to {chain[0][:12]}; reading the head")
+    return chain[0]
 
 
 def _lookup(job: Job, leaf: Leaf, ref: str, read: Callable[[str, str], T]) -> T:
@@ -591,7 +637,7 @@ def _provenance(job: Job, record: dict[str, Any], run: Run, count: int,
 
 def _done(ctx: Context, job: Job, commit_id: str, started: float, how: str) -> Committed:
     url = ctx.run.lakefs_commit_url(job.output_repo, commit_id)
-    _write_outputs(ctx.run, "commit", {"commit": commit_id, "url": url})
+    write_outputs(ctx.run, "commit", {"commit": commit_id, "url": url})
     ctx.log(f"commit {job.pipeline}: {job.output_repo}@{commit_id} ({how}) in "
             f"{ctx.clock() - started:.2f} s" + (f"; {url}" if url else ""))
     return Committed(commit_id, url)
@@ -638,7 +684,7 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _write_outputs(run: Run, verb: str, values: dict[str, str]) -> None:
+def write_outputs(run: Run, verb: str, values: dict[str, str]) -> None:
     """The verb's output parameters, each file written whole under a temporary name first."""
     os.makedirs(run.out_dir, exist_ok=True)
     for output in contract.OUTPUTS[verb]:

@@ -1,0 +1,119 @@
+"""`dsc runtime reconcile`: the runs lakeFS's webhooks missed (issue 7).
+
+lakeFS posts each post-commit event once and never retries it, so a triggered graph also runs
+a reconciler on a schedule. For every source branch it compares the branch head with what the
+output heads of the pipelines reading it record in their provenance (`dsc.input.<name>`); a
+head that some reader has not processed is a missed run. It is emitted under the name the
+Sensor gives the event of that commit (compiler.argo.triggers.run_name), so a run that exists
+already, finished or still going, is never started twice: creating it fails with
+AlreadyExists, which the reconciler tolerates.
+
+Commits dsc makes that change no data (installing the trigger's action file) carry
+`dsc.bookkeeping`; the reconciler, like the Sensor, looks through them to the data commit
+below.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from compiler.lakefs.client import NotFound
+from compiler.runtime import contract
+from compiler.runtime.job import JobError
+from compiler.store import Store
+
+if TYPE_CHECKING:
+    from compiler.runtime.verbs import Context
+
+MAX_BOOKKEEPING = 20  # bookkeeping commits looked through above a data commit
+
+
+def head_chain(store: Store, repo: str, branch: str) -> list[str]:
+    """The branch head, then its first parents while the commit is dsc bookkeeping: every
+    commit in the list holds the same data as the last one."""
+    commit = store.commit_of(repo, branch)
+    chain = [commit.id]
+    while contract.BOOKKEEPING_KEY in commit.metadata and commit.parents \
+            and len(chain) <= MAX_BOOKKEEPING:
+        commit = store.commit_of(repo, commit.parents[0])
+        chain.append(commit.id)
+    return chain
+
+
+def recorded_commit(metadata: dict[str, str], input_name: str, repo: str) -> str | None:
+    """The commit of `repo` that an output commit records for input `input_name`."""
+    key = contract.INPUT_PREFIX + input_name
+    for value in (metadata.get(f"{key}.{repo}"), metadata.get(key)):
+        if value:
+            at_repo, _, commit = value.rpartition("@")
+            if at_repo == repo:
+                return commit
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Missed:
+    name: str
+    repo: str
+    branch: str
+    commit: str
+    why: str
+
+    def item(self) -> dict[str, str]:
+        return {"name": self.name, "repo": self.repo, "branch": self.branch,
+                "commit": self.commit}
+
+
+def detect(store: Store, document: dict[str, Any]) -> list[Missed]:
+    """One missed run per source branch whose data head some reader has not processed."""
+    from compiler.argo.triggers import run_name
+
+    missed: list[Missed] = []
+    for source in document["sources"]:
+        repo, branch = source["repo"], source["branch"]
+        try:
+            chain = head_chain(store, repo, branch)
+        except NotFound as exc:
+            raise JobError(f"source input {repo}@{branch}: {exc.where} has no such branch "
+                           f"({exc.message}); the graph cannot run until it exists") from None
+        behind = []
+        for reader in source["readers"]:
+            where = f"{reader['output_repo']}@{reader['output_branch']}"
+            try:
+                head = store.commit_of(reader["output_repo"], reader["output_branch"])
+            except NotFound:
+                behind.append(f"pipeline `{reader['pipeline']}` has no output yet ({where})")
+                continue
+            seen = recorded_commit(head.metadata, reader["input"], repo)
+            if seen is None:
+                behind.append(f"pipeline `{reader['pipeline']}`'s output head {where} "
+                              f"({head.id[:12]}) records no commit of input "
+                              f"`{reader['input']}`")
+            elif seen not in chain:
+                behind.append(f"pipeline `{reader['pipeline']}` last read {seen[:12]}")
+        if behind:
+            data = chain[-1]
+            missed.append(Missed(run_name(document["prefix"], repo, branch, data), repo,
+                                 branch, data, "; ".join(behind)))
+    return missed
+
+
+def reconcile(ctx: Context, sources_text: str) -> list[Missed]:
+    """The verb: detect, log each missed run and why, write the `runs` output (JSON list)."""
+    from compiler.runtime.verbs import write_outputs
+
+    try:
+        document = json.loads(sources_text)
+    except ValueError as exc:
+        raise JobError(f"--sources is not JSON: {exc}") from None
+    missed = detect(ctx.store, document)
+    for m in missed:
+        ctx.log(f"reconcile: {m.repo}@{m.branch} head {m.commit[:12]} was not processed "
+                f"({m.why}): submit {m.name}")
+    if not missed:
+        ctx.log(f"reconcile: all {len(document['sources'])} source branches processed")
+    write_outputs(ctx.run, "reconcile", {"runs": json.dumps(
+        [m.item() for m in missed], separators=(",", ":"))})
+    return missed
