@@ -56,13 +56,12 @@ def sources(graph: Graph, config: Config) -> list[Source]:
     produced = {p.name for p in graph.pipelines}
     found: dict[tuple[str, str], list[Reader]] = {}
     for p in graph.pipelines:
-        output = Reader(p.name, "", config.lakefs_repo(p.name),
-                        p.output_branch or config.default_branch)
         for node in p.inputs():
             if not isinstance(node, PfsInput) or node.repo in produced or node.commit:
                 continue
             key = (config.lakefs_repo(node.repo), node.branch or config.default_branch)
-            reader = Reader(p.name, node.name, output.output_repo, output.output_branch)
+            reader = Reader(p.name, node.name, config.lakefs_repo(p.name),
+                            p.output_branch or config.default_branch)
             if reader not in found.setdefault(key, []):
                 found[key].append(reader)
     return [Source(repo, branch, tuple(readers))
@@ -157,8 +156,11 @@ def triggered_workflow(template: str, config: Config, labels: dict[str, str],
                  "workflowTemplateRef": {"name": template}}}
 
 
-def _description(template: str, repo: str, branch: str, commit: str) -> str:
-    return f"A run of dsc graph `{template}` for new commit `{commit}` on lakeFS `{repo}/{branch}`."
+def _description(template: str, repo: str, branch: str, commit: str, which: str) -> str:
+    """The run's Argo UI description; its values are template expressions (the Sensor's Go
+    templates, the reconciler's Argo parameters)."""
+    return (f"A run of dsc graph `{template}` for {which} commit `{commit}` on lakeFS "
+            f"`{repo}/{branch}`.")
 
 
 def sensor(template: str, config: Config, labels: dict[str, str],
@@ -207,10 +209,10 @@ def sensor(template: str, config: Config, labels: dict[str, str],
                         param(annotation(kit.TRIGGER_REPO_ANNOTATION), "body.repository_id"),
                         param(annotation(kit.TRIGGER_BRANCH_ANNOTATION), "body.branch_id"),
                         param(annotation(kit.TRIGGER_COMMIT_ANNOTATION), "body.commit_id"),
-                        param(annotation("workflows.argoproj.io/description"), text=(
-                            f"A run of dsc graph `{template}` for new commit "
-                            "`{{ .Input.body.commit_id }}` on lakeFS "
-                            "`{{ .Input.body.repository_id }}/{{ .Input.body.branch_id }}`.")),
+                        param(annotation("workflows.argoproj.io/description"),
+                              text=_description(template, "{{ .Input.body.repository_id }}",
+                                                "{{ .Input.body.branch_id }}",
+                                                "{{ .Input.body.commit_id }}", "new")),
                         param("spec.arguments.parameters.0.value", "body.repository_id"),
                         param("spec.arguments.parameters.1.value", "body.branch_id"),
                         param("spec.arguments.parameters.2.value", "body.commit_id"),
@@ -288,8 +290,7 @@ def submit_manifest(template: str, config: Config, labels: dict[str, str]) -> st
                                                                   "commit")}
     values["event"] = "reconcile"
     values["description"] = _description(template, values["repo"], values["branch"],
-                                          values["commit"]).replace(
-        "new commit", "missed commit")
+                                          values["commit"], "missed")
     return to_yaml([triggered_workflow(template, config, labels, "reconciler", values)])
 
 
