@@ -357,3 +357,17 @@ def test_install_retried_after_a_crash_at_any_call_commits_once(lakefs_standin) 
         assert log[1].id == base, f"crash at call {crash_at}: {len(log)} commits"
         assert s.read(repo, "main", ACTION) == text.encode()
         assert not [b for b in s.state()[repo].branches if b.startswith("dsc-install")]
+
+
+def test_a_token_variable_lakefs_would_blank_and_a_number_timeout_are_config_errors(
+        tmp_path: Path) -> None:
+    # lakeFS substitutes only LAKEFSACTION_* (LAKEFSACTIONS_* is blanked, the request gets
+    # 401) and ignores a timeout that is not a string (lakefs-action.md §2, §4).
+    config = tmp_path / "dsc.yaml"
+    config.write_text("namespace: dsc\ntriggers:\n  token_env: LAKEFSACTIONS_TOKEN\n"
+                      "  timeout: 30\n")
+    result = run_dsc("triggers", "action", "--config", str(config), str(SEED))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"{config}:3:14: error: config: `triggers.token_env` must be text matching" \
+        in result.stderr
+    assert f"{config}:4:12: error: config: `triggers.timeout` must be a string" in result.stderr
