@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from compiler.lakefs.client import NotFound
+from compiler.lakefs.client import Commit, NotFound
 from compiler.runtime import contract
 from compiler.runtime.job import JobError
 from compiler.store import Store
@@ -71,6 +71,16 @@ def detect(store: Store, document: dict[str, Any]) -> list[Missed]:
     from compiler.argo.triggers import run_name
 
     missed: list[Missed] = []
+    outputs: dict[tuple[str, str], Commit | None] = {}  # each output head read once
+
+    def output_head(repo: str, branch: str) -> Commit | None:
+        if (repo, branch) not in outputs:
+            try:
+                outputs[(repo, branch)] = store.commit_of(repo, branch)
+            except NotFound:
+                outputs[(repo, branch)] = None
+        return outputs[(repo, branch)]
+
     for source in document["sources"]:
         repo, branch = source["repo"], source["branch"]
         try:
@@ -81,9 +91,8 @@ def detect(store: Store, document: dict[str, Any]) -> list[Missed]:
         behind = []
         for reader in source["readers"]:
             where = f"{reader['output_repo']}@{reader['output_branch']}"
-            try:
-                head = store.commit_of(reader["output_repo"], reader["output_branch"])
-            except NotFound:
+            head = output_head(reader["output_repo"], reader["output_branch"])
+            if head is None:
                 behind.append(f"pipeline `{reader['pipeline']}` has no output yet ({where})")
                 continue
             seen = recorded_commit(head.metadata, reader["input"], repo)
