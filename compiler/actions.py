@@ -12,7 +12,6 @@ finds what landed (`*_once`) instead of committing twice.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 from compiler.lakefs.client import Conflict, NotFound
@@ -36,7 +35,7 @@ def install(store: Store, repo: str, branch: str, path: str, text: str,
     except NotFound:
         current = None
     digest = hashlib.sha256(content).hexdigest()[:12]
-    side = re.sub(r"[^\w-]", "-", f"dsc-install-{graph}-{branch}-{digest}", flags=re.ASCII)
+    side = contract.job_branch(f"install-{graph}-{branch}", digest)
     if current == content:
         store.delete_branch(repo, side)  # left by an attempt that died after its merge
         return Installed(repo, branch, None)

@@ -16,8 +16,10 @@ import yaml
 
 from compiler import kit
 from compiler.argo.triggers import run_name
+from compiler.config import TRIGGER_EVENTS
 from compiler.runtime import contract
 from tests.conftest import ROOT, SHARED, needs_shared, run_dsc
+from tests.runtime.test_verbs import pipeline, specs
 from tests.test_compile import EXAMPLES, validate
 
 EVENTS_VALIDATOR = SHARED / "tools" / "validate_events.py"
@@ -33,19 +35,6 @@ def compile_trigger(*args: str) -> list[dict[str, Any]]:
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] == kind]
-
-
-def spec_dir(tmp: Path, *docs: dict[str, Any]) -> Path:
-    d = tmp / "graph"
-    d.mkdir(exist_ok=True)
-    for doc in docs:
-        (d / f"{doc['pipeline']['name']}.json").write_text(json.dumps(doc))
-    return d
-
-
-def pipeline(name: str, input: dict[str, Any]) -> dict[str, Any]:
-    return {"pipeline": {"name": name}, "transform": {"image": "busybox:1", "cmd": ["true"]},
-            "input": input}
 
 
 @needs_shared
@@ -160,12 +149,12 @@ def test_no_secret_value_is_in_what_compile_emits() -> None:
 
 
 def test_cron_repos_and_commit_pinned_inputs_are_not_watched(tmp_path: Path) -> None:
-    specs = spec_dir(tmp_path,
-                     pipeline("nightly", {"cross": [
+    graph = specs(tmp_path,
+                  pipeline("nightly", {"cross": [
                          {"cron": {"name": "tick", "spec": "@daily", "repo": "ticks"}},
                          {"pfs": {"repo": "images", "glob": "/*"}},
                          {"pfs": {"repo": "frozen", "glob": "/", "commit": "a" * 64}}]}))
-    docs = compile_trigger(str(specs))
+    docs = compile_trigger("--name", "graph", str(graph))
     sensor, = by_kind(docs, "Sensor")
     assert [d["name"] for d in sensor["spec"]["dependencies"]] == ["images-main"]
     crons = [d["metadata"]["name"] for d in by_kind(docs, "CronWorkflow")]
@@ -176,9 +165,9 @@ def test_cron_repos_and_commit_pinned_inputs_are_not_watched(tmp_path: Path) -> 
 
 
 def test_a_graph_with_nothing_to_watch_is_refused(tmp_path: Path) -> None:
-    specs = spec_dir(tmp_path, pipeline("nightly", {
+    graph = specs(tmp_path, pipeline("nightly", {
         "cron": {"name": "tick", "spec": "@daily", "repo": "ticks"}}))
-    result = run_dsc("compile", "--trigger", str(specs))
+    result = run_dsc("compile", "--trigger", str(graph))
     assert result.exit_code == 1
     assert "reads no lakeFS branch it does not write" in result.stderr
     assert result.stdout == ""
@@ -203,7 +192,7 @@ _GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 
 def check_action(action: dict[str, Any], branches: list[str]) -> None:
     assert _ACTION_NAME.match(action["name"])
-    assert set(action["on"]) <= set(kit_events()) and action["on"]
+    assert set(action["on"]) <= set(TRIGGER_EVENTS) and action["on"]
     for event in action["on"].values():
         assert event["branches"] == branches and "*" not in "".join(event["branches"])
     hook, = action["hooks"]
@@ -214,12 +203,6 @@ def check_action(action: dict[str, Any], branches: list[str]) -> None:
     assert props["headers"]["Authorization"] == (
         f"Bearer {{{{ ENV.{kit.TOKEN_ENV} }}}}")
     assert kit.TOKEN_ENV.startswith("LAKEFSACTION_")
-
-
-def kit_events() -> tuple[str, ...]:
-    from compiler.config import TRIGGER_EVENTS
-
-    return TRIGGER_EVENTS
 
 
 def test_triggers_action_prints_one_valid_action_file_per_source_repository() -> None:

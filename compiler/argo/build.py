@@ -155,7 +155,8 @@ def cron_inputs(graph: Graph) -> list[CronInput]:
 class _Names:
     template: str
     tasks: dict[str, str]
-    triggered: bool = False  # runs also come from triggers (trigger-* parameters)
+    # with --trigger: the pipelines reading a source branch (their `open` takes the trigger)
+    triggered: frozenset[str] = frozenset()
 
 
 def build(graph: Graph, config: Config, *, generate_name: bool = False,
@@ -178,7 +179,8 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
                            "(its inputs are cron inputs, pinned to commits, or its own "
                            "outputs): there is nothing for --trigger to watch")
     names = _Names(fit(graph.name, OBJECT_MAX),
-                   unique_names([p.name for p in graph.pipelines], OBJECT_MAX - 7), trigger)
+                   unique_names([p.name for p in graph.pipelines], OBJECT_MAX - 7),
+                   frozenset(r.pipeline for s in found for r in s.readers))
     per_template = (MAX_TEMPLATES - 2) // TEMPLATES_PER_PIPELINE
     size = min(len(graph.pipelines), per_template)
     if len(graph.pipelines) > size:
@@ -200,12 +202,13 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
             raise CompileError(f"{over}; raise `limits.size_budget` in dsc.yaml, or make the "
                                "spec smaller")
         size = max(1, size // 2)
-    automation = _automation(graph, names, config, found) if trigger else []
-    if cron_inputs(graph):
+    crons = [plain(c) for c in _cron_workflows(graph, names, config)]
+    automation = _automation(graph, names, config, found,
+                             {c["metadata"]["name"] for c in crons}) if trigger else []
+    if crons:
         if pins:
             raise CompileError("`--pin` pins a run, but a graph with cron inputs runs on its "
                                "schedule (CronWorkflow); compile it without --pin")
-        crons = [plain(c) for c in _cron_workflows(graph, names, config)]
         return templates + crons + automation
     if pins:
         if len(sections) > 1:
@@ -272,7 +275,7 @@ def _workflow_object(graph: Graph, names: _Names, config: Config, pins: Pins | N
             graph, config)) if run_name is None else None,
         service_account_name=config.service_account,
         image_pull_secrets=[m.LocalObjectReference(name=s) for s in pull_secrets] or None,
-        arguments=_template_arguments(bool(crons), names.triggered) if run_name is None
+        arguments=_template_arguments(bool(crons), bool(names.triggered)) if run_name is None
         else None,
     ) as wt:
         _abort_template(graph, config)
@@ -464,9 +467,7 @@ def _pipeline_templates(p: Pipeline, names: _Names, graph: Graph, config: Config
         else None)
     if any(isinstance(n, CronInput) for n in p.inputs()):
         open_args += ["--cron-tick", "{{workflow.parameters.cron-tick}}"]
-    produced = {q.name for q in graph.pipelines}
-    if names.triggered and any(isinstance(n, PfsInput) and n.repo not in produced
-                               for n in p.inputs()):
+    if p.name in names.triggered:
         open_args += contract.trigger_args(*(f"{{{{workflow.parameters.{n}}}}}"
                                              for n in kit.TRIGGER_PARAMETERS[:3]))
     open_ = Container(
@@ -739,11 +740,11 @@ def _cron_workflows(graph: Graph, names: _Names, config: Config) -> list[Any]:
     return out
 
 
-def _automation(graph: Graph, names: _Names, config: Config,
-                found: list[triggers.Source]) -> list[dict[str, Any]]:
-    """`--trigger`: the namespace's EventSource, the graph's Sensor and its reconciler."""
+def _automation(graph: Graph, names: _Names, config: Config, found: list[triggers.Source],
+                taken: set[str]) -> list[dict[str, Any]]:
+    """`--trigger`: the namespace's EventSource, the graph's Sensor and its reconciler (named
+    apart from the CronWorkflows in `taken`)."""
     labels = _labels(names, config)
-    taken = {fit(f"{names.template}-{c.repo}", CRON_MAX) for c in cron_inputs(graph)}
     return [triggers.event_source(config),
             triggers.sensor(names.template, config, labels, found),
             plain(_reconciler(graph, names, config, found,

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from compiler.argo.triggers import run_name
 from compiler.lakefs.client import Commit, NotFound
 from compiler.runtime import contract
 from compiler.runtime.job import JobError
@@ -68,8 +69,6 @@ class Missed:
 
 def detect(store: Store, document: dict[str, Any]) -> list[Missed]:
     """One missed run per source branch whose data head some reader has not processed."""
-    from compiler.argo.triggers import run_name
-
     missed: list[Missed] = []
     outputs: dict[tuple[str, str], Commit | None] = {}  # each output head read once
 

@@ -207,10 +207,6 @@ def _resolve_inputs(ctx: Context, job: Job, pinned: dict[str, str],
     """The commit every leaf reads: its pin, the commit its spec names, the commit that
     triggered the run, or its branch head read now (once per repository and branch)."""
     heads: dict[tuple[str, str], str] = {}
-    if trigger is not None and any(
-            (leaf.lakefs_repo, job.branch_of(leaf)) == (trigger.repo, trigger.branch)
-            and leaf.repo not in pinned and not leaf.commit for leaf in job.leaves):
-        heads[(trigger.repo, trigger.branch)] = _triggered(ctx, job, trigger)
     commits: dict[str, str] = {}
     by_repo: dict[str, str] = {}
     for leaf in job.leaves:
@@ -222,7 +218,9 @@ def _resolve_inputs(ctx: Context, job: Job, pinned: dict[str, str],
             branch = job.branch_of(leaf)
             key = (leaf.lakefs_repo, branch)
             if key not in heads:
-                heads[key] = _lookup(job, leaf, branch, ctx.store.head)
+                heads[key] = (_triggered(ctx, job, trigger)
+                              if trigger is not None and key == (trigger.repo, trigger.branch)
+                              else _lookup(job, leaf, branch, ctx.store.head))
             commit = heads[key]
         if by_repo.setdefault(leaf.repo, commit) != commit:
             raise JobError(f"pipeline `{job.pipeline}` reads repo `{leaf.repo}` at two "
