@@ -14,9 +14,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from compiler.lakefs.client import Conflict, NotFound
 from compiler.runtime import contract
-from compiler.store import Store
+from compiler.store import Conflict, NotFound, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +47,8 @@ def install(store: Store, repo: str, branch: str, path: str, text: str,
         store.delete_branch(repo, side)
         store.create_branch_once(repo, side, head.id)
     store.upload(repo, side, path, content)
-    store.commit_once(repo, side, message, marker, contract.BOOKKEEPING_KEY)
-    merged = store.merge_once(repo, side, branch, message, marker, contract.BOOKKEEPING_KEY)
+    store.commit_once(repo, side, message, marker, contract.BOOKKEEPING_KEY, since=head.id)
+    merged = store.merge_once(repo, side, branch, message, marker, contract.BOOKKEEPING_KEY,
+                              since=head.id)
     store.delete_branch(repo, side)  # already gone is success
     return Installed(repo, branch, merged.id)

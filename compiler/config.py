@@ -44,6 +44,9 @@ class LakeFS:
     secret: str = "dsc-lakefs"
     secret_keys: SecretKeys = field(default_factory=SecretKeys)
     storage_namespace: str | None = None  # with {repo}; None: `open` never creates repos
+    # Seconds one request may wait for lakeFS's answer (a call with retries: twice that);
+    # None: 30 s (compiler.lakefs.client.DEFAULT_TIMEOUT).
+    timeout: int | None = None
 
 
 # The lakeFS events that put a new commit on a branch. post-revert needs lakeFS >= 1.52 and
@@ -98,6 +101,7 @@ ENVIRONMENT = {
     "DSC_LAKEFS_ENDPOINT": ("lakefs", "endpoint"),
     "DSC_LAKEFS_UI_URL": ("lakefs", "ui_url"),
     "DSC_LAKEFS_SECRET": ("lakefs", "secret"),
+    "DSC_LAKEFS_TIMEOUT": ("lakefs", "timeout"),
 }
 
 
@@ -128,7 +132,7 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     layered += [(key, value, "--" + "-".join(key).replace("_", "-"))
                 for key, value in (overrides or {}).items() if value is not None]
     for key, value, origin in layered:
-        if key == ("nodes",) and isinstance(value, str):
+        if key in (("nodes",), ("lakefs", "timeout")) and isinstance(value, str):
             if not value.isdigit() or int(value) < 1:
                 raise ConfigError([Diagnostic(origin, 0, 0, Severity.ERROR, "config",
                                               f"{origin} must be a whole number >= 1, "

@@ -36,6 +36,9 @@ class ExitCode(enum.IntEnum):
     FINDINGS = 1
     USAGE = 2
     COULD_NOT_RUN = 3
+    # lakeFS unavailable (no connection, no answer, 429, 5xx): try again later
+    # (compiler.runtime.contract.EXIT_UNAVAILABLE; EX_TEMPFAIL of sysexits.h).
+    UNAVAILABLE = 75
 
 
 @dataclass(slots=True)

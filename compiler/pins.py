@@ -9,14 +9,17 @@ run (`withItems`); the others still plan at run time, on pinned source commits.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from typing import Protocol, TypeVar
 
 from compiler.argo.build import Pins, PipelinePins
 from compiler.argo.graph import Graph
 from compiler.config import Config
 from compiler.runtime.contract import datum_key, plan_digest
 from compiler.spec.model import CronInput, PfsInput
+from compiler.store import NotFound
+
+T = TypeVar("T")
 
 
 class PinResolver(Protocol):
@@ -35,6 +38,15 @@ class PinError(ValueError):
 
 
 _COMMIT = re.compile(r"[0-9a-f]{64}")
+
+
+def _named(what: str, call: Callable[[str, str], T], repo: str, ref: str) -> T:
+    """`call(repo, ref)`, its NotFound naming the repository and ref it could not find."""
+    try:
+        return call(repo, ref)
+    except NotFound as exc:
+        raise NotFound(exc.operation, exc.status, f"{what}: {exc.message}", exc.where) \
+            from None
 
 
 def resolve_pins(graph: Graph, resolver: PinResolver, config: Config) -> Pins:
@@ -57,7 +69,9 @@ def resolve_pins(graph: Graph, resolver: PinResolver, config: Config) -> Pins:
             branch = node.branch or config.default_branch
             commit = node.commit or heads.get((node.repo, branch))
             if commit is None:
-                commit = resolver.head(config.lakefs_repo(node.repo), branch)
+                commit = _named(f"pipeline `{p.name}`, input `{node.name}`: "
+                                f"{config.lakefs_repo(node.repo)}@{branch}",
+                                resolver.head, config.lakefs_repo(node.repo), branch)
                 if not _COMMIT.fullmatch(commit or ""):
                     raise PinError(f"pipeline `{p.name}`, input `{node.name}`: lakeFS gave "
                                    f"{commit!r} as the head of {node.repo}@{branch}, not a "
@@ -69,11 +83,14 @@ def resolve_pins(graph: Graph, resolver: PinResolver, config: Config) -> Pins:
                                "commit per repo")
         items = digest = None
         if complete and p.input is not None:
-            def listing(repo: str, at: dict[str, str] = commits) -> Iterable[str]:
+            def listing(repo: str, at: dict[str, str] = commits,
+                        name: str = p.name) -> Iterable[str]:
                 # lakeFS object paths are relative; the datum engine's are absolute. Sorted,
                 # as lakeFS lists them to the runtime's `open`, so both plan the same order.
-                return sorted("/" + path.lstrip("/")
-                              for path in resolver.listing(config.lakefs_repo(repo), at[repo]))
+                return sorted("/" + path.lstrip("/") for path in _named(
+                    f"pipeline `{name}`: {config.lakefs_repo(repo)}@{at[repo][:12]}",
+                    lambda r, c: list(resolver.listing(r, c)), config.lakefs_repo(repo),
+                    at[repo]))
 
             datums = list(plan_datums(datum_input(p.input), listing))
             items = tuple(datum_key(i, d.matches[0].path if d.matches else "")

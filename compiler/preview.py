@@ -204,7 +204,7 @@ class LakeFSData:
     read: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def listing(self, branches: Mapping[str, str | None]) -> dict[str, list[str]]:
-        from compiler.lakefs.client import NotFound
+        from compiler.store import NotFound
 
         out: dict[str, list[str]] = {}
         for repo, branch in branches.items():

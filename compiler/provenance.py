@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from compiler.lakefs.client import Commit, NotFound
 from compiler.runtime.contract import (
     ARGO_LINK_KEY,
     DATUMS_KEY,
@@ -25,6 +24,7 @@ from compiler.runtime.contract import (
     WORKFLOW_KEY,
 )
 from compiler.spec.names import LAKEFS_REPO
+from compiler.store import Commit, NotFound
 
 # The rest of the provenance metadata `dsc runtime commit` writes (DESIGN.md §5) that is shown.
 

@@ -298,7 +298,7 @@ def test_install_never_commits_a_users_uncommitted_work(lakefs_standin, standin_
     assert s.head("raw-data", "main") == head
     assert s.objects("raw-data", "main")["data/2.txt"] == b"work in progress"
     # Once the user commits, installing again finishes, with one install commit.
-    client.commit_once("raw-data", "main", "wip", {"k": "v"}, "k")
+    client.commit_once("raw-data", "main", "wip", {"k": "v"}, "k", since=head)
     result = run_dsc("triggers", "install", "--namespace", "dsc", str(SEED), env=standin_env)
     assert result.exit_code == 0, result.stderr
     log = s.log("raw-data", "main", first_parent=True)

@@ -17,44 +17,20 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
+from compiler.store import (
+    Commit,
+    Conflict,
+    LakeFSError,
+    NotFound,
+    ObjectInfo,
+    PreconditionFailed,
+    Unauthorized,
+    Unavailable,
+)
+
 T = TypeVar("T")
 PAGE = 1000  # lakeFS's largest page (`amount` above it is a 400)
 CHUNK = 1 << 20  # transfer buffer: a large object never sits whole in memory
-
-
-class LakeFSError(Exception):
-    """A store call that failed: `status` is the HTTP status (0: no response). The local
-    directory store (compiler.store.directory) raises the same types with lakeFS's statuses,
-    so the runtime handles both alike."""
-
-    def __init__(self, operation: str, status: int, message: str,
-                 where: str = "lakeFS") -> None:
-        super().__init__(f"{where} {operation}: {status or 'no response'}: {message}")
-        self.operation = operation
-        self.status = status
-        self.message = message
-        self.where = where
-
-
-class NotFound(LakeFSError):
-    pass
-
-
-class Conflict(LakeFSError):
-    pass
-
-
-class PreconditionFailed(LakeFSError):
-    pass
-
-
-class Unauthorized(LakeFSError):
-    pass
-
-
-class Unavailable(LakeFSError):
-    """429, 5xx, a timeout or a broken connection: the call may be retried if idempotent
-    (and may or may not have taken effect)."""
 
 
 _BY_STATUS: dict[int, type[LakeFSError]] = {401: Unauthorized, 403: Unauthorized,
@@ -62,28 +38,29 @@ _BY_STATUS: dict[int, type[LakeFSError]] = {401: Unauthorized, 403: Unauthorized
                                             412: PreconditionFailed}
 
 
-@dataclass(frozen=True, slots=True)
-class Commit:
-    id: str
-    parents: tuple[str, ...]
-    message: str
-    metadata: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    path: str
-    checksum: str
-    size: int
+DEFAULT_TIMEOUT = 30.0  # seconds: `lakefs.timeout` in dsc.yaml, DSC_LAKEFS_TIMEOUT in pods
 
 
 @dataclass(slots=True)
 class RetryPolicy:
+    """How long one call may take. A request that gets no answer within `timeout` (connect,
+    read) is an attempt lost; a transient failure (429, 5xx, no answer) of an idempotent call
+    is tried again after a growing pause, up to `attempts`, and no attempt starts once
+    `deadline` seconds have passed since the first: an endpoint that accepts and never answers
+    costs at most `deadline` plus one read timeout."""
+
     attempts: int = 5
     base_delay: float = 0.2  # seconds, doubled each attempt, with jitter
     max_delay: float = 5.0
-    timeout: tuple[float, float] = (5.0, 60.0)  # connect, read
+    timeout: tuple[float, float] = (5.0, DEFAULT_TIMEOUT)  # connect, read
+    deadline: float = 2 * DEFAULT_TIMEOUT
     sleep: Callable[[float], None] = field(default=time.sleep)
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+    @classmethod
+    def with_timeout(cls, seconds: float) -> RetryPolicy:
+        """The policy for a configured read timeout: the deadline follows it."""
+        return cls(timeout=(min(5.0, seconds), seconds), deadline=2 * seconds)
 
 
 # Where dsc finds lakeFS credentials outside a pod: the runtime's own variables (set from the
@@ -93,9 +70,11 @@ KEY_VARIABLES = ("LAKEFS_ACCESS_KEY_ID", "LAKECTL_CREDENTIALS_ACCESS_KEY_ID")
 SECRET_VARIABLES = ("LAKEFS_SECRET_ACCESS_KEY", "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY")
 
 
-def from_environment(environ: Mapping[str, str], endpoint: str | None = None) -> LakeFS:
+def from_environment(environ: Mapping[str, str], endpoint: str | None = None,
+                     timeout: float | None = None) -> LakeFS:
     """A client from `endpoint` (the config's) or the environment. Raises LookupError naming
-    the variables to set; never shows a secret."""
+    the variables to set; never shows a secret. `timeout` (seconds; else DSC_LAKEFS_TIMEOUT,
+    else 30) bounds every request."""
     def first(names: tuple[str, ...]) -> str | None:
         return next((environ[n] for n in names if environ.get(n)), None)
 
@@ -109,7 +88,16 @@ def from_environment(environ: Mapping[str, str], endpoint: str | None = None) ->
                           "LAKECTL_* variables; the endpoint may also be `lakefs.endpoint` "
                           "in dsc.yaml)")
     assert endpoint and key and secret
-    return LakeFS(endpoint, key, secret)
+    if timeout is None:
+        text = environ.get("DSC_LAKEFS_TIMEOUT", "")
+        try:
+            timeout = float(text) if text else DEFAULT_TIMEOUT
+        except ValueError:
+            raise LookupError(f"DSC_LAKEFS_TIMEOUT={text!r} is not a number of seconds") \
+                from None
+        if timeout <= 0:
+            raise LookupError(f"DSC_LAKEFS_TIMEOUT={text!r} must be above 0")
+    return LakeFS(endpoint, key, secret, RetryPolicy.with_timeout(timeout))
 
 
 class LakeFS:
@@ -140,21 +128,29 @@ class LakeFS:
     def _call(self, operation: str, fn: Callable[..., T], *args: Any, idempotent: bool,
               **kwargs: Any) -> T:
         policy = self.policy
+        first = policy.clock()
         for attempt in range(1, policy.attempts + 1):
             try:
                 return fn(*args, _request_timeout=policy.timeout, **kwargs)
             except Exception as exc:  # mapped to a typed error, or re-raised, just below
                 error = self._typed(operation, exc)
-                if not isinstance(error, Unavailable) or not idempotent \
-                        or attempt == policy.attempts:
+                if not error.transient or not idempotent or attempt == policy.attempts:
                     raise error from None
                 delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
                 headers: Any = getattr(exc, "headers", None) or {}
                 retry_after = headers.get("Retry-After")
                 if retry_after and str(retry_after).isdigit():
                     delay = min(policy.max_delay, float(retry_after))
-                policy.sleep(delay * (0.5 + random.random() / 2))
+                delay *= 0.5 + random.random() / 2
+                if policy.clock() - first + delay > policy.deadline:
+                    raise Unavailable(operation, error.status, f"{error.message} (gave up "
+                                      f"after {attempt} attempts in "
+                                      f"{policy.clock() - first:.0f} s)") from None
+                policy.sleep(delay)
         raise AssertionError("unreachable")
+
+    def _pause(self, attempt: int) -> None:
+        self.policy.sleep(self.policy.base_delay * 2 ** (attempt - 1))
 
     def _typed(self, operation: str, exc: Exception) -> LakeFSError:
         import urllib3
@@ -162,13 +158,9 @@ class LakeFS:
         if isinstance(exc, self._sdk.ApiException):
             status = int(exc.status or 0)
             message = _message(exc.body) or str(exc.reason or "")
-            if status == 429 or status >= 500:
-                return Unavailable(operation, status, message)
-            return _BY_STATUS.get(status, LakeFSError)(operation, status, message)
+            return _error_for(status)(operation, status, message)
         if isinstance(exc, (urllib3.exceptions.HTTPError, OSError, TimeoutError)):
-            # urllib3 names the URL; a presigned one carries a signature in its query.
-            text = re.sub(r"\?[^\s'\")]*", "?...", f"{type(exc).__name__}: {exc}")
-            return Unavailable(operation, 0, text)
+            return Unavailable(operation, 0, _transport_message(exc))
         raise exc
 
     def _api(self, name: str) -> Any:
@@ -185,7 +177,69 @@ class LakeFS:
     def commit_of(self, repo: str, ref: str) -> Commit:
         c = self._call("get commit", self._api("CommitsApi").get_commit, repo, ref,
                        idempotent=True)
-        return Commit(c.id, tuple(c.parents), c.message, dict(c.metadata or {}))
+        return Commit(c.id, tuple(c.parents), c.message, dict(c.metadata or {}),
+                      str(c.committer or ""), int(c.creation_date or 0),
+                      str(c.meta_range_id or ""))
+
+    def log(self, repo: str, ref: str, stop_at: str | None = None) -> Iterator[Commit]:
+        """The first-parent chain from `ref`, newest first, ending with `stop_at` (included)
+        when the chain reaches it; 1,000 commits a request, read as plain JSON."""
+        path = f"/repositories/{_q(repo)}/refs/{_q(ref)}/commits"
+        after = ""
+        amount = 50  # most walks end within a few commits: a first page of 1,000 is wasted
+        while True:
+            url = self._url(path, after=after, amount=amount, first_parent="true",
+                            **({"stop_at": stop_at} if stop_at else {}))
+            amount = PAGE
+            page = self._call("log commits",
+                              lambda url=url, **_: json.loads(self._raw("GET", url).data),
+                              idempotent=True)
+            for c in page["results"]:
+                yield Commit(c["id"], tuple(c.get("parents") or ()), c.get("message", ""),
+                             dict(c.get("metadata") or {}), c.get("committer", ""),
+                             int(c.get("creation_date") or 0), c.get("meta_range_id", ""))
+                if c["id"] == stop_at:
+                    return
+            if not page["pagination"]["has_more"]:
+                return
+            after = page["pagination"]["next_offset"]
+
+    def branches(self, repo: str, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """(name, head commit) of the branches starting with `prefix`, 1,000 a request."""
+        path = f"/repositories/{_q(repo)}/branches"
+        after = ""
+        while True:
+            url = self._url(path, prefix=prefix, after=after, amount=PAGE)
+            page = self._call("list branches",
+                              lambda url=url, **_: json.loads(self._raw("GET", url).data),
+                              idempotent=True)
+            for ref in page["results"]:
+                yield ref["id"], ref["commit_id"]
+            if not page["pagination"]["has_more"]:
+                return
+            after = page["pagination"]["next_offset"]
+
+    def preflight(self, repos: Mapping[str, str]) -> None:
+        """Before a run: the endpoint answers, the credentials are good, and each repository
+        (name -> what reads it) exists. One attempt each, no retries: a wrong secret, a
+        refused endpoint or a missing repository fails at once, an endpoint that never
+        answers within the read timeout."""
+        quick = LakeFS.__new__(LakeFS)
+        quick._client, quick._sdk, quick._plain = self._client, self._sdk, None
+        quick.endpoint = self.endpoint
+        quick.policy = RetryPolicy(attempts=1, timeout=self.policy.timeout,
+                                   deadline=0.0, sleep=self.policy.sleep,
+                                   clock=self.policy.clock)
+        # The credentials: a cheap call whose 401 lakeFS documents (getCurrentUser's is not).
+        quick._call("list repositories", quick._api("RepositoriesApi").list_repositories,
+                    amount=1, idempotent=True)
+        for repo, why in repos.items():
+            try:
+                quick._call("get repository", quick._api("RepositoriesApi").get_repository,
+                            repo, idempotent=True)
+            except NotFound:
+                raise NotFound("get repository", 404, f"repository `{repo}` does not exist "
+                               f"({why})") from None
 
     def objects(self, repo: str, ref: str, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under `prefix` at `ref`, lexicographically, 1,000 per request. Pages
@@ -324,17 +378,36 @@ class LakeFS:
                 except NotFound:
                     if attempt == self.policy.attempts:
                         raise
-                self.policy.sleep(self.policy.base_delay * 2 ** (attempt - 1))
+                self._pause(attempt)
         raise AssertionError("unreachable")
 
     def delete_objects(self, repo: str, branch: str, paths: list[str]) -> None:
         """Delete `paths` from `branch` (staged), 1,000 per call. Deleting what is already
-        gone succeeds, so this is retried like a read."""
+        gone succeeds, so this is retried like a read. lakeFS answers 200 with a list of the
+        paths it could not delete (per-path 401/403 of RBAC or a protected branch, 500 of
+        its KV store): a transient one is deleted again, a permanent one fails the call,
+        naming the paths (a stale file must never be committed as an output)."""
         api = self._api("ObjectsApi")
         for i in range(0, len(paths), PAGE):
-            batch = self._sdk.PathList(paths=paths[i:i + PAGE])
-            self._call("delete objects", api.delete_objects, repo, branch, batch,
-                       idempotent=True)
+            batch = paths[i:i + PAGE]
+            for attempt in range(1, self.policy.attempts + 1):
+                result = self._call("delete objects", api.delete_objects, repo, branch,
+                                    self._sdk.PathList(paths=batch), idempotent=True)
+                failed = [(str(e.path or ""), int(e.status_code), str(e.message))
+                          for e in (result.errors or []) if int(e.status_code) != 404]
+                if not failed:
+                    break
+                permanent = [f for f in failed if not _transient_status(f[1])]
+                if permanent or attempt == self.policy.attempts:
+                    bad = permanent or failed
+                    shown = ", ".join(f"{path} ({status}: {message})"
+                                      for path, status, message in bad[:3])
+                    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+                    raise _error_for(bad[0][1])(
+                        "delete objects", bad[0][1], f"could not delete {len(bad)} of "
+                        f"{len(batch)} paths on {repo}@{branch}: {shown}{more}")
+                batch = [path for path, _status, _message in failed]  # only those again
+                self._pause(attempt)
 
     def upload(self, repo: str, branch: str, path: str, content: bytes | BinaryIO,
                size: int | None = None) -> ObjectInfo:
@@ -387,7 +460,7 @@ class LakeFS:
                     return
                 if attempt == self.policy.attempts:
                     raise
-                self.policy.sleep(self.policy.base_delay * 2 ** (attempt - 1))
+                self._pause(attempt)
 
     def _branch_at(self, repo: str, name: str) -> str | None:
         try:
@@ -396,22 +469,27 @@ class LakeFS:
             return None
 
     def commit_once(self, repo: str, branch: str, message: str, metadata: dict[str, str],
-                    key: str) -> Commit:
+                    key: str, since: str) -> Commit:
         """Commit `branch` with `metadata`, where `metadata[key]` identifies this commit
-        (the run). A head already carrying it means an earlier attempt landed: success.
-        An empty job still makes its commit, as a Pachyderm job does."""
+        (the run). A commit carrying it on the branch's first-parent chain since `since`
+        means an earlier attempt landed: success, even if others committed on top of it
+        since. An empty job still makes its commit, as a Pachyderm job does."""
         def act() -> str:
             made = self._call("commit", self._api("CommitsApi").commit, repo, branch,
                               self._sdk.CommitCreation(message=message, metadata=metadata,
                                                        allow_empty=True), idempotent=False)
             return str(made.id)
 
-        return self._once(repo, branch, metadata, key, act)
+        return self._once(repo, branch, metadata[key], key, since, act)
 
     def merge_once(self, repo: str, source: str, destination: str, message: str,
-                   metadata: dict[str, str], key: str) -> Commit:
-        """Merge `source` into `destination`; a destination head already carrying
-        `metadata[key]` is success. A conflict raises Conflict."""
+                   metadata: dict[str, str], key: str, since: str) -> Commit:
+        """Merge `source` into `destination` once; a merge carrying `metadata[key]` on the
+        destination's first-parent chain since `since` is success. A conflict raises
+        Conflict. `allow_empty` lets a job whose outputs equal the previous ones still make
+        its output commit; it is safe on a retry only because a landed merge is found in
+        the history first (a second, empty merge would carry this run's provenance over
+        whatever another writer committed meanwhile: api.md §12, §15)."""
         def act() -> str:
             result = self._call("merge", self._api("RefsApi").merge_into_branch, repo, source,
                                 destination, merge=self._sdk.Merge(
@@ -419,33 +497,36 @@ class LakeFS:
                                 idempotent=False)
             return str(result.reference)
 
-        return self._once(repo, destination, metadata, key, act)
+        return self._once(repo, destination, metadata[key], key, since, act)
 
-    def _once(self, repo: str, branch: str, metadata: dict[str, str], key: str,
+    def _once(self, repo: str, branch: str, value: str, key: str, since: str,
               act: Callable[[], str]) -> Commit:
         for attempt in range(1, self.policy.attempts + 1):
-            done = self._landed(repo, branch, key, metadata[key])
+            done = self._landed(repo, branch, key, value, since)
             if done is not None:
                 return done
             try:
                 return self.commit_of(repo, act())
             except LakeFSError as exc:
-                # The answer is lost or wrong, not necessarily the write: read the head again
-                # (an error after the write landed must not fail what succeeded).
+                # The answer is lost or wrong, not necessarily the write: look again (an
+                # error after the write landed must not fail what succeeded).
                 try:
-                    done = self._landed(repo, branch, key, metadata[key])
+                    done = self._landed(repo, branch, key, value, since)
                 except LakeFSError:
                     done = None
                 if done is not None:
                     return done
-                if not isinstance(exc, Unavailable) or attempt == self.policy.attempts:
+                if not exc.transient or attempt == self.policy.attempts:
                     raise
-                self.policy.sleep(self.policy.base_delay * 2 ** (attempt - 1))
+                self._pause(attempt)
         raise AssertionError("unreachable")
 
-    def _landed(self, repo: str, branch: str, key: str, value: str) -> Commit | None:
-        head = self.commit_of(repo, branch)
-        return head if head.metadata.get(key) == value else None
+    def _landed(self, repo: str, branch: str, key: str, value: str,
+                since: str) -> Commit | None:
+        for commit in self.log(repo, branch, stop_at=since):
+            if commit.metadata.get(key) == value:
+                return commit
+        return None
 
 
 def _q(part: str) -> str:
@@ -471,6 +552,38 @@ class _Body:
 
     def getheaders(self) -> Any:
         return self.headers
+
+
+def _transient_status(status: int) -> bool:
+    """429 (lakeFS lost its branch-pointer race, or a proxy's rate limit) and 5xx: the same
+    request may succeed later. 4xx answers are final (api.md §0)."""
+    return status == 429 or status >= 500
+
+
+def _error_for(status: int) -> type[LakeFSError]:
+    if _transient_status(status):
+        return Unavailable
+    return _BY_STATUS.get(status, LakeFSError)
+
+
+def _transport_message(exc: Exception) -> str:
+    """What went wrong on the wire, in a line: urllib3's messages repeat the pool and the URL
+    (a presigned one carries a signature in its query, which must never be shown)."""
+    import urllib3
+
+    reason: Any = exc
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        reason = exc.reason
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):  # before its base class
+        cause = reason.__cause__ or reason.__context__
+        return f"cannot connect ({cause or 'connection failed'})"
+    if isinstance(reason, (urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+        return "no answer within the read timeout"
+    if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+        return "no connection within the connect timeout"
+    if isinstance(reason, urllib3.exceptions.ProtocolError):
+        return "the connection broke before the answer (" + str(reason).split(":", 1)[0] + ")"
+    return re.sub(r"\?[^\s'\")]*", "?...", f"{type(reason).__name__}: {reason}")
 
 
 def _message(body: Any) -> str:

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from compiler.argo.triggers import run_name
-from compiler.lakefs.client import Commit, NotFound
 from compiler.runtime import contract
 from compiler.runtime.job import JobError
-from compiler.store import Store
+from compiler.store import Commit, NotFound, Store
 
 if TYPE_CHECKING:
     from compiler.runtime.verbs import Context

@@ -34,13 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from compiler.lakefs.client import (
-    Commit,
-    Conflict,
-    LakeFSError,
-    NotFound,
-    ObjectInfo,
-)
+from compiler.store import Commit, Conflict, LakeFSError, NotFound, ObjectInfo
 
 CHUNK = 1 << 20
 STATE = ".dsc"  # DIR/.dsc: the store's own records (a repo can never be named so)
@@ -111,10 +105,51 @@ class DirectoryStore:
             commit, _ = self._plain_commit(repo, "get commit")
             if ref != commit and not _branch_like(ref):
                 raise self._changed(repo, ref, commit, "get commit")
-            return Commit(commit, (), f"the files in {self.directory(repo)}", {})
-        record = self._commit(repo, self._resolve(repo, ref, "get commit"), "get commit")
+            return Commit(commit, (), f"the files in {self.directory(repo)}", {},
+                          meta_range=commit)
+        return self._value(repo, self._commit(
+            repo, self._resolve(repo, ref, "get commit"), "get commit"))
+
+    def _value(self, repo: str, record: dict[str, Any]) -> Commit:
         return Commit(record["id"], tuple(record["parents"]), record["message"],
-                      dict(record["metadata"]))
+                      dict(record["metadata"]), "dsc", int(record.get("created") or 0),
+                      self._meta_range(repo, record))
+
+    def _meta_range(self, repo: str, record: dict[str, Any]) -> str:
+        """What lakeFS's meta_range_id is: one name for one tree (kept with the record)."""
+        known: str | None = record.get("meta_range")
+        if known is None:
+            tree = self._tree(record)
+            digest = hashlib.sha256()
+            for path in sorted(tree):
+                digest.update(f"{path}\0{tree[path][0]}\0{tree[path][1]}\n".encode())
+            known = record["meta_range"] = digest.hexdigest()
+        return known
+
+    def log(self, repo: str, ref: str, stop_at: str | None = None) -> Iterator[Commit]:
+        """The first-parent chain from `ref`, newest first, ending with `stop_at`."""
+        if not self._managed(repo):
+            yield self.commit_of(repo, ref)
+            return
+        commit: str | None = self._resolve(repo, ref, "log commits")
+        while commit:
+            record = self._commit(repo, commit, "log commits")
+            yield self._value(repo, record)
+            if commit == stop_at:
+                return
+            commit = record["parents"][0] if record["parents"] else None
+
+    def branches(self, repo: str, prefix: str = "") -> Iterator[tuple[str, str]]:
+        if not self._managed(repo):
+            raise self._error(NotFound, "list branches", 404, f"repository `{repo}` is a "
+                              "plain directory, with no branches")
+        where = self._repo(repo) / "branches"
+        for entry in sorted(where.glob(f"{prefix}*.json") if where.is_dir() else []):
+            name = entry.name[:-len(".json")]
+            try:
+                yield name, self._head(repo, name, "list branches")
+            except NotFound:
+                continue  # deleted while listed
 
     def objects(self, repo: str, ref: str, prefix: str = "") -> Iterator[ObjectInfo]:
         tree = self._tree_at(repo, ref, "list objects")
@@ -301,11 +336,11 @@ class DirectoryStore:
             self._staging(repo, branch).unlink(missing_ok=True)
 
     def commit_once(self, repo: str, branch: str, message: str, metadata: dict[str, str],
-                    key: str) -> Commit:
+                    key: str, since: str) -> Commit:
         with self._locked(repo):
             head = self._head(repo, branch, "commit")
-            landed = self.commit_of(repo, head)
-            if landed.metadata.get(key) == metadata[key]:
+            landed = self._landed(repo, head, key, metadata[key], since)
+            if landed is not None:
                 return landed
             tree = self._branch_tree(repo, branch, "commit")
             made = self._new_commit(repo, [head], message, metadata, tree)
@@ -314,14 +349,14 @@ class DirectoryStore:
             return self.commit_of(repo, made)
 
     def merge_once(self, repo: str, source: str, destination: str, message: str,
-                   metadata: dict[str, str], key: str) -> Commit:
+                   metadata: dict[str, str], key: str, since: str) -> Commit:
         """Merge `source` into `destination` as lakeFS does: a three-way merge of the trees
         from their nearest common ancestor; a path both sides changed differently is a
         Conflict. The destination's checkout is swapped in when it is the default branch."""
         with self._locked(repo):
             ours = self._head(repo, destination, "merge")
-            landed = self.commit_of(repo, ours)
-            if landed.metadata.get(key) == metadata[key]:
+            landed = self._landed(repo, ours, key, metadata[key], since)
+            if landed is not None:
                 return landed
             theirs = self._head(repo, source, "merge")
             base = self._ancestor(repo, ours, theirs)
@@ -333,6 +368,15 @@ class DirectoryStore:
             made = self._new_commit(repo, [ours, theirs], message, metadata, tree)
             self._move(repo, destination, made)
             return self.commit_of(repo, made)
+
+    def _landed(self, repo: str, head: str, key: str, value: str,
+                since: str) -> Commit | None:
+        """The commit carrying `key` = `value` on the first-parent chain from `head` down to
+        `since`: an earlier attempt's, even under commits made on top of it since."""
+        for commit in self.log(repo, head, stop_at=since):
+            if commit.metadata.get(key) == value:
+                return commit
+        return None
 
     # --- records ------------------------------------------------------------------------
 

@@ -7,14 +7,8 @@ from typing import Any
 
 import pytest
 
-from compiler.lakefs.client import (
-    Conflict,
-    LakeFS,
-    NotFound,
-    RetryPolicy,
-    Unauthorized,
-    Unavailable,
-)
+from compiler.lakefs.client import LakeFS, RetryPolicy
+from compiler.store import Conflict, LakeFSError, NotFound, Unauthorized, Unavailable
 
 RUN = "dsc.workflow.uid"
 
@@ -74,10 +68,10 @@ def test_a_lost_commit_response_never_makes_a_second_commit(lakefs_standin: Any)
     lakefs.create_branch_once("out", "dsc-job-1", base)
     lakefs.upload("out", "dsc-job-1", "new", b"2")
     lakefs_standin.faults.add("commit", "reset", apply=True)
-    made = lakefs.commit_once("out", "dsc-job-1", "job 1", {RUN: "uid-1"}, RUN)
+    made = lakefs.commit_once("out", "dsc-job-1", "job 1", {RUN: "uid-1"}, RUN, since=base)
     assert made.metadata[RUN] == "uid-1" and made.parents == (base,)
     assert lakefs_standin.head("out", "dsc-job-1") == made.id
-    again = lakefs.commit_once("out", "dsc-job-1", "job 1", {RUN: "uid-1"}, RUN)
+    again = lakefs.commit_once("out", "dsc-job-1", "job 1", {RUN: "uid-1"}, RUN, since=base)
     assert again == made
     assert len([r for r in lakefs_standin.calls("commit") if r.applied]) == 1
 
@@ -88,9 +82,10 @@ def test_a_merge_lands_once_whatever_the_fault(lakefs_standin: Any, kind: Any) -
     lakefs = client(lakefs_standin)
     lakefs.create_branch_once("out", "dsc-job-2", base)
     lakefs.upload("out", "dsc-job-2", "new", b"2")
-    lakefs.commit_once("out", "dsc-job-2", "job", {RUN: "uid-2"}, RUN)
+    lakefs.commit_once("out", "dsc-job-2", "job", {RUN: "uid-2"}, RUN, since=base)
     lakefs_standin.faults.add("mergeIntoBranch", kind, apply=True, delay=1.0)
-    merged = lakefs.merge_once("out", "dsc-job-2", "main", "merge job", {RUN: "uid-2"}, RUN)
+    merged = lakefs.merge_once("out", "dsc-job-2", "main", "merge job", {RUN: "uid-2"}, RUN,
+                               since=base)
     assert lakefs_standin.head("out", "main") == merged.id
     assert lakefs_standin.objects("out", "main") == {"old": b"1", "new": b"2"}
     assert len([r for r in lakefs_standin.calls("mergeIntoBranch") if r.applied]) == 1
@@ -100,9 +95,10 @@ def test_a_fault_before_the_merge_applies_is_retried_once_more(lakefs_standin: A
     base = lakefs_standin.seed("out", {"old": b"1"})
     lakefs = client(lakefs_standin)
     lakefs.create_branch_once("out", "dsc-job-3", base)
-    lakefs.commit_once("out", "dsc-job-3", "job", {RUN: "uid-3"}, RUN)
+    lakefs.commit_once("out", "dsc-job-3", "job", {RUN: "uid-3"}, RUN, since=base)
     lakefs_standin.faults.add("mergeIntoBranch", 503)
-    merged = lakefs.merge_once("out", "dsc-job-3", "main", "merge", {RUN: "uid-3"}, RUN)
+    merged = lakefs.merge_once("out", "dsc-job-3", "main", "merge", {RUN: "uid-3"}, RUN,
+                               since=base)
     assert merged.metadata[RUN] == "uid-3"
     assert len(lakefs_standin.calls("mergeIntoBranch")) == 2
 
@@ -135,11 +131,11 @@ def test_merge_conflicts_are_reported_not_retried(lakefs_standin: Any) -> None:
     lakefs = client(lakefs_standin)
     lakefs.create_branch_once("out", "dsc-job-6", base)
     lakefs.upload("out", "dsc-job-6", "a", b"job")
-    lakefs.commit_once("out", "dsc-job-6", "job", {RUN: "uid-6"}, RUN)
+    lakefs.commit_once("out", "dsc-job-6", "job", {RUN: "uid-6"}, RUN, since=base)
     lakefs_standin.seed("out", {"a": b"someone else"})
     before = lakefs_standin.head("out", "main")
     with pytest.raises(Conflict):
-        lakefs.merge_once("out", "dsc-job-6", "main", "merge", {RUN: "uid-6"}, RUN)
+        lakefs.merge_once("out", "dsc-job-6", "main", "merge", {RUN: "uid-6"}, RUN, since=base)
     assert lakefs_standin.head("out", "main") == before
     assert len(lakefs_standin.calls("mergeIntoBranch")) == 1
 
@@ -198,4 +194,127 @@ def test_dsc_compile_pin_reads_a_live_lakefs(lakefs_standin: Any, tmp_path: Any)
     lakefs_standin.faults.add("getBranch", 404, times=None)
     gone = run_dsc("compile", "--pin", str(tmp_path), env=env)
     assert gone.exit_code == 3 and "--pin: lakeFS get branch: 404" in gone.stderr
+    # the refusal names the repository and branch it could not find
+    assert "input `raw_data`: raw-data@main" in gone.stderr
     assert lakefs_standin.secret_access_key not in gone.stderr
+
+
+# --- issue 19: history, not the head, says whether a commit or merge landed ----------------
+
+def another_writer(standin: Any, repo: str, branch: str, files: dict[str, bytes]
+                   ) -> tuple[Any, list[str]]:
+    """A `then` hook: another client commits to `branch` over HTTP, from its own thread,
+    while the stand-in holds back the answer to dsc's request (so it lands in between)."""
+    import threading
+
+    made: list[str] = []
+
+    def commit() -> None:
+        other = client(standin)
+        for path, data in files.items():
+            other.upload(repo, branch, path, data)
+        made.append(other._call("commit", other._api("CommitsApi").commit, repo, branch,
+                                other._sdk.CommitCreation(message="by hand"),
+                                idempotent=False).id)
+
+    def then() -> None:
+        thread = threading.Thread(target=commit)
+        thread.start()
+        thread.join()
+
+    return then, made
+
+
+def test_a_merge_whose_answer_is_lost_under_a_concurrent_commit_lands_once(
+        lakefs_standin: Any) -> None:
+    base = lakefs_standin.seed("out", {"old": b"1"})
+    lakefs = client(lakefs_standin)
+    lakefs.create_branch_once("out", "dsc-job-7", base)
+    lakefs.upload("out", "dsc-job-7", "new", b"2")
+    lakefs.commit_once("out", "dsc-job-7", "job", {RUN: "uid-7"}, RUN, since=base)
+    then, made = another_writer(lakefs_standin, "out", "main", {"theirs": b"3"})
+    lakefs_standin.faults.add("mergeIntoBranch", "reset", apply=True, then=then)
+    merged = lakefs.merge_once("out", "dsc-job-7", "main", "merge", {RUN: "uid-7"}, RUN,
+                               since=base)
+    # The merge found is the one that landed, under the other writer's commit; no second,
+    # empty merge claims this run's provenance over the other writer's content.
+    log = lakefs_standin.log("out", "main", first_parent=True)
+    assert [c.id for c in log[:3]] == [made[0], merged.id, base]
+    assert merged.metadata[RUN] == "uid-7"
+    assert [c.metadata.get(RUN) for c in log].count("uid-7") == 1
+    assert len([r for r in lakefs_standin.calls("mergeIntoBranch") if r.applied]) == 1
+
+
+def test_a_commit_whose_answer_is_lost_under_a_concurrent_commit_lands_once(
+        lakefs_standin: Any) -> None:
+    base = lakefs_standin.seed("out", {"old": b"1"})
+    lakefs = client(lakefs_standin)
+    lakefs.create_branch_once("out", "dsc-job-8", base)
+    lakefs.upload("out", "dsc-job-8", "new", b"2")
+    then, made = another_writer(lakefs_standin, "out", "dsc-job-8", {"theirs": b"3"})
+    lakefs_standin.faults.add("commit", "timeout", apply=True, then=then, delay=1.0)
+    done = lakefs.commit_once("out", "dsc-job-8", "job", {RUN: "uid-8"}, RUN, since=base)
+    log = lakefs_standin.log("out", "dsc-job-8", first_parent=True)
+    assert [c.id for c in log[:3]] == [made[0], done.id, base]
+    assert [c.metadata.get(RUN) for c in log].count("uid-8") == 1
+    assert len([r for r in lakefs_standin.calls("commit") if r.applied]) == 2  # ours, theirs
+
+
+def test_delete_objects_checks_each_paths_answer(lakefs_standin: Any) -> None:
+    lakefs_standin.seed("out", {"a": b"1", "b": b"2", "c": b"3"})
+    lakefs = client(lakefs_standin)
+    # lakeFS's KV store failed on one path (500 inside a 200 answer): deleted again
+    lakefs_standin.faults.add_path("deleteObjects", 500, where=lambda p: p == "b")
+    lakefs.delete_objects("out", "main", ["a", "b"])
+    assert set(lakefs_standin.objects("out", "main")) == {"c"}
+    assert len(lakefs_standin.calls("deleteObjects")) == 2  # the second for "b" alone
+    # a protected path (403) cannot be deleted by trying again: the call fails, naming it
+    lakefs_standin.faults.add_path("deleteObjects", 403, where=lambda p: p == "c", times=None)
+    with pytest.raises(Unauthorized, match=r"could not delete 1 of 1 paths on out@main: c "
+                                           r"\(403: cannot write to protected branch"):
+        lakefs.delete_objects("out", "main", ["c"])
+    assert set(lakefs_standin.objects("out", "main")) == {"c"}
+    assert len(lakefs_standin.calls("deleteObjects")) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 412])
+def test_answers_that_cannot_change_are_not_retried(lakefs_standin: Any, status: int) -> None:
+    lakefs_standin.seed("raw", {"a": b"1"})
+    lakefs_standin.faults.add("getBranch", status, times=None)
+    lakefs = client(lakefs_standin)
+    with pytest.raises(LakeFSError) as raised:
+        lakefs.head("raw", "main")
+    assert raised.value.status == status and not raised.value.transient
+    assert len(lakefs_standin.calls("getBranch")) == 1 and lakefs.slept == []  # type: ignore[attr-defined]
+
+
+def test_an_endpoint_that_never_answers_is_given_up_on_by_its_deadline(
+        lakefs_standin: Any) -> None:
+    """Attempts stop once the next would start past the call's deadline, whatever the attempt
+    count allows (the clock is the test's, so nothing here waits on time)."""
+    lakefs_standin.seed("raw", {"a": b"1"})
+    lakefs_standin.faults.add("getBranch", "timeout", times=None, delay=1.0)
+    now = [0.0]
+    lakefs = LakeFS(lakefs_standin.endpoint, lakefs_standin.access_key_id,
+                    lakefs_standin.secret_access_key,
+                    RetryPolicy(attempts=50, timeout=(2.0, 0.2), deadline=10.0,
+                                sleep=lambda s: now.__setitem__(0, now[0] + s),
+                                clock=lambda: now.__setitem__(0, now[0] + 3.0) or now[0]))
+    with pytest.raises(Unavailable, match=r"no answer within the read timeout.*gave up after"):
+        lakefs.head("raw", "main")
+    assert 2 <= len(lakefs_standin.calls("getBranch")) <= 4
+
+
+def test_a_refused_endpoint_is_named_in_one_line(tmp_path: Any) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lakefs = LakeFS(f"http://127.0.0.1:{port}", "AKIA", "secret-value",
+                    RetryPolicy(attempts=2, sleep=lambda _s: None))
+    with pytest.raises(Unavailable) as raised:
+        lakefs.head("raw", "main")
+    text = str(raised.value)
+    assert "cannot connect" in text and "refused" in text.lower()
+    assert "\n" not in text and "secret-value" not in text

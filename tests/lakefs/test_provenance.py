@@ -15,14 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from compiler.cli import cli
-from compiler.lakefs.client import (
-    KEY_VARIABLES,
-    SECRET_VARIABLES,
-    Commit,
-    LakeFS,
-    NotFound,
-    RetryPolicy,
-)
+from compiler.lakefs.client import KEY_VARIABLES, SECRET_VARIABLES, LakeFS, RetryPolicy
 from compiler.provenance import (
     LakeFSURLError,
     parse_lakefs_url,
@@ -32,6 +25,7 @@ from compiler.provenance import (
     trace_lineage,
     unfold,
 )
+from compiler.store import Commit, NotFound
 from tests.conftest import ROOT
 
 RUN = "hyperparameter-5b4dbfc4"
@@ -61,7 +55,7 @@ def publish(standin: Any, lakefs: LakeFS, pipeline: str, files: dict[str, bytes]
                 "dsc.version": "0.1.0", "::lakefs::Argo::url[url:ui]": ARGO,
                 **{f"dsc.input.{name}": value for name, value in inputs.items()}}
     merged = lakefs.merge_once(pipeline, branch, "main", f"dsc: {pipeline}", metadata,
-                               "dsc.workflow.uid")
+                               "dsc.workflow.uid", since=standin.head(pipeline, "main"))
     lakefs.delete_branch(pipeline, branch)
     assert len(merged.parents) == 2  # an output commit is a merge commit
     return merged.id

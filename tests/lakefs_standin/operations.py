@@ -97,9 +97,11 @@ class PresignedURL:
 class Operations:
     """The operation handlers, bound to one model and one user."""
 
-    def __init__(self, store: Store, user: str, base_url: Callable[[], str]):
+    def __init__(self, store: Store, user: str, base_url: Callable[[], str],
+                 path_faults: Callable[[str, str], tuple[int, str] | None] = lambda *_: None):
         self.store = store
         self.user = user
+        self.path_faults = path_faults  # (operationId, path) -> an injected per-path error
         self.started = store.now()
         self._base_url = base_url
         self.presigned: dict[str, PresignedURL] = {}
@@ -493,6 +495,10 @@ def delete_objects(ops: Operations, call: Call) -> Reply:
     repo.branch(call.path["branch"])
     errors = []
     for path in paths:
+        injected = ops.path_faults("deleteObjects", path)
+        if injected is not None:  # lakeFS answers per-path RBAC/protection/KV errors so
+            errors.append({"status_code": injected[0], "message": injected[1], "path": path})
+            continue
         try:
             ops.store.stage(repo, call.path["branch"], path, None)
         except LakeFSError as e:

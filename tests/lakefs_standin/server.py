@@ -89,8 +89,9 @@ class LakeFSStandIn:
         # validate. Tests never should.
         self.validate_responses = validate_responses
         self.store = Store(clock, committer=user)
-        self.operations = Operations(self.store, user, lambda: self.endpoint)
         self.faults = FaultPlan(self.contract.operation_ids)
+        self.operations = Operations(self.store, user, lambda: self.endpoint,
+                                     self.faults.take_path)
         self._records: list[RequestRecord] = []
         self._violations: list[Violation] = []
         self._crashes: list[str] = []
@@ -312,6 +313,8 @@ class LakeFSStandIn:
         if fault is not None:
             if reply.stream is not None:
                 reply.stream.close()
+            if fault.then is not None:
+                fault.then()  # e.g. another writer's commit, landing before the answer is lost
             return self._fault_reply(request, info, fault), fault, True
         return reply, None, True
 

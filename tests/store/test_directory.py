@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from compiler.lakefs.client import Conflict, NotFound
+from compiler.store import Conflict, NotFound
 from compiler.store.directory import DirectoryStore
 
 
@@ -53,10 +53,12 @@ def test_an_output_repo_commits_and_merges_like_lakefs(store, tmp_path):
     assert [o.path for o in store.objects("out", "job")] == ["x/y.txt"]
     assert list(store.objects("out", "main")) == []  # staged on the job branch only
     meta = {"dsc.workflow.uid": "run-1", "dsc.pipeline": "out"}
-    made = store.commit_once("out", "job", "job", meta, "dsc.workflow.uid")
-    assert store.commit_once("out", "job", "job", meta, "dsc.workflow.uid") == made
-    merged = store.merge_once("out", "job", "main", "merge", meta, "dsc.workflow.uid")
-    assert store.merge_once("out", "job", "main", "merge", meta, "dsc.workflow.uid") == merged
+    made = store.commit_once("out", "job", "job", meta, "dsc.workflow.uid", since=base)
+    assert store.commit_once("out", "job", "job", meta, "dsc.workflow.uid", since=base) == made
+    merged = store.merge_once("out", "job", "main", "merge", meta, "dsc.workflow.uid",
+                              since=base)
+    assert store.merge_once("out", "job", "main", "merge", meta, "dsc.workflow.uid",
+                            since=base) == merged
     assert merged.parents == (base, made.id)
     assert store.head("out", "main") == merged.id
     # What the user sees: DIR/out is the head's files, read-only, swapped by a rename
@@ -74,7 +76,7 @@ def test_a_branch_that_exists_elsewhere_is_a_conflict(store):
     base = store.head("out", "main")
     store.create_branch_once("out", "job", base)
     store.upload("out", "job", "a", b"1")
-    other = store.commit_once("out", "job", "c", {"k": "1"}, "k").id
+    other = store.commit_once("out", "job", "c", {"k": "1"}, "k", since=base).id
     with pytest.raises(Conflict, match="does not point at"):
         store.create_branch_once("out", "job", base)
     assert store.head("out", "job") == other
@@ -87,14 +89,14 @@ def test_merges_are_three_way_and_conflicts_are_refused(store):
         store.create_branch_once("out", branch, base)
         store.upload("out", branch, path, data)
         store.upload("out", branch, "both.txt", data)
-        store.commit_once("out", branch, branch, {"k": branch}, "k")
-    store.merge_once("out", "a", "main", "m", {"k": "ma"}, "k")
+        store.commit_once("out", branch, branch, {"k": branch}, "k", since=base)
+    store.merge_once("out", "a", "main", "m", {"k": "ma"}, "k", since=base)
     with pytest.raises(Conflict, match=r"both\.txt"):
-        store.merge_once("out", "b", "main", "m", {"k": "mb"}, "k")
+        store.merge_once("out", "b", "main", "m", {"k": "mb"}, "k", since=base)
     store.create_branch_once("out", "c", base)
     store.upload("out", "c", "three.txt", b"c")
-    store.commit_once("out", "c", "c", {"k": "c"}, "k")
-    store.merge_once("out", "c", "main", "m", {"k": "mc"}, "k")
+    store.commit_once("out", "c", "c", {"k": "c"}, "k", since=base)
+    store.merge_once("out", "c", "main", "m", {"k": "mc"}, "k", since=base)
     assert [o.path for o in store.objects("out", "main")] == ["both.txt", "one.txt",
                                                              "three.txt"]
 
@@ -124,7 +126,8 @@ def test_a_staging_line_cut_short_by_a_kill_is_ignored(store, tmp_path):
 
 def test_reads_see_every_change_staged_since_the_last_read(store):
     store.ensure_repository("out", "local://out", "main")
-    store.create_branch_once("out", "job", store.head("out", "main"))
+    base = store.head("out", "main")
+    store.create_branch_once("out", "job", base)
     seen = []
     for i in range(5):
         store.upload("out", "job", f"{i}.txt", str(i).encode())
@@ -133,7 +136,7 @@ def test_reads_see_every_change_staged_since_the_last_read(store):
     assert seen[-1] == ["0.txt", "1.txt", "2.txt", "3.txt", "4.txt"]
     assert seen[0] == ["0.txt"]  # a tree handed out earlier did not change under its reader
     assert [o.path for o in store.objects("out", "job")] == ["1.txt", "2.txt", "3.txt", "4.txt"]
-    made = store.commit_once("out", "job", "c", {"k": "1"}, "k")
+    made = store.commit_once("out", "job", "c", {"k": "1"}, "k", since=base)
     store.delete_branch("out", "job")
     store.create_branch_once("out", "job", made.id)  # same name, new head: nothing stale
     store.upload("out", "job", "5.txt", b"5")
@@ -155,3 +158,23 @@ def test_commit_records_are_plain_json(store, tmp_path):
     record = json.loads((tmp_path / ".dsc" / "repos" / "out" / "commits" /
                          f"{head}.json").read_text())
     assert record["id"] == head and record["tree"] == {} and record["parents"] == []
+
+
+def test_a_commit_or_merge_is_found_under_later_commits(store):
+    """As with lakeFS: an attempt that landed is found on the first-parent chain since the
+    job began, not only at the head, so a retry after another writer's commit makes none."""
+    store.ensure_repository("out", "local://out", "main")
+    base = store.head("out", "main")
+    store.create_branch_once("out", "job", base)
+    store.upload("out", "job", "a.txt", b"a")
+    meta = {"dsc.workflow.uid": "run-1"}
+    made = store.commit_once("out", "job", "job", meta, "dsc.workflow.uid", since=base)
+    merged = store.merge_once("out", "job", "main", "m", meta, "dsc.workflow.uid", since=base)
+    store.upload("out", "main", "b.txt", b"someone else")  # another writer, on top
+    theirs = store.commit_once("out", "main", "by hand", {"k": "x"}, "k", since=merged.id)
+    assert store.merge_once("out", "job", "main", "m", meta, "dsc.workflow.uid",
+                            since=base) == merged
+    assert store.commit_once("out", "job", "job", meta, "dsc.workflow.uid", since=base) == made
+    assert [c.id for c in store.log("out", "main")] == [theirs.id, merged.id, base]
+    assert store.commit_of("out", merged.id).meta_range == made.meta_range
+    assert store.commit_of("out", theirs.id).meta_range != merged.meta_range
