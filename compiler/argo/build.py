@@ -404,7 +404,8 @@ def _runtime_env(config: Config) -> list[Any]:
     for name, value in contract.environment(
             secret=config.lakefs.secret, keys=config.lakefs.secret_keys,
             endpoint=config.lakefs.endpoint, lakefs_ui=config.lakefs.ui_url,
-            argo_ui=config.argo_ui_url, storage_namespace=config.lakefs.storage_namespace):
+            argo_ui=config.argo_ui_url, storage_namespace=config.lakefs.storage_namespace,
+            timeout=config.lakefs.timeout):
         if isinstance(value, contract.SecretRef):
             out.append(SecretEnv(name=name, secret_name=value.secret, secret_key=value.key))
         else:
@@ -417,7 +418,8 @@ def _abort_template(graph: Graph, config: Config) -> None:
 
     Container(name="abort", image=config.runtime_image, command=contract.COMMAND,
               args=contract.abort_args(graph.name, "{{workflow.status}}",
-                                       [(p.name, config.lakefs_repo(p.name))
+                                       [(p.name, config.lakefs_repo(p.name),
+                                         p.output_branch or config.default_branch)
                                         for p in graph.pipelines],
                                        config.keep_failed_branches),
               env=_runtime_env(config), retry_strategy=_runtime_retry())
@@ -425,11 +427,13 @@ def _abort_template(graph: Graph, config: Config) -> None:
 
 def _runtime_retry() -> Any:
     """open, commit and abort are idempotent (DESIGN.md §5): a pod lost or killed midway is
-    run again, so a commit whose merge landed just before its pod died still succeeds."""
+    run again, so a commit whose merge landed just before its pod died still succeeds. What
+    cannot succeed on a retry (dsc's exit codes 1-3: the job's data, usage, a refusal by
+    lakeFS) is not retried (contract.RETRY_EXPRESSION)."""
     from hera.workflows import RetryStrategy
     from hera.workflows import models as m
 
-    return RetryStrategy(limit="3", retry_policy="Always",
+    return RetryStrategy(limit="3", retry_policy="Always", expression=contract.RETRY_EXPRESSION,
                          backoff=m.Backoff(duration="5s", factor=m.IntOrString(root=2),
                                            max_duration="2m"))
 

@@ -33,9 +33,12 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
         Refuse two datums writing one path; commit the job branch with provenance metadata;
         merge it into the output branch; delete the job branch. Writes OUT/commit (the commit
         ID) and OUT/url (its lakeFS UI URL, or "" when none is configured).
-    dsc runtime abort   --graph G --status STATUS [--output PIPELINE=REPO]... [--keep-branches]
+    dsc runtime abort   --graph G --status STATUS [--output PIPELINE=REPO@BRANCH]...
+                        [--keep-branches]
         The exit handler: when the run did not succeed, delete (or keep) the job branch of
-        each pipeline in its output repository; the output branches are never touched.
+        each pipeline in its output repository; the output branches are never touched. It
+        logs what became of each output branch: advanced by this run (to which commit),
+        unchanged by it, or unknown (and why).
 
 JOB is the job document (`job_document`), a compact JSON string: the pipeline, its input
 tree (globs as written; the runtime plans them with `compiler.datums`, as `dsc datums` does),
@@ -60,6 +63,18 @@ if TYPE_CHECKING:
     from compiler.config import SecretKeys
 
 VERBS = ("open", "stage", "publish", "commit", "abort", "reconcile")
+
+# How a verb ends (the exit-code table of every dsc command, compiler.diagnostics.ExitCode):
+# 0 done; 1 the job cannot go on (its data, spec or datums: a retry would repeat it); 2 usage
+# or missing configuration; 3 lakeFS refused for good (401/403 credentials or permissions,
+# 404 a missing repository, branch or commit, 409 a conflict, 400); 75 lakeFS unavailable (no
+# connection, no answer within the timeout, 429, 5xx after the client's own retries): a later
+# attempt may succeed. 75 is EX_TEMPFAIL of sysexits.h, "try again later".
+EXIT_UNAVAILABLE = 75
+# The runtime steps' retryStrategy.expression (Argo >= 3.2; `lastRetry.exitCode` is a string,
+# "-1" when the pod left none): dsc's own verdicts 1-3 are final; 75, a kill (137 OOM, 143
+# SIGTERM of a drained node) or a lost pod is retried.
+RETRY_EXPRESSION = '!(lastRetry.exitCode in ["1", "2", "3"])'
 # Every runtime container runs this, with the verb's argv as `args`: set explicitly, so Argo's
 # emissary executor need not look the entrypoint up in a (perhaps private) registry.
 COMMAND = ["dsc"]
@@ -97,8 +112,8 @@ class SecretRef:
 # The environment of every runtime container: name -> a literal value, an Argo variable, or
 # a key of the lakeFS credentials Secret (secretKeyRef: never a value in the manifest).
 def environment(*, secret: str, keys: SecretKeys, endpoint: str | None, lakefs_ui: str | None,
-                argo_ui: str | None, storage_namespace: str | None
-                ) -> list[tuple[str, str | SecretRef]]:
+                argo_ui: str | None, storage_namespace: str | None,
+                timeout: int | None = None) -> list[tuple[str, str | SecretRef]]:
     env: list[tuple[str, str | SecretRef]] = [
         ("LAKEFS_ENDPOINT", endpoint if endpoint else SecretRef(secret, keys.endpoint)),
         ("LAKEFS_ACCESS_KEY_ID", SecretRef(secret, keys.access_key_id)),
@@ -109,7 +124,8 @@ def environment(*, secret: str, keys: SecretKeys, endpoint: str | None, lakefs_u
         ("DSC_RUN_CREATED", "{{workflow.creationTimestamp}}"),
     ]
     for name, value in (("DSC_LAKEFS_UI_URL", lakefs_ui), ("DSC_ARGO_UI_URL", argo_ui),
-                        ("DSC_STORAGE_NAMESPACE", storage_namespace)):
+                        ("DSC_STORAGE_NAMESPACE", storage_namespace),
+                        ("DSC_LAKEFS_TIMEOUT", str(timeout) if timeout else None)):
         if value:
             env.append((name, value))
     return env
@@ -148,11 +164,12 @@ def commit_args(job: str, branch: str) -> list[str]:
     return ["runtime", "commit", "--job", job, "--job-branch", branch]
 
 
-def abort_args(graph: str, status: str, outputs: list[tuple[str, str]],
+def abort_args(graph: str, status: str, outputs: list[tuple[str, str, str]],
                keep_branches: bool) -> list[str]:
+    """`--output PIPELINE=REPO@BRANCH` for each pipeline: its output repository and branch."""
     args = ["runtime", "abort", "--graph", graph, "--status", status]
-    for pipeline, repo in outputs:
-        args += ["--output", f"{pipeline}={repo}"]
+    for pipeline, repo, branch in outputs:
+        args += ["--output", f"{pipeline}={repo}@{branch}"]
     return args + (["--keep-branches"] if keep_branches else [])
 
 
@@ -175,9 +192,12 @@ def manifest_path(index: int) -> str:
     return f".dsc/datums/{index:06d}.json"
 
 
+JOB_BRANCH_PREFIX = "dsc-"
+
+
 def job_branch(pipeline: str, run: str) -> str:
     """`dsc-<pipeline>-<run>`, spelled as lakeFS branch names must be (`^\\w[-\\w]*$`)."""
-    return "dsc-" + re.sub(r"[^\w-]", "-", f"{pipeline}-{run}", flags=re.ASCII)
+    return JOB_BRANCH_PREFIX + re.sub(r"[^\w-]", "-", f"{pipeline}-{run}", flags=re.ASCII)
 
 
 # Provenance metadata of every output commit (DESIGN.md §5); string -> string.
@@ -185,7 +205,8 @@ PIPELINE_KEY = "dsc.pipeline"
 INPUT_PREFIX = "dsc.input."  # + input name: "<lakeFS repository>@<64-hex commit ID>"
 RUN_KEY = "dsc.workflow.uid"  # identifies the run: a commit or merge carrying it has landed
 WORKFLOW_KEY = "dsc.workflow"  # the run's name
-IMAGE_KEY = "dsc.image"
+IMAGE_KEY = "dsc.image"  # the image the user code ran in (absent when no image ran it)
+RUNNER_KEY = "dsc.runner"  # "argo" on a cluster; "host" or "docker" under `dsc run`
 DATUMS_KEY = "dsc.datums"  # "total=N processed=N skipped=0 recovered=N"
 # A dsc commit that changes no data (installing the trigger's action file): its events start
 # no run, and the reconciler looks through it to the data commit below.

@@ -137,6 +137,11 @@ class Run:
     pfs: str
     out_dir: str
     created: str  # the run's creation time, RFC 3339 (names a cron tick)
+    # Who runs it: "argo" in a pod; "host" or "docker" under `dsc run`, whose process is
+    # `owner` (`<host>:<boot id>:<pid>:<start>`, contract.local_owner), so that another run
+    # or `dsc gc` can tell a live local run from one that was killed.
+    runner: str = "argo"
+    owner: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Run:
@@ -152,13 +157,20 @@ class Run:
                    # Overridable for `dsc run` and tests; in a pod they are the contract's.
                    pfs=environ.get("DSC_PFS") or contract.PFS,
                    out_dir=environ.get("DSC_OUTPUT_DIR") or contract.OUTPUT_DIR,
-                   created=environ.get("DSC_RUN_CREATED", ""))
+                   created=environ.get("DSC_RUN_CREATED", ""),
+                   runner=environ.get("DSC_RUNNER") or "argo",
+                   owner=environ.get("DSC_RUN_OWNER", ""))
 
     def job_branch(self, pipeline: str) -> str:
         return contract.job_branch(pipeline, self.name)
 
+    @property
+    def local(self) -> bool:
+        """Run by `dsc run` on one machine, not by Argo on a cluster."""
+        return self.runner != "argo"
+
     def argo_url(self) -> str | None:
-        if not self.argo_ui:
+        if not self.argo_ui or self.local:  # a local run has no page in the Argo UI
             return None
         return f"{self.argo_ui.rstrip('/')}/workflows/{self.namespace or 'default'}/{self.name}"
 

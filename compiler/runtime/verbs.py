@@ -23,10 +23,9 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from compiler import __version__
-from compiler.lakefs.client import Conflict, LakeFSError, NotFound, ObjectInfo
-from compiler.runtime import contract
+from compiler.runtime import contract, gc
 from compiler.runtime.job import Job, JobError, Leaf, Run, datum_index
-from compiler.store import Store
+from compiler.store import Commit, Conflict, LakeFSError, NotFound, ObjectInfo, Store
 
 Log = Callable[[str], None]
 T = TypeVar("T")
@@ -35,6 +34,9 @@ _MD5 = 32
 # Above this, datum keys lose their readable hints (Argo keeps output parameters in the
 # Workflow object, which etcd caps at 1.5 MiB with everything else in it).
 KEYS_BUDGET = 64 * 1024
+# Seconds a lakeFS server's clock may run behind the Kubernetes API server's: commits older
+# than a run's creation by more than this cannot be the run's own.
+CLOCK_SKEW = 300
 
 
 @dataclass(slots=True)
@@ -112,6 +114,7 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
             f"{digest[:12]}), but the Workflow was compiled for {expect[0]} (plan "
             f"{expect[1][:12]}); recompile with `dsc compile --pin`")
 
+    gc.check_others(store, job, branch, run, ctx.log, ctx.clock)
     try:
         store.create_branch_once(job.output_repo, branch, base)
     except Conflict:
@@ -121,6 +124,7 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
     chunks = [(contract.plan_path(i), _json(plan[i:i + contract.PLAN_CHUNK]))
               for i in range(0, count, contract.PLAN_CHUNK)]
     record = {"version": __version__, "run": run.name, "run_uid": run.uid, "branch": branch,
+              "namespace": run.namespace, "runner": run.runner, "owner": run.owner,
               "pipeline": job.pipeline, "started": started, "base": base, "job": job_text,
               "inputs": [{"name": leaf.name, "repo": leaf.repo, "lakefs_repo": leaf.lakefs_repo,
                           "commit": commits[leaf.name]} for leaf in job.leaves],
@@ -170,8 +174,13 @@ def _tick(ctx: Context, job: Job, repo: str) -> None:
     except NotFound:
         raise JobError(f"cron input `{leaf.name}`: lakeFS has no {leaf.lakefs_repo}@{branch} "
                        "(create it, or set `lakefs.storage_namespace`)") from None
-    if head.metadata.get(contract.RUN_KEY) == ctx.run.uid:
-        return  # an earlier attempt of this run committed the tick
+    # An earlier attempt of this run committed the tick, perhaps under later commits: look
+    # back through the commits made since the run was created.
+    for earlier in store.log(leaf.lakefs_repo, head.id):
+        if earlier.metadata.get(contract.RUN_KEY) == ctx.run.uid:
+            return
+        if earlier.created and earlier.created < when.timestamp() - CLOCK_SKEW:
+            break
     if leaf.overwrite:
         old = [o.path for o in store.objects(leaf.lakefs_repo, branch)
                if "/" not in o.path and o.path != tick]
@@ -180,7 +189,7 @@ def _tick(ctx: Context, job: Job, repo: str) -> None:
     store.upload(leaf.lakefs_repo, branch, tick, b"")
     store.commit_once(leaf.lakefs_repo, branch, f"dsc: cron tick {tick}",
                        {contract.RUN_KEY: ctx.run.uid, contract.WORKFLOW_KEY: ctx.run.name,
-                        "dsc.cron.tick": tick}, contract.RUN_KEY)
+                        "dsc.cron.tick": tick}, contract.RUN_KEY, since=head.id)
     ctx.log(f"cron {leaf.name}: tick {leaf.lakefs_repo}@{branch}:/{tick}")
 
 
@@ -394,7 +403,8 @@ def _write_env(ctx: Context, s: Started, branch: str) -> None:
     for leaf_index, path, join_key, group_key, *_rest in reversed(s.datum["m"]):
         leaf = s.job.leaves[leaf_index]
         name = leaf.name
-        values[name] = os.path.join(ctx.run.pfs, name, path.lstrip("/")).rstrip("/")
+        # the path as the user container sees it: /pfs there, wherever the volume is here
+        values[name] = os.path.join(contract.PFS, name, path.lstrip("/")).rstrip("/")
         values[f"{name}_COMMIT"] = s.record["inputs"][leaf_index]["commit"]
         values[f"PACH_DATUM_{name}_JOIN_ON"] = join_key
         values[f"PACH_DATUM_{name}_GROUP_BY"] = group_key
@@ -548,13 +558,13 @@ def commit(ctx: Context, job_text: str, branch: str) -> Committed:
     record = _job_record(ctx, job.pipeline, repo, branch)
     if record is None:
         # Gone after a merge of this run (a retry after the branch was deleted), or never made.
-        head = store.commit_of(repo, job.output_branch)
-        if head.metadata.get(contract.RUN_KEY) == run.uid and \
-                head.metadata.get(contract.PIPELINE_KEY) == job.pipeline:
-            return _done(ctx, job, head.id, started, "already committed")
+        landed = _run_commit(ctx, job.pipeline, repo, job.output_branch)
+        if landed is not None:
+            return _done(ctx, job, landed.id, started, "already committed")
         raise JobError(f"pipeline `{job.pipeline}`: job branch {repo}@{branch} is gone or was "
                        "never opened, and the output branch holds no commit of this run")
     _check_deadline(ctx, job, record, "commit")
+    base = str(record["base"])
 
     count = int(record["datums"])
     manifests = _parallel(ctx, lambda i: _manifest(ctx, repo, branch, i, run.uid), range(count))
@@ -568,19 +578,80 @@ def commit(ctx: Context, job_text: str, branch: str) -> Committed:
     recovered = sum(1 for m in manifests if m["recovered"])
     metadata = _provenance(job, record, run, count, recovered)
     message = f"dsc: {job.pipeline} ({count} datums, run {run.name})"
-    made = store.commit_once(repo, branch, message, metadata, contract.RUN_KEY)
-    merged = store.merge_once(repo, branch, job.output_branch, message, metadata,
-                               contract.RUN_KEY)
+    made = store.commit_once(repo, branch, message, metadata, contract.RUN_KEY, since=base)
+    merged = _merge(ctx, job, branch, base, message, metadata)
     try:
         store.delete_branch(repo, branch)
     except LakeFSError as exc:  # the job has landed: a leftover branch must not fail it
         ctx.log(f"commit {job.pipeline}: warning: could not delete the job branch "
-                f"{repo}@{branch} ({exc}); delete it by hand")
+                f"{repo}@{branch} ({exc}); `dsc gc` removes it")
     size = sum(f["size"] for m in manifests for f in m["files"].values())
     ctx.log(f"commit {job.pipeline}: job commit {made.id[:12]}; removed {len(stale)} earlier "
             f"outputs; {len(writers)} files ({_bytes(size)}) from {count} datums "
             f"({recovered} recovered)")
     return _done(ctx, job, merged.id, started, "merged into " + job.output_branch)
+
+
+def _merge(ctx: Context, job: Job, branch: str, base: str, message: str,
+           metadata: dict[str, str]) -> Commit:
+    """Merge the job commit into the output branch, once. The output commit must hold exactly
+    this job's outputs (as a Pachyderm output commit does): when the branch's content moved
+    since `open` (a person's commit, another run), merging would mix the two under this run's
+    provenance, so the job fails instead, naming what moved it. lakeFS has no conditional
+    merge: a commit landing between this check and the merge is merged as lakeFS merges."""
+    store, repo, output = ctx.store, job.output_repo, job.output_branch
+    head = store.commit_of(repo, output)
+    if head.id != base:
+        moved: list[Commit] = []
+        for commit in store.log(repo, head.id, stop_at=base):
+            if commit.metadata.get(contract.RUN_KEY) == ctx.run.uid:
+                return commit  # an earlier attempt of this step merged; others came after
+            if commit.id != base:
+                moved.append(commit)
+        if head.meta_range != store.commit_of(repo, base).meta_range:
+            raise JobError(
+                f"pipeline `{job.pipeline}`: the output branch {repo}@{output} moved since "
+                f"this job opened at {base[:12]}: {len(moved)} commit"
+                f"{'' if len(moved) == 1 else 's'} changed its content, the newest "
+                f"{head.id[:12]} ({_describe(head)}). Merging would mix them with this job's "
+                "outputs under its provenance, so nothing was merged; run the pipeline again")
+    try:
+        return store.merge_once(repo, branch, output, message, metadata, contract.RUN_KEY,
+                                since=base)
+    except Conflict as exc:
+        now = store.commit_of(repo, output)
+        raise JobError(f"pipeline `{job.pipeline}`: {exc.where} refused to merge the job "
+                       f"into {repo}@{output}: a conflict with {now.id[:12]} "
+                       f"({_describe(now)}), committed since this job opened at "
+                       f"{base[:12]}; nothing was merged; run the pipeline again") from None
+
+
+def _describe(commit: Commit) -> str:
+    meta = commit.metadata
+    if contract.WORKFLOW_KEY in meta:
+        return f"run {meta[contract.WORKFLOW_KEY]}" + (
+            f", pipeline {meta[contract.PIPELINE_KEY]}" if contract.PIPELINE_KEY in meta else "")
+    who = f"by {commit.committer}" if commit.committer else "not by dsc"
+    first = commit.message.splitlines()[0] if commit.message else ""
+    return f"{who}: {first[:60]!r}" if first else who
+
+
+def _run_commit(ctx: Context, pipeline: str, repo: str, branch: str) -> Commit | None:
+    """This run's commit of `pipeline` on the output branch, looked for among the commits
+    made since the run was created; None when there is none."""
+    try:
+        created = _utc(ctx.run.created).timestamp() if ctx.run.created else None
+    except ValueError:
+        created = None
+    for n, commit in enumerate(ctx.store.log(repo, branch)):
+        meta = commit.metadata
+        if meta.get(contract.RUN_KEY) == ctx.run.uid and \
+                meta.get(contract.PIPELINE_KEY) == pipeline:
+            return commit
+        if (created is not None and commit.created and commit.created < created - CLOCK_SKEW) \
+                or n >= gc.LOOKBACK:
+            return None
+    return None
 
 
 def _manifest(ctx: Context, repo: str, branch: str, index: int, uid: str) -> dict[str, Any]:
@@ -618,7 +689,7 @@ def _check_paths(job: Job, manifests: list[dict[str, Any]]) -> dict[str, str]:
 def _provenance(job: Job, record: dict[str, Any], run: Run, count: int,
                 recovered: int) -> dict[str, str]:
     metadata = {contract.PIPELINE_KEY: job.pipeline, "dsc.spec.sha256": job.spec_sha256,
-                contract.IMAGE_KEY: job.image, contract.WORKFLOW_KEY: run.name,
+                contract.RUNNER_KEY: run.runner, contract.WORKFLOW_KEY: run.name,
                 contract.RUN_KEY: run.uid,
                 contract.DATUMS_KEY: f"total={count} processed={count - recovered} skipped=0 "
                               f"recovered={recovered}",
@@ -628,6 +699,8 @@ def _provenance(job: Job, record: dict[str, Any], run: Run, count: int,
         value = f"{entry['lakefs_repo']}@{entry['commit']}"
         if metadata.setdefault(key, value) != value:  # union members may share a name
             metadata[f"{key}.{entry['lakefs_repo']}"] = value
+    if run.runner != "host":  # the host runner runs the command here, never the image
+        metadata[contract.IMAGE_KEY] = job.image
     if url := run.argo_url():
         metadata[contract.ARGO_LINK_KEY] = url
     return metadata
@@ -647,24 +720,45 @@ def abort(ctx: Context, graph: str, status: str, outputs: Iterable[str],
           keep_branches: bool) -> None:
     """The exit handler. A failed run's job branches are deleted (or kept, when configured);
     after a success, only what a commit could not delete is left to remove. Output branches
-    are never touched."""
+    are never touched; the log says what became of each: advanced by this run (to which
+    commit), unchanged by it, or unknown, and why."""
     succeeded = status == "Succeeded"
     for output in outputs:
-        pipeline, eq, repo = output.partition("=")
+        pipeline, eq, where = output.partition("=")
+        repo, _, output_branch = where.partition("@")
         if not eq or not pipeline or not repo:
-            raise JobError(f"--output {output!r} is not PIPELINE=REPO")
+            raise JobError(f"--output {output!r} is not PIPELINE=REPO@BRANCH")
         branch = ctx.run.job_branch(pipeline)
+        outcome = _outcome(ctx, pipeline, repo, output_branch) if output_branch else ""
         try:
             ctx.store.head(repo, branch)
         except NotFound:
+            if outcome:
+                ctx.log(f"abort {graph} ({status}): {pipeline}: {outcome}")
             continue
         if keep_branches and not succeeded:
             ctx.log(f"abort {graph} ({status}): {pipeline}: kept job branch {repo}@{branch} "
-                    "for inspection; the output branch is unchanged")
+                    f"for inspection" + (f"; {outcome}" if outcome else ""))
             continue
         ctx.store.delete_branch(repo, branch)
         ctx.log(f"abort {graph} ({status}): {pipeline}: deleted job branch {repo}@{branch}"
-                + ("" if succeeded else "; the output branch is unchanged"))
+                + (f"; {outcome}" if outcome else ""))
+
+
+def _outcome(ctx: Context, pipeline: str, repo: str, branch: str) -> str:
+    """What this run did to an output branch, as a clause."""
+    where = f"{repo}@{branch}"
+    try:
+        landed = _run_commit(ctx, pipeline, repo, branch)
+        head = ctx.store.head(repo, branch)
+    except NotFound:
+        return f"output branch {where} does not exist: unchanged by this run"
+    except LakeFSError as exc:
+        return f"output branch {where}: unknown, it could not be read ({exc})"
+    if landed is None:
+        return f"output branch {where} unchanged by this run (head {head[:12]})"
+    later = "" if head == landed.id else f" (since moved on to {head[:12]})"
+    return f"output branch {where} advanced to {landed.id[:12]} by this run{later}"
 
 
 # --- plumbing ----------------------------------------------------------------------------------

@@ -119,7 +119,11 @@ class Harness:
               pod: str | None = None) -> None:
         pfs = self.tmp / "pods" / (pod or key)
         verbs.stage(self.context(pfs), steps.pipeline, steps.repo, branch, key)
-        user(pfs, read_env(pfs / ".dsc-env"))
+        # The variables name paths as the user container sees them, under /pfs: here the
+        # pod's volume is `pfs`.
+        user(pfs, {name: str(pfs) + value[len("/pfs"):]
+                   if value == "/pfs" or value.startswith("/pfs/") else value
+                   for name, value in read_env(pfs / ".dsc-env").items()})
         verbs.publish(self.context(pfs), steps.pipeline, steps.repo, branch, key)
 
     def commit(self, steps: Steps, branch: str) -> verbs.Committed:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.lakefs.client import LakeFSError
 from compiler.runtime.job import JobError
+from compiler.store import LakeFSError
 from tests.runtime.harness import Harness, Killed, compiled_steps
 
 TEXTS = {"a.txt": b"one two\n", "b.txt": b"three\n", "c.txt": b"four five six\n"}

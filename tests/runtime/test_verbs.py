@@ -180,7 +180,7 @@ def test_abort_deletes_or_keeps_job_branches_and_never_touches_outputs(h):
     before = h.standin.branch_state("report", "main")
     steps, abort = steps_for(h, pipeline("report", pfs("texts")))
     outputs = [abort[i + 1] for i, a in enumerate(abort) if a == "--output"]
-    assert outputs == ["report=report"]
+    assert outputs == ["report=report@main"]
     opened = h.open(steps["report"])
     verbs.abort(h.context(), "report", "Failed", outputs, keep_branches=True)
     assert branches(h, "report") == [opened.branch, "main"]
@@ -188,6 +188,27 @@ def test_abort_deletes_or_keeps_job_branches_and_never_touches_outputs(h):
     verbs.abort(h.context(), "report", "Failed", outputs, keep_branches=False)
     assert branches(h, "report") == ["main"]
     assert h.standin.branch_state("report", "main") == before
+    assert h.logs[-1].endswith(f"output branch report@main unchanged by this run (head "
+                               f"{before.head[:12]})")
+
+
+def test_the_exit_handler_says_which_outputs_this_run_advanced(h):
+    """A run whose first pipeline committed and whose second failed: the exit handler's log
+    says so per output branch, never "the output branches are unchanged" for both."""
+    h.standin.seed("texts", {"a.txt": b"1"})
+    for repo in ("first", "second"):
+        h.standin.seed(repo, {})
+    steps, abort = steps_for(h, pipeline("first", pfs("texts")),
+                             pipeline("second", pfs("first")))
+    done = h.job(steps["first"], write("a.out", "x"))
+    h.open(steps["second"], pins=[f"first@{done.commit}"])
+    outputs = [abort[i + 1] for i, a in enumerate(abort) if a == "--output"]
+    verbs.abort(h.context(), "g", "Failed", outputs, keep_branches=False)
+    lines = {line.split(":")[1].strip(): line for line in h.logs[-2:]}
+    assert lines["first"].endswith(f"output branch first@main advanced to {done.commit[:12]} "
+                                   "by this run")
+    assert "deleted job branch second@dsc-second-" in lines["second"]
+    assert "output branch second@main unchanged by this run" in lines["second"]
 
 
 def test_open_creates_a_missing_output_repository_in_the_storage_namespace(h):
