@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,14 +19,24 @@ from compiler.diagnostics import ExitCode
 
 
 class CouldNotRun(Exception):
-    """A command that cannot do its job for a reason outside the specs (exit 3)."""
+    """A command that cannot do its job for a reason outside the specs (exit 3, or 75 when
+    lakeFS is unavailable and a later attempt may succeed)."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.COULD_NOT_RUN) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @classmethod
+    def store(cls, context: str, exc: Any) -> CouldNotRun:
+        """A lakeFS (or data directory) failure: the same exit code in every command."""
+        return cls(f"{context}{exc}", _store_exit(exc))
 
 
-def _fail(exc: BaseException, traceback: bool) -> NoReturn:
+def _fail(exc: CouldNotRun, traceback: bool) -> NoReturn:
     if traceback:
         raise exc
     click.echo(f"dsc: error: {exc}", err=True)
-    sys.exit(ExitCode.COULD_NOT_RUN)
+    sys.exit(exc.code)
 
 
 def _guard(func: Callable[..., int]) -> Callable[..., None]:
@@ -196,13 +208,13 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
     else:
         assert from_dir is not None
         source = DataDir(from_dir)
-    from compiler.lakefs.client import LakeFSError
+    from compiler.store import LakeFSError
 
     try:
         preview = preview_datums(paths, source, pipeline=pipeline, dialect=dialect,
                                  values=values)
     except LakeFSError as exc:
-        raise CouldNotRun(f"--lakefs: {exc}") from None
+        raise CouldNotRun.store("--lakefs: ", exc) from None
     except SelectionError as exc:
         raise click.UsageError(str(exc)) from None
     except OSError as exc:
@@ -300,7 +312,7 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
                              trigger=trigger)
     resolver = None
     if pin:
-        from compiler.lakefs.client import LakeFSError
+        from compiler.store import LakeFSError
 
         resolver = _lakefs_client(config, "--pin: ")
         if resolver is None:
@@ -308,7 +320,7 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
         try:
             compiled = compile_specs(request, resolver)
         except LakeFSError as exc:
-            raise CouldNotRun(f"--pin: {exc}") from None
+            raise CouldNotRun.store("--pin: ", exc) from None
     else:
         compiled = compile_specs(request)
     result = compiled.result
@@ -375,11 +387,14 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
     from compiler.local.progress import Progress, jobs_of
     from compiler.local.runners import DockerRunner, HostRunner, RunnerError
     from compiler.local.session import (
-        LOCAL_NAMESPACE,
+        branch_outcomes,
         default_parallelism,
         directory_store,
         execute,
         missing_sources,
+        output_heads,
+        preflight,
+        runtime_environment,
         where_data,
         where_lakefs,
     )
@@ -408,13 +423,18 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
     def say(line: str) -> None:
         click.echo(line, err=True)
 
-    runtime_env: dict[str, str] = {}
-    where: Callable[[Any], str]
+    where: Callable[[str, str, str], str]
     if use_lakefs:
         store = _lakefs_client(config, "--lakefs: ")
         if store is None:
             return int(ExitCode.USAGE)
-        where = where_lakefs
+        from compiler.store import LakeFSError
+
+        try:
+            preflight(store, program, config.lakefs.storage_namespace)
+        except LakeFSError as exc:
+            raise CouldNotRun.store(f"--lakefs {store.endpoint}: ", exc) from None
+        where = where_lakefs(config.lakefs.ui_url)
         place = f"lakeFS at {store.endpoint}"
     else:
         root = data if data is not None else Path("data")
@@ -426,9 +446,9 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
         if missing:
             raise CouldNotRun(f"--data {root}: no directory for the input "
                               + "; ".join(missing) + " (one directory per input repo)")
-        runtime_env["DSC_STORAGE_NAMESPACE"] = LOCAL_NAMESPACE
         where = where_data(store)
         place = f"data in {root}"
+    runtime_env = runtime_environment(runner, data_directory=not use_lakefs)
     try:
         user = HostRunner(Path.cwd(), log=say) if runner == "host" else \
             DockerRunner(secrets)
@@ -440,41 +460,72 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
     count = len(progress.states)
     say(f"dsc run: {program.name}, {count} pipeline{'' if count == 1 else 's'}, {runner} "
         f"runner, {place}, {jobs} pods at once")
+    before = output_heads(store, program)
     stop: list[Any] = []
+    stopped: list[int] = []
 
     def wait(finished: Any) -> bool:
-        interrupted = False
         while not finished.is_set():
             try:
                 finished.wait(0.2)
-            except KeyboardInterrupt:
-                if interrupted:
+            except KeyboardInterrupt as exc:
+                if stopped:
                     raise
-                interrupted = True
-                say("dsc run: interrupted: stopping the running datums; the output "
-                    "branches stay as they were (Ctrl-C again to quit at once)")
+                signum = getattr(exc, "signum", signal.SIGINT)
+                stopped.append(signum)
+                say(f"dsc run: {signal.Signals(signum).name}: stopping the running datums and "
+                    "removing the job branches ("
+                    + ("Ctrl-C" if signum == signal.SIGINT else "the signal")
+                    + " again to quit at once)")
                 executor, pods = stop[0]
                 executor.cancel.set()
                 pods.stop_all()
-        return interrupted
+        return bool(stopped)
 
-    result = execute(program, _in_process_runtime(store), user, progress=progress,
-                     parallelism=jobs, runtime_env=runtime_env, secrets=secrets,
-                     scratch=None, on_start=lambda e, p: stop.append((e, p)), wait=wait)
+    with _stop_signals():
+        result = execute(program, _in_process_runtime(store), user, progress=progress,
+                         parallelism=jobs, runtime_env=runtime_env, secrets=secrets,
+                         scratch=None, on_start=lambda e, p: stop.append((e, p)), wait=wait)
+    outcomes = branch_outcomes(store, program, before, result.uid, where)
     say("")
-    say(progress.summary(where).rstrip("\n"))
+    say(progress.summary(lambda state: outcomes.get(state.name, "?")).rstrip("\n"))
     if result.interrupted:
-        say(f"dsc run: interrupted; nothing was committed after the interruption (pod "
-            f"scratch in {result.scratch})")
-        return 130
+        name = signal.Signals(stopped[0]).name if stopped else "interrupted"
+        say(f"dsc run: {result.name} stopped by {name}; pod logs in {result.scratch}")
+        return 128 + (stopped[0] if stopped else signal.SIGINT)
     if result.outcome.phase != "Succeeded":
         failures = progress.failures()
+        say(f"dsc run: pod logs in {result.scratch}")
         say(f"dsc run: {result.name} failed: "
             + ("; ".join(failures[:5]) if failures else result.outcome.message))
-        say(f"dsc run: the output branches are unchanged; pod logs in {result.scratch}")
-        return int(ExitCode.FINDINGS)
+        # A step that failed on lakeFS exits as every command does for that condition.
+        lakefs = [c for c in progress.step_exit_codes
+                  if c in (ExitCode.COULD_NOT_RUN, ExitCode.UNAVAILABLE)]
+        return lakefs[-1] if lakefs else int(ExitCode.FINDINGS)
     say(f"dsc run: {result.name} succeeded")
     return int(ExitCode.CLEAN)
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (`timeout`, a cancelled CI job, a closed SSH session): stopped as
+    Ctrl-C stops a run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_signals() -> Iterator[None]:
+    def stop(signum: int, _frame: Any) -> None:
+        raise _Stopped(signum)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _in_process_runtime(store: Any) -> Callable[[list[str], dict[str, str],
@@ -501,6 +552,89 @@ class RuntimeHost:
     environ: Mapping[str, str]
     store: Any
     log: Callable[[str], None]
+
+
+@cli.command("gc")
+@click.argument("paths", nargs=-1, required=True, metavar="SPECS...",
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--data", "data", metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The data directory of `dsc run --data DIR` [the default: ./data].")
+@click.option("--lakefs", "use_lakefs", is_flag=True,
+              help="A real lakeFS (endpoint and keys as for `dsc run --lakefs`).")
+@click.option("--older-than", "older_than", metavar="DURATION",
+              help="Also remove job branches opened longer ago than this (a Go duration: "
+              "24h, 90m; 0 for all) whose run cannot be seen from here: a cluster run, or a "
+              "`dsc run` on another machine.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.option("--name", "graph_name", metavar="NAME", help="The graph's name.")
+@click.option("--config", "config_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The dsc configuration [default: ./dsc.yaml when present].")
+@template_options
+@_guard
+def gc_command(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool,
+               older_than: str | None, dry_run: bool, graph_name: str | None,
+               config_path: Path | None, sets: tuple[str, ...],
+               values_files: tuple[Path, ...]) -> int:
+    """Remove the job branches that runs of the graph left behind.
+
+    A job branch (dsc-<pipeline>-<run>) normally goes when its job commits or its run's exit
+    handler runs. One is left when a run was killed (kill -9 of `dsc run`, a deleted
+    Workflow) or its exit handler failed. dsc removes one only when it knows the run no
+    longer needs it: its commit landed, it is past its job_timeout, or the `dsc run` on this
+    machine that opened it is gone; --older-than extends that to runs it cannot see.
+
+    Exit codes: 0 done, 2 usage, 3 lakeFS refused, 75 lakeFS unavailable.
+    """
+    from compiler.compile import CompileRequest, load_graph
+    from compiler.report import render, summary_line
+    from compiler.runtime.gc import collect
+    from compiler.spec.values import parse_duration
+    from compiler.store import LakeFSError
+
+    if use_lakefs and data is not None:
+        raise click.UsageError("--data and --lakefs exclude each other")
+    age = None
+    if older_than is not None:
+        try:
+            age = parse_duration(older_than)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    values = _template_values(sets, values_files)
+    config = _config(config_path, {})
+    if config is None:
+        return int(ExitCode.USAGE)
+    result, graph = load_graph(CompileRequest(paths=paths, values=values, name=graph_name,
+                                              config=config))
+    if result.diagnostics:
+        render(result, "text", sys.stderr, colour=_colour(sys.stderr), show_info=False)
+    if graph is None:
+        click.echo(summary_line(result), err=True)
+        return int(ExitCode.FINDINGS)
+    store: Any
+    if use_lakefs:
+        store = _lakefs_client(config, "--lakefs: ")
+        if store is None:
+            return int(ExitCode.USAGE)
+    else:
+        from compiler.store.directory import DirectoryStore
+
+        root = data if data is not None else Path("data")
+        if not root.is_dir():
+            raise CouldNotRun(f"--data {root}: no such directory")
+        store = DirectoryStore(root)
+    repos = sorted({config.lakefs_repo(p.name) for p in graph.pipelines})
+    try:
+        done = collect(store, repos, older_than=age, dry_run=dry_run,
+                       log=lambda line: click.echo(line))
+    except LakeFSError as exc:
+        raise CouldNotRun.store("gc: ", exc) from None
+    removable = sum(1 for b in done.found if b.removable)
+    click.echo(f"dsc gc: {len(done.found)} job branches in {len(repos)} repositories: "
+               f"{'would remove' if dry_run else 'removed'} {removable}, kept "
+               f"{len(done.found) - removable}", err=True)
+    return int(ExitCode.CLEAN)
 
 
 @cli.command()
@@ -641,7 +775,7 @@ def triggers_install(paths: tuple[Path, ...], graph_name: str | None,
     LAKEFS_SECRET_ACCESS_KEY, with write access to those branches.
     """
     from compiler.actions import install
-    from compiler.lakefs.client import LakeFSError
+    from compiler.store import LakeFSError
 
     found = _action_files(paths, graph_name, config_path, namespace, sets, values_files)
     if isinstance(found, int):
@@ -655,7 +789,8 @@ def triggers_install(paths: tuple[Path, ...], graph_name: str | None,
             try:
                 done = install(client, f.repo, branch, f.path, f.text, graph)
             except LakeFSError as exc:
-                raise CouldNotRun(f"install on lakefs://{f.repo}/{branch}: {exc}") from None
+                raise CouldNotRun.store(f"install on lakefs://{f.repo}/{branch}: ", exc) \
+                    from None
             state = (f"committed {done.commit[:12]}" if done.commit
                      else "unchanged, no commit")
             click.echo(f"lakefs://{f.repo}/{branch}/{f.path}: {state}")
@@ -674,11 +809,13 @@ def runtime() -> None:
 
 
 def _runtime_verb(verb: str, act: Callable[[Any], Any]) -> int:
-    """Run one verb: a one-line error and exit 1 when the job cannot go on, exit 3 when
-    lakeFS cannot be reached or answers an error."""
-    from compiler.lakefs.client import LakeFSError, from_environment
+    """Run one verb: a one-line error and exit 1 when the job cannot go on, 3 when lakeFS
+    refuses for good, 75 when it is unavailable (Argo retries only that and lost pods:
+    contract.RETRY_EXPRESSION)."""
+    from compiler.lakefs.client import from_environment
     from compiler.runtime.job import JobError, Run
     from compiler.runtime.verbs import Context
+    from compiler.store import LakeFSError
 
     host = click.get_current_context().obj
     local = isinstance(host, RuntimeHost)
@@ -705,11 +842,15 @@ def _runtime_verb(verb: str, act: Callable[[Any], Any]) -> int:
         log(f"dsc runtime {verb}: error: {exc}")
         return int(ExitCode.FINDINGS)
     except LakeFSError as exc:
-        if local:
-            log(f"dsc: error: runtime {verb}: {exc}")
-            return int(ExitCode.COULD_NOT_RUN)
-        raise CouldNotRun(f"runtime {verb}: {exc}") from None
+        log(f"dsc runtime {verb}: error: {exc}")
+        return int(_store_exit(exc))
     return int(ExitCode.CLEAN)
+
+
+def _store_exit(exc: Any) -> ExitCode:
+    """The exit code of a lakeFS (or data directory) failure, the same in every command:
+    75 when a later attempt may succeed, else 3."""
+    return ExitCode.UNAVAILABLE if exc.transient else ExitCode.COULD_NOT_RUN
 
 
 @runtime.command("open")
@@ -855,14 +996,14 @@ def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None,
         lakefs = None if config is None else _lakefs_client(config)
         if lakefs is None:
             return int(ExitCode.USAGE)
-    from compiler.lakefs.client import LakeFSError, NotFound
+    from compiler.store import LakeFSError, NotFound
 
     try:
         tree = unfold(trace_lineage(lakefs, repo, ref, depth))
     except NotFound as exc:
         raise CouldNotRun(f"{url}: no such repository or ref ({exc})") from None
     except LakeFSError as exc:
-        raise CouldNotRun(f"{url}: {exc}") from None
+        raise CouldNotRun.store(f"{url}: ", exc) from None
     sys.stdout.write(render(tree, fmt))
     for problem in tree.problems:
         click.echo(f"dsc: error: {problem}", err=True)
@@ -891,7 +1032,7 @@ def _lakefs_client(config: Any, context: str = "") -> Any:
     from compiler.lakefs.client import from_environment
 
     try:
-        return from_environment(os.environ, config.lakefs.endpoint)
+        return from_environment(os.environ, config.lakefs.endpoint, config.lakefs.timeout)
     except LookupError as exc:
         click.echo(f"dsc: error: {context}{exc}", err=True)
         return None

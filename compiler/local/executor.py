@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from compiler.local.workflow import Program, Unsupported, duration, parse_depends, substitute
+from compiler.local.workflow import (
+    Program,
+    Unsupported,
+    duration,
+    parse_depends,
+    parse_retry_expression,
+    substitute,
+)
 from compiler.runtime import contract
 
 SUCCEEDED, FAILED, ERROR, SKIPPED, OMITTED = "Succeeded", "Failed", "Error", "Skipped", "Omitted"
@@ -79,6 +86,7 @@ class PodResult:
     phase: str  # Succeeded, Failed (a container failed) or Error (could not run it)
     message: str = ""
     log_tail: str = ""
+    exit_code: int | None = None  # of the container that failed; None: none exited
 
 
 class PodRunner(Protocol):
@@ -109,6 +117,7 @@ class Event:
     log_tail: str = ""
     outputs: Mapping[str, str] = field(default_factory=dict)
     pod: bool = False  # the node ran a pod (a DAG's failure only repeats its task's)
+    exit_code: int | None = None  # a failed pod's
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +224,10 @@ class Executor:
         where = f"template `{template['name']}`"
         retry = template.get("retryStrategy") or {}
         limit = int(substitute(str(retry.get("limit", "0")), scope, where)) if retry else 0
-        policy = retry.get("retryPolicy", "OnFailure")
+        # Argo >= 3.5: with an expression and no policy, the expression alone decides.
+        policy = retry.get("retryPolicy", "Always" if "expression" in retry else "OnFailure")
+        expression = parse_retry_expression(str(retry["expression"]), where) \
+            if "expression" in retry else None
         backoff = retry.get("backoff") or {}
         delay = duration(backoff["duration"], where) if "duration" in backoff else 0.0
         factor = float(backoff.get("factor", 2)) if backoff else 1.0
@@ -231,12 +243,19 @@ class Executor:
                          or attempt > limit) and (
                 policy == "Always" or (policy == "OnFailure" and result.phase == FAILED)
                 or (policy == "OnError" and result.phase == ERROR)) and (
-                cap is None or self.settings.clock() - first + wait <= cap)
+                cap is None or self.settings.clock() - first + wait <= cap) and (
+                expression is None or expression({
+                    "lastRetry.exitCode": str(-1 if result.exit_code is None
+                                              else result.exit_code),
+                    "lastRetry.status": result.phase,
+                    "lastRetry.duration": str(int(self.settings.clock() - started)),
+                    "lastRetry.message": result.message}))
             # One `finish` per node, for its last attempt; a `retry` for each one before.
             self.events(Event("retry" if retry else "finish", node, phase=result.phase,
                               attempt=attempt, seconds=self.settings.clock() - started,
                               message=result.message, log_tail=result.log_tail,
-                              outputs=result.outputs, pod="dag" not in template))
+                              outputs=result.outputs, pod="dag" not in template,
+                              exit_code=result.exit_code))
             if not retry:
                 return result
             if wait:
@@ -292,7 +311,8 @@ class Executor:
                 return _Result(FAILED, "interrupted")
             result = self.runner(pod, self.cancel)
         if result.phase != SUCCEEDED:
-            return _Result(result.phase, result.message, log_tail=result.log_tail)
+            return _Result(result.phase, result.message, log_tail=result.log_tail,
+                           exit_code=result.exit_code)
         values = {}
         for name, path in outputs.items():
             local = _output_file(pod, path, where)
@@ -455,6 +475,7 @@ class _Result:
     outputs: dict[str, str] = field(default_factory=dict)
     log_tail: str = ""
     fatal: bool = False  # not worth a retry (a construct dsc run does not support)
+    exit_code: int | None = None
 
 
 def _task_outputs(outputs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:

@@ -35,6 +35,7 @@ class Job:
     pipeline: str
     repo: str  # lakeFS name of the output repository
     inputs: tuple[tuple[str, str, str], ...]  # (Pachyderm repo, lakeFS repo, pfs | cron)
+    branch: str = "main"  # the output branch
 
 
 def jobs_of(program: Program) -> dict[str, Job]:
@@ -53,7 +54,7 @@ def jobs_of(program: Program) -> dict[str, Job]:
             job = JobDocument.parse(args[args.index("--job") + 1])
             found[name] = Job(job.pipeline, job.output_repo, tuple(
                 (leaf.repo, leaf.lakefs_repo, "cron" if leaf.cron else "pfs")
-                for leaf in job.leaves))
+                for leaf in job.leaves), job.output_branch)
     return found
 
 
@@ -70,6 +71,7 @@ class Progress:
         self._lock = threading.Lock()
         self._drawn = 0
         self._last = 0.0
+        self.step_exit_codes: list[int] = []  # of dsc's own steps that failed for good
 
     def __call__(self, event: Event) -> None:
         with self._lock:
@@ -107,9 +109,11 @@ class Progress:
                               f"({state.done} datum{'' if state.done == 1 else 's'}, "
                               f"{now - state.started:.1f} s)")
             elif event.kind == "finish" and event.phase != SUCCEEDED and task:
-                if task == "datums" and event.message != "interrupted":
-                    state.failed += 1
+                if event.message not in ("interrupted", "not started after a failure"):
+                    state.failed += task == "datums"
                     state.failures.append(f"{_what(event)}: {event.message}")
+                    if event.exit_code is not None and task != "datums":
+                        self.step_exit_codes.append(event.exit_code)
                 if event.message not in ("interrupted", "not started after a failure"):
                     self._say(f"{state.name}: {_what(event)} failed (attempt "
                               f"{event.attempt}): {event.message}", event.log_tail)
@@ -160,16 +164,16 @@ class Progress:
             self._drawn = 0
 
     def summary(self, where: Callable[[PipelineState], str]) -> str:
-        """One line per pipeline: datums, time, and where its output is."""
-        rows = [("pipeline", "datums", "failed", "time", "output")]
+        """One line per pipeline: datums, time, and what became of its output branch
+        (`where` says it, from the store)."""
+        rows = [("pipeline", "datums", "failed", "time", "output branch")]
         for s in self.states.values():
             if s.started is None:
-                rows.append((s.name, "-", "-", "-", "not started"))
+                rows.append((s.name, "-", "-", "-", where(s)))
                 continue
             seconds = (s.finished or self.clock()) - s.started
             rows.append((s.name, f"{s.done}/{s.total if s.total is not None else '?'}",
-                         str(s.failed), f"{seconds:.1f} s",
-                         where(s) if s.commit else "not committed"))
+                         str(s.failed), f"{seconds:.1f} s", where(s)))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         return "".join("  ".join(f"{c:<{w}}" for c, w in zip(r[:4], widths, strict=True))
                        + "  " + r[4] + "\n" for r in rows)

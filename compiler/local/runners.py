@@ -83,8 +83,14 @@ class LocalPods:
                                  f"pod's activeDeadlineSeconds ({pod.deadline:g} s)",
                                  _tail(log))
             if code != 0:
-                return PodResult(FAILED, f"container `{container.name}` exited with code "
-                                 f"{code}", _tail(log))
+                tail = _tail(log)
+                # A runtime step says why it failed in its last error line: that is the
+                # reason to show, not its exit code.
+                reason = next((line.split(": error: ", 1)[1] for line in
+                               reversed(tail.splitlines()) if ": error: " in line), None) \
+                    if container.is_runtime else None
+                return PodResult(FAILED, reason or f"container `{container.name}` exited "
+                                 f"with code {code}", tail, exit_code=code)
         return PodResult(SUCCEEDED)
 
     def stop_all(self) -> None:
@@ -179,10 +185,45 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 # --- host ------------------------------------------------------------------------------------
 
-# Inside the new mount namespace: the pod's /pfs volume over /pfs and a private /tmp (a
-# container has its own; parallel datums must not share one), then the command. The working
-# directory is entered first: one under /tmp stays reachable through it once /tmp is covered.
-_ENTER = 'cd "$3" && mount --bind "$1" /pfs && mount --bind "$2" /tmp && shift 3 && exec "$@"'
+# Inside the new namespaces (run by /bin/sh with: pfs, private tmp, working directory, the
+# number of paths to keep, those paths, then the command): the pod's /pfs volume over /pfs
+# and a private directory over /tmp (a container has its own; parallel datums must not share
+# one). Paths under /tmp the command needs (its working directory, a virtualenv, a script
+# named by absolute path) are bound into the private directory first, at the same place, so
+# they stay where they were once it covers /tmp. Exit 125 (as `env` does) if a mount fails.
+_ENTER = """
+pfs=$1 tmp=$2 cwd=$3 n=$4
+shift 4
+mount --bind "$pfs" /pfs || exit 125
+while [ "$n" -gt 0 ]; do
+    mkdir -p "$tmp/${1#/tmp/}" && mount --bind "$1" "$tmp/${1#/tmp/}" || exit 125
+    shift
+    n=$((n - 1))
+done
+mount --rbind "$tmp" /tmp || exit 125
+cd "$cwd" || exit 125
+exec "$@"
+"""
+TMP = "/tmp"
+
+
+def kept_under_tmp(paths: list[str]) -> list[str]:
+    """The directories under /tmp to keep reachable for these paths (files by their
+    directory), each once, outermost first; /tmp itself cannot be both kept and covered."""
+    found: set[str] = set()
+    for path in paths:
+        if not path.startswith("/"):
+            continue
+        real = os.path.realpath(path)
+        if not real.startswith(TMP + "/"):
+            continue
+        if not os.path.isdir(real):
+            real = os.path.dirname(real)
+            if not os.path.isdir(real) or real == TMP:
+                continue
+        found.add(real)
+    outer = sorted(found)
+    return [p for p in outer if not any(p.startswith(o + "/") for o in outer if o != p)]
 
 
 class HostRunner:
@@ -203,7 +244,10 @@ class HostRunner:
         if unshare is None:
             raise RunnerError("the host runner needs unshare(1) (util-linux)")
         self.cwd = cwd
-        self.prefix = [unshare, "--mount", "--propagation", "private"]
+        # A private PID namespace with its own /proc: user code sees its own processes only,
+        # never dsc's (whose environment may hold lakeFS credentials), and dies with it.
+        self.prefix = [unshare, "--mount", "--propagation", "private", "--pid", "--fork",
+                       "--mount-proc", "--kill-child"]
         if os.geteuid() != 0:
             self.prefix[1:1] = ["--user", "--map-root-user"]
         if not os.path.isdir(contract.PFS):
@@ -237,11 +281,16 @@ class HostRunner:
         cwd = container.working_dir or str(self.cwd)
         tmp = pod.directory / f"tmp-{container.name}"
         tmp.mkdir(parents=True, exist_ok=True)
+        environ = {**self.host_env, **env}
+        keep = kept_under_tmp([cwd, *container.command, *container.args,
+                               *(p for name in ("PATH", "PYTHONPATH")
+                                 for p in environ.get(name, "").split(":")),
+                               environ.get("VIRTUAL_ENV", ""), environ.get("HOME", "")])
         with open(log, "ab") as out:
             return subprocess.Popen(
                 [*self.prefix, "/bin/sh", "-c", _ENTER, "dsc-host", str(pfs), str(tmp), cwd,
-                 *container.command, *container.args],
-                env={**self.host_env, **env}, stdin=subprocess.DEVNULL, stdout=out,
+                 str(len(keep)), *keep, *container.command, *container.args],
+                env=environ, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(self, process: subprocess.Popen[bytes]) -> None:

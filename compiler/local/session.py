@@ -18,9 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from compiler.local.executor import SUCCEEDED, Executor, Outcome, Settings
-from compiler.local.progress import PipelineState, Progress, jobs_of
+from compiler.local.progress import Progress, jobs_of
 from compiler.local.runners import LocalPods, RuntimeCall, UserRunner
 from compiler.local.workflow import Program
+from compiler.runtime import contract, gc
+from compiler.store import LakeFSError, NotFound, Store
 from compiler.store.directory import DirectoryStore
 
 # Output repositories `--data` creates: the runtime's `open` creates a repository when a
@@ -35,6 +37,90 @@ class LocalRun:
     scratch: Path
     name: str
     interrupted: bool
+    uid: str = ""
+
+
+def runtime_environment(runner: str, data_directory: bool) -> dict[str, str]:
+    """What the runtime steps of a local run are told about it: the runner (recorded in the
+    output commits as `dsc.runner`) and the process that owns the run (so another run, or
+    `dsc gc`, can tell whether it is still alive)."""
+    env = {"DSC_RUNNER": runner, "DSC_RUN_OWNER": gc.this_process()}
+    if data_directory:
+        env["DSC_STORAGE_NAMESPACE"] = LOCAL_NAMESPACE
+    return env
+
+
+def preflight(store: Store, program: Program, storage_namespace: str | None) -> None:
+    """`dsc run --lakefs`, before anything runs: the endpoint, the credentials and every
+    repository the graph reads (and writes, unless dsc creates them), one quick request
+    each. Raises the store's error."""
+    repos: dict[str, str] = {}
+    jobs = jobs_of(program).values()
+    produced = {job.repo for job in jobs}
+    for job in jobs:
+        for repo, lakefs_repo, kind in job.inputs:
+            if kind == "pfs" and lakefs_repo not in produced:
+                repos.setdefault(lakefs_repo, f"repo `{repo}`, read by pipeline "
+                                 f"`{job.pipeline}`")
+        if not storage_namespace:
+            repos.setdefault(job.repo, f"the output of pipeline `{job.pipeline}`; set "
+                             "`lakefs.storage_namespace` in dsc.yaml to let dsc create it")
+    check = getattr(store, "preflight", None)
+    if check is not None:
+        check(repos)
+
+
+Heads = dict[tuple[str, str], "str | LakeFSError | None"]
+
+
+def output_heads(store: Store, program: Program) -> Heads:
+    """The head of every output branch of the graph now (None: it does not exist)."""
+    heads: Heads = {}
+    for job in jobs_of(program).values():
+        try:
+            heads[(job.repo, job.branch)] = store.head(job.repo, job.branch)
+        except NotFound:
+            heads[(job.repo, job.branch)] = None
+        except LakeFSError as exc:
+            heads[(job.repo, job.branch)] = exc
+    return heads
+
+
+def branch_outcomes(store: Store, program: Program, before: Heads, uid: str,
+                    place: Callable[[str, str, str], str]) -> dict[str, str]:
+    """Per pipeline, what the run did to its output branch, from the store itself: advanced
+    to a commit of this run, unchanged, moved by another writer, or unknown (and why)."""
+    after = output_heads(store, program)
+    outcomes: dict[str, str] = {}
+    for job in jobs_of(program).values():
+        key = (job.repo, job.branch)
+        was, now = before.get(key), after.get(key)
+        where = f"{job.repo}@{job.branch}"
+        if isinstance(was, LakeFSError) or isinstance(now, LakeFSError):
+            error = was if isinstance(was, LakeFSError) else now
+            outcomes[job.pipeline] = f"{where}: unknown ({error})"
+            continue
+        if now == was:
+            outcomes[job.pipeline] = f"{where}: unchanged" + (
+                f" at {now[:12]}" if now else " (it does not exist)")
+            continue
+        assert now is not None
+        try:
+            mine = next((c for c in store.log(job.repo, now, stop_at=was)
+                         if c.metadata.get(contract.RUN_KEY) == uid
+                         and c.metadata.get(contract.PIPELINE_KEY) == job.pipeline), None)
+        except LakeFSError as exc:
+            outcomes[job.pipeline] = f"{where}: moved to {now[:12]}; unknown by whom ({exc})"
+            continue
+        if mine is None:
+            outcomes[job.pipeline] = (f"{where}: unchanged by this run; moved to {now[:12]} "
+                                      "by another writer")
+        elif mine.id == now:
+            outcomes[job.pipeline] = place(job.repo, job.branch, now)
+        else:
+            outcomes[job.pipeline] = (place(job.repo, job.branch, mine.id)
+                                      + f"; since moved on to {now[:12]} by another writer")
+    return outcomes
 
 
 def directory_store(root: Path, program: Program) -> DirectoryStore:
@@ -99,17 +185,21 @@ def execute(program: Program, runtime: RuntimeCall, user: UserRunner, *,
     outcome = box[0] if box else Outcome("Error", "the run stopped without a result", {})
     if outcome.phase == SUCCEEDED and not interrupted:
         shutil.rmtree(directory, ignore_errors=True)
-    return LocalRun(outcome, progress, directory, name, interrupted)
+    return LocalRun(outcome, progress, directory, name, interrupted, settings.uid)
 
 
-def where_data(store: DirectoryStore) -> Callable[[PipelineState], str]:
-    def where(state: PipelineState) -> str:
-        return f"{store.directory(state.repo)}  (commit {state.commit[:12]})"
+def where_data(store: DirectoryStore) -> Callable[[str, str, str], str]:
+    def where(repo: str, branch: str, commit: str) -> str:
+        return f"{repo}@{branch}: advanced to {commit[:12]} ({store.directory(repo)})"
     return where
 
 
-def where_lakefs(state: PipelineState) -> str:
-    return state.url or f"lakefs://{state.repo}/{state.commit}"
+def where_lakefs(ui: str | None) -> Callable[[str, str, str], str]:
+    def where(repo: str, branch: str, commit: str) -> str:
+        url = f"{ui.rstrip('/')}/repositories/{repo}/commits/{commit}" if ui \
+            else f"lakefs://{repo}/{commit}"
+        return f"{repo}@{branch}: advanced to {commit[:12]} ({url})"
+    return where
 
 
 def default_parallelism() -> int:

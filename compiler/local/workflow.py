@@ -40,7 +40,7 @@ _TEMPLATE = {
     "outputs": {"parameters": [{"name": SCALAR,
                                 "valueFrom": {"path": SCALAR, "parameter": SCALAR}}]},
     "parallelism": SCALAR, "activeDeadlineSeconds": SCALAR,
-    "retryStrategy": {"limit": SCALAR, "retryPolicy": SCALAR,
+    "retryStrategy": {"limit": SCALAR, "retryPolicy": SCALAR, "expression": SCALAR,
                       "backoff": {"duration": SCALAR, "factor": SCALAR,
                                   "maxDuration": SCALAR}},
     "synchronization": {"mutexes": [{"name": SCALAR}]},
@@ -185,12 +185,154 @@ def _check_template(t: dict[str, Any], where: str) -> None:
     retry = t.get("retryStrategy")
     if retry and retry.get("retryPolicy", "OnFailure") not in RETRY_POLICIES:
         raise Unsupported(f"{where}: retryPolicy `{retry['retryPolicy']}`")
+    if retry and "expression" in retry:
+        parse_retry_expression(str(retry["expression"]), f"{where} retryStrategy")
     for task in t.get("dag", {}).get("tasks", []):
         if "depends" in task:
             parse_depends(str(task["depends"]), f"{where} task `{task['name']}`")
         if "withParam" in task and "withItems" in task:
             raise Unsupported(f"{where} task `{task['name']}`: withParam and withItems "
                               "together")
+
+
+# --- retryStrategy.expression ---------------------------------------------------------------
+
+RetryTest = Callable[[Mapping[str, str]], bool]
+_EXPR_TOKEN = re.compile(r'\s*(?:(&&|\|\||==|!=|<=|>=|[<>!(),\[\]])|"((?:[^"\\]|\\.)*)"'
+                         r"|(-?\d+)|([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*))")
+RETRY_VARIABLES = ("lastRetry.exitCode", "lastRetry.status", "lastRetry.duration",
+                   "lastRetry.message")
+
+
+def parse_retry_expression(text: str, where: str) -> RetryTest:
+    """An Argo `retryStrategy.expression` (expr-lang) as a test of the last attempt's
+    `lastRetry.*` values (all strings, as Argo gives them). The subset: those variables,
+    string and integer literals, lists, `asInt(...)`, `== != < > <= >=`, `in`, `not in`,
+    `!`, `&&`, `||` and parentheses; anything else is Unsupported."""
+    tokens: list[tuple[str, Any]] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _EXPR_TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise Unsupported(f"{where}: expression `{text}`: cannot read it at "
+                              f"`{text[pos:]}`")
+        op, string, number, name = m.groups()
+        if op is not None:
+            tokens.append(("op", op))
+        elif string is not None:
+            tokens.append(("value", re.sub(r"\\(.)", r"\1", string)))
+        elif number is not None:
+            tokens.append(("value", int(number)))
+        elif name in ("in", "not"):
+            tokens.append(("op", name))
+        elif name in RETRY_VARIABLES or name == "asInt":
+            tokens.append(("name", name))
+        else:
+            raise Unsupported(f"{where}: expression `{text}`: `{name}` is not supported")
+        pos = m.end()
+    index = 0
+    Node = Callable[[Mapping[str, str]], Any]
+
+    def fail(why: str) -> Unsupported:
+        return Unsupported(f"{where}: expression `{text}`: {why}")
+
+    def peek() -> str | None:
+        return tokens[index][1] if index < len(tokens) and tokens[index][0] == "op" else None
+
+    def take(op: str) -> None:
+        nonlocal index
+        if peek() != op:
+            raise fail(f"expected `{op}`")
+        index += 1
+
+    def primary() -> Node:
+        nonlocal index
+        if index >= len(tokens):
+            raise fail("it ends early")
+        kind, value = tokens[index]
+        index += 1
+        if kind == "value":
+            constant: Any = value
+            return lambda _scope: constant
+        if kind == "name" and value == "asInt":
+            take("(")
+            inner = disjunction()
+            take(")")
+
+            def as_int(scope: Mapping[str, str]) -> int:
+                got = inner(scope)
+                try:
+                    return int(got)
+                except (TypeError, ValueError):
+                    raise Unsupported(f"{where}: expression `{text}`: asInt({got!r}) is not "
+                                      "a number") from None
+            return as_int
+        if kind == "name":
+            variable = str(value)
+            return lambda scope: scope[variable]
+        if value == "!":
+            inner = primary()
+            return lambda scope: not inner(scope)
+        if value == "(":
+            inner = disjunction()
+            take(")")
+            return inner
+        if value == "[":
+            items: list[Node] = []
+            while peek() != "]":
+                items.append(disjunction())
+                if peek() != ",":
+                    break
+                take(",")
+            take("]")
+            return lambda scope: [item(scope) for item in items]
+        raise fail(f"unexpected `{value}`")
+
+    def comparison() -> Node:
+        nonlocal index
+        left = primary()
+        op = peek()
+        if op == "not":
+            index += 1
+            take("in")
+            right = primary()
+            return lambda scope: left(scope) not in right(scope)
+        if op not in ("==", "!=", "<", ">", "<=", ">=", "in"):
+            return left
+        index += 1
+        right = primary()
+        compare: dict[str, Callable[[Any, Any], bool]] = {
+            "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+            ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
+            "in": lambda a, b: a in b}
+        test = compare[op]
+        return lambda scope: test(left(scope), right(scope))
+
+    def conjunction() -> Node:
+        nonlocal index
+        parts = [comparison()]
+        while peek() == "&&":
+            index += 1
+            parts.append(comparison())
+        if len(parts) == 1:
+            return parts[0]
+        return lambda scope: all(bool(p(scope)) for p in parts)
+
+    def disjunction() -> Node:
+        nonlocal index
+        parts = [conjunction()]
+        while peek() == "||":
+            index += 1
+            parts.append(conjunction())
+        if len(parts) == 1:
+            return parts[0]
+        return lambda scope: any(bool(p(scope)) for p in parts)
+
+    expression = disjunction()
+    if index != len(tokens):
+        raise fail(f"unexpected `{tokens[index][1]}`")
+    return lambda scope: bool(expression(scope))
 
 
 # --- depends ---------------------------------------------------------------------------------

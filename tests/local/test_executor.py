@@ -17,6 +17,7 @@ from compiler.local.executor import (
     Settings,
 )
 from compiler.local.workflow import load_program
+from compiler.runtime import contract
 
 
 def container(name, *args, outputs=()):
@@ -55,10 +56,11 @@ class FakePods:
             self.most = max(self.most, self.running)
         try:
             time.sleep(self.delay)
-            phase, outputs = self.behaviour(args, attempt)
+            phase, outputs, *code = self.behaviour(args, attempt)
             for name, value in outputs.items():
                 (pod.output_dir / name).write_text(value)
-            return PodResult(phase, "" if phase == SUCCEEDED else f"{args} failed")
+            return PodResult(phase, "" if phase == SUCCEEDED else f"{args} failed",
+                             exit_code=code[0] if code else None)
         finally:
             with self.lock:
                 self.running -= 1
@@ -145,6 +147,29 @@ def test_on_failure_does_not_retry_an_error(tmp_path):
     pods = FakePods(lambda args, n: ("Error", {}))
     assert run(prog, pods, tmp_path, sleeps=[]).phase == FAILED
     assert len(pods.calls) == 1
+
+
+@pytest.mark.parametrize(("code", "attempts"), [
+    (1, 1), (2, 1), (3, 1),  # dsc's own verdicts: final
+    (75, 4), (137, 4), (None, 4)])  # lakeFS unavailable, a kill, a pod lost: retried
+def test_the_runtime_retry_expression_decides_what_is_retried(tmp_path, code, attempts):
+    prog = program(dag("main", {"name": "d", "template": "p"}),
+                   {**container("p", "x"), "retryStrategy": {
+                       "limit": "3", "retryPolicy": "Always",
+                       "expression": contract.RETRY_EXPRESSION}})
+    pods = FakePods(lambda args, n: (FAILED, {}, code))
+    assert run(prog, pods, tmp_path, sleeps=[]).phase == FAILED
+    assert len(pods.calls) == attempts
+
+
+def test_an_expression_outside_the_subset_is_refused_by_name():
+    from compiler.local.workflow import Unsupported
+
+    with pytest.raises(Unsupported, match=r"retryStrategy: expression `lastRetry.exitCode "
+                                          r"matches '1'`: `matches` is not supported"):
+        program(dag("main", {"name": "d", "template": "p"}),
+                {**container("p", "x"), "retryStrategy": {
+                    "limit": "1", "expression": "lastRetry.exitCode matches '1'"}})
 
 
 def test_a_failure_stops_new_tasks_and_the_exit_handler_sees_it(tmp_path):

@@ -1,0 +1,194 @@
+"""`dsc run --lakefs` as a user meets it when lakeFS is wrong (issue 19): a wrong secret, a
+refused endpoint, a missing repository and an endpoint that never answers each fail before
+anything runs, with the exit code every command gives; SIGTERM leaves no job branch; after
+`kill -9`, `dsc gc` removes the leftover and a re-run succeeds."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.local.test_cli_run import _sleeping, dsc, host, write_spec
+
+MARKER = "27.1828"  # a sleep only these tests start
+__all__ = ["host"]  # the fixture: skips where the host runner cannot run
+
+
+def spec(tmp: Path, cmd: str = "cp $texts /pfs/out/") -> Path:
+    return write_spec(tmp / "specs", {
+        "pipeline": {"name": "copy"}, "transform": {"image": "alpine:3.20",
+                                                    "cmd": ["sh", "-c", cmd]},
+        "input": {"pfs": {"repo": "texts", "glob": "/*"}}})
+
+
+def env(standin, **changes: str) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "LAKEFS_ENDPOINT": standin.endpoint,
+            "LAKEFS_ACCESS_KEY_ID": standin.access_key_id,
+            "LAKEFS_SECRET_ACCESS_KEY": standin.secret_access_key, **changes}
+
+
+def finish(process, code: int) -> str:
+    _out, err = process.communicate(timeout=600)
+    assert process.returncode == code, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.fixture
+def seeded(lakefs_standin):
+    lakefs_standin.seed("texts", {"a.txt": b"a", "b.txt": b"b", "c.txt": b"c"})
+    lakefs_standin.seed("copy", {})
+    return lakefs_standin
+
+
+def test_a_wrong_secret_fails_before_anything_runs_with_exit_3(seeded, tmp_path, host):
+    err = finish(dsc("run", str(spec(tmp_path)), "--lakefs",
+                     env=env(seeded, LAKEFS_SECRET_ACCESS_KEY="not-it")), 3)
+    assert "--lakefs http://127.0.0.1:" in err and "list repositories: 401" in err
+    assert "not-it" not in err and seeded.secret_access_key not in err
+    assert not seeded.calls("createBranch")
+
+
+def test_a_missing_repository_is_named_before_anything_runs(seeded, tmp_path, host):
+    specs = write_spec(tmp_path / "specs", {
+        "pipeline": {"name": "copy"}, "transform": {"image": "a:1", "cmd": ["true"]},
+        "input": {"pfs": {"repo": "no_such_repo", "glob": "/*"}}})
+    err = finish(dsc("run", str(specs), "--lakefs", env=env(seeded)), 3)
+    assert ("repository `no-such-repo` does not exist (repo `no_such_repo`, read by pipeline "
+            "`copy`)") in err
+    assert not seeded.calls("createBranch")
+
+
+def test_a_missing_output_repository_names_the_setting_that_creates_it(lakefs_standin,
+                                                                        tmp_path, host):
+    lakefs_standin.seed("texts", {"a.txt": b"a"})
+    err = finish(dsc("run", str(spec(tmp_path)), "--lakefs", env=env(lakefs_standin)), 3)
+    assert "repository `copy` does not exist (the output of pipeline `copy`; set " \
+        "`lakefs.storage_namespace`" in err
+
+
+def test_a_refused_endpoint_fails_at_once_with_exit_75(tmp_path, host):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    err = finish(dsc("run", str(spec(tmp_path)), "--lakefs", env={
+        **env_without_lakefs(), "LAKEFS_ENDPOINT": f"http://127.0.0.1:{port}",
+        "LAKEFS_ACCESS_KEY_ID": "AKIA", "LAKEFS_SECRET_ACCESS_KEY": "s3cr3t-value"}), 75)
+    assert "cannot connect" in err and "s3cr3t-value" not in err
+
+
+@pytest.fixture
+def silent() -> Iterator[str]:
+    """An endpoint that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for c in held:
+        c.close()
+    server.close()
+
+
+def test_an_endpoint_that_never_answers_fails_within_the_configured_timeout(
+        silent, tmp_path, host):
+    err = finish(dsc("run", str(spec(tmp_path)), "--lakefs", env={
+        **env_without_lakefs(), "LAKEFS_ENDPOINT": silent, "LAKEFS_ACCESS_KEY_ID": "AKIA",
+        "LAKEFS_SECRET_ACCESS_KEY": "s3cr3t-value", "DSC_LAKEFS_TIMEOUT": "1"}), 75)
+    assert "list repositories: no response: no answer within the read timeout" in err
+
+
+def env_without_lakefs() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("LAKEFS_", "LAKECTL_"))}
+
+
+def job_branches(standin) -> list[str]:
+    return sorted(b for b in standin.state()["copy"].branches if b.startswith("dsc-"))
+
+
+def start_slow_run(standin, tmp_path) -> object:
+    process = dsc("run", str(spec(tmp_path, f"sleep {MARKER}")), "--lakefs", "-j", "2",
+                  env=env(standin))
+    waited = time.monotonic() + 600  # waits for an event, not on work
+    while _sleeping(MARKER) < 2 and time.monotonic() < waited and process.poll() is None:
+        time.sleep(0.05)
+    assert job_branches(standin), "the job opened"
+    return process
+
+
+def test_sigterm_stops_a_lakefs_run_and_leaves_no_job_branch(seeded, tmp_path, host):
+    before = seeded.head("copy", "main")
+    process = start_slow_run(seeded, tmp_path)
+    process.send_signal(signal.SIGTERM)
+    err = finish(process, 128 + signal.SIGTERM)
+    assert "stopped by SIGTERM" in err and "copy@main: unchanged" in err
+    assert _sleeping(MARKER) == 0
+    assert job_branches(seeded) == []
+    assert seeded.head("copy", "main") == before
+
+
+def test_after_kill_9_gc_removes_the_leftover_and_a_rerun_succeeds(seeded, tmp_path,
+                                                                   host):
+    process = start_slow_run(seeded, tmp_path)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=600)
+    waited = time.monotonic() + 600
+    while _sleeping(MARKER) and time.monotonic() < waited:  # the user processes die with it
+        time.sleep(0.05)
+    assert _sleeping(MARKER) == 0
+    (leftover,) = job_branches(seeded)
+    gc = dsc("gc", str(spec(tmp_path)), "--lakefs", env=env(seeded))
+    _out, err = gc.communicate(timeout=600)
+    assert gc.returncode == 0, err
+    assert f"removed lakefs://copy/{leftover}" in _out and "that process is gone" in _out
+    assert job_branches(seeded) == []
+    err = finish(dsc("run", str(spec(tmp_path)), "--lakefs", env=env(seeded)), 0)
+    assert "copy@main: advanced to" in err
+    assert sorted(seeded.objects("copy", "main")) == [".dsc/datums/000000.json",
+                                                      ".dsc/datums/000001.json",
+                                                      ".dsc/datums/000002.json",
+                                                      ".dsc/job.json",
+                                                      ".dsc/plan/000000.json",
+                                                      "a.txt", "b.txt", "c.txt"]
+
+
+def test_user_code_sees_neither_dsc_nor_its_credentials(seeded, tmp_path, host):
+    """As in a pod: the user's command runs in its own PID namespace with its own /proc, so
+    it cannot read `dsc`'s environment (which holds the lakeFS keys here), and gets no lakeFS
+    variable itself. The output commit says which runner ran it, and names no image."""
+    specs = write_spec(tmp_path / "specs", {
+        "pipeline": {"name": "copy"}, "transform": {"image": "alpine:3.20", "cmd": [
+            "sh", "-c", "ls /proc | grep -c '^[0-9]' > /pfs/out/processes; "
+            "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '^LAKEFS_' "
+            "> /pfs/out/lakefs-variables; env | grep -c '^LAKEFS_' > /pfs/out/own; true"]},
+        "input": {"pfs": {"repo": "texts", "glob": "/"}}})
+    finish(dsc("run", str(specs), "--lakefs", env=env(seeded)), 0)
+    out = seeded.objects("copy", "main")
+    assert out["lakefs-variables"] == b"0\n" and out["own"] == b"0\n"
+    assert int(out["processes"]) <= 4  # sh, ls, grep: the command's own, nothing of dsc's
+    meta = seeded.commit("copy", "main").metadata
+    assert meta["dsc.runner"] == "host" and "dsc.image" not in meta
