@@ -22,8 +22,11 @@ a lock file per repository also keeps two `dsc run`s on one DIR from interleavin
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import functools
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -32,14 +35,65 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ParamSpec, TypeVar
 
-from compiler.store import Commit, Conflict, LakeFSError, NotFound, ObjectInfo
+from compiler.store import Commit, Conflict, LakeFSError, NotFound, ObjectInfo, Unauthorized
 
 CHUNK = 1 << 20
 STATE = ".dsc"  # DIR/.dsc: the store's own records (a repo can never be named so)
 WHERE = "data directory"
 Tree = dict[str, tuple[str, int]]  # path -> (md5 hex, size)
+
+
+def _filesystem_error(operation: str, exc: OSError | UnicodeError) -> LakeFSError:
+    """A file-system error as the store's own: a located, one-line message naming the path
+    (never "internal error"). None of these is transient: a retry meets the same disk."""
+    if isinstance(exc, UnicodeError):
+        text = getattr(exc, "object", "")
+        name = os.fsencode(text) if isinstance(text, str) else text
+        return LakeFSError(operation, 400, f"the file name {name!r} is not UTF-8 (lakeFS paths "
+                           "are UTF-8): rename it", where=WHERE)
+    where = exc.filename if exc.filename is not None else "a file of the data directory"
+    why = {errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+           errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on device",
+           errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0, exc.strerror or str(exc))
+    kind = Unauthorized if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) \
+        else LakeFSError
+    return kind(operation, 403 if kind is Unauthorized else 500, f"{where}: {why}",
+                where=WHERE)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _translated(operation: str, method: Callable[P, R]) -> Callable[P, R]:
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def generator(*args: P.args, **kwargs: P.kwargs) -> Any:
+            try:
+                yield from method(*args, **kwargs)
+            except (OSError, UnicodeError) as exc:
+                raise _filesystem_error(operation, exc) from None
+        return generator
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (OSError, UnicodeError) as exc:
+            raise _filesystem_error(operation, exc) from None
+    return call
+
+
+# The public calls, with the lakeFS operation each stands for (as messages name them).
+_OPERATIONS = {"remember": "remember the repositories", "head": "get branch",
+               "commit_of": "get commit", "log": "log commits", "branches": "list branches",
+               "objects": "list objects", "read": "get object", "download": "get object",
+               "ensure_repository": "create repository", "upload": "upload object",
+               "delete_objects": "delete objects", "create_branch_once": "create branch",
+               "delete_branch": "delete branch", "commit_once": "commit",
+               "merge_once": "merge"}
 
 
 class DirectoryStore:
@@ -223,11 +277,21 @@ class DirectoryStore:
             raise self._error(NotFound, operation, 404, f"repository `{repo}`: no directory "
                               f"{top}")
         tree: Tree = {}
-        for directory, subdirs, files in os.walk(top):
+
+        def unreadable(exc: OSError) -> None:  # os.walk skips what it cannot list: say so
+            raise exc
+
+        for directory, subdirs, files in os.walk(top, onerror=unreadable):
             subdirs.sort()
             for name in files:
                 full = os.path.join(directory, name)
                 path = os.path.relpath(full, top).replace(os.sep, "/")
+                try:
+                    path.encode()
+                except UnicodeEncodeError:
+                    raise self._error(LakeFSError, operation, 400, f"{os.fsencode(full)!r}: "
+                                      "the file name is not UTF-8 (lakeFS paths are UTF-8); "
+                                      "rename it") from None
                 tree[path] = self._plain_hash(full)
         digest = hashlib.sha256()
         for path in sorted(tree):
@@ -434,7 +498,7 @@ class DirectoryStore:
             self._check_out(repo, commit)
 
     def _check_out(self, repo: str, commit: str) -> None:
-        """Materialise `commit` (hard links to the objects) and point DIR/<repo> at it with
+        """Materialise `commit` (a copy of each object) and point DIR/<repo> at it with
         one rename; the previous checkout goes once nothing points at it."""
         checkouts = self._repo(repo) / "checkouts"
         target = checkouts / commit
@@ -445,10 +509,7 @@ class DirectoryStore:
             for path, (md5, _size) in self._tree(self._commit(repo, commit, "merge")).items():
                 where = building / path
                 where.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(self._object(md5), where)
-                except OSError:  # a filesystem without hard links
-                    shutil.copyfile(self._object(md5), where)
+                _materialise(self._object(md5), where)
             os.replace(building, target)
         top = self.directory(repo)
         previous = os.readlink(top) if top.is_symlink() else None
@@ -561,6 +622,25 @@ class DirectoryStore:
         with open(tmp, "w") as f:
             json.dump(value, f, sort_keys=True, separators=(",", ":"))
         os.replace(tmp, where)
+
+
+for _name, _operation in _OPERATIONS.items():
+    setattr(DirectoryStore, _name, _translated(_operation, getattr(DirectoryStore, _name)))
+
+
+def _materialise(source: Path, target: Path) -> None:
+    """A checkout's file: its own copy of the stored object (a reflink where the file system
+    shares blocks, XFS or btrfs; else a copy), read-only. Never a hard link: an edit of the
+    checkout would change the commit's object, and later reads would find it corrupt."""
+    try:
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+    except OSError:  # no shared blocks here (ext4, tmpfs, ...): a copy (sendfile)
+        shutil.copyfile(source, target)
+    os.chmod(target, 0o444)
+
+
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 
 
 def _three_way(base: Tree, ours: Tree, theirs: Tree,

@@ -3,13 +3,15 @@ runs that may be retried; the user's own directories are read, never written."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import io
 import json
 import os
 
 import pytest
 
-from compiler.store import Conflict, NotFound
+from compiler.store import Conflict, LakeFSError, NotFound
 from compiler.store.directory import DirectoryStore
 
 
@@ -178,3 +180,46 @@ def test_a_commit_or_merge_is_found_under_later_commits(store):
     assert [c.id for c in store.log("out", "main")] == [theirs.id, merged.id, base]
     assert store.commit_of("out", merged.id).meta_range == made.meta_range
     assert store.commit_of("out", theirs.id).meta_range != merged.meta_range
+
+
+def test_editing_a_checked_out_output_cannot_reach_the_stored_commit(store, tmp_path):
+    """DIR/<repo> holds copies (or reflinks) of the objects, never hard links: a user who
+    edits an output in place changes their copy only, and the commit reads as it was."""
+    store.ensure_repository("out", "local://out", "main")
+    base = store.head("out", "main")
+    store.create_branch_once("out", "job", base)
+    store.upload("out", "job", "model.txt", b"trained\n")
+    meta = {"dsc.workflow.uid": "run-1"}
+    store.commit_once("out", "job", "job", meta, "dsc.workflow.uid", since=base)
+    merged = store.merge_once("out", "job", "main", "m", meta, "dsc.workflow.uid", since=base)
+    seen = tmp_path / "out" / "model.txt"
+    assert seen.read_bytes() == b"trained\n" and seen.stat().st_mode & 0o222 == 0
+    seen.chmod(0o644)
+    seen.write_bytes(b"edited by hand, and longer than before\n")
+    assert store.read("out", merged.id, "model.txt") == b"trained\n"
+    sink = io.BytesIO()
+    assert store.download("out", merged.id, "model.txt", sink) == \
+        (8, hashlib.md5(b"trained\n").hexdigest())
+    assert os.stat(seen).st_ino != os.stat(store._object(hashlib.md5(
+        b"trained\n").hexdigest())).st_ino
+
+
+def test_file_system_errors_are_the_stores_own_and_name_the_path(store, tmp_path, monkeypatch):
+    store.ensure_repository("out", "local://out", "main")
+
+    def refuse(*_args, **_kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / ".dsc" / "tmp"))
+
+    monkeypatch.setattr("compiler.store.directory.os.replace", refuse)
+    with pytest.raises(LakeFSError, match=rf"data directory upload object: 403: "
+                                          rf"{tmp_path}/.dsc/tmp: read-only file system"):
+        store.upload("out", "main", "a.txt", b"1")
+
+
+def test_a_file_name_that_is_not_utf8_is_named(store, tmp_path):
+    (tmp_path / "raw").mkdir()
+    os.close(os.open(os.path.join(os.fsencode(tmp_path / "raw"), b"caf\xe9.csv"),
+                     os.O_CREAT | os.O_WRONLY))
+    with pytest.raises(LakeFSError, match=r"get branch: 400: b'.*/raw/caf\\xe9.csv': the "
+                                          r"file name is not UTF-8"):
+        store.head("raw", "main")
