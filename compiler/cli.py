@@ -16,6 +16,7 @@ import click
 
 from compiler import __version__
 from compiler.diagnostics import ExitCode
+from compiler.store import LakeFSError
 
 
 class CouldNotRun(Exception):
@@ -51,6 +52,8 @@ def _guard(func: Callable[..., int]) -> Callable[..., None]:
             raise
         except CouldNotRun as exc:
             _fail(exc, traceback)
+        except LakeFSError as exc:  # a store (lakeFS, a data directory) refused or failed
+            _fail(CouldNotRun.store("", exc), traceback)
         except KeyboardInterrupt:
             click.echo("dsc: interrupted", err=True)
             sys.exit(130)
@@ -370,11 +373,14 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The dsc configuration [default: ./dsc.yaml when present].")
 @click.option("-v", "--verbose", is_flag=True, help="A line for every datum.")
+@click.option("--keep-scratch", is_flag=True,
+              help="Keep every pod's scratch directory (what it staged, wrote and logged), "
+              "for debugging; by default a failed run keeps only the pods' logs.")
 @template_options
 @_guard
 def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: str,
         parallelism: int | None, secrets: Path | None, graph_name: str | None,
-        config_path: Path | None, verbose: bool, sets: tuple[str, ...],
+        config_path: Path | None, verbose: bool, keep_scratch: bool, sets: tuple[str, ...],
         values_files: tuple[Path, ...]) -> int:
     """Compile the specs and run the Workflow here, as Argo would run it on the cluster:
     the same steps, the same datums, the same commits with provenance.
@@ -485,7 +491,8 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
     with _stop_signals():
         result = execute(program, _in_process_runtime(store), user, progress=progress,
                          parallelism=jobs, runtime_env=runtime_env, secrets=secrets,
-                         scratch=None, on_start=lambda e, p: stop.append((e, p)), wait=wait)
+                         scratch=None, on_start=lambda e, p: stop.append((e, p)), wait=wait,
+                         keep_scratch=keep_scratch)
     outcomes = branch_outcomes(store, program, before, result.uid, where)
     say("")
     say(progress.summary(lambda state: outcomes.get(state.name, "?")).rstrip("\n"))

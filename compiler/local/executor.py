@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import threading
 import time
@@ -137,6 +138,38 @@ class Settings:
     parallelism: int  # pods at once
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    keep_scratch: bool = False  # keep every pod's volumes (what it staged and wrote)
+
+
+class Reaper:
+    """Deletes finished pods' directories on a thread of its own, off the datums' path (a
+    pod's directories cost as much to delete as its in-process steps take to run)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Path | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def remove(self, *paths: Path) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="dsc-reaper",
+                                                daemon=True)
+                self._thread.start()
+        for path in paths:
+            self._queue.put(path)
+
+    def _work(self) -> None:
+        while (path := self._queue.get()) is not None:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def drain(self) -> None:
+        """Wait until everything given so far is deleted."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
 
 
 class Executor:
@@ -155,6 +188,7 @@ class Executor:
         self._mutexes: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._ids = 0
+        self.reaper = Reaper()
 
     # --- the run --------------------------------------------------------------------------
 
@@ -173,6 +207,7 @@ class Executor:
             done = self._execute(self.program.owner, self.program.on_exit, {}, scope, handler)
             if done.phase != SUCCEEDED and phase == SUCCEEDED:
                 phase, message = FAILED, f"the exit handler failed: {done.message}"
+        self.reaper.drain()
         return Outcome(phase, message, result.outputs)
 
     def _workflow_scope(self) -> dict[str, str]:
@@ -305,12 +340,18 @@ class Executor:
         for path in [*volumes.values(), pod.output_dir]:
             path.mkdir(parents=True, exist_ok=True)
         if self.cancel.is_set():
+            self.reaper.remove(directory)
             return _Result(FAILED, "interrupted")
         with self._pods:
             if self.cancel.is_set():
+                self.reaper.remove(directory)
                 return _Result(FAILED, "interrupted")
             result = self.runner(pod, self.cancel)
         if result.phase != SUCCEEDED:
+            # Its logs stay for the user to read; what it staged and wrote goes (a failed
+            # run must not leave a copy of its inputs behind), unless asked to keep it.
+            if not self.settings.keep_scratch:
+                self.reaper.remove(directory / "volumes", *directory.glob("tmp-*"))
             return _Result(result.phase, result.message, log_tail=result.log_tail,
                            exit_code=result.exit_code)
         values = {}
@@ -321,7 +362,8 @@ class Executor:
             except OSError:
                 return _Result(ERROR, f"{where}: output parameter `{name}`: {path} was not "
                                "written")
-        shutil.rmtree(directory, ignore_errors=True)  # a failed pod's stays, for its logs
+        if not self.settings.keep_scratch:
+            self.reaper.remove(directory)
         return _Result(SUCCEEDED, outputs=values)
 
     # --- DAGs -----------------------------------------------------------------------------

@@ -154,16 +154,19 @@ def execute(program: Program, runtime: RuntimeCall, user: UserRunner, *,
             progress: Progress, parallelism: int, runtime_env: dict[str, str],
             secrets: Path | None, scratch: Path | None,
             on_start: Callable[[Executor, LocalPods], None] = lambda _e, _p: None,
-            wait: Callable[[threading.Event], bool] | None = None) -> LocalRun:
+            wait: Callable[[threading.Event], bool] | None = None,
+            keep_scratch: bool = False) -> LocalRun:
     """Run `program`; `wait` waits for the run to finish and says whether the user
-    interrupted it (the CLI turns Ctrl-C into a stop of every running datum)."""
+    interrupted it (the CLI turns Ctrl-C into a stop of every running datum). The pods'
+    scratch directory is removed after a success; after a failure it keeps the pods' logs
+    only, unless `keep_scratch` keeps everything (what each pod staged and wrote)."""
     name = f"{program.name[:57]}-{_random.token_hex(3)[:5]}"
     directory = scratch or Path(tempfile.mkdtemp(prefix=f"dsc-run-{name}-"))
     pods = LocalPods(runtime, user, runtime_env=runtime_env, secrets=secrets)
     settings = Settings(name=name, uid=str(uuid.uuid4()),
                         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                         namespace=program.namespace, directory=directory,
-                        parallelism=parallelism)
+                        parallelism=parallelism, keep_scratch=keep_scratch)
     executor = Executor(program, pods, settings, progress)
     on_start(executor, pods)
     box: list[Outcome] = []
@@ -183,7 +186,7 @@ def execute(program: Program, runtime: RuntimeCall, user: UserRunner, *,
     finished.wait()
     progress.close()
     outcome = box[0] if box else Outcome("Error", "the run stopped without a result", {})
-    if outcome.phase == SUCCEEDED and not interrupted:
+    if outcome.phase == SUCCEEDED and not interrupted and not keep_scratch:
         shutil.rmtree(directory, ignore_errors=True)
     return LocalRun(outcome, progress, directory, name, interrupted, settings.uid)
 

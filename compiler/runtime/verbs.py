@@ -15,7 +15,9 @@ import json
 import os
 import stat
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -229,7 +231,7 @@ def _resolve_inputs(ctx: Context, job: Job, pinned: dict[str, str],
             if key not in heads:
                 heads[key] = (_triggered(ctx, job, trigger)
                               if trigger is not None and key == (trigger.repo, trigger.branch)
-                              else _lookup(job, leaf, branch, ctx.store.head))
+                              else _lookup(job, leaf, branch, ctx.store.head, ctx.store))
             commit = heads[key]
         if by_repo.setdefault(leaf.repo, commit) != commit:
             raise JobError(f"pipeline `{job.pipeline}` reads repo `{leaf.repo}` at two "
@@ -258,12 +260,32 @@ def _triggered(ctx: Context, job: Job, trigger: Trigger) -> str:
     return chain[0]
 
 
-def _lookup(job: Job, leaf: Leaf, ref: str, read: Callable[[str, str], T]) -> T:
+def _lookup(job: Job, leaf: Leaf, ref: str, read: Callable[[str, str], T],
+            store: Store | None = None) -> T:
     try:
         return read(leaf.lakefs_repo, ref)
     except NotFound as exc:
+        hint = _branch_hint(store, job, leaf, ref) if store is not None else ""
         raise JobError(f"pipeline `{job.pipeline}`, input `{leaf.name}`: {exc.where} "
-                       f"has no {leaf.lakefs_repo}@{ref} ({exc.message})") from None
+                       f"has no {leaf.lakefs_repo}@{ref} ({exc.message}){hint}") from None
+
+
+def _branch_hint(store: Store, job: Job, leaf: Leaf, branch: str) -> str:
+    """When the repository exists but not the branch: which branches it has, and the
+    settings that choose one (Pachyderm specs read `master`, its default; dsc writes the
+    configured default branch, `main` unless set)."""
+    try:
+        names = sorted(name for name, _head in store.branches(leaf.lakefs_repo)
+                       if not name.startswith(contract.JOB_BRANCH_PREFIX))
+    except LakeFSError:
+        return ""
+    if not names:
+        return ""
+    setting = ("the input's `branch`" if leaf.branch else
+               "`default_branch` in dsc.yaml (or --default-branch, DSC_DEFAULT_BRANCH), or the "
+               "input's `branch`")
+    return (f"; its branches are {', '.join(names)}: to read "
+            f"{'one of them' if len(names) > 1 else names[0]}, set {setting}")
 
 
 def _plan(ctx: Context, job: Job, commits: dict[str, str]) -> list[dict[str, Any]]:
@@ -316,8 +338,35 @@ def _datum(ctx: Context, pipeline: str, repo: str, branch: str, key: str,
     _check_deadline(ctx, job, record, f"{verb} of datum {key}")
     if index >= record["datums"]:
         raise JobError(f"datum {key}: the job has {record['datums']} datums")
-    chunk = json.loads(ctx.store.read(job.output_repo, branch, contract.plan_path(index)))
+    chunk = _plan_chunk(ctx, job.output_repo, branch, record, index)
     return Started(job, record, index, chunk[index % contract.PLAN_CHUNK])
+
+
+# Plan chunks already read by this process: `dsc run` runs every datum's stage and publish in
+# one process, and parsing a 1,000-datum chunk twice per datum was a fifth of its time. A
+# chunk is named by the job's plan digest, so a plan written again (open retried on moved
+# inputs) is never read from here.
+_PLANS: OrderedDict[tuple[int, str, str, str, str, str], list[Any]] = OrderedDict()
+_PLANS_LOCK = threading.Lock()
+PLANS_KEPT = 8
+
+
+def _plan_chunk(ctx: Context, repo: str, branch: str, record: dict[str, Any],
+                index: int) -> list[Any]:
+    path = contract.plan_path(index)
+    key = (id(ctx.store), repo, branch, str(record.get("run_uid")), str(record.get("digest")),
+           path)
+    with _PLANS_LOCK:
+        chunk = _PLANS.get(key)
+        if chunk is not None:
+            _PLANS.move_to_end(key)
+            return chunk
+    chunk = list(json.loads(ctx.store.read(repo, branch, path)))
+    with _PLANS_LOCK:
+        _PLANS[key] = chunk
+        while len(_PLANS) > PLANS_KEPT:
+            _PLANS.popitem(last=False)
+    return chunk
 
 
 def _job_record(ctx: Context, pipeline: str, repo: str, branch: str) -> dict[str, Any] | None:

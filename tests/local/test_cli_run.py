@@ -163,3 +163,63 @@ def test_missing_input_directories_are_named_before_anything_runs(tmp_path):
             f"{tmp_path / 'data' / 'raw_data'} (repo `raw_data`, read by pipeline `split`)"
             ) in err
     assert list((tmp_path / "data").iterdir()) in ([], [tmp_path / "data" / ".dsc"])
+
+
+def test_a_read_only_data_directory_is_named_not_an_internal_error(tmp_path, host):
+    """The data directory on a read-only file system (a bind mount with `ro`, in a mount
+    namespace of the test's own): a located one-line error and exit 3, nothing retried."""
+    import shutil
+
+    specs = write_spec(tmp_path / "specs", {
+        "pipeline": {"name": "copy"}, "transform": {"image": "a:1", "cmd": ["true"]},
+        "input": {"pfs": {"repo": "data", "glob": "/*"}}})
+    data = tmp_path / "data"
+    (data / "data").mkdir(parents=True)
+    (data / "data" / "a").write_text("a")
+    unshare = shutil.which("unshare")
+    prefix = [unshare, "--mount", "--propagation", "private"] + (
+        [] if os.geteuid() == 0 else ["--user", "--map-root-user"])
+    script = ('mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && '
+              'exec "$@"')
+    process = subprocess.Popen(
+        [*prefix, "/bin/sh", "-c", script, "ro", str(data), sys.executable, "-m", "compiler",
+         "run", str(specs), "--data", str(data)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _out, err = process.communicate(timeout=600)
+    assert process.returncode == 3, err
+    assert "internal error" not in err and "Traceback" not in err
+    assert f"data directory remember the repositories: 403: {data}/.dsc" in err
+    assert "read-only file system" in err
+
+
+def test_a_file_name_that_is_not_utf8_is_named_before_anything_runs(tmp_path):
+    specs = write_spec(tmp_path / "specs", {
+        "pipeline": {"name": "copy"}, "transform": {"image": "a:1", "cmd": ["true"]},
+        "input": {"pfs": {"repo": "data", "glob": "/*"}}})
+    data = tmp_path / "data"
+    (data / "data").mkdir(parents=True)
+    os.close(os.open(os.path.join(os.fsencode(data / "data"), b"caf\xe9.csv"),
+                     os.O_CREAT | os.O_WRONLY))
+    process = dsc("run", str(specs), "--data", str(data))
+    _out, err = process.communicate(timeout=600)
+    assert process.returncode == 3, err
+    assert "internal error" not in err and "Traceback" not in err
+    assert "caf\\xe9.csv': the file name is not UTF-8" in err
+
+
+def test_keep_scratch_keeps_what_a_failed_pod_staged(tmp_path, host):
+    specs = write_spec(tmp_path / "specs", {
+        "pipeline": {"name": "fails"}, "datum_tries": 1,
+        "transform": {"image": "a:1", "cmd": ["sh", "-c", "exit 4"]},
+        "input": {"pfs": {"repo": "data", "glob": "/*"}}})
+    data = tmp_path / "data"
+    (data / "data").mkdir(parents=True)
+    (data / "data" / "a").write_text("staged")
+    for keep, staged in ((["--keep-scratch"], 1), ([], 0)):
+        process = dsc("run", str(specs), "--data", str(data), *keep)
+        _out, err = process.communicate(timeout=600)
+        assert process.returncode == 1, err
+        scratch = Path(err.split("pod logs in ")[1].split()[0])
+        assert len([p for p in scratch.rglob("a") if p.read_text() == "staged"]) == staged
+        assert [p.name for p in scratch.rglob("user.log")] == ["user.log"]
+        assert err.splitlines()[-1].endswith("datum 0-a: container `user` exited with code 4")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -192,6 +193,10 @@ def test_a_failing_datum_fails_the_run_names_it_and_changes_no_output(data, tmp_
                         "code 2"]  # the key names the datum's first file: c = the bad one
     assert "not-a-number" in log  # the user code's own error, from its log
     assert log.count("model: datum 21-0000000000000003 failed") == 3
+    # The failed pods' logs stay; what they staged (a copy of their inputs) does not.
+    logs = sorted(p.name for p in result.scratch.rglob("*.log") if "model-datum" in str(p))
+    assert logs.count("user.log") == 3 and logs.count("stage.log") == 3
+    assert not [p for p in result.scratch.rglob("*") if p.is_file() and p.suffix != ".log"]
     assert store.head("model", "main") == model_before
     assert not any(p.is_file() for p in (data / "model").rglob("*"))
     assert sorted(f.stem for f in (data / ".dsc" / "repos" / "model" / "branches").iterdir()) \
@@ -237,11 +242,30 @@ def test_the_seed_demo_runs_against_lakefs(lakefs_standin, tmp_path, host_runner
 
 # --- the command line --------------------------------------------------------------------
 
+def clone_under_tmp(tmp_path: Path) -> Path:
+    """The repository's files as a clone has them, in pytest's directory under /tmp (which
+    the host runner covers with each datum's private /tmp)."""
+    clone = tmp_path / "clone"
+    tracked = subprocess.run(["git", "ls-files", "-z", "compiler", "schemas", "examples"],
+                             cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    for name in filter(None, tracked):
+        target = clone / name.decode()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name.decode(), target)
+    return clone
+
+
 def test_the_readme_command_runs_the_demo(data, tmp_path, host_runner):
+    """The README's command, from a clone under /tmp: the working directory and the code the
+    specs name by relative path stay reachable from each datum."""
+    clone = clone_under_tmp(tmp_path)
+    assert str(clone).startswith("/tmp/")
     done = subprocess.run(
-        [sys.executable, "-m", "compiler", "run", "--values", str(HOST_VALUES),
-         str(PIPELINES), "--data", str(data)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+        [sys.executable, "-m", "compiler", "run", "--values",
+         "examples/hyperparameter/host.values", "examples/hyperparameter/pipelines",
+         "--data", str(data)],
+        cwd=clone, env={**os.environ, "PYTHONPATH": str(clone)}, capture_output=True,
+        text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     lines = done.stderr.splitlines()

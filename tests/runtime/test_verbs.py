@@ -311,3 +311,20 @@ def test_many_datums_get_bare_index_keys(h, monkeypatch):
     monkeypatch.setattr(verbs, "KEYS_BUDGET", 500)
     h.run = "second-run"
     assert h.open(steps["report"]).keys == [str(i) for i in range(50)]
+
+
+def test_an_input_branch_the_repo_lacks_names_its_branches_and_the_setting(h):
+    """Pachyderm specs read `master`, Pachyderm's default, where dsc wrote `main`."""
+    h.standin.seed("split", {"train.csv": b"1"})  # another graph's output, on main
+    h.standin.seed("model", {})
+    steps, _ = steps_for(h, pipeline("model", pfs("split", branch="master")))
+    with pytest.raises(JobError, match=r"input `split`: lakeFS has no split@master \(.*\); "
+                                       r"its branches are main: to read main, set the "
+                                       r"input's `branch`"):
+        h.open(steps["model"])
+    steps, _ = steps_for(h, pipeline("model", pfs("split")),
+                         config=Config(default_branch="master"))
+    with pytest.raises(JobError, match=r"its branches are main: to read main, set "
+                                       r"`default_branch` in dsc.yaml \(or --default-branch, "
+                                       r"DSC_DEFAULT_BRANCH\), or the input's `branch`"):
+        h.open(steps["model"])
