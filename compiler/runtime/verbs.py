@@ -17,6 +17,7 @@ import stat
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -342,11 +343,12 @@ def _datum(ctx: Context, pipeline: str, repo: str, branch: str, key: str,
     return Started(job, record, index, chunk[index % contract.PLAN_CHUNK])
 
 
-# Plan chunks already read by this process: `dsc run` runs every datum's stage and publish in
-# one process, and parsing a 1,000-datum chunk twice per datum was a fifth of its time. A
-# chunk is named by the job's plan digest, so a plan written again (open retried on moved
-# inputs) is never read from here.
-_PLANS: OrderedDict[tuple[int, str, str, str, str, str], list[Any]] = OrderedDict()
+# Plan chunks already read through a store: `dsc run` runs every datum's stage and publish in
+# one process with one store, and parsing a 1,000-datum chunk twice per datum was a fifth of
+# its time. A chunk is named by the job's plan digest, so a plan written again (open retried
+# on moved inputs) is never read from here. Kept per store object (weakly), never by id().
+_PLANS: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[str, str, str, str, str],
+                                                   list[Any]]] = weakref.WeakKeyDictionary()
 _PLANS_LOCK = threading.Lock()
 PLANS_KEPT = 8
 
@@ -354,18 +356,18 @@ PLANS_KEPT = 8
 def _plan_chunk(ctx: Context, repo: str, branch: str, record: dict[str, Any],
                 index: int) -> list[Any]:
     path = contract.plan_path(index)
-    key = (id(ctx.store), repo, branch, str(record.get("run_uid")), str(record.get("digest")),
-           path)
+    key = (repo, branch, str(record.get("run_uid")), str(record.get("digest")), path)
     with _PLANS_LOCK:
-        chunk = _PLANS.get(key)
+        kept = _PLANS.setdefault(ctx.store, OrderedDict())
+        chunk = kept.get(key)
         if chunk is not None:
-            _PLANS.move_to_end(key)
+            kept.move_to_end(key)
             return chunk
     chunk = list(json.loads(ctx.store.read(repo, branch, path)))
     with _PLANS_LOCK:
-        _PLANS[key] = chunk
-        while len(_PLANS) > PLANS_KEPT:
-            _PLANS.popitem(last=False)
+        kept[key] = chunk
+        while len(kept) > PLANS_KEPT:
+            kept.popitem(last=False)
     return chunk
 
 
