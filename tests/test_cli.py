@@ -147,6 +147,18 @@ def test_directory_walk_picks_spec_files_only(tmp_path: Path) -> None:
     assert result.exit_code == 0
 
 
+def test_directory_walk_leaves_jsonnet_alone_but_a_named_one_is_refused(tmp_path: Path) -> None:
+    _write(tmp_path, "a.json", GOOD)
+    jsonnet = _write(tmp_path, "edges.jsonnet", "function(src) {pipeline: {name: src}}\n")
+    walked = run_dsc("lint", "-o", "json", str(tmp_path))
+    assert walked.exit_code == 0
+    assert json.loads(walked.stdout)["summary"]["files"] == 1
+    named = run_dsc("lint", str(jsonnet), env={"NO_COLOR": "1"})
+    assert named.exit_code == 1
+    assert f"{jsonnet}:1:1: error: dsc does not support Jsonnet pipeline templates" in (
+        named.stdout)
+
+
 def test_colour_only_on_a_tty_and_no_color_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:

@@ -80,7 +80,12 @@ def _rendered_name(path: Path) -> tuple[str, bool]:
 
 
 def is_spec_file(path: Path) -> bool:
-    return _rendered_name(path)[0].endswith((*SPEC_SUFFIXES, JSONNET_SUFFIX))
+    """Whether a directory walk reads the file: JSON and YAML, plain or as Jinja2 templates.
+
+    A `.jsonnet` file is read only when named: dsc refuses Jsonnet, and a directory holding
+    Pachyderm's examples (which keep a Jsonnet twin beside many specs) must not fail for it.
+    """
+    return _rendered_name(path)[0].endswith(SPEC_SUFFIXES)
 
 
 def needs_yaml_or_jinja(path: Path) -> bool:
