@@ -102,11 +102,20 @@ def feature_findings(spec: dict[str, Any], at: JsonPath) -> list[Finding]:
                 out.append(_unsupported((*at, "transform", key), feature))
     if isinstance(spec.get("input"), dict):
         out.extend(_input_features(spec["input"], (*at, "input")))
-    elif "input" not in spec and not out:
+    elif "input" not in spec and not out and not _misspelt(spec, "input"):
+        # A misspelt `input` (`inptu`) is an unknown field with a did-you-mean, not a
+        # pipeline that means to run without one.
         out.append(Finding(at, "unsupported", (
             "dsc does not support pipelines without an `input` (only spouts and services run "
             "without one); give it a pfs, cross, union, join, group or cron input")))
     return out
+
+
+def _misspelt(spec: dict[str, Any], field: str) -> bool:
+    from difflib import get_close_matches
+
+    return any(isinstance(key, str) and key != field and get_close_matches(
+        key.lower(), [field], n=1, cutoff=0.8) for key in spec)
 
 
 _PLACEHOLDER = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")

@@ -33,7 +33,7 @@ from compiler.spec.loader import (
 from compiler.spec.model import Pipeline
 from compiler.spec.normalize import canonicalize, normalize
 from compiler.spec.schema import Validator, load_schema
-from compiler.spec.source import JsonPath, json_pointer
+from compiler.spec.source import JsonPath, canonical_key, json_pointer
 
 # Problems with the file itself, reported whatever else the spec does.
 LOAD_CODES = frozenset({"duplicate-field"})
@@ -130,11 +130,38 @@ def _load_files(loaded: LoadedSpecs, files: list[tuple[int, Path]],
                 result.could_not_run = True
             continue
         for doc in documents:
-            if isinstance(doc.data, list):
-                for i, item in enumerate(doc.data):
+            data = doc.data
+            if isinstance(data, list) and any(looks_like_spec(item) for item in data):
+                for i, item in enumerate(data):
                     _check_spec(loaded, doc, item, (i,), index)
-            elif doc.data is not None:
-                _check_spec(loaded, doc, doc.data, (), index)
+            elif isinstance(data, dict):
+                _check_spec(loaded, doc, data, (), index)
+            elif data is not None and loaded.with_info:
+                what = ("a list holding no mapping with `pipeline`, `transform` or `input`"
+                        if isinstance(data, list) else f"a {_KINDS.get(type(data), 'value')}, "
+                        "where a spec is a mapping")
+                result.add(locate(doc, Finding((), "not-a-spec", (
+                    f"skipped: not a pipeline spec ({what})"), Severity.INFO)))
+
+
+# The fields every pipeline spec has, one of which even a spec full of typos keeps.
+SPEC_FIELDS = ("pipeline", "transform", "input")
+_KINDS = {str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def looks_like_spec(value: Any) -> bool:
+    """Whether a document is meant as a pipeline spec: a mapping with `pipeline`, `transform`
+    or `input`, or a near miss of one (`pipline`, `trasnform`), so that a spec with typos is
+    checked and reported, while a package.json, a Helm values file or a docker-compose.yml
+    lying among specs is not."""
+    if not isinstance(value, dict):
+        return False
+    if any(key in value for key in SPEC_FIELDS):
+        return True
+    from difflib import get_close_matches
+
+    return any(isinstance(key, str) and get_close_matches(
+        canonical_key(key).lower(), SPEC_FIELDS, n=1, cutoff=0.8) for key in value)
 
 
 _SEVERITIES = {s.value: s for s in Severity}
@@ -355,11 +382,16 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
     result = loaded.result
     findings: list[Finding] = []
     if not isinstance(raw, dict):
+        # An item of a list that holds specs: a mistake, not a file of something else.
         findings.append(Finding(at, "not-a-spec", "expected a pipeline spec (a mapping with "
                                 "`pipeline`, `transform` and `input`)"))
     elif "apiVersion" in raw and "kind" in raw:
         findings.append(Finding(at, "not-a-spec", (
             f"skipped: a Kubernetes {raw.get('kind')!s} object, not a pipeline spec"),
+            Severity.INFO))
+    elif not looks_like_spec(raw):
+        findings.append(Finding(at, "not-a-spec", (
+            "skipped: not a pipeline spec (no `pipeline`, `transform` or `input` field)"),
             Severity.INFO))
     elif markers := legacy_markers(raw):
         marker = markers[0]
