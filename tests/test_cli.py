@@ -159,6 +159,22 @@ def test_directory_walk_leaves_jsonnet_alone_but_a_named_one_is_refused(tmp_path
         named.stdout)
 
 
+def test_files_named_one_by_one_are_graphs_by_directory(tmp_path: Path) -> None:
+    # What the pre-commit hook passes: changed files, from any number of directories.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _write(tmp_path / "a", "edges.json", GOOD)
+    other_example = _write(tmp_path / "b", "edges.json", GOOD)
+    alternative = _write(tmp_path / "a", "edges-gpu.json", GOOD)
+    apart = run_dsc("lint", "-q", str(first), str(other_example))
+    assert (apart.exit_code, apart.stdout) == (0, "")
+    together = run_dsc("lint", "-q", str(first), str(other_example), str(alternative),
+                       env={"NO_COLOR": "1"})
+    assert together.exit_code == 1
+    assert together.stdout == (f"{alternative}:2:24: error: pipeline `edges` is defined twice "
+                               f"(first in {first}) [duplicate-pipeline]\n")
+
+
 def test_colour_only_on_a_tty_and_no_color_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:

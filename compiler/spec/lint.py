@@ -72,13 +72,15 @@ def locate(doc: Document, finding: Finding) -> Diagnostic:
 
 def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
                with_info: bool = True, jobs: int | None = None,
-               models: bool = True) -> LoadedSpecs:
+               models: bool = True, per_directory: bool = False) -> LoadedSpecs:
     """Every spec under `paths`, modelled and checked.
 
     `with_info=False` drops info notes before they are located (locating is most of the cost
     of a clean JSON file). `jobs` processes check files in parallel (None: one per CPU for
     large batches); results are merged in file order, so the output does not depend on it.
     `models=False` keeps no pipeline models (all `dsc lint` needs is the diagnostics).
+    The checks across specs take every spec given as one graph (what `dsc compile` builds),
+    or with `per_directory` the specs of each directory as a graph of its own (`dsc lint`).
     """
     files = list(enumerate(discover(paths)))
     workers = _workers(len(files), jobs)
@@ -92,13 +94,31 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
             loaded = _forked(files, values or {}, with_info, models, workers)
         else:
             _load_files(loaded, files, values or {})
-        for index, finding in graph_findings(loaded.graph):
-            if with_info or finding.severity is not Severity.INFO:
-                loaded.result.add(locate(loaded.documents[index], finding))
+        for members in _graphs(loaded, files, per_directory):
+            for index, finding in graph_findings([loaded.graph[i] for i in members]):
+                if with_info or finding.severity is not Severity.INFO:
+                    loaded.result.add(locate(loaded.documents[members[index]], finding))
     finally:
         if collecting:
             gc.enable()
     return loaded
+
+
+def _graphs(loaded: LoadedSpecs, files: list[tuple[int, Path]],
+            per_directory: bool) -> list[list[int]]:
+    """The pipelines of each graph, as indices into `loaded.graph`, in file order.
+
+    Per directory, the way users lay specs out and the way `dsc compile DIR` is pointed at
+    them: a repository of examples keeps independent graphs, and alternative versions of one
+    pipeline, in directories side by side, and none of them may collide with another.
+    """
+    if not per_directory:
+        return [list(range(len(loaded.graph)))]
+    directory_of = {index: os.path.abspath(path.parent) for index, path in files}
+    graphs: dict[str, list[int]] = {}
+    for i, file_index in enumerate(loaded.file_index):
+        graphs.setdefault(directory_of[file_index], []).append(i)
+    return list(graphs.values())
 
 
 def available_cpus() -> int:
@@ -425,4 +445,6 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
 
 def lint_paths(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
                with_info: bool = True, jobs: int | None = None) -> LintResult:
-    return load_specs(paths, values, with_info=with_info, jobs=jobs, models=False).result
+    """What `dsc lint` reports: the specs of each directory are one graph."""
+    return load_specs(paths, values, with_info=with_info, jobs=jobs, models=False,
+                      per_directory=True).result
