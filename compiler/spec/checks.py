@@ -406,7 +406,9 @@ class GraphNode:
     path: str  # the file it came from
     at: JsonPath
     repos: tuple[str, ...]  # Pipeline.repos(): every repo it reads, in spec order
-    pfs_repos: tuple[tuple[str, JsonPath], ...]  # each pfs input's repo, and where the input is
+    # Each pfs input's repo, its branch (None: the default branch) and where the input is.
+    pfs_repos: tuple[tuple[str, str | None, JsonPath], ...]
+    output_branch: str | None  # None: the default branch
 
     @staticmethod
     def of(p: Pipeline) -> GraphNode:
@@ -414,12 +416,15 @@ class GraphNode:
         # Pipeline.repos(), without walking the inputs twice.
         repos = dict.fromkeys(n.repo for n in inputs if isinstance(n, (PfsInput, CronInput)))
         return GraphNode(p.name, p.path, p.at, tuple(repos), tuple(
-            (n.repo, n.at) for n in inputs if isinstance(n, PfsInput)))
+            (n.repo, n.branch, n.at) for n in inputs if isinstance(n, PfsInput)),
+            p.output_branch)
 
 
-def graph_findings(pipelines: list[GraphNode]) -> list[tuple[int, Finding]]:
-    """Checks across every spec given: duplicates, name collisions, cycles, external inputs.
-    Each finding comes with the index of the pipeline it is about."""
+def graph_findings(pipelines: list[GraphNode],
+                   default_branch: str | None = None) -> list[tuple[int, Finding]]:
+    """Checks across the specs of one graph: duplicates, name collisions, cycles, external
+    inputs and, given the configured default branch, inputs on a branch their upstream
+    pipeline does not write. Each finding comes with the index of the pipeline it is about."""
     out: list[tuple[int, Finding]] = []
     by_name: dict[str, int] = {}
     unique: list[int] = []
@@ -444,13 +449,49 @@ def graph_findings(pipelines: list[GraphNode]) -> list[tuple[int, Finding]]:
     out.extend(_cycle_findings(pipelines, unique, by_name))
     for i in unique:
         reported: set[str] = set()
-        for repo, at in pipelines[i].pfs_repos:
-            if repo not in reported and repo not in by_name:
-                reported.add(repo)
-                out.append((i, Finding((*at, "repo"), "external-input", (
-                    f"repo `{repo}` is not produced by any pipeline given; it must exist "
-                    "in lakeFS before the pipeline runs"), Severity.INFO)))
+        for repo, branch, at in pipelines[i].pfs_repos:
+            if repo not in by_name:
+                if repo not in reported:
+                    reported.add(repo)
+                    out.append((i, Finding((*at, "repo"), "external-input", (
+                        f"repo `{repo}` is not produced by any pipeline given; it must exist "
+                        "in lakeFS before the pipeline runs"), Severity.INFO)))
+            elif default_branch is not None:
+                finding = _branch_mismatch(pipelines[by_name[repo]], branch, at,
+                                           default_branch)
+                if finding is not None:
+                    out.append((i, finding))
     return out
+
+
+def _branch_mismatch(upstream: GraphNode, branch: str | None, at: JsonPath,
+                     default_branch: str) -> Finding | None:
+    """An input on a branch of an upstream pipeline's repo that the pipeline does not write.
+
+    Pachyderm's default branch is `master`, so real specs read their upstream at `branch:
+    master`; dsc writes every output to its own default branch (`main` unless configured), so
+    such an input would wait for a commit that never comes.
+    """
+    reads = branch or default_branch
+    writes = upstream.output_branch or default_branch
+    if reads == writes:
+        return None
+    name = upstream.name
+    if upstream.output_branch is None:
+        fix = (f"set `default_branch: {reads}` in dsc.yaml (or --default-branch {reads}), "
+               f"or `output_branch: {reads}` in the spec of `{name}`")
+        wrote = f"`{writes}` (the default branch)"
+    elif branch is None:
+        fix = f"give this input `branch: {writes}`"
+        wrote = f"`{writes}` (its `output_branch`)"
+    else:
+        fix = (f"read `branch: {writes}` here, or set `output_branch: {reads}` in the spec "
+               f"of `{name}`")
+        wrote = f"`{writes}` (its `output_branch`)"
+    read = f"branch `{reads}`" if branch else f"the default branch `{reads}`"
+    return Finding((*at, "branch") if branch else (*at, "repo"), "upstream-branch", (
+        f"this input reads {read} of `{name}`, but pipeline `{name}` writes {wrote}, so the "
+        f"input never sees its output; {fix}"), Severity.WARNING)
 
 
 def _cycle_findings(pipelines: list[GraphNode], unique: list[int],

@@ -72,7 +72,8 @@ def locate(doc: Document, finding: Finding) -> Diagnostic:
 
 def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
                with_info: bool = True, jobs: int | None = None,
-               models: bool = True, per_directory: bool = False) -> LoadedSpecs:
+               models: bool = True, per_directory: bool = False,
+               default_branch: str | None = None) -> LoadedSpecs:
     """Every spec under `paths`, modelled and checked.
 
     `with_info=False` drops info notes before they are located (locating is most of the cost
@@ -81,6 +82,8 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
     `models=False` keeps no pipeline models (all `dsc lint` needs is the diagnostics).
     The checks across specs take every spec given as one graph (what `dsc compile` builds),
     or with `per_directory` the specs of each directory as a graph of its own (`dsc lint`).
+    Given the configured `default_branch`, an input on a branch its upstream pipeline does
+    not write is warned about.
     """
     files = list(enumerate(discover(paths)))
     workers = _workers(len(files), jobs)
@@ -95,7 +98,8 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
         else:
             _load_files(loaded, files, values or {})
         for members in _graphs(loaded, files, per_directory):
-            for index, finding in graph_findings([loaded.graph[i] for i in members]):
+            for index, finding in graph_findings([loaded.graph[i] for i in members],
+                                                 default_branch):
                 if with_info or finding.severity is not Severity.INFO:
                     loaded.result.add(locate(loaded.documents[members[index]], finding))
     finally:
@@ -215,7 +219,7 @@ def _portable(part: LoadedSpecs, checked: Checked) -> tuple[Any, ...]:
         [(d.path, d.line, d.col, d.severity.value, d.code, d.message, d.json_path)
          for d in result.diagnostics],
         result.specs, result.could_not_run,
-        [(n.name, n.path, n.at, n.repos, n.pfs_repos) for n in part.graph],
+        [(n.name, n.path, n.at, n.repos, n.pfs_repos, n.output_branch) for n in part.graph],
         portable_docs, doc_refs, part.file_index, models,
     )
 
@@ -444,7 +448,9 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
 
 
 def lint_paths(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
-               with_info: bool = True, jobs: int | None = None) -> LintResult:
-    """What `dsc lint` reports: the specs of each directory are one graph."""
+               with_info: bool = True, jobs: int | None = None,
+               default_branch: str | None = None) -> LintResult:
+    """What `dsc lint` reports: the specs of each directory are one graph; `default_branch`
+    is the configured one (None: inputs' branches are not compared with their upstream's)."""
     return load_specs(paths, values, with_info=with_info, jobs=jobs, models=False,
-                      per_directory=True).result
+                      per_directory=True, default_branch=default_branch).result
