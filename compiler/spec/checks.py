@@ -142,14 +142,15 @@ def _placeholders(spec: dict[str, Any], at: JsonPath) -> Iterator[JsonPath]:
 
 
 def legacy_markers(spec: dict[str, Any]) -> list[str]:
-    """Keys of the pre-1.4.6 dialect (`inputs` with `method`, `parallelism`, `shards`...)."""
+    """Keys of the pre-1.4.6 dialect (`inputs` with `method`, `parallelism`, `shards`...).
+
+    `parallelism_spec.strategy` is not one of them: it lived on to 1.4.8, beside `input`
+    (pps.proto v1.4.6-v1.4.8), and is read as the field it selects (normalize.py).
+    """
     found: list[str] = [k for k in ("inputs", "parallelism", "shards", "gc_policy") if k in spec]
     transform = spec.get("transform")
     if isinstance(transform, dict) and "overwrite" in transform:
         found.append("transform.overwrite")
-    parallelism = spec.get("parallelism_spec")
-    if isinstance(parallelism, dict) and "strategy" in parallelism:
-        found.append("parallelism_spec.strategy")
     return found
 
 

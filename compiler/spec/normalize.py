@@ -91,7 +91,7 @@ class _Normalizer:
             spec.get("input"), dict) else None
         transform_raw = _get(spec, "transform", dict, {})
         parallelism_raw = _get(spec, "parallelism_spec", dict, {})
-        if "coefficient" in parallelism_raw:
+        if "coefficient" in parallelism_raw or "strategy" in parallelism_raw:
             self.one_x = True
         resources = {k: self.resources(spec.get(k), (*at, k)) for k in (
             "resource_requests", "resource_limits", "sidecar_resource_limits",
@@ -114,10 +114,7 @@ class _Normalizer:
             datum_tries=tries if tries is not None else DEFAULT_DATUM_TRIES,
             datum_timeout=self.duration(spec, "datum_timeout", at),
             job_timeout=self.duration(spec, "job_timeout", at),
-            parallelism=Parallelism(
-                constant=self.integer(parallelism_raw, "constant", (*at, "parallelism_spec"),
-                                      unsigned=True),
-                coefficient=_number(parallelism_raw.get("coefficient"))),
+            parallelism=self.parallelism(parallelism_raw, (*at, "parallelism_spec")),
             resource_requests=resources["resource_requests"],
             resource_limits=resources["resource_limits"],
             sidecar_resource_limits=resources["sidecar_resource_limits"],
@@ -136,6 +133,37 @@ class _Normalizer:
             path=path,
             at=at,
         )
+
+    def parallelism(self, raw: dict[str, Any], at: JsonPath) -> Parallelism:
+        constant = self.integer(raw, "constant", at, unsigned=True)
+        coefficient = _number(raw.get("coefficient"))
+        strategy = raw.get("strategy")
+        if strategy is None:
+            return Parallelism(constant=constant, coefficient=coefficient)
+        # Pachyderm 1.4.0-1.4.8 (`ParallelismSpec.strategy`, removed in 1.5.0): the strategy
+        # picks the field that counts and the other is ignored; CONSTANT (the enum's zero
+        # value) without a positive constant starts one worker per node, and COEFFICIENT
+        # without a coefficient starts none, which is an error (GetExpectedNumWorkers in
+        # src/server/pps/server/api_server.go, v1.4.8).
+        if strategy in ("COEFFICIENT", 1):
+            kept, ignored = "coefficient", "constant"
+            if not coefficient:
+                self.report((*at, "coefficient"), "invalid-value", (
+                    "`strategy: COEFFICIENT` takes the worker count from `coefficient`, which "
+                    "is not set: Pachyderm 1.4 starts no workers; set `coefficient`, or "
+                    "`strategy: CONSTANT` with `constant`"))
+            parallelism = Parallelism(coefficient=coefficient)
+        elif strategy in ("CONSTANT", 0):
+            kept, ignored = "constant", "coefficient"
+            parallelism = Parallelism(constant=constant) if constant else Parallelism(
+                coefficient=1.0)
+        else:
+            return Parallelism(constant=constant, coefficient=coefficient)  # schema reported
+        if raw.get(ignored) is not None:
+            self.findings.append(Finding((*at, ignored), "no-effect", (
+                f"`{ignored}` has no effect: `strategy: {strategy}` takes the worker count "
+                f"from `{kept}` (Pachyderm 1.4)"), Severity.WARNING, at_key=True))
+        return parallelism
 
     # -- inputs ---------------------------------------------------------------------------
     def input(self, raw: dict[str, Any], at: JsonPath) -> Input | None:
