@@ -31,7 +31,7 @@ from compiler.spec.loader import (
     read_documents,
 )
 from compiler.spec.model import Pipeline
-from compiler.spec.normalize import canonicalize, normalize
+from compiler.spec.normalize import canonicalize, drop_null_fields, normalize
 from compiler.spec.schema import Validator, load_schema
 from compiler.spec.source import JsonPath, canonical_key, json_pointer
 
@@ -405,6 +405,8 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
                 file_index: int) -> None:
     result = loaded.result
     findings: list[Finding] = []
+    if doc.nulls:
+        raw = drop_null_fields(raw)
     if not isinstance(raw, dict):
         # An item of a list that holds specs: a mistake, not a file of something else.
         findings.append(Finding(at, "not-a-spec", "expected a pipeline spec (a mapping with "

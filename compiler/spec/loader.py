@@ -46,6 +46,9 @@ class Document:
     # True when no field name needs renaming to snake_case (`canonicalize` would return the
     # data as it is): known for free while reading, it spares a walk over every spec.
     snake_case: bool = False
+    # False when the document surely sets no field to null (`drop_null_fields` would return
+    # the data as it is), known as cheaply.
+    nulls: bool = True
 
     def portable(self) -> PortableDocument:
         """What locating findings needs, without the values (what a forked worker sends)."""
@@ -181,7 +184,7 @@ def _json_documents(text: str, display: str,
         for value, start, end in decode_documents(text):
             docs.append(Document(display, value, SourceMap(
                 LineIndex.position_in(text, start), JsonPositions(text, start), template_lines),
-                snake_case_keys(text, start, end)))
+                snake_case_keys(text, start, end), text.find("null", start, end) >= 0))
     except JsonSyntaxError as exc:
         raise LoadError(exc.message, exc.code, *LineIndex.position_in(text, exc.offset)) from None
     return docs
@@ -191,5 +194,5 @@ def _yaml_documents(text: str, display: str,
                     template_lines: tuple[int, ...] | None) -> list[Document]:
     from compiler.spec.yamlsource import compose_documents
 
-    return [Document(display, value, SourceMap(origin, index, template_lines), snake_case)
-            for value, index, origin, snake_case in compose_documents(text)]
+    return [Document(display, value, SourceMap(origin, index, template_lines), snake_case, nulls)
+            for value, index, origin, snake_case, nulls in compose_documents(text)]

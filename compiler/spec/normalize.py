@@ -70,6 +70,34 @@ def canonicalize(raw: Any, at: JsonPath, findings: list[Finding]) -> Any:
     return out if changed else raw
 
 
+def drop_null_fields(raw: Any) -> Any:
+    """`raw` without the fields set to null, which Pachyderm reads as unset.
+
+    2.x parses a spec with protojson, which skips a field whose JSON value is null unless it
+    is a google.protobuf.Value (encoding/protojson/decode.go, unmarshalMessage: "No need to
+    set values for JSON null"); 1.x and 2.0-2.6 used gogo jsonpb, which does the same. So
+    `"secrets": null`, as Pachyderm's own Jsonnet examples render an absent list, is no
+    secrets, and a YAML `env:` with nothing after it is no environment. A null inside a list
+    or as the value of a map (`env`, `labels`...) is not a field: protojson refuses it, and
+    it is left for the schema to report. Returns `raw` itself when nothing was dropped.
+    """
+    if isinstance(raw, list):
+        items = [drop_null_fields(v) for v in raw]
+        return raw if all(a is b for a, b in zip(items, raw, strict=True)) else items
+    if not isinstance(raw, dict):
+        return raw
+    out: dict[str, Any] = {}
+    changed = False
+    for key, value in raw.items():
+        if value is None:
+            changed = True
+            continue
+        new = value if canonical_key(key) in MAP_FIELDS else drop_null_fields(value)
+        changed = changed or new is not value
+        out[key] = new
+    return out if changed else raw
+
+
 class _Normalizer:
     def __init__(self, spec: dict[str, Any], at: JsonPath, findings: list[Finding]) -> None:
         self.spec = spec

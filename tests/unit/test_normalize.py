@@ -44,3 +44,22 @@ def test_a_1_4_strategy_picks_the_field_that_counts(tmp_path: Path, spec: dict[s
     assert pipeline.parallelism == parallelism
     assert pipeline.dialect == "1.x"
     assert pipeline.transform.image == "ubuntu:16.04"
+
+
+def test_a_field_set_to_null_is_unset(tmp_path: Path) -> None:
+    # What Pachyderm's Jsonnet examples render for an absent list: protojson reads it as unset.
+    pipeline = _pipeline(tmp_path, transform={
+        "image": "pachyderm/pachtf:2.2.0", "cmd": ["/app/pachtf"], "secrets": None,
+        "env": None, "user": None}, output_branch=None, parallelism_spec=None)
+    assert pipeline.transform.secrets == ()
+    assert pipeline.transform.env == ()
+    assert pipeline.transform.user is None
+    assert pipeline.output_branch is None
+    assert pipeline.parallelism == Parallelism()
+
+
+def test_null_input_is_no_input(tmp_path: Path) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({**SPEC, "input": None}))
+    codes = [d.code for d in load_specs([path]).result.diagnostics]
+    assert codes == ["unsupported"]  # a pipeline without an input, named as such
