@@ -61,13 +61,20 @@ def _guard(func: Callable[..., int]) -> Callable[..., None]:
     return wrapper
 
 
-def _template_values(sets: tuple[str, ...], values_files: tuple[Path, ...]) -> dict[str, Any]:
+def _template_values(sets: tuple[str, ...],
+                     values_files: tuple[Path, ...]) -> Mapping[str, Any]:
+    """The values, which raise a usage error (exit 2) when they cannot be read now, or when
+    the specs are loaded and a template renders one wrongly or none reads one (in whichever
+    command loads them)."""
     from compiler.spec.values_input import TemplateValuesError, template_values
 
+    def usage_error(exc: TemplateValuesError) -> click.BadParameter:
+        return click.BadParameter(str(exc), param_hint=exc.option)
+
     try:
-        return template_values(sets, values_files)
+        return template_values(sets, values_files, refuse=usage_error)
     except TemplateValuesError as exc:
-        raise click.BadParameter(str(exc), param_hint=exc.option) from None
+        raise usage_error(exc) from None
 
 
 _template_options = [

@@ -34,6 +34,7 @@ from compiler.spec.model import Pipeline
 from compiler.spec.normalize import canonicalize, drop_null_fields, normalize
 from compiler.spec.schema import Validator, load_schema
 from compiler.spec.source import JsonPath, canonical_key, json_pointer
+from compiler.spec.values_input import TemplateReads, check_values_read
 
 # Problems with the file itself, reported whatever else the spec does.
 LOAD_CODES = frozenset({"duplicate-field"})
@@ -55,6 +56,7 @@ class LoadedSpecs:
     pipelines: list[Pipeline] = field(default_factory=list)  # pipelines[i] is graph[i]
     file_index: list[int] = field(default_factory=list)  # graph[i] came from file N
     result: LintResult = field(default_factory=LintResult)
+    reads: TemplateReads = field(default_factory=TemplateReads)  # what templates read
     with_info: bool = True
     models: bool = True
 
@@ -80,6 +82,8 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
     of a clean JSON file). `jobs` processes check files in parallel (None: one per CPU for
     large batches); results are merged in file order, so the output does not depend on it.
     `models=False` keeps no pipeline models (all `dsc lint` needs is the diagnostics).
+    A value of `values` that no template reads, or one rendered as text where it is a
+    mapping, is raised as the values say (`TemplateValues.refuse`): a usage error.
     The checks across specs take every spec given as one graph (what `dsc compile` builds),
     or with `per_directory` the specs of each directory as a graph of its own (`dsc lint`).
     Given the configured `default_branch`, an input on a branch its upstream pipeline does
@@ -97,6 +101,8 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
             loaded = _forked(files, values or {}, with_info, models, workers)
         else:
             _load_files(loaded, files, values or {})
+        if values:
+            check_values_read(values, loaded.reads)
         for members in _graphs(loaded, files, per_directory):
             for index, finding in graph_findings([loaded.graph[i] for i in members],
                                                  default_branch):
@@ -146,7 +152,7 @@ def _load_files(loaded: LoadedSpecs, files: list[tuple[int, Path]],
         result.files += 1
         display = str(path)
         try:
-            documents = read_documents(path, display, values)
+            documents = read_documents(path, display, values, loaded.reads)
         except LoadError as exc:
             result.add(Diagnostic(display, exc.line, exc.col, Severity.ERROR, exc.code,
                                   exc.message))
@@ -214,6 +220,7 @@ def _portable(part: LoadedSpecs, checked: Checked) -> tuple[Any, ...]:
         models = pickle.dumps([replace(d, data=None) for d in part.documents], protocol=5), (
             pickle.dumps(part.pipelines, protocol=5))
     result = part.result
+    reads = part.reads
     return (
         checked,
         [(d.path, d.line, d.col, d.severity.value, d.code, d.message, d.json_path)
@@ -221,13 +228,14 @@ def _portable(part: LoadedSpecs, checked: Checked) -> tuple[Any, ...]:
         result.specs, result.could_not_run,
         [(n.name, n.path, n.at, n.repos, n.pfs_repos, n.output_branch) for n in part.graph],
         portable_docs, doc_refs, part.file_index, models,
+        (sorted(reads.paths), reads.templates, reads.complete),
     )
 
 
 def _from_portable(data: tuple[Any, ...], with_info: bool,
                    models: bool) -> tuple[LoadedSpecs, Checked]:
     (checked, diagnostics, specs, could_not_run, graph, portable_docs, doc_refs, file_index,
-     pickled) = data
+     pickled, (read_paths, templates, complete)) = data
     part = LoadedSpecs(with_info=with_info, models=models)
     part.result.diagnostics = [
         Diagnostic(path, line, col, _SEVERITIES[severity], code, message, json_path)
@@ -244,6 +252,7 @@ def _from_portable(data: tuple[Any, ...], with_info: bool,
         docs = [Document.from_portable(d) for d in portable_docs]
         part.documents = [docs[ref] for ref in doc_refs]
     part.file_index = file_index
+    part.reads = TemplateReads(set(read_paths), templates, complete)
     return part, checked
 
 
@@ -386,6 +395,7 @@ def _merged(parts: list[tuple[LoadedSpecs, Checked]], with_info: bool,
         result.files += part.result.files
         result.specs += part.result.specs
         result.could_not_run |= part.result.could_not_run
+        loaded.reads.merge(part.reads)
     for index in sorted(diagnostics):
         result.diagnostics.extend(diagnostics[index])
     # A stable order: one file's pipelines are all in one part, already in order.

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler.spec.source import (
     Entry,
@@ -17,6 +17,9 @@ from compiler.spec.source import (
     SourceMap,
     template_line,
 )
+
+if TYPE_CHECKING:
+    from compiler.spec.values_input import TemplateReads
 
 __all__ = ["Document", "LoadError", "discover", "is_spec_file", "needs_yaml_or_jinja",
            "read_documents"]
@@ -113,8 +116,13 @@ def discover(paths: Iterable[Path]) -> Iterator[Path]:
                     yield candidate
 
 
-def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[Document]:
-    """Every document of one file. Raises LoadError for a file that is not specs at all."""
+def read_documents(path: Path, display: str, values: Mapping[str, Any],
+                   reads: TemplateReads | None = None) -> list[Document]:
+    """Every document of one file. Raises LoadError for a file that is not specs at all.
+
+    What a template reads of `values` is added to `reads`; a template that cannot be read
+    or parsed makes it incomplete.
+    """
     name, template = _rendered_name(path)
     if name.endswith(JSONNET_SUFFIX):
         raise LoadError(
@@ -122,24 +130,16 @@ def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[
             "--jsonnet`); render them with `jsonnet` first, or write a Jinja2 template (.j2)",
             "unsupported")
     try:
-        raw = _read_capped(path)
-    except OSError as exc:
-        raise LoadError(f"cannot read: {exc.strerror or exc}", "io-error") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise LoadError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; "
-                        "a pipeline spec is a few KiB", "file-too-large")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        prefix = raw[: exc.start].decode("utf-8", "replace")
-        line, col = LineIndex.position_in(prefix, len(prefix))
-        raise LoadError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", "encoding",
-                        line, col) from None
+        text = _read_text(path)
+    except LoadError:
+        if template and reads is not None:
+            reads.complete = False
+        raise
     template_lines = None
     if template:
         from compiler.spec.template import render
 
-        rendered = render(text, values, display)
+        rendered = render(text, values, display, reads)
         text, template_lines = rendered.text, rendered.template_lines
     as_json = name.endswith(".json") or text.lstrip()[:1] in ("{", "[")
     if name.endswith((".yaml", ".yml")) and text.lstrip()[:1] == "[":
@@ -150,6 +150,23 @@ def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[
         if template_lines is not None:  # a rendered template: say which template line it was
             exc.line = template_line(template_lines, exc.line)
         raise
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = _read_capped(path)
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or exc}", "io-error") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise LoadError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; "
+                        "a pipeline spec is a few KiB", "file-too-large")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        prefix = raw[: exc.start].decode("utf-8", "replace")
+        line, col = LineIndex.position_in(prefix, len(prefix))
+        raise LoadError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", "encoding",
+                        line, col) from None
 
 
 def _read_capped(path: Path) -> bytes:
