@@ -76,13 +76,20 @@ def _guard(func: Callable[..., int]) -> Callable[..., None]:
     return wrapper
 
 
-def _template_values(sets: tuple[str, ...], values_files: tuple[Path, ...]) -> dict[str, Any]:
+def _template_values(sets: tuple[str, ...],
+                     values_files: tuple[Path, ...]) -> Mapping[str, Any]:
+    """The values, which raise a usage error (exit 2) when they cannot be read now, or when
+    the specs are loaded and a template renders one wrongly or none reads one (in whichever
+    command loads them)."""
     from compiler.spec.values_input import TemplateValuesError, template_values
 
+    def usage_error(exc: TemplateValuesError) -> click.BadParameter:
+        return click.BadParameter(str(exc), param_hint=exc.option)
+
     try:
-        return template_values(sets, values_files)
+        return template_values(sets, values_files, refuse=usage_error)
     except TemplateValuesError as exc:
-        raise click.BadParameter(str(exc), param_hint=exc.option) from None
+        raise usage_error(exc) from None
 
 
 _template_options = [
@@ -119,20 +126,42 @@ def cli(traceback: bool) -> None:
 @click.option("-j", "--jobs", type=click.IntRange(min=1), envvar="DSC_JOBS",
               help="Processes checking files in parallel [default: one per CPU from 100 files "
               "on; env DSC_JOBS]. The output never depends on it.")
+@click.option("--config", "config_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The dsc configuration, for default_branch [default: ./dsc.yaml when "
+              "present].")
+@click.option("--default-branch", metavar="BRANCH",
+              help="The lakeFS branch of inputs and outputs that name none, as `dsc compile` "
+              "takes it [config default_branch, default main; env DSC_DEFAULT_BRANCH].")
 @template_options
 @_guard
 def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, jobs: int | None,
-         sets: tuple[str, ...], values_files: tuple[Path, ...]) -> int:
+         config_path: Path | None, default_branch: str | None, sets: tuple[str, ...],
+         values_files: tuple[Path, ...]) -> int:
     """Check pipeline specs (files or directories) against the schema and dsc's rules.
+
+    The specs of each directory are one graph: the checks across specs (duplicate names,
+    cycles, inputs on a branch the upstream pipeline does not write) stay within it.
 
     Exit codes: 0 clean, 1 findings (errors; warnings too with --strict), 2 usage,
     3 could not run.
     """
+    from compiler.config import CONFIG_FILE, Config
     from compiler.report import render, summary_line
     from compiler.spec.lint import lint_paths
 
     values = _template_values(sets, values_files)
-    result = lint_paths(paths, values, with_info=not quiet, jobs=jobs)
+    if (config_path or default_branch or os.environ.get("DSC_DEFAULT_BRANCH")
+            or Path(CONFIG_FILE).is_file()):
+        config = _config(config_path, {("default_branch",): default_branch})
+        if config is None:
+            return int(ExitCode.USAGE)
+    else:
+        # Nothing configured: the defaults, without building the config schema's validator
+        # (a tenth of a cold lint of one file).
+        config = Config()
+    result = lint_paths(paths, values, with_info=not quiet, jobs=jobs,
+                        default_branch=config.default_branch)
     out = sys.stdout
     render(result, fmt, out, colour=_colour(out), show_info=not quiet)
     if fmt == "text" and not quiet and result.diagnostics:

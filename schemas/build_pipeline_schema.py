@@ -529,6 +529,15 @@ def parallelism_spec_def() -> Schema:
                 "1); cannot be combined with `constant`. Default 0 (unused).",
                 default=0,
             ),
+            "strategy": {
+                "type": ["string", "integer"],
+                "enum": ["CONSTANT", "COEFFICIENT", 0, 1],
+                "description": (
+                    "1.4.0-1.4.8 only (removed in 1.5.0): which of `constant` (`CONSTANT`, the "
+                    "default) and `coefficient` (`COEFFICIENT`) applies; the other is ignored. "
+                    "`CONSTANT` without a positive `constant` means one worker per node."
+                ),
+            },
         },
     )
 

@@ -147,6 +147,65 @@ def test_directory_walk_picks_spec_files_only(tmp_path: Path) -> None:
     assert result.exit_code == 0
 
 
+def test_directory_walk_leaves_jsonnet_alone_but_a_named_one_is_refused(tmp_path: Path) -> None:
+    _write(tmp_path, "a.json", GOOD)
+    jsonnet = _write(tmp_path, "edges.jsonnet", "function(src) {pipeline: {name: src}}\n")
+    walked = run_dsc("lint", "-o", "json", str(tmp_path))
+    assert walked.exit_code == 0
+    assert json.loads(walked.stdout)["summary"]["files"] == 1
+    named = run_dsc("lint", str(jsonnet), env={"NO_COLOR": "1"})
+    assert named.exit_code == 1
+    assert f"{jsonnet}:1:1: error: dsc does not support Jsonnet pipeline templates" in (
+        named.stdout)
+
+
+def test_files_named_one_by_one_are_graphs_by_directory(tmp_path: Path) -> None:
+    # What the pre-commit hook passes: changed files, from any number of directories.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _write(tmp_path / "a", "edges.json", GOOD)
+    other_example = _write(tmp_path / "b", "edges.json", GOOD)
+    alternative = _write(tmp_path / "a", "edges-gpu.json", GOOD)
+    apart = run_dsc("lint", "-q", str(first), str(other_example))
+    assert (apart.exit_code, apart.stdout) == (0, "")
+    together = run_dsc("lint", "-q", str(first), str(other_example), str(alternative),
+                       env={"NO_COLOR": "1"})
+    assert together.exit_code == 1
+    assert together.stdout == (f"{alternative}:2:24: error: pipeline `edges` is defined twice "
+                               f"(first in {first}) [duplicate-pipeline]\n")
+
+
+UPSTREAM_ON_MASTER = GOOD.replace('"edges"', '"montage"').replace(
+    '{"repo": "images", "glob": "/*"}', '{"repo": "edges", "branch": "master", "glob": "/"}')
+
+
+def test_the_default_branch_comes_from_the_config_as_for_compile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    _write(specs, "edges.json", GOOD)
+    _write(specs, "montage.json", UPSTREAM_ON_MASTER)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DSC_DEFAULT_BRANCH", raising=False)
+    warned = run_dsc("lint", "-q", "specs", env={"NO_COLOR": "1"})
+    assert warned.exit_code == 0
+    assert warned.stdout == (
+        "specs/montage.json:4:48: warning: this input reads branch `master` of `edges`, but "
+        "pipeline `edges` writes `main` (the default branch), so the input never sees its "
+        "output; set `default_branch: master` in dsc.yaml (or --default-branch master), or "
+        "`output_branch: master` in the spec of `edges` [upstream-branch]\n")
+    assert run_dsc("lint", "-q", "--strict", "specs").exit_code == 1
+    assert run_dsc("lint", "-q", "--strict", "--default-branch", "master", "specs").stdout == ""
+    assert run_dsc("lint", "-q", "--strict", "specs",
+                   env={"DSC_DEFAULT_BRANCH": "master"}).exit_code == 0
+    _write(tmp_path, "dsc.yaml", "default_branch: master\n")
+    assert run_dsc("lint", "-q", "--strict", "specs").exit_code == 0
+    _write(tmp_path, "other.yaml", "default_branch: 5\n")
+    bad = run_dsc("lint", "--config", "other.yaml", "specs", env={"NO_COLOR": "1"})
+    assert bad.exit_code == 2
+    assert "other.yaml:1:17: error: config: `default_branch` must be a string" in bad.output
+
+
 def test_colour_only_on_a_tty_and_no_color_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:

@@ -102,11 +102,20 @@ def feature_findings(spec: dict[str, Any], at: JsonPath) -> list[Finding]:
                 out.append(_unsupported((*at, "transform", key), feature))
     if isinstance(spec.get("input"), dict):
         out.extend(_input_features(spec["input"], (*at, "input")))
-    elif "input" not in spec and not out:
+    elif "input" not in spec and not out and not _misspelt(spec, "input"):
+        # A misspelt `input` (`inptu`) is an unknown field with a did-you-mean, not a
+        # pipeline that means to run without one.
         out.append(Finding(at, "unsupported", (
             "dsc does not support pipelines without an `input` (only spouts and services run "
             "without one); give it a pfs, cross, union, join, group or cron input")))
     return out
+
+
+def _misspelt(spec: dict[str, Any], field: str) -> bool:
+    from difflib import get_close_matches
+
+    return any(isinstance(key, str) and key != field and get_close_matches(
+        key.lower(), [field], n=1, cutoff=0.8) for key in spec)
 
 
 _PLACEHOLDER = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
@@ -133,14 +142,15 @@ def _placeholders(spec: dict[str, Any], at: JsonPath) -> Iterator[JsonPath]:
 
 
 def legacy_markers(spec: dict[str, Any]) -> list[str]:
-    """Keys of the pre-1.4.6 dialect (`inputs` with `method`, `parallelism`, `shards`...)."""
+    """Keys of the pre-1.4.6 dialect (`inputs` with `method`, `parallelism`, `shards`...).
+
+    `parallelism_spec.strategy` is not one of them: it lived on to 1.4.8, beside `input`
+    (pps.proto v1.4.6-v1.4.8), and is read as the field it selects (normalize.py).
+    """
     found: list[str] = [k for k in ("inputs", "parallelism", "shards", "gc_policy") if k in spec]
     transform = spec.get("transform")
     if isinstance(transform, dict) and "overwrite" in transform:
         found.append("transform.overwrite")
-    parallelism = spec.get("parallelism_spec")
-    if isinstance(parallelism, dict) and "strategy" in parallelism:
-        found.append("parallelism_spec.strategy")
     return found
 
 
@@ -397,7 +407,9 @@ class GraphNode:
     path: str  # the file it came from
     at: JsonPath
     repos: tuple[str, ...]  # Pipeline.repos(): every repo it reads, in spec order
-    pfs_repos: tuple[tuple[str, JsonPath], ...]  # each pfs input's repo, and where the input is
+    # Each pfs input's repo, its branch (None: the default branch) and where the input is.
+    pfs_repos: tuple[tuple[str, str | None, JsonPath], ...]
+    output_branch: str | None  # None: the default branch
 
     @staticmethod
     def of(p: Pipeline) -> GraphNode:
@@ -405,12 +417,15 @@ class GraphNode:
         # Pipeline.repos(), without walking the inputs twice.
         repos = dict.fromkeys(n.repo for n in inputs if isinstance(n, (PfsInput, CronInput)))
         return GraphNode(p.name, p.path, p.at, tuple(repos), tuple(
-            (n.repo, n.at) for n in inputs if isinstance(n, PfsInput)))
+            (n.repo, n.branch, n.at) for n in inputs if isinstance(n, PfsInput)),
+            p.output_branch)
 
 
-def graph_findings(pipelines: list[GraphNode]) -> list[tuple[int, Finding]]:
-    """Checks across every spec given: duplicates, name collisions, cycles, external inputs.
-    Each finding comes with the index of the pipeline it is about."""
+def graph_findings(pipelines: list[GraphNode],
+                   default_branch: str | None = None) -> list[tuple[int, Finding]]:
+    """Checks across the specs of one graph: duplicates, name collisions, cycles, external
+    inputs and, given the configured default branch, inputs on a branch their upstream
+    pipeline does not write. Each finding comes with the index of the pipeline it is about."""
     out: list[tuple[int, Finding]] = []
     by_name: dict[str, int] = {}
     unique: list[int] = []
@@ -435,13 +450,49 @@ def graph_findings(pipelines: list[GraphNode]) -> list[tuple[int, Finding]]:
     out.extend(_cycle_findings(pipelines, unique, by_name))
     for i in unique:
         reported: set[str] = set()
-        for repo, at in pipelines[i].pfs_repos:
-            if repo not in reported and repo not in by_name:
-                reported.add(repo)
-                out.append((i, Finding((*at, "repo"), "external-input", (
-                    f"repo `{repo}` is not produced by any pipeline given; it must exist "
-                    "in lakeFS before the pipeline runs"), Severity.INFO)))
+        for repo, branch, at in pipelines[i].pfs_repos:
+            if repo not in by_name:
+                if repo not in reported:
+                    reported.add(repo)
+                    out.append((i, Finding((*at, "repo"), "external-input", (
+                        f"repo `{repo}` is not produced by any pipeline given; it must exist "
+                        "in lakeFS before the pipeline runs"), Severity.INFO)))
+            elif default_branch is not None:
+                finding = _branch_mismatch(pipelines[by_name[repo]], branch, at,
+                                           default_branch)
+                if finding is not None:
+                    out.append((i, finding))
     return out
+
+
+def _branch_mismatch(upstream: GraphNode, branch: str | None, at: JsonPath,
+                     default_branch: str) -> Finding | None:
+    """An input on a branch of an upstream pipeline's repo that the pipeline does not write.
+
+    Pachyderm's default branch is `master`, so real specs read their upstream at `branch:
+    master`; dsc writes every output to its own default branch (`main` unless configured), so
+    such an input would wait for a commit that never comes.
+    """
+    reads = branch or default_branch
+    writes = upstream.output_branch or default_branch
+    if reads == writes:
+        return None
+    name = upstream.name
+    if upstream.output_branch is None:
+        fix = (f"set `default_branch: {reads}` in dsc.yaml (or --default-branch {reads}), "
+               f"or `output_branch: {reads}` in the spec of `{name}`")
+        wrote = f"`{writes}` (the default branch)"
+    elif branch is None:
+        fix = f"give this input `branch: {writes}`"
+        wrote = f"`{writes}` (its `output_branch`)"
+    else:
+        fix = (f"read `branch: {writes}` here, or set `output_branch: {reads}` in the spec "
+               f"of `{name}`")
+        wrote = f"`{writes}` (its `output_branch`)"
+    read = f"branch `{reads}`" if branch else f"the default branch `{reads}`"
+    return Finding((*at, "branch") if branch else (*at, "repo"), "upstream-branch", (
+        f"this input reads {read} of `{name}`, but pipeline `{name}` writes {wrote}, so the "
+        f"input never sees its output; {fix}"), Severity.WARNING)
 
 
 def _cycle_findings(pipelines: list[GraphNode], unique: list[int],

@@ -31,9 +31,10 @@ from compiler.spec.loader import (
     read_documents,
 )
 from compiler.spec.model import Pipeline
-from compiler.spec.normalize import canonicalize, normalize
+from compiler.spec.normalize import canonicalize, drop_null_fields, normalize
 from compiler.spec.schema import Validator, load_schema
-from compiler.spec.source import JsonPath, json_pointer
+from compiler.spec.source import JsonPath, canonical_key, json_pointer
+from compiler.spec.values_input import TemplateReads, check_values_read
 
 # Problems with the file itself, reported whatever else the spec does.
 LOAD_CODES = frozenset({"duplicate-field"})
@@ -55,6 +56,7 @@ class LoadedSpecs:
     pipelines: list[Pipeline] = field(default_factory=list)  # pipelines[i] is graph[i]
     file_index: list[int] = field(default_factory=list)  # graph[i] came from file N
     result: LintResult = field(default_factory=LintResult)
+    reads: TemplateReads = field(default_factory=TemplateReads)  # what templates read
     with_info: bool = True
     models: bool = True
 
@@ -72,13 +74,20 @@ def locate(doc: Document, finding: Finding) -> Diagnostic:
 
 def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
                with_info: bool = True, jobs: int | None = None,
-               models: bool = True) -> LoadedSpecs:
+               models: bool = True, per_directory: bool = False,
+               default_branch: str | None = None) -> LoadedSpecs:
     """Every spec under `paths`, modelled and checked.
 
     `with_info=False` drops info notes before they are located (locating is most of the cost
     of a clean JSON file). `jobs` processes check files in parallel (None: one per CPU for
     large batches); results are merged in file order, so the output does not depend on it.
     `models=False` keeps no pipeline models (all `dsc lint` needs is the diagnostics).
+    A value of `values` that no template reads, or one rendered as text where it is a
+    mapping, is raised as the values say (`TemplateValues.refuse`): a usage error.
+    The checks across specs take every spec given as one graph (what `dsc compile` builds),
+    or with `per_directory` the specs of each directory as a graph of its own (`dsc lint`).
+    Given the configured `default_branch`, an input on a branch its upstream pipeline does
+    not write is warned about.
     """
     files = list(enumerate(discover(paths)))
     workers = _workers(len(files), jobs)
@@ -92,13 +101,34 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
             loaded = _forked(files, values or {}, with_info, models, workers)
         else:
             _load_files(loaded, files, values or {})
-        for index, finding in graph_findings(loaded.graph):
-            if with_info or finding.severity is not Severity.INFO:
-                loaded.result.add(locate(loaded.documents[index], finding))
+        if values:
+            check_values_read(values, loaded.reads)
+        for members in _graphs(loaded, files, per_directory):
+            for index, finding in graph_findings([loaded.graph[i] for i in members],
+                                                 default_branch):
+                if with_info or finding.severity is not Severity.INFO:
+                    loaded.result.add(locate(loaded.documents[members[index]], finding))
     finally:
         if collecting:
             gc.enable()
     return loaded
+
+
+def _graphs(loaded: LoadedSpecs, files: list[tuple[int, Path]],
+            per_directory: bool) -> list[list[int]]:
+    """The pipelines of each graph, as indices into `loaded.graph`, in file order.
+
+    Per directory, the way users lay specs out and the way `dsc compile DIR` is pointed at
+    them: a repository of examples keeps independent graphs, and alternative versions of one
+    pipeline, in directories side by side, and none of them may collide with another.
+    """
+    if not per_directory:
+        return [list(range(len(loaded.graph)))]
+    directory_of = {index: os.path.abspath(path.parent) for index, path in files}
+    graphs: dict[str, list[int]] = {}
+    for i, file_index in enumerate(loaded.file_index):
+        graphs.setdefault(directory_of[file_index], []).append(i)
+    return list(graphs.values())
 
 
 def available_cpus() -> int:
@@ -122,7 +152,7 @@ def _load_files(loaded: LoadedSpecs, files: list[tuple[int, Path]],
         result.files += 1
         display = str(path)
         try:
-            documents = read_documents(path, display, values)
+            documents = read_documents(path, display, values, loaded.reads)
         except LoadError as exc:
             result.add(Diagnostic(display, exc.line, exc.col, Severity.ERROR, exc.code,
                                   exc.message))
@@ -130,11 +160,38 @@ def _load_files(loaded: LoadedSpecs, files: list[tuple[int, Path]],
                 result.could_not_run = True
             continue
         for doc in documents:
-            if isinstance(doc.data, list):
-                for i, item in enumerate(doc.data):
+            data = doc.data
+            if isinstance(data, list) and any(looks_like_spec(item) for item in data):
+                for i, item in enumerate(data):
                     _check_spec(loaded, doc, item, (i,), index)
-            elif doc.data is not None:
-                _check_spec(loaded, doc, doc.data, (), index)
+            elif isinstance(data, dict):
+                _check_spec(loaded, doc, data, (), index)
+            elif data is not None and loaded.with_info:
+                what = ("a list holding no mapping with `pipeline`, `transform` or `input`"
+                        if isinstance(data, list) else f"a {_KINDS.get(type(data), 'value')}, "
+                        "where a spec is a mapping")
+                result.add(locate(doc, Finding((), "not-a-spec", (
+                    f"skipped: not a pipeline spec ({what})"), Severity.INFO)))
+
+
+# The fields every pipeline spec has, one of which even a spec full of typos keeps.
+SPEC_FIELDS = ("pipeline", "transform", "input")
+_KINDS = {str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def looks_like_spec(value: Any) -> bool:
+    """Whether a document is meant as a pipeline spec: a mapping with `pipeline`, `transform`
+    or `input`, or a near miss of one (`pipline`, `trasnform`), so that a spec with typos is
+    checked and reported, while a package.json, a Helm values file or a docker-compose.yml
+    lying among specs is not."""
+    if not isinstance(value, dict):
+        return False
+    if any(key in value for key in SPEC_FIELDS):
+        return True
+    from difflib import get_close_matches
+
+    return any(isinstance(key, str) and get_close_matches(
+        canonical_key(key).lower(), SPEC_FIELDS, n=1, cutoff=0.8) for key in value)
 
 
 _SEVERITIES = {s.value: s for s in Severity}
@@ -163,20 +220,22 @@ def _portable(part: LoadedSpecs, checked: Checked) -> tuple[Any, ...]:
         models = pickle.dumps([replace(d, data=None) for d in part.documents], protocol=5), (
             pickle.dumps(part.pipelines, protocol=5))
     result = part.result
+    reads = part.reads
     return (
         checked,
         [(d.path, d.line, d.col, d.severity.value, d.code, d.message, d.json_path)
          for d in result.diagnostics],
         result.specs, result.could_not_run,
-        [(n.name, n.path, n.at, n.repos, n.pfs_repos) for n in part.graph],
+        [(n.name, n.path, n.at, n.repos, n.pfs_repos, n.output_branch) for n in part.graph],
         portable_docs, doc_refs, part.file_index, models,
+        (sorted(reads.paths), reads.templates, reads.complete),
     )
 
 
 def _from_portable(data: tuple[Any, ...], with_info: bool,
                    models: bool) -> tuple[LoadedSpecs, Checked]:
     (checked, diagnostics, specs, could_not_run, graph, portable_docs, doc_refs, file_index,
-     pickled) = data
+     pickled, (read_paths, templates, complete)) = data
     part = LoadedSpecs(with_info=with_info, models=models)
     part.result.diagnostics = [
         Diagnostic(path, line, col, _SEVERITIES[severity], code, message, json_path)
@@ -193,6 +252,7 @@ def _from_portable(data: tuple[Any, ...], with_info: bool,
         docs = [Document.from_portable(d) for d in portable_docs]
         part.documents = [docs[ref] for ref in doc_refs]
     part.file_index = file_index
+    part.reads = TemplateReads(set(read_paths), templates, complete)
     return part, checked
 
 
@@ -335,6 +395,7 @@ def _merged(parts: list[tuple[LoadedSpecs, Checked]], with_info: bool,
         result.files += part.result.files
         result.specs += part.result.specs
         result.could_not_run |= part.result.could_not_run
+        loaded.reads.merge(part.reads)
     for index in sorted(diagnostics):
         result.diagnostics.extend(diagnostics[index])
     # A stable order: one file's pipelines are all in one part, already in order.
@@ -354,12 +415,19 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
                 file_index: int) -> None:
     result = loaded.result
     findings: list[Finding] = []
+    if doc.nulls:
+        raw = drop_null_fields(raw)
     if not isinstance(raw, dict):
+        # An item of a list that holds specs: a mistake, not a file of something else.
         findings.append(Finding(at, "not-a-spec", "expected a pipeline spec (a mapping with "
                                 "`pipeline`, `transform` and `input`)"))
     elif "apiVersion" in raw and "kind" in raw:
         findings.append(Finding(at, "not-a-spec", (
             f"skipped: a Kubernetes {raw.get('kind')!s} object, not a pipeline spec"),
+            Severity.INFO))
+    elif not looks_like_spec(raw):
+        findings.append(Finding(at, "not-a-spec", (
+            "skipped: not a pipeline spec (no `pipeline`, `transform` or `input` field)"),
             Severity.INFO))
     elif markers := legacy_markers(raw):
         marker = markers[0]
@@ -392,5 +460,9 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
 
 
 def lint_paths(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
-               with_info: bool = True, jobs: int | None = None) -> LintResult:
-    return load_specs(paths, values, with_info=with_info, jobs=jobs, models=False).result
+               with_info: bool = True, jobs: int | None = None,
+               default_branch: str | None = None) -> LintResult:
+    """What `dsc lint` reports: the specs of each directory are one graph; `default_branch`
+    is the configured one (None: inputs' branches are not compared with their upstream's)."""
+    return load_specs(paths, values, with_info=with_info, jobs=jobs, models=False,
+                      per_directory=True, default_branch=default_branch).result

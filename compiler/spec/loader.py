@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler.spec.source import (
     Entry,
@@ -17,6 +17,9 @@ from compiler.spec.source import (
     SourceMap,
     template_line,
 )
+
+if TYPE_CHECKING:
+    from compiler.spec.values_input import TemplateReads
 
 __all__ = ["Document", "LoadError", "discover", "is_spec_file", "needs_yaml_or_jinja",
            "read_documents"]
@@ -46,6 +49,9 @@ class Document:
     # True when no field name needs renaming to snake_case (`canonicalize` would return the
     # data as it is): known for free while reading, it spares a walk over every spec.
     snake_case: bool = False
+    # False when the document surely sets no field to null (`drop_null_fields` would return
+    # the data as it is), known as cheaply.
+    nulls: bool = True
 
     def portable(self) -> PortableDocument:
         """What locating findings needs, without the values (what a forked worker sends)."""
@@ -80,7 +86,12 @@ def _rendered_name(path: Path) -> tuple[str, bool]:
 
 
 def is_spec_file(path: Path) -> bool:
-    return _rendered_name(path)[0].endswith((*SPEC_SUFFIXES, JSONNET_SUFFIX))
+    """Whether a directory walk reads the file: JSON and YAML, plain or as Jinja2 templates.
+
+    A `.jsonnet` file is read only when named: dsc refuses Jsonnet, and a directory holding
+    Pachyderm's examples (which keep a Jsonnet twin beside many specs) must not fail for it.
+    """
+    return _rendered_name(path)[0].endswith(SPEC_SUFFIXES)
 
 
 def needs_yaml_or_jinja(path: Path) -> bool:
@@ -105,8 +116,13 @@ def discover(paths: Iterable[Path]) -> Iterator[Path]:
                     yield candidate
 
 
-def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[Document]:
-    """Every document of one file. Raises LoadError for a file that is not specs at all."""
+def read_documents(path: Path, display: str, values: Mapping[str, Any],
+                   reads: TemplateReads | None = None) -> list[Document]:
+    """Every document of one file. Raises LoadError for a file that is not specs at all.
+
+    What a template reads of `values` is added to `reads`; a template that cannot be read
+    or parsed makes it incomplete.
+    """
     name, template = _rendered_name(path)
     if name.endswith(JSONNET_SUFFIX):
         raise LoadError(
@@ -114,24 +130,16 @@ def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[
             "--jsonnet`); render them with `jsonnet` first, or write a Jinja2 template (.j2)",
             "unsupported")
     try:
-        raw = _read_capped(path)
-    except OSError as exc:
-        raise LoadError(f"cannot read: {exc.strerror or exc}", "io-error") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise LoadError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; "
-                        "a pipeline spec is a few KiB", "file-too-large")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        prefix = raw[: exc.start].decode("utf-8", "replace")
-        line, col = LineIndex.position_in(prefix, len(prefix))
-        raise LoadError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", "encoding",
-                        line, col) from None
+        text = _read_text(path)
+    except LoadError:
+        if template and reads is not None:
+            reads.complete = False
+        raise
     template_lines = None
     if template:
         from compiler.spec.template import render
 
-        rendered = render(text, values, display)
+        rendered = render(text, values, display, reads)
         text, template_lines = rendered.text, rendered.template_lines
     as_json = name.endswith(".json") or text.lstrip()[:1] in ("{", "[")
     if name.endswith((".yaml", ".yml")) and text.lstrip()[:1] == "[":
@@ -142,6 +150,23 @@ def read_documents(path: Path, display: str, values: Mapping[str, Any]) -> list[
         if template_lines is not None:  # a rendered template: say which template line it was
             exc.line = template_line(template_lines, exc.line)
         raise
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = _read_capped(path)
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or exc}", "io-error") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise LoadError(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; "
+                        "a pipeline spec is a few KiB", "file-too-large")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        prefix = raw[: exc.start].decode("utf-8", "replace")
+        line, col = LineIndex.position_in(prefix, len(prefix))
+        raise LoadError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", "encoding",
+                        line, col) from None
 
 
 def _read_capped(path: Path) -> bytes:
@@ -176,7 +201,7 @@ def _json_documents(text: str, display: str,
         for value, start, end in decode_documents(text):
             docs.append(Document(display, value, SourceMap(
                 LineIndex.position_in(text, start), JsonPositions(text, start), template_lines),
-                snake_case_keys(text, start, end)))
+                snake_case_keys(text, start, end), text.find("null", start, end) >= 0))
     except JsonSyntaxError as exc:
         raise LoadError(exc.message, exc.code, *LineIndex.position_in(text, exc.offset)) from None
     return docs
@@ -186,5 +211,5 @@ def _yaml_documents(text: str, display: str,
                     template_lines: tuple[int, ...] | None) -> list[Document]:
     from compiler.spec.yamlsource import compose_documents
 
-    return [Document(display, value, SourceMap(origin, index, template_lines), snake_case)
-            for value, index, origin, snake_case in compose_documents(text)]
+    return [Document(display, value, SourceMap(origin, index, template_lines), snake_case, nulls)
+            for value, index, origin, snake_case, nulls in compose_documents(text)]

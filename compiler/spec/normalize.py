@@ -70,6 +70,34 @@ def canonicalize(raw: Any, at: JsonPath, findings: list[Finding]) -> Any:
     return out if changed else raw
 
 
+def drop_null_fields(raw: Any) -> Any:
+    """`raw` without the fields set to null, which Pachyderm reads as unset.
+
+    2.x parses a spec with protojson, which skips a field whose JSON value is null unless it
+    is a google.protobuf.Value (encoding/protojson/decode.go, unmarshalMessage: "No need to
+    set values for JSON null"); 1.x and 2.0-2.6 used gogo jsonpb, which does the same. So
+    `"secrets": null`, as Pachyderm's own Jsonnet examples render an absent list, is no
+    secrets, and a YAML `env:` with nothing after it is no environment. A null inside a list
+    or as the value of a map (`env`, `labels`...) is not a field: protojson refuses it, and
+    it is left for the schema to report. Returns `raw` itself when nothing was dropped.
+    """
+    if isinstance(raw, list):
+        items = [drop_null_fields(v) for v in raw]
+        return raw if all(a is b for a, b in zip(items, raw, strict=True)) else items
+    if not isinstance(raw, dict):
+        return raw
+    out: dict[str, Any] = {}
+    changed = False
+    for key, value in raw.items():
+        if value is None:
+            changed = True
+            continue
+        new = value if canonical_key(key) in MAP_FIELDS else drop_null_fields(value)
+        changed = changed or new is not value
+        out[key] = new
+    return out if changed else raw
+
+
 class _Normalizer:
     def __init__(self, spec: dict[str, Any], at: JsonPath, findings: list[Finding]) -> None:
         self.spec = spec
@@ -91,7 +119,7 @@ class _Normalizer:
             spec.get("input"), dict) else None
         transform_raw = _get(spec, "transform", dict, {})
         parallelism_raw = _get(spec, "parallelism_spec", dict, {})
-        if "coefficient" in parallelism_raw:
+        if "coefficient" in parallelism_raw or "strategy" in parallelism_raw:
             self.one_x = True
         resources = {k: self.resources(spec.get(k), (*at, k)) for k in (
             "resource_requests", "resource_limits", "sidecar_resource_limits",
@@ -114,10 +142,7 @@ class _Normalizer:
             datum_tries=tries if tries is not None else DEFAULT_DATUM_TRIES,
             datum_timeout=self.duration(spec, "datum_timeout", at),
             job_timeout=self.duration(spec, "job_timeout", at),
-            parallelism=Parallelism(
-                constant=self.integer(parallelism_raw, "constant", (*at, "parallelism_spec"),
-                                      unsigned=True),
-                coefficient=_number(parallelism_raw.get("coefficient"))),
+            parallelism=self.parallelism(parallelism_raw, (*at, "parallelism_spec")),
             resource_requests=resources["resource_requests"],
             resource_limits=resources["resource_limits"],
             sidecar_resource_limits=resources["sidecar_resource_limits"],
@@ -136,6 +161,37 @@ class _Normalizer:
             path=path,
             at=at,
         )
+
+    def parallelism(self, raw: dict[str, Any], at: JsonPath) -> Parallelism:
+        constant = self.integer(raw, "constant", at, unsigned=True)
+        coefficient = _number(raw.get("coefficient"))
+        strategy = raw.get("strategy")
+        if strategy is None:
+            return Parallelism(constant=constant, coefficient=coefficient)
+        # Pachyderm 1.4.0-1.4.8 (`ParallelismSpec.strategy`, removed in 1.5.0): the strategy
+        # picks the field that counts and the other is ignored; CONSTANT (the enum's zero
+        # value) without a positive constant starts one worker per node, and COEFFICIENT
+        # without a coefficient starts none, which is an error (GetExpectedNumWorkers in
+        # src/server/pps/server/api_server.go, v1.4.8).
+        if strategy in ("COEFFICIENT", 1):
+            kept, ignored = "coefficient", "constant"
+            if not coefficient:
+                self.report((*at, "coefficient"), "invalid-value", (
+                    "`strategy: COEFFICIENT` takes the worker count from `coefficient`, which "
+                    "is not set: Pachyderm 1.4 starts no workers; set `coefficient`, or "
+                    "`strategy: CONSTANT` with `constant`"))
+            parallelism = Parallelism(coefficient=coefficient)
+        elif strategy in ("CONSTANT", 0):
+            kept, ignored = "constant", "coefficient"
+            parallelism = Parallelism(constant=constant) if constant else Parallelism(
+                coefficient=1.0)
+        else:
+            return Parallelism(constant=constant, coefficient=coefficient)  # schema reported
+        if raw.get(ignored) is not None:
+            self.findings.append(Finding((*at, ignored), "no-effect", (
+                f"`{ignored}` has no effect: `strategy: {strategy}` takes the worker count "
+                f"from `{kept}` (Pachyderm 1.4)"), Severity.WARNING, at_key=True))
+        return parallelism
 
     # -- inputs ---------------------------------------------------------------------------
     def input(self, raw: dict[str, Any], at: JsonPath) -> Input | None:

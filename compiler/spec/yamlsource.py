@@ -63,9 +63,9 @@ class _Composer(_Parser, _Resolver):  # type: ignore[misc]
 
 
 def compose_documents(
-        text: str) -> Iterator[tuple[Any, dict[JsonPath, Entry], tuple[int, int], bool]]:
+        text: str) -> Iterator[tuple[Any, dict[JsonPath, Entry], tuple[int, int], bool, bool]]:
     """Yield (value, position index, start position, whether every field name is snake_case
-    already) for each YAML document in `text`."""
+    already, whether any value is null) for each YAML document in `text`."""
     try:
         composer = _Composer(text)
     except yaml.reader.ReaderError as exc:
@@ -90,7 +90,7 @@ def compose_documents(
             builder = _Builder()
             value = builder.build(node, (), None, 0)
             yield value, builder.index, (node.start_mark.line + 1, node.start_mark.column + 1), (
-                not builder.renamed)
+                not builder.renamed), builder.nulls
     finally:
         dispose = getattr(composer, "dispose", None)
         if dispose:
@@ -98,12 +98,13 @@ def compose_documents(
 
 
 class _Builder:
-    __slots__ = ("count", "index", "renamed")
+    __slots__ = ("count", "index", "nulls", "renamed")
 
     def __init__(self) -> None:
         self.index: dict[JsonPath, Entry] = {}
         self.count = 0
         self.renamed = False  # a field name not in snake_case
+        self.nulls = False  # a null value (`key:`, `~`, `null`)
 
     def build(self, node: Any, path: JsonPath, key_node: Any, depth: int,
               explicit: bool = True) -> Any:
@@ -125,7 +126,10 @@ class _Builder:
                 raise _tag_error(node)
             return [self.build(item, (*path, i), None, depth + 1, explicit)
                     for i, item in enumerate(node.value)]
-        return _scalar(node)
+        value = _scalar(node)
+        if value is None:
+            self.nulls = True
+        return value
 
     def _mapping(self, node: Any, path: JsonPath, depth: int, explicit: bool) -> dict[str, Any]:
         if node.tag != _Y + "map":
