@@ -245,11 +245,17 @@ class HostRunner:
             raise RunnerError("the host runner needs unshare(1) (util-linux)")
         self.cwd = cwd
         # A private PID namespace with its own /proc: user code sees its own processes only,
-        # never dsc's (whose environment may hold lakeFS credentials), and dies with it.
+        # never dsc's (whose environment may hold lakeFS credentials), and dies with it
+        # (--kill-child). unshare itself dies with the thread of dsc that started it, which
+        # waits for it (setpriv's --pdeathsig): a `dsc run` killed with SIGKILL leaves no user
+        # process behind.
         self.prefix = [unshare, "--mount", "--propagation", "private", "--pid", "--fork",
                        "--mount-proc", "--kill-child"]
         if os.geteuid() != 0:
             self.prefix[1:1] = ["--user", "--map-root-user"]
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:
+            self.prefix[0:0] = [setpriv, "--pdeathsig", "KILL"]
         if not os.path.isdir(contract.PFS):
             if os.geteuid() != 0:
                 raise RunnerError(f"the host runner binds each datum at {contract.PFS}, which "
