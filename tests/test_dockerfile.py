@@ -180,7 +180,7 @@ def test_dockerignore_sends_only_what_the_builder_copies(stages: list[Stage]) ->
 def _wheel(source: Path, out: Path) -> Path:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "--wheel-dir", str(out), str(source)], check=True, capture_output=True,
-                   timeout=120)
+                   timeout=600)
     (wheel,) = out.glob("dsc-*.whl")
     return wheel
 
@@ -208,7 +208,7 @@ def test_the_wheel_runs_installed_without_the_source_tree(tmp_path: Path) -> Non
             "sys.argv = ['dsc', 'schema', '--config']\n"
             "main()\n")
     run = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=60)
+                         cwd=tmp_path, timeout=600)
     assert run.returncode == 0, run.stderr
     package, pipeline, config = run.stdout.splitlines()[:3]
     assert Path(package).is_relative_to(site)

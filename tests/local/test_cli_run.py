@@ -47,7 +47,7 @@ def test_a_construct_dsc_run_does_not_support_is_refused_by_name(tmp_path):
         "input": {"pfs": {"repo": "data", "glob": "/*"}}})
     (tmp_path / "data" / "data").mkdir(parents=True)
     process = dsc("run", str(specs), "--data", str(tmp_path / "data"))
-    _out, err = process.communicate(timeout=120)
+    _out, err = process.communicate(timeout=600)
     assert process.returncode == 3, err
     assert "`podSpecPatch` is not supported by dsc run" in err
     assert "templates[edge-datum]" in err
@@ -144,7 +144,7 @@ def test_a_cron_graph_runs_one_tick_now(tmp_path, host):
     data = tmp_path / "data"
     data.mkdir()
     process = dsc("run", str(specs), "--data", str(data))
-    _out, err = process.communicate(timeout=120)
+    _out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err
     ticks = [p.name for p in (data / "ticker_tick").iterdir() if p.is_file()]
     assert len(ticks) == 1 and ticks[0].endswith("Z")  # an RFC 3339 tick, as the CronWorkflow
@@ -156,7 +156,7 @@ def test_missing_input_directories_are_named_before_anything_runs(tmp_path):
     process = dsc("run", "--values", str(ROOT / "examples/hyperparameter/host.values"),
                   str(ROOT / "examples/hyperparameter/pipelines"), "--data",
                   str(tmp_path / "data"))
-    _out, err = process.communicate(timeout=120)
+    _out, err = process.communicate(timeout=600)
     assert process.returncode == 3
     assert (f"no directory for the input {tmp_path / 'data' / 'parameters'} (repo "
             "`parameters`, read by pipeline `model`); "

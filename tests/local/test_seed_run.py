@@ -284,7 +284,7 @@ def test_the_readme_command_runs_the_demo(data, tmp_path, host_runner):
     # ... and its provenance reads back from the directory alone
     shown = subprocess.run(
         [sys.executable, "-m", "compiler", "provenance", "--data", str(data), "-o", "json",
-         "lakefs://select/main"], capture_output=True, text=True, timeout=60, check=False)
+         "lakefs://select/main"], capture_output=True, text=True, timeout=600, check=False)
     assert shown.returncode == 0, shown.stderr
     lineage = json.loads(shown.stdout)
 
