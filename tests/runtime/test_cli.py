@@ -149,9 +149,9 @@ def test_commit_killed_while_its_merge_lands_is_rerun_to_one_commit(lakefs_stand
     s.faults.add("mergeIntoBranch", "timeout", apply=True, delay=3.0)
     proc = pod.run(c["commit"], branch=branch)
     deadline = time.monotonic() + 600  # waits for an event, not on work
+    # The stand-in records a request once handled: the merge has applied, its answer is held
     while not s.calls("mergeIntoBranch") and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.2)  # the merge is applied; its answer is held
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     merged = s.head("report", "main")
