@@ -223,3 +223,24 @@ def test_keep_scratch_keeps_what_a_failed_pod_staged(tmp_path, host):
         assert len([p for p in scratch.rglob("a") if p.read_text() == "staged"]) == staged
         assert [p.name for p in scratch.rglob("user.log")] == ["user.log"]
         assert err.splitlines()[-1].endswith("datum 0-a: container `user` exited with code 4")
+
+
+def test_an_error_no_retry_can_fix_fails_the_step_once_and_names_itself(tmp_path, host):
+    """Two datums writing one path: `commit` fails for good (exit 1), so Argo's
+    retryStrategy expression, evaluated by dsc run as Argo would, does not run it again."""
+    specs = write_spec(tmp_path / "specs", {
+        "pipeline": {"name": "clash"},
+        "transform": {"image": "a:1", "cmd": ["sh", "-c", "echo x > /pfs/out/same"]},
+        "input": {"pfs": {"repo": "data", "glob": "/*"}}})
+    data = tmp_path / "data"
+    (data / "data").mkdir(parents=True)
+    for name in "ab":
+        (data / "data" / name).write_text(name)
+    process = dsc("run", str(specs), "--data", str(data))
+    _out, err = process.communicate(timeout=600)
+    assert process.returncode == 1, err
+    assert "retrying" not in err
+    assert err.count("step `commit` failed (attempt 1)") == 1
+    assert err.splitlines()[-1].endswith(
+        "both wrote /same; each output path must come from one datum (put $PACH_DATUM_ID in "
+        "file names)")
