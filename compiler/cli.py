@@ -108,6 +108,43 @@ def template_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+class _SpecPaths(click.Path):
+    """Spec files and directories. A path that does not exist, or a directory holding no spec
+    file, is a usage error (exit 2), said the same way by every command that takes specs."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if isinstance(path, Path) and path.is_dir():
+            from compiler.spec.loader import discover
+
+            if next(discover([path]), None) is None:
+                self.fail(f"Directory {click.format_filename(value)!r} holds no spec files "
+                          "(*.json, *.yaml, *.yml, or .j2/.jinja templates of them; hidden "
+                          "directories are skipped).", param, ctx)
+        return path
+
+
+def spec_paths(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("paths", nargs=-1, required=True, metavar="SPECS...",
+                          type=_SpecPaths())(func)
+
+
+def _data_root(data: Path | None) -> Path:
+    """`--data DIR` (./data when not given): a directory that is not there is a usage error
+    (exit 2), said as click says it of a path given."""
+    root = data if data is not None else Path("data")
+    if not root.is_dir():
+        what = "is a file" if root.exists() else "does not exist"
+        raise click.BadParameter(f"Directory {click.format_filename(str(root))!r} {what}."
+                                 + (" (the default; give --data DIR)" if data is None else ""),
+                                 param_hint="'--data'")
+    return root
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dsc")
 @click.option("--traceback", is_flag=True, help="Show the Python stack on internal errors.")
@@ -116,8 +153,7 @@ def cli(traceback: bool) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+@spec_paths
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "github"]),
               default="text", show_default=True,
               help="text: path:line:col: severity: message [code]; json; github annotations.")
@@ -170,8 +206,7 @@ def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, jobs: int
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, metavar="SPEC...",
-                type=click.Path(exists=True, path_type=Path))
+@spec_paths
 @click.option("--pipeline", "pipeline", metavar="NAME",
               help="The pipeline to preview when the specs define several.")
 @click.option("--from-dir", "from_dir", metavar="DIR",
@@ -279,8 +314,7 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, metavar="SPECS...",
-                type=click.Path(exists=True, path_type=Path))
+@spec_paths
 @click.option("--name", "graph_name", metavar="NAME",
               help="The graph's name [default: the directory given, or the single pipeline].")
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
@@ -376,8 +410,7 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
 
 
 @cli.command("run")
-@click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+@spec_paths
 @click.option("--data", "data", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
               help="Read and write repos in DIR, one directory per repo: inputs are the "
               "files in DIR/<repo>/, each pipeline's output lands in DIR/<pipeline>/ with its "
@@ -472,10 +505,7 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
         where = where_lakefs(config.lakefs.ui_url)
         place = f"lakeFS at {store.endpoint}"
     else:
-        root = data if data is not None else Path("data")
-        if not root.is_dir():
-            raise CouldNotRun(f"--data {root}: no such directory (it holds one directory per "
-                              "input repo)")
+        root = _data_root(data)
         store = directory_store(root, program)
         missing = missing_sources(store, program)
         if missing:
@@ -591,8 +621,7 @@ class RuntimeHost:
 
 
 @cli.command("gc")
-@click.argument("paths", nargs=-1, required=True, metavar="SPECS...",
-                type=click.Path(exists=True, path_type=Path))
+@spec_paths
 @click.option("--data", "data", metavar="DIR",
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The data directory of `dsc run --data DIR` [the default: ./data].")
@@ -656,9 +685,7 @@ def gc_command(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool,
     else:
         from compiler.store.directory import DirectoryStore
 
-        root = data if data is not None else Path("data")
-        if not root.is_dir():
-            raise CouldNotRun(f"--data {root}: no such directory")
+        root = _data_root(data)
         store = DirectoryStore(root)
     repos = sorted({config.lakefs_repo(p.name) for p in graph.pipelines})
     try:
@@ -701,8 +728,7 @@ def triggers() -> None:
 
 def _trigger_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed((
-            click.argument("paths", nargs=-1, required=True, metavar="SPECS...",
-                           type=click.Path(exists=True, path_type=Path)),
+            spec_paths,
             click.option("--name", "graph_name", metavar="NAME",
                          help="The graph's name, as given to `dsc compile`."),
             click.option("--config", "config_path", metavar="FILE",

@@ -230,3 +230,52 @@ def test_version_and_module_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "compiler", "--version"], capture_output=True,
                          text=True, check=True, cwd=ROOT)
     assert out.stdout.startswith("dsc, version ")
+
+
+# --- paths: the same usage error, in every command that takes them ----------------------------
+
+SPEC_COMMANDS = [("lint",), ("datums",), ("compile",), ("run",), ("gc",), ("triggers", "action")]
+
+
+@pytest.mark.parametrize("command", SPEC_COMMANDS, ids=" ".join)
+def test_a_missing_spec_path_is_a_usage_error_in_every_command(tmp_path: Path,
+                                                               command: tuple[str, ...]
+                                                               ) -> None:
+    result = run_dsc(*command, str(tmp_path / "missing"))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for 'SPECS...': Path '{tmp_path / 'missing'}' does not exist.")
+
+
+@pytest.mark.parametrize("command", SPEC_COMMANDS, ids=" ".join)
+def test_a_directory_without_spec_files_is_a_usage_error_in_every_command(
+        tmp_path: Path, command: tuple[str, ...]) -> None:
+    empty = tmp_path / "specs"
+    (empty / ".git").mkdir(parents=True)
+    _write(empty / ".git", "config.json", GOOD)  # hidden directories are not walked
+    _write(empty, "notes.txt", GOOD)
+    result = run_dsc(*command, str(_write(tmp_path, "a.json", GOOD)), str(empty))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for 'SPECS...': Directory '{empty}' holds no spec files (*.json, "
+        "*.yaml, *.yml, or .j2/.jinja templates of them; hidden directories are skipped).")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", [("run",), ("gc",), ("provenance", "lakefs://split/main")],
+                         ids=lambda c: c[0])
+def test_a_missing_data_directory_is_a_usage_error_in_every_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]) -> None:
+    specs = [] if command[0] == "provenance" else [str(_write(tmp_path, "a.json", GOOD))]
+    given = run_dsc(*command, *specs, "--data", str(tmp_path / "nowhere"))
+    assert given.exit_code == 2
+    assert given.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '--data': Directory '{tmp_path / 'nowhere'}' does not "
+        "exist.")
+    if command[0] != "provenance":  # --data is optional there: lakeFS is the default
+        monkeypatch.chdir(tmp_path)
+        default = run_dsc(*command, *specs)
+        assert default.exit_code == 2
+        assert default.stderr.splitlines()[-1] == (
+            "Error: Invalid value for '--data': Directory 'data' does not exist. (the "
+            "default; give --data DIR)")
