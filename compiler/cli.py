@@ -133,6 +133,14 @@ def spec_paths(func: Callable[..., Any]) -> Callable[..., Any]:
                           type=_SpecPaths())(func)
 
 
+class _Aliased(click.Option):
+    """An option with an older second name (`--data` / `--from-dir`): errors name it as every
+    other command names it."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        return f"'{self.opts[0]}'"
+
+
 def _data_root(data: Path | None) -> Path:
     """`--data DIR` (./data when not given): a directory that is not there is a usage error
     (exit 2), said as click says it of a path given."""
@@ -209,9 +217,10 @@ def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, jobs: int
 @spec_paths
 @click.option("--pipeline", "pipeline", metavar="NAME",
               help="The pipeline to preview when the specs define several.")
-@click.option("--from-dir", "from_dir", metavar="DIR",
+@click.option("--data", "--from-dir", "from_dir", metavar="DIR", cls=_Aliased,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Read each repo's files from DIR/<repo>/.")
+              help="Read each repo's files from DIR/<repo>/, the data directory of `dsc run "
+              "--data DIR` (--from-dir is the same option).")
 @click.option("--listing", "listing_file", metavar="FILE",
               type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
               help='Read the paths from a JSON file {"repo": ["/path", ...]} (- for stdin).')
@@ -236,7 +245,7 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
            sets: tuple[str, ...], values_files: tuple[Path, ...]) -> int:
     """Preview the datums of one pipeline: which paths each pod would see.
 
-    The data comes from a directory (--from-dir DIR: DIR/<repo>/... are the files), a
+    The data comes from a directory (--data DIR: DIR/<repo>/... are the files), a
     listing file (--listing FILE) or a live lakeFS (--lakefs). A repo missing from any of
     them is read as empty, with a warning. The spec is checked as `dsc lint` checks it;
     features dsc compile refuses but whose datums Pachyderm defines (s3 inputs, triggers)
@@ -255,8 +264,8 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
     from compiler.report import render, render_datums, summary_line
 
     if sum((from_dir is not None, listing_file is not None, from_lakefs)) != 1:
-        raise click.UsageError("give the data as exactly one of --from-dir DIR, --listing FILE "
-                               "or --lakefs")
+        raise click.UsageError("give the data as exactly one of --data DIR, --listing FILE or "
+                               "--lakefs")
     values = _template_values(sets, values_files)
     source: DataDir | LakeFSData | dict[str, list[str]]
     if from_lakefs:

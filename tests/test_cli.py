@@ -262,20 +262,34 @@ def test_a_directory_without_spec_files_is_a_usage_error_in_every_command(
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("command", [("run",), ("gc",), ("provenance", "lakefs://split/main")],
-                         ids=lambda c: c[0])
+@pytest.mark.parametrize(("command", "option"), [
+    ("run", "--data"), ("gc", "--data"), ("datums", "--data"), ("datums", "--from-dir"),
+    ("provenance", "--data")])
 def test_a_missing_data_directory_is_a_usage_error_in_every_command(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]) -> None:
-    specs = [] if command[0] == "provenance" else [str(_write(tmp_path, "a.json", GOOD))]
-    given = run_dsc(*command, *specs, "--data", str(tmp_path / "nowhere"))
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, option: str) -> None:
+    args = (["lakefs://split/main"] if command == "provenance"
+            else [str(_write(tmp_path, "a.json", GOOD))])
+    given = run_dsc(command, *args, option, str(tmp_path / "nowhere"))
     assert given.exit_code == 2
     assert given.stderr.splitlines()[-1] == (
         f"Error: Invalid value for '--data': Directory '{tmp_path / 'nowhere'}' does not "
         "exist.")
-    if command[0] != "provenance":  # --data is optional there: lakeFS is the default
+    if command in ("run", "gc"):  # the others have no default data directory
         monkeypatch.chdir(tmp_path)
-        default = run_dsc(*command, *specs)
+        default = run_dsc(command, *args)
         assert default.exit_code == 2
         assert default.stderr.splitlines()[-1] == (
             "Error: Invalid value for '--data': Directory 'data' does not exist. (the "
             "default; give --data DIR)")
+
+
+def test_datums_takes_the_data_directory_of_run_as_data(tmp_path: Path) -> None:
+    spec = _write(tmp_path, "edges.json", GOOD)
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    for name in ("a.png", "b.png"):
+        _write(tmp_path / "data" / "images", name, "x")
+    data = run_dsc("datums", str(spec), "--data", str(tmp_path / "data"), "-o", "json")
+    assert data.exit_code == 0
+    assert [d["inputs"][0]["path"] for d in json.loads(data.stdout)] == ["/a.png", "/b.png"]
+    old_name = run_dsc("datums", str(spec), "--from-dir", str(tmp_path / "data"), "-o", "json")
+    assert (old_name.exit_code, old_name.stdout) == (0, data.stdout)
