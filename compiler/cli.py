@@ -40,12 +40,13 @@ def _fail(exc: CouldNotRun, traceback: bool) -> NoReturn:
     sys.exit(exc.code)
 
 
-def _guard(func: Callable[..., int]) -> Callable[..., None]:
-    """The one place that turns exceptions into a one-line message and an exit code."""
+def _guard(func: Callable[..., int]) -> Callable[..., Any]:
+    """The one place that turns exceptions into a one-line message and an exit code. It gives
+    the command its own --traceback, so the flag works after the command's name too."""
 
-    def wrapper(*args: Any, **kwargs: Any) -> None:
+    def wrapper(*args: Any, traceback: bool = False, **kwargs: Any) -> None:
         ctx = click.get_current_context()
-        traceback = bool(ctx.find_root().params.get("traceback"))
+        traceback = traceback or bool(ctx.find_root().params.get("traceback"))
         try:
             code = func(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -73,7 +74,11 @@ def _guard(func: Callable[..., int]) -> Callable[..., None]:
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
-    return wrapper
+    return _traceback_option(wrapper)
+
+
+_traceback_option = click.option("--traceback", is_flag=True,
+                                  help="Show the Python stack of an internal error.")
 
 
 def _template_values(sets: tuple[str, ...],
@@ -155,7 +160,7 @@ def _data_root(data: Path | None) -> Path:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dsc")
-@click.option("--traceback", is_flag=True, help="Show the Python stack on internal errors.")
+@_traceback_option
 def cli(traceback: bool) -> None:
     """dsc compiles Pachyderm-style pipeline specs into Argo Workflows backed by lakeFS."""
 

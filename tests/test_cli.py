@@ -293,3 +293,36 @@ def test_datums_takes_the_data_directory_of_run_as_data(tmp_path: Path) -> None:
     assert [d["inputs"][0]["path"] for d in json.loads(data.stdout)] == ["/a.png", "/b.png"]
     old_name = run_dsc("datums", str(spec), "--from-dir", str(tmp_path / "data"), "-o", "json")
     assert (old_name.exit_code, old_name.stdout) == (0, data.stdout)
+
+
+@pytest.mark.parametrize("args", [["--traceback", "lint", "A"], ["lint", "--traceback", "A"],
+                                  ["lint", "A", "--traceback"]])
+def test_traceback_shows_the_stack_before_or_after_the_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    import compiler.spec.lint as lint
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lint, "lint_paths", explode)
+    spec = str(_write(tmp_path, "a.json", GOOD))
+    with pytest.raises(RuntimeError, match="boom"):
+        run_dsc(*[spec if a == "A" else a for a in args])
+
+
+def test_every_command_takes_traceback() -> None:
+    from click import Group
+
+    from compiler.cli import cli
+
+    def commands(group: Group, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+        out = []
+        for name, command in sorted(group.commands.items()):
+            if isinstance(command, Group):
+                out += commands(command, (*prefix, name))
+            else:
+                out.append((*prefix, name))
+        return out
+
+    for command in commands(cli, ()):
+        assert "--traceback" in run_dsc(*command, "--help").stdout, command
