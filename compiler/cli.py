@@ -162,7 +162,12 @@ def _data_root(data: Path | None) -> Path:
 @click.version_option(__version__, prog_name="dsc")
 @_traceback_option
 def cli(traceback: bool) -> None:
-    """dsc compiles Pachyderm-style pipeline specs into Argo Workflows backed by lakeFS."""
+    """dsc compiles Pachyderm-style pipeline specs into Argo Workflows backed by lakeFS.
+
+    Each command's --help lists its exit codes; the same condition has the same code in
+    every command. Every command also exits 130 when interrupted (Ctrl-C) and 141 when the
+    reader of its output goes away (`dsc datums ... | head`).
+    """
 
 
 @cli.command()
@@ -193,7 +198,7 @@ def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, jobs: int
     cycles, inputs on a branch the upstream pipeline does not write) stay within it.
 
     Exit codes: 0 clean, 1 findings (errors; warnings too with --strict), 2 usage,
-    3 could not run.
+    3 could not run (a file cannot be read).
     """
     from compiler.config import CONFIG_FILE, Config
     from compiler.report import render, summary_line
@@ -256,7 +261,8 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
     features dsc compile refuses but whose datums Pachyderm defines (s3 inputs, triggers)
     are previewed with a warning.
 
-    Exit codes: 0 datums shown, 1 the spec has errors, 2 usage, 3 could not run.
+    Exit codes: 0 datums shown, 1 the spec has errors, 2 usage, 3 could not run (a file or
+    the data cannot be read, lakeFS refused), 75 lakeFS unavailable (try again later).
     """
     from compiler.preview import (
         DataDir,
@@ -373,6 +379,10 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
 
     Only manifests go to stdout; diagnostics go to stderr. The specs are checked as
     `dsc lint` checks them, and an error stops the compilation (exit 1).
+
+    Exit codes: 0 compiled, 1 the specs have errors, 2 usage, 3 could not run (a file cannot
+    be read or written; with --pin, lakeFS refused), 75 lakeFS unavailable (--pin; try again
+    later).
     """
     from compiler.compile import CompileRequest, compile_specs
     from compiler.report import render, summary_line
@@ -461,9 +471,13 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
     """Compile the specs and run the Workflow here, as Argo would run it on the cluster:
     the same steps, the same datums, the same commits with provenance.
 
-    Exit 0 when every pipeline committed, 1 when a datum or step failed (the output
-    branches stay as they were; the failure is named), 3 when it cannot run at all. Ctrl-C
-    stops the running datums and leaves no partial output.
+    Ctrl-C, SIGTERM and SIGHUP stop the running datums and leave no partial output.
+
+    Exit codes: 0 every pipeline committed, 1 the specs have errors or a datum or step failed
+    (the output branches stay as they were; the failure is named), 2 usage, 3 could not run
+    (a runner or input directory this machine lacks, a construct dsc run does not support,
+    lakeFS refused), 75 lakeFS unavailable (try again later), 128+N stopped by signal N (130
+    Ctrl-C, 143 SIGTERM, 129 SIGHUP).
     """
     from compiler.compile import CompileRequest, compile_specs
     from compiler.local.progress import Progress, jobs_of
@@ -664,7 +678,8 @@ def gc_command(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool,
     longer needs it: its commit landed, it is past its job_timeout, or the `dsc run` on this
     machine that opened it is gone; --older-than extends that to runs it cannot see.
 
-    Exit codes: 0 done, 2 usage, 3 lakeFS refused, 75 lakeFS unavailable.
+    Exit codes: 0 done, 1 the specs have errors, 2 usage, 3 could not run (lakeFS or the
+    data directory refused), 75 lakeFS unavailable (try again later).
     """
     from compiler.compile import CompileRequest, load_graph
     from compiler.report import render, summary_line
@@ -719,7 +734,10 @@ def gc_command(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool,
               help="Print the schema of dsc.yaml instead.")
 @_guard
 def schema(config_schema: bool) -> int:
-    """Print the pipeline spec JSON Schema (draft 2020-12), e.g. for yaml-language-server."""
+    """Print the pipeline spec JSON Schema (draft 2020-12), e.g. for yaml-language-server.
+
+    Exit codes: 0 printed, 2 usage, 3 the schema is missing from this installation.
+    """
     from compiler.spec.schema import schema_path
 
     name = "config.schema.json" if config_schema else "pipeline.schema.json"
@@ -817,6 +835,10 @@ def triggers_action(paths: tuple[Path, ...], graph_name: str | None, config_path
     branches the graph reads (config `triggers.events`) to the dsc-lakefs EventSource, with
     the bearer token from the lakeFS server's LAKEFSACTION_DSC_ARGO_EVENTS_TOKEN (config
     `triggers.token_env`).
+
+    Exit codes: 0 printed or written, 1 the specs have errors, 2 usage (or a setting the
+    EventSource's URL needs is missing), 3 could not run (the graph reads no source branch, a
+    file cannot be written).
     """
     found = _action_files(paths, graph_name, config_path, namespace, sets, values_files)
     if isinstance(found, int):
@@ -849,6 +871,10 @@ def triggers_install(paths: tuple[Path, ...], graph_name: str | None,
     A branch that already has the same file gets no commit, so running it again is safe.
     Needs LAKEFS_ENDPOINT (or lakefs.endpoint), LAKEFS_ACCESS_KEY_ID and
     LAKEFS_SECRET_ACCESS_KEY, with write access to those branches.
+
+    Exit codes: 0 installed or unchanged, 1 the specs have errors, 2 usage (or a setting is
+    missing), 3 could not run (the graph reads no source branch, lakeFS refused), 75 lakeFS
+    unavailable (try again later).
     """
     from compiler.actions import install
     from compiler.store import LakeFSError
@@ -881,6 +907,10 @@ def runtime() -> None:
     LAKEFS_SECRET_ACCESS_KEY (set from a Kubernetes Secret), and the run from DSC_RUN and
     DSC_RUN_UID. DSC_TRANSFERS sets the parallel object transfers (8), DSC_PRESIGN=1 reads
     objects through presigned URLs.
+
+    Exit codes of every step: 0 done, 1 the job cannot go on (the message names why), 2 usage
+    (a missing variable or option), 3 lakeFS refused for good, 75 lakeFS unavailable (the one
+    code Argo retries, with lost pods).
     """
 
 
@@ -1055,7 +1085,8 @@ def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None,
     LAKEFS_SECRET_ACCESS_KEY, or lakectl's LAKECTL_* variables; with --data, only the
     directory (`dsc provenance --data ./data lakefs://select/main`).
 
-    Exit codes: 0 shown, 1 shown with metadata problems, 2 usage, 3 could not run.
+    Exit codes: 0 shown, 1 shown with metadata problems, 2 usage, 3 could not run (no such
+    repository or ref, lakeFS refused), 75 lakeFS unavailable (try again later).
     """
     from compiler.provenance import LakeFSURLError, parse_lakefs_url, render, trace_lineage, unfold
 
