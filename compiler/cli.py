@@ -340,7 +340,9 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
               show_default=True, help="yaml: documents separated by ---; json: a kind: List.")
 @click.option("--output-dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
-              help="Write one file per object into DIR instead of stdout.")
+              help="Write one file per object into DIR instead of stdout, and remove the files "
+              "an earlier compile wrote there that this one does not (listed in "
+              "DIR/.dsc-compile; never a file dsc did not write).")
 @click.option("--generate-name", is_flag=True,
               help="Give the run Workflow a generateName (for kubectl create) instead of a "
               "name derived from the compiled template.")
@@ -422,14 +424,20 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
     if output_dir is None:
         sys.stdout.write(compiled.text(fmt))
         return int(ExitCode.CLEAN)
-    files = compiled.files(fmt)
+    from compiler.output_dir import write_files
+
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (output_dir / name).write_text(text, encoding="utf-8")
+        done = write_files(output_dir, compiled.files(fmt))
     except OSError as exc:
         raise CouldNotRun(f"cannot write the manifests: {exc}") from None
-    click.echo(f"wrote {len(files)} files to {output_dir}", err=True)
+    click.echo(f"wrote {len(done.written)} files to {output_dir}", err=True)
+    if done.removed:
+        click.echo(f"removed {len(done.removed)} file{'' if len(done.removed) == 1 else 's'} "
+                   f"an earlier compile wrote there: {', '.join(done.removed)}", err=True)
+    for name in done.kept:
+        click.echo(f"dsc: warning: {output_dir / name}: an earlier compile wrote it and it has "
+                   "changed since, so it stays; remove it before `kubectl apply -f "
+                   f"{output_dir}`", err=True)
     return int(ExitCode.CLEAN)
 
 
