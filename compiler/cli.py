@@ -1096,33 +1096,53 @@ def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None,
     Exit codes: 0 shown, 1 shown with metadata problems, 2 usage, 3 could not run (no such
     repository or ref, lakeFS refused), 75 lakeFS unavailable (try again later).
     """
-    from compiler.provenance import LakeFSURLError, parse_lakefs_url, render, trace_lineage, unfold
-
-    try:
-        repo, ref = parse_lakefs_url(url)
-    except LakeFSURLError as exc:
-        raise click.BadParameter(str(exc), param_hint="'lakefs://REPO/REF'") from None
-    if data is not None:
-        from compiler.store.directory import DirectoryStore
-
-        lakefs: Any = DirectoryStore(data)
-    else:
-        config = _config(config_path, {})
-        lakefs = None if config is None else _lakefs_client(config)
-        if lakefs is None:
-            return int(ExitCode.USAGE)
+    from compiler.provenance import render, trace_lineage, unfold
     from compiler.store import LakeFSError, NotFound
 
+    found = _commit_reader(url, data, config_path)
+    if isinstance(found, int):
+        return found
+    reader, repo, ref, names = found
     try:
-        tree = unfold(trace_lineage(lakefs, repo, ref, depth))
+        tree = unfold(trace_lineage(reader, repo, ref, depth))
     except NotFound as exc:
-        raise CouldNotRun(f"{url}: no such repository or ref ({exc})") from None
+        raise CouldNotRun(f"{url}: no such repository or ref ({exc}){names.hint(repo, ref)}") \
+            from None
     except LakeFSError as exc:
         raise CouldNotRun.store(f"{url}: ", exc) from None
     sys.stdout.write(render(tree, fmt))
     for problem in tree.problems:
         click.echo(f"dsc: error: {problem}", err=True)
     return int(ExitCode.FINDINGS if tree.problems else ExitCode.CLEAN)
+
+
+def _commit_reader(url: str, data: Path | None, config_path: Path | None
+                   ) -> tuple[Any, str, str, Any] | int:
+    """Where `dsc provenance` reads commits (the data directory, else lakeFS),
+    the repository and ref `url` names, and how names map; or an exit code after saying why
+    not."""
+    from compiler.provenance import LakeFSURLError, RepoNames, parse_lakefs_url
+
+    reader: Any = None
+    if data is not None:
+        from compiler.store.directory import DirectoryStore
+
+        reader = DirectoryStore(data)
+        names = RepoNames.in_directory(reader)
+    else:
+        config = _config(config_path, {})
+        if config is None:
+            return int(ExitCode.USAGE)
+        names = RepoNames(config.lakefs_repo)
+    try:
+        repo, ref = parse_lakefs_url(url, names)
+    except LakeFSURLError as exc:
+        raise click.BadParameter(str(exc), param_hint="'lakefs://REPO/REF'") from None
+    if reader is None:
+        reader = _lakefs_client(config)
+        if reader is None:
+            return int(ExitCode.USAGE)
+    return reader, repo, ref, names
 
 
 def _config(path: Path | None, flags: dict[tuple[str, ...], Any]) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,7 +23,7 @@ from compiler.runtime.contract import (
     PIPELINE_KEY,
     WORKFLOW_KEY,
 )
-from compiler.spec.names import LAKEFS_REPO
+from compiler.spec.names import LAKEFS_REPO, lakefs_repo_name
 from compiler.store import Commit, NotFound
 
 # The rest of the provenance metadata `dsc runtime commit` writes (DESIGN.md §5) that is shown.
@@ -44,15 +44,52 @@ class LakeFSURLError(ValueError):
     """A `lakefs://` argument that does not name a repository and a ref."""
 
 
-def parse_lakefs_url(url: str) -> tuple[str, str]:
-    """`lakefs://<repo>/<ref>` -> (repo, ref); one trailing `/` is allowed, a path is not."""
+@dataclass(frozen=True, slots=True)
+class RepoNames:
+    """How a name typed in a `lakefs://` URL reaches a repository. `mapped` is the lakeFS
+    repository dsc uses for a Pachyderm repo name (`wc` -> `wc-repo`, `raw_data` ->
+    `raw-data`, or dsc.yaml's `repos`); `listed` names the repositories there are, where
+    that is known (a data directory)."""
+
+    mapped: Callable[[str], str] = lakefs_repo_name
+    listed: Callable[[], list[str]] | None = None
+
+    @classmethod
+    def in_directory(cls, store: Any) -> RepoNames:
+        """The names of a data directory (`compiler.store.directory.DirectoryStore`): a
+        directory's name means the repository the runs kept in it."""
+        held = {directory: repo for repo, directory in store.directories.items()}
+        return cls(lambda name: held.get(name) or lakefs_repo_name(name), store.repositories)
+
+    def hint(self, repo: str, ref: str) -> str:
+        """What to add to an error about `repo`: the repository dsc maps the name to, or
+        which repositories there are; "" when `repo` is one of them."""
+        known = self.listed() if self.listed is not None else None
+        if known is not None and repo in known:
+            return ""
+        target = self.mapped(repo)
+        if target != repo and LAKEFS_REPO.fullmatch(target) and (known is None
+                                                                  or target in known):
+            return (f"; did you mean lakefs://{target}/{ref}? (dsc maps the Pachyderm repo "
+                    f"`{repo}` to the lakeFS repository `{target}`)")
+        if known is None:
+            return ""
+        return (f"; the data directory holds {', '.join(known)}" if known
+                else "; the data directory holds no repository (is it one `dsc run --data` "
+                "wrote?)")
+
+
+def parse_lakefs_url(url: str, names: RepoNames | None = None) -> tuple[str, str]:
+    """`lakefs://<repo>/<ref>` -> (repo, ref); one trailing `/` is allowed, a path is not.
+    A repository name lakeFS refuses is said with the name dsc maps it to."""
     scheme = "lakefs://"
     if not url.startswith(scheme):
         raise LakeFSURLError(f"expected lakefs://<repo>/<ref>, got {url!r}")
     repo, _, ref = url[len(scheme):].partition("/")
     if not LAKEFS_REPO.fullmatch(repo):
+        hint = (names or RepoNames()).hint(repo, ref.rstrip("/") or "main") if repo else ""
         raise LakeFSURLError(f"{url!r}: {repo!r} is not a lakeFS repository name "
-                             f"(^{LAKEFS_REPO.pattern}$)")
+                             f"(^{LAKEFS_REPO.pattern}$){hint}")
     ref = ref[:-1] if ref.endswith("/") else ref
     if not ref:
         raise LakeFSURLError(f"{url!r} names no ref: give a branch, tag or commit ID, e.g. "

@@ -137,6 +137,21 @@ class DirectoryStore:
     def _repo(self, repo: str) -> Path:
         return self._state / "repos" / repo
 
+    def repositories(self) -> list[str]:
+        """The repositories DIR holds: each directory of the user's data, by the name the
+        runs gave it (else its own), and each one dsc writes."""
+        named = {directory: repo for repo, directory in self.directories.items()}
+        found = set()
+        with suppress(OSError):
+            for entry in os.scandir(self.root):
+                if not entry.name.startswith(".") and entry.is_dir():
+                    found.add(named.get(entry.name, entry.name))
+        with suppress(OSError):
+            for entry in os.scandir(self._state / "repos"):
+                if self._managed(entry.name):
+                    found.add(entry.name)
+        return sorted(found)
+
     def _managed(self, repo: str) -> bool:
         return (self._repo(repo) / "repository.json").is_file()
 
@@ -312,7 +327,8 @@ class DirectoryStore:
             n = len(os.listdir(where)) if where.is_dir() else 0
             self._write_json(where / f"{commit}.json", {
                 "id": commit, "parents": [], "metadata": {}, "created": int(time.time()),
-                "n": n, "message": f"the files in {self.directory(repo)} when a run read them",
+                "n": n, "message": f"the files of {self.directory(repo).name}/ when a run "
+                "read them",
                 "tree": {p: list(tree[p]) for p in sorted(tree)}})
 
     def _plain_versions(self, repo: str, first: Commit, older: bool) -> list[Commit]:

@@ -403,3 +403,32 @@ def test_datum_counts_and_missing_metadata_read_plainly() -> None:
     assert json.loads(render_json(unfold(trace_lineage(fake, "odd", "main")))) == {
         "repo": "odd", "commit": "c" * 63 + "3", "pipeline": "odd", "workflow": None,
         "image": None, "datums": "lots", "argo_url": None, "inputs": []}
+
+
+# --- names and short IDs, as dsc prints them ---------------------------------------------------
+
+@pytest.mark.parametrize(("url", "meant"), [
+    ("lakefs://wc/main", "lakefs://wc-repo/main? (dsc maps the Pachyderm repo `wc` to the "
+     "lakeFS repository `wc-repo`)"),
+    ("lakefs://raw_data/0123456789ab", "lakefs://raw-data/0123456789ab? (dsc maps the "
+     "Pachyderm repo `raw_data` to the lakeFS repository `raw-data`)"),
+])
+def test_a_refused_name_is_met_with_the_repository_dsc_maps_it_to(provenance: Any, url: str,
+                                                                  meant: str) -> None:
+    result = provenance(url, LAKEFS_ENDPOINT=None)  # said before lakeFS is needed
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].endswith(f"; did you mean {meant}")
+
+
+def test_the_mapping_of_dsc_yaml_is_the_one_suggested(provenance: Any, tmp_path: Path) -> None:
+    (tmp_path / "dsc.yaml").write_text("repos: {raw_data: iris-raw}\n")
+    result = provenance("lakefs://raw_data/main")
+    assert result.exit_code == 2
+    assert "did you mean lakefs://iris-raw/main? (dsc maps the Pachyderm repo `raw_data` to " \
+        "the lakeFS repository `iris-raw`)" in result.stderr
+
+
+def test_the_short_ids_dsc_prints_are_refs(demo: Demo, provenance: Any) -> None:
+    by_short = provenance(f"lakefs://model/{short(demo.model)}")
+    assert by_short.exit_code == 0
+    assert by_short.stdout == provenance("lakefs://model/main").stdout

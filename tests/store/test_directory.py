@@ -270,7 +270,7 @@ def test_a_pinned_plain_commit_is_found_after_its_files_change(store, tmp_path):
     later = DirectoryStore(tmp_path, {"raw-data": "raw_data"})  # another process
     old = later.commit_of("raw-data", pinned)
     assert (old.id, old.parents, old.metadata) == (pinned, (), {})
-    assert old.message == f"the files in {tmp_path / 'raw_data'} when a run read them"
+    assert old.message == "the files of raw_data/ when a run read them"
     assert later.commit_of("raw-data", pinned[:12]) == old
     assert later.commit_of("raw-data", "main").id == now
     assert [c.id for c in later.log("raw-data", "main")] == [now, pinned]
