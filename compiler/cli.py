@@ -1116,9 +1116,56 @@ def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None,
     return int(ExitCode.FINDINGS if tree.problems else ExitCode.CLEAN)
 
 
+@cli.command("log")
+@click.argument("url", metavar="lakefs://REPO/REF")
+@click.option("-n", "--max-count", "limit", type=click.IntRange(min=1), metavar="N",
+              help="Show at most N commits [default: all].")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True,
+              help="text: short ID, date (UTC), what made the commit, one line each; json: a "
+              "list with full IDs, parents, message and provenance.")
+@click.option("--config", "config_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The dsc configuration, for lakefs.endpoint [default: ./dsc.yaml when "
+              "present].")
+@click.option("--data", "data", metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Read the commits of a `dsc run --data DIR` instead of lakeFS.")
+@_guard
+def log_command(url: str, limit: int | None, fmt: str, config_path: Path | None,
+                data: Path | None) -> int:
+    """List the commits of lakefs://REPO/REF, newest first: its first-parent chain, so on an
+    output branch the commit of each run. Each line is the short commit ID, the date (UTC)
+    and the pipeline, run and datums that made it (else the commit message). Any ID shown
+    is a REF for `dsc provenance` and `dsc log`.
+
+    A plain directory of --data DIR (the user's data) has no history of its own: its log is
+    its current files, then the earlier versions runs read, newest first.
+
+    Exit codes: 0 listed, 2 usage, 3 could not run (no such repository or ref, lakeFS
+    refused), 75 lakeFS unavailable (try again later).
+    """
+    from compiler.provenance import history, render_log
+    from compiler.store import LakeFSError, NotFound
+
+    found = _commit_reader(url, data, config_path)
+    if isinstance(found, int):
+        return found
+    reader, repo, ref, names = found
+    try:
+        commits = history(reader, repo, ref, limit)
+    except NotFound as exc:
+        raise CouldNotRun(f"{url}: no such repository or ref ({exc}){names.hint(repo, ref)}") \
+            from None
+    except LakeFSError as exc:
+        raise CouldNotRun.store(f"{url}: ", exc) from None
+    sys.stdout.write(render_log(commits, fmt))
+    return int(ExitCode.CLEAN)
+
+
 def _commit_reader(url: str, data: Path | None, config_path: Path | None
                    ) -> tuple[Any, str, str, Any] | int:
-    """Where `dsc provenance` reads commits (the data directory, else lakeFS),
+    """Where `dsc provenance` and `dsc log` read commits (the data directory, else lakeFS),
     the repository and ref `url` names, and how names map; or an exit code after saying why
     not."""
     from compiler.provenance import LakeFSURLError, RepoNames, parse_lakefs_url

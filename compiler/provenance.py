@@ -13,6 +13,8 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import islice
 from typing import Any, Protocol
 
 from compiler.runtime.contract import (
@@ -37,6 +39,12 @@ class CommitReader(Protocol):
     def commit_of(self, repo: str, ref: str) -> Commit:
         """The commit `ref` (a branch, tag or commit ID) of lakeFS repository `repo`; raises
         `compiler.lakefs.client.NotFound` when either does not exist."""
+        ...
+
+
+class HistoryReader(CommitReader, Protocol):
+    def log(self, repo: str, ref: str, stop_at: str | None = None) -> Iterator[Commit]:
+        """The first-parent chain from `ref`, newest first."""
         ...
 
 
@@ -282,6 +290,52 @@ def walk(occurrence: Occurrence) -> Iterator[tuple[Occurrence | None, Occurrence
         parent, current = stack.pop()
         yield parent, current
         stack.extend((current, child) for child in reversed(current.children))
+
+
+# --- a ref's history: `dsc log` ------------------------------------------------------------
+
+def history(reader: HistoryReader, repo: str, ref: str, limit: int | None = None
+            ) -> list[Commit]:
+    """The first-parent chain from `repo`@`ref`, newest first, at most `limit` commits (only
+    those are read). Raises NotFound when the repository or ref does not exist."""
+    return list(islice(reader.log(repo, ref), limit))
+
+
+def render_log(commits: list[Commit], fmt: str) -> str:
+    """text: `short ID  date (UTC)  what made it`, one line per commit; json: a list."""
+    if fmt == "json":
+        return json.dumps([_log_json(c) for c in commits], indent=2, sort_keys=True,
+                          ensure_ascii=False) + "\n"
+    return "".join(f"{c.id[:SHORT]}  {_date(c.created) or '-':<20}  {_log_text(c)}\n"
+                   for c in commits)
+
+
+def _log_text(commit: Commit) -> str:
+    meta = commit.metadata
+    if PIPELINE_KEY not in meta:
+        return commit.message.splitlines()[0] if commit.message.strip() else "(no message)"
+    parts = [f"pipeline {meta[PIPELINE_KEY]}"]
+    if meta.get(WORKFLOW_KEY):
+        parts.append(f"run {meta[WORKFLOW_KEY]}")
+    if meta.get(DATUMS_KEY):
+        parts.append(_datums_text(meta[DATUMS_KEY]))
+    return " · ".join(parts)
+
+
+def _log_json(commit: Commit) -> dict[str, Any]:
+    meta = commit.metadata
+    return {"commit": commit.id, "parents": list(commit.parents),
+            "created": _date(commit.created), "message": commit.message,
+            "pipeline": meta.get(PIPELINE_KEY), "workflow": meta.get(WORKFLOW_KEY),
+            "datums": meta.get(DATUMS_KEY),
+            "inputs": {k[len(INPUT_PREFIX):]: v for k, v in sorted(meta.items())
+                       if k.startswith(INPUT_PREFIX)}}
+
+
+def _date(created: int) -> str | None:
+    if not created:
+        return None
+    return datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- renderers -----------------------------------------------------------------------------

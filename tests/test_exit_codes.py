@@ -34,6 +34,7 @@ EXIT_CODES: dict[tuple[str, ...], set[str]] = {
     ("triggers", "install"): {"0", "1", "2", "3", "75"},
     ("runtime",): {"0", "1", "2", "3", "75"},  # one list for every step
     ("provenance",): {"0", "1", "2", "3", "75"},
+    ("log",): {"0", "2", "3", "75"},
 }
 
 
@@ -73,6 +74,7 @@ LAKEFS_COMMANDS = [
     ["gc", "SPEC", "--lakefs"],
     ["triggers", "install", "SPEC", "--namespace", "data-team"],
     ["provenance", "lakefs://edges/main"],
+    ["log", "lakefs://edges/main"],
 ]
 
 

@@ -5,13 +5,17 @@ older commits are listed and traced, and an input edited since still traces."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from compiler.local.runners import HostRunner, RunnerError
 from compiler.store.directory import DirectoryStore
-from tests.conftest import run_dsc
+from tests.conftest import ROOT, run_dsc
 
 
 def publish(store: DirectoryStore, pipeline: str, files: dict[str, bytes],
@@ -66,6 +70,11 @@ def dsc(runs: Runs, command: str, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def when(runs: Runs, repo: str, commit: str) -> str:
+    created = DirectoryStore(runs.data).commit_of(repo, commit).created
+    return datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 # --- older commits, by the IDs dsc prints ------------------------------------------------------
 
 def test_an_older_output_traces_to_the_input_as_it_was_before_the_edit(runs: Runs) -> None:
@@ -85,9 +94,44 @@ def test_the_source_commit_itself_is_found_by_its_short_id(runs: Runs) -> None:
     assert json.loads(out)["commit"] == runs.raw[0]
 
 
+def test_log_lists_an_outputs_commits_newest_first(runs: Runs) -> None:
+    code, out, err = dsc(runs, "log", "lakefs://split/main")
+    assert (code, err) == (0, "")
+    s = runs.split
+    assert out.splitlines() == [
+        f"{s[1][:12]}  {when(runs, 'split', s[1])}  pipeline split · run graph-2 · 1 datum",
+        f"{s[0][:12]}  {when(runs, 'split', s[0])}  pipeline split · run graph-1 · 1 datum",
+        f"{runs.created[:12]}  {when(runs, 'split', runs.created)}  Repository created"]
+    # from an older commit, by its short ID; -n stops early
+    assert dsc(runs, "log", f"lakefs://split/{s[0][:12]}", "-n", "1")[1] == out.splitlines(
+        keepends=True)[1]
+
+
+def test_log_as_json_gives_full_ids_and_provenance(runs: Runs) -> None:
+    code, out, _ = dsc(runs, "log", "lakefs://split/main", "-o", "json", "-n", "1")
+    assert code == 0
+    [entry] = json.loads(out)
+    assert entry["commit"] == runs.split[1] and entry["parents"][0] == runs.split[0]
+    assert (entry["pipeline"], entry["workflow"]) == ("split", "graph-2")
+    assert entry["inputs"] == {"raw_data": f"raw-data@{runs.raw[1]}"}
+    assert entry["created"] == when(runs, "split", runs.split[1])
+
+
+def test_log_of_the_users_data_lists_the_versions_runs_read(runs: Runs) -> None:
+    current = DirectoryStore(runs.data, {"raw-data": "raw_data"}).commit_of("raw-data", "main")
+    code, out, _ = dsc(runs, "log", "lakefs://raw-data/main")
+    assert code == 0
+    assert out.splitlines() == [
+        f"{current.id[:12]}  -                     the files in {runs.data / 'raw_data'}",
+        f"{runs.raw[1][:12]}  {when(runs, 'raw-data', runs.raw[1])}  the files of raw_data/ "
+        "when a run read them",
+        f"{runs.raw[0][:12]}  {when(runs, 'raw-data', runs.raw[0])}  the files of raw_data/ "
+        "when a run read them"]
+
+
 # --- refs that name nothing, or more than one commit ------------------------------------------
 
-@pytest.mark.parametrize("command", ["provenance"])
+@pytest.mark.parametrize("command", ["provenance", "log"])
 def test_an_unknown_or_ambiguous_commit_id_is_a_clear_error(runs: Runs, command: str) -> None:
     commits = runs.data / ".dsc" / "repos" / "split" / "commits"
     ids = [p.stem for p in commits.iterdir()]  # the jobs' commits too, below the merges
@@ -114,7 +158,7 @@ def test_an_unknown_or_ambiguous_commit_id_is_a_clear_error(runs: Runs, command:
 
 # --- names: the lakeFS name dsc maps a Pachyderm repo to -----------------------------------------
 
-@pytest.mark.parametrize("command", ["provenance"])
+@pytest.mark.parametrize("command", ["provenance", "log"])
 def test_the_directory_name_is_met_with_the_repository_it_holds(runs: Runs,
                                                                 command: str) -> None:
     code, _out, err = dsc(runs, command, "lakefs://raw_data/main")
@@ -148,7 +192,42 @@ def test_a_repository_the_directory_lacks_is_said_with_those_it_holds(runs: Runs
     assert (code, out) == (3, "")
     assert err.rstrip().endswith("; the data directory holds raw-data, split")
     (tmp_path / "empty").mkdir()
-    empty = run_dsc("provenance", "--data", str(tmp_path / "empty"), "lakefs://split/main")
+    empty = run_dsc("log", "--data", str(tmp_path / "empty"), "lakefs://split/main")
     assert empty.exit_code == 3
     assert empty.stderr.rstrip().endswith("; the data directory holds no repository (is it "
                                           "one `dsc run --data` wrote?)")
+
+
+# --- end to end: `dsc run` twice, an edit between ------------------------------------------------
+
+def test_after_an_edit_and_a_second_run_the_first_output_still_traces(tmp_path: Path) -> None:
+    try:
+        HostRunner(ROOT)
+    except RunnerError as exc:
+        pytest.skip(f"the host runner cannot run here: {exc}")
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "copy.json").write_text(json.dumps({
+        "pipeline": {"name": "copy"},
+        "transform": {"image": "alpine:3.20", "cmd": ["sh", "-c", "cp -r /pfs/texts/. /pfs/out/"]},
+        "input": {"pfs": {"repo": "texts", "glob": "/"}}}))
+    data = tmp_path / "data"
+    (data / "texts").mkdir(parents=True)
+
+    def dsc_run() -> None:
+        subprocess.run([sys.executable, "-m", "compiler", "run", str(specs), "--data",
+                        str(data)], cwd=ROOT, check=True, capture_output=True, timeout=300)
+
+    (data / "texts" / "a.txt").write_text("one\n")
+    dsc_run()
+    (data / "texts" / "a.txt").write_text("two\n")
+    dsc_run()
+    log = run_dsc("log", "--data", str(data), "lakefs://copy/main")
+    assert log.exit_code == 0 and len(log.stdout.splitlines()) == 3
+    first = log.stdout.splitlines()[1][:12]
+    traced = run_dsc("provenance", "--data", str(data), f"lakefs://copy/{first}")
+    assert traced.exit_code == 0, traced.stderr
+    source = traced.stdout.splitlines()[1]
+    assert source.startswith("└── texts: texts@") and source.endswith("  (source)")
+    texts = run_dsc("log", "--data", str(data), "lakefs://texts/main").stdout.splitlines()
+    assert source[len("└── texts: texts@"):][:12] == texts[1][:12]  # the version before
