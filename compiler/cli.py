@@ -40,12 +40,13 @@ def _fail(exc: CouldNotRun, traceback: bool) -> NoReturn:
     sys.exit(exc.code)
 
 
-def _guard(func: Callable[..., int]) -> Callable[..., None]:
-    """The one place that turns exceptions into a one-line message and an exit code."""
+def _guard(func: Callable[..., int]) -> Callable[..., Any]:
+    """The one place that turns exceptions into a one-line message and an exit code. It gives
+    the command its own --traceback, so the flag works after the command's name too."""
 
-    def wrapper(*args: Any, **kwargs: Any) -> None:
+    def wrapper(*args: Any, traceback: bool = False, **kwargs: Any) -> None:
         ctx = click.get_current_context()
-        traceback = bool(ctx.find_root().params.get("traceback"))
+        traceback = traceback or bool(ctx.find_root().params.get("traceback"))
         try:
             code = func(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -73,7 +74,11 @@ def _guard(func: Callable[..., int]) -> Callable[..., None]:
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
-    return wrapper
+    return _traceback_option(wrapper)
+
+
+_traceback_option = click.option("--traceback", is_flag=True,
+                                  help="Show the Python stack of an internal error.")
 
 
 def _template_values(sets: tuple[str, ...],
@@ -108,16 +113,65 @@ def template_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+class _SpecPaths(click.Path):
+    """Spec files and directories. A path that does not exist, or a directory holding no spec
+    file, is a usage error (exit 2), said the same way by every command that takes specs."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if isinstance(path, Path) and path.is_dir():
+            from compiler.spec.loader import discover
+
+            if next(discover([path]), None) is None:
+                self.fail(f"Directory {click.format_filename(value)!r} holds no spec files "
+                          "(*.json, *.yaml, *.yml, or .j2/.jinja templates of them; hidden "
+                          "directories are skipped).", param, ctx)
+        return path
+
+
+def spec_paths(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("paths", nargs=-1, required=True, metavar="SPECS...",
+                          type=_SpecPaths())(func)
+
+
+class _Aliased(click.Option):
+    """An option with an older second name (`--data` / `--from-dir`): errors name it as every
+    other command names it."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        return f"'{self.opts[0]}'"
+
+
+def _data_root(data: Path | None) -> Path:
+    """`--data DIR` (./data when not given): a directory that is not there is a usage error
+    (exit 2), said as click says it of a path given."""
+    root = data if data is not None else Path("data")
+    if not root.is_dir():
+        what = "is a file" if root.exists() else "does not exist"
+        raise click.BadParameter(f"Directory {click.format_filename(str(root))!r} {what}."
+                                 + (" (the default; give --data DIR)" if data is None else ""),
+                                 param_hint="'--data'")
+    return root
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dsc")
-@click.option("--traceback", is_flag=True, help="Show the Python stack on internal errors.")
+@_traceback_option
 def cli(traceback: bool) -> None:
-    """dsc compiles Pachyderm-style pipeline specs into Argo Workflows backed by lakeFS."""
+    """dsc compiles Pachyderm-style pipeline specs into Argo Workflows backed by lakeFS.
+
+    Each command's --help lists its exit codes; the same condition has the same code in
+    every command. Every command also exits 130 when interrupted (Ctrl-C) and 141 when the
+    reader of its output goes away (`dsc datums ... | head`).
+    """
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+@spec_paths
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "github"]),
               default="text", show_default=True,
               help="text: path:line:col: severity: message [code]; json; github annotations.")
@@ -144,7 +198,7 @@ def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, jobs: int
     cycles, inputs on a branch the upstream pipeline does not write) stay within it.
 
     Exit codes: 0 clean, 1 findings (errors; warnings too with --strict), 2 usage,
-    3 could not run.
+    3 could not run (a file cannot be read).
     """
     from compiler.config import CONFIG_FILE, Config
     from compiler.report import render, summary_line
@@ -170,13 +224,13 @@ def lint(paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, jobs: int
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, metavar="SPEC...",
-                type=click.Path(exists=True, path_type=Path))
+@spec_paths
 @click.option("--pipeline", "pipeline", metavar="NAME",
               help="The pipeline to preview when the specs define several.")
-@click.option("--from-dir", "from_dir", metavar="DIR",
+@click.option("--data", "--from-dir", "from_dir", metavar="DIR", cls=_Aliased,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Read each repo's files from DIR/<repo>/.")
+              help="Read each repo's files from DIR/<repo>/, the data directory of `dsc run "
+              "--data DIR` (--from-dir is the same option).")
 @click.option("--listing", "listing_file", metavar="FILE",
               type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
               help='Read the paths from a JSON file {"repo": ["/path", ...]} (- for stdin).')
@@ -201,13 +255,14 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
            sets: tuple[str, ...], values_files: tuple[Path, ...]) -> int:
     """Preview the datums of one pipeline: which paths each pod would see.
 
-    The data comes from a directory (--from-dir DIR: DIR/<repo>/... are the files), a
+    The data comes from a directory (--data DIR: DIR/<repo>/... are the files), a
     listing file (--listing FILE) or a live lakeFS (--lakefs). A repo missing from any of
     them is read as empty, with a warning. The spec is checked as `dsc lint` checks it;
     features dsc compile refuses but whose datums Pachyderm defines (s3 inputs, triggers)
     are previewed with a warning.
 
-    Exit codes: 0 datums shown, 1 the spec has errors, 2 usage, 3 could not run.
+    Exit codes: 0 datums shown, 1 the spec has errors, 2 usage, 3 could not run (a file or
+    the data cannot be read, lakeFS refused), 75 lakeFS unavailable (try again later).
     """
     from compiler.preview import (
         DataDir,
@@ -220,8 +275,8 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
     from compiler.report import render, render_datums, summary_line
 
     if sum((from_dir is not None, listing_file is not None, from_lakefs)) != 1:
-        raise click.UsageError("give the data as exactly one of --from-dir DIR, --listing FILE "
-                               "or --lakefs")
+        raise click.UsageError("give the data as exactly one of --data DIR, --listing FILE or "
+                               "--lakefs")
     values = _template_values(sets, values_files)
     source: DataDir | LakeFSData | dict[str, list[str]]
     if from_lakefs:
@@ -279,14 +334,15 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, metavar="SPECS...",
-                type=click.Path(exists=True, path_type=Path))
+@spec_paths
 @click.option("--name", "graph_name", metavar="NAME",
               help="The graph's name [default: the directory given, or the single pipeline].")
 @click.option("-o", "--output", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
               show_default=True, help="yaml: documents separated by ---; json: a kind: List.")
 @click.option("--output-dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
-              help="Write one file per object into DIR instead of stdout.")
+              help="Write one file per object into DIR instead of stdout, and remove the files "
+              "an earlier compile wrote there that this one does not (listed in "
+              "DIR/.dsc-compile; never a file dsc did not write).")
 @click.option("--generate-name", is_flag=True,
               help="Give the run Workflow a generateName (for kubectl create) instead of a "
               "name derived from the compiled template.")
@@ -325,6 +381,10 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
 
     Only manifests go to stdout; diagnostics go to stderr. The specs are checked as
     `dsc lint` checks them, and an error stops the compilation (exit 1).
+
+    Exit codes: 0 compiled, 1 the specs have errors, 2 usage, 3 could not run (a file cannot
+    be read or written; with --pin, lakeFS refused), 75 lakeFS unavailable (--pin; try again
+    later).
     """
     from compiler.compile import CompileRequest, compile_specs
     from compiler.report import render, summary_line
@@ -364,20 +424,25 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
     if output_dir is None:
         sys.stdout.write(compiled.text(fmt))
         return int(ExitCode.CLEAN)
-    files = compiled.files(fmt)
+    from compiler.output_dir import write_files
+
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (output_dir / name).write_text(text, encoding="utf-8")
+        done = write_files(output_dir, compiled.files(fmt))
     except OSError as exc:
         raise CouldNotRun(f"cannot write the manifests: {exc}") from None
-    click.echo(f"wrote {len(files)} files to {output_dir}", err=True)
+    click.echo(f"wrote {len(done.written)} files to {output_dir}", err=True)
+    if done.removed:
+        click.echo(f"removed {len(done.removed)} file{'' if len(done.removed) == 1 else 's'} "
+                   f"an earlier compile wrote there: {', '.join(done.removed)}", err=True)
+    for name in done.kept:
+        click.echo(f"dsc: warning: {output_dir / name}: an earlier compile wrote it and it has "
+                   "changed since, so it stays; remove it before `kubectl apply -f "
+                   f"{output_dir}`", err=True)
     return int(ExitCode.CLEAN)
 
 
 @cli.command("run")
-@click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+@spec_paths
 @click.option("--data", "data", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
               help="Read and write repos in DIR, one directory per repo: inputs are the "
               "files in DIR/<repo>/, each pipeline's output lands in DIR/<pipeline>/ with its "
@@ -414,9 +479,13 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
     """Compile the specs and run the Workflow here, as Argo would run it on the cluster:
     the same steps, the same datums, the same commits with provenance.
 
-    Exit 0 when every pipeline committed, 1 when a datum or step failed (the output
-    branches stay as they were; the failure is named), 3 when it cannot run at all. Ctrl-C
-    stops the running datums and leaves no partial output.
+    Ctrl-C, SIGTERM and SIGHUP stop the running datums and leave no partial output.
+
+    Exit codes: 0 every pipeline committed, 1 the specs have errors or a datum or step failed
+    (the output branches stay as they were; the failure is named), 2 usage, 3 could not run
+    (a runner or input directory this machine lacks, a construct dsc run does not support,
+    lakeFS refused), 75 lakeFS unavailable (try again later), 128+N stopped by signal N (130
+    Ctrl-C, 143 SIGTERM, 129 SIGHUP).
     """
     from compiler.compile import CompileRequest, compile_specs
     from compiler.local.progress import Progress, jobs_of
@@ -472,10 +541,7 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
         where = where_lakefs(config.lakefs.ui_url)
         place = f"lakeFS at {store.endpoint}"
     else:
-        root = data if data is not None else Path("data")
-        if not root.is_dir():
-            raise CouldNotRun(f"--data {root}: no such directory (it holds one directory per "
-                              "input repo)")
+        root = _data_root(data)
         store = directory_store(root, program)
         missing = missing_sources(store, program)
         if missing:
@@ -591,8 +657,7 @@ class RuntimeHost:
 
 
 @cli.command("gc")
-@click.argument("paths", nargs=-1, required=True, metavar="SPECS...",
-                type=click.Path(exists=True, path_type=Path))
+@spec_paths
 @click.option("--data", "data", metavar="DIR",
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The data directory of `dsc run --data DIR` [the default: ./data].")
@@ -621,7 +686,8 @@ def gc_command(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool,
     longer needs it: its commit landed, it is past its job_timeout, or the `dsc run` on this
     machine that opened it is gone; --older-than extends that to runs it cannot see.
 
-    Exit codes: 0 done, 2 usage, 3 lakeFS refused, 75 lakeFS unavailable.
+    Exit codes: 0 done, 1 the specs have errors, 2 usage, 3 could not run (lakeFS or the
+    data directory refused), 75 lakeFS unavailable (try again later).
     """
     from compiler.compile import CompileRequest, load_graph
     from compiler.report import render, summary_line
@@ -656,9 +722,7 @@ def gc_command(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool,
     else:
         from compiler.store.directory import DirectoryStore
 
-        root = data if data is not None else Path("data")
-        if not root.is_dir():
-            raise CouldNotRun(f"--data {root}: no such directory")
+        root = _data_root(data)
         store = DirectoryStore(root)
     repos = sorted({config.lakefs_repo(p.name) for p in graph.pipelines})
     try:
@@ -678,7 +742,10 @@ def gc_command(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool,
               help="Print the schema of dsc.yaml instead.")
 @_guard
 def schema(config_schema: bool) -> int:
-    """Print the pipeline spec JSON Schema (draft 2020-12), e.g. for yaml-language-server."""
+    """Print the pipeline spec JSON Schema (draft 2020-12), e.g. for yaml-language-server.
+
+    Exit codes: 0 printed, 2 usage, 3 the schema is missing from this installation.
+    """
     from compiler.spec.schema import schema_path
 
     name = "config.schema.json" if config_schema else "pipeline.schema.json"
@@ -701,8 +768,7 @@ def triggers() -> None:
 
 def _trigger_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed((
-            click.argument("paths", nargs=-1, required=True, metavar="SPECS...",
-                           type=click.Path(exists=True, path_type=Path)),
+            spec_paths,
             click.option("--name", "graph_name", metavar="NAME",
                          help="The graph's name, as given to `dsc compile`."),
             click.option("--config", "config_path", metavar="FILE",
@@ -777,6 +843,10 @@ def triggers_action(paths: tuple[Path, ...], graph_name: str | None, config_path
     branches the graph reads (config `triggers.events`) to the dsc-lakefs EventSource, with
     the bearer token from the lakeFS server's LAKEFSACTION_DSC_ARGO_EVENTS_TOKEN (config
     `triggers.token_env`).
+
+    Exit codes: 0 printed or written, 1 the specs have errors, 2 usage (or a setting the
+    EventSource's URL needs is missing), 3 could not run (the graph reads no source branch, a
+    file cannot be written).
     """
     found = _action_files(paths, graph_name, config_path, namespace, sets, values_files)
     if isinstance(found, int):
@@ -809,6 +879,10 @@ def triggers_install(paths: tuple[Path, ...], graph_name: str | None,
     A branch that already has the same file gets no commit, so running it again is safe.
     Needs LAKEFS_ENDPOINT (or lakefs.endpoint), LAKEFS_ACCESS_KEY_ID and
     LAKEFS_SECRET_ACCESS_KEY, with write access to those branches.
+
+    Exit codes: 0 installed or unchanged, 1 the specs have errors, 2 usage (or a setting is
+    missing), 3 could not run (the graph reads no source branch, lakeFS refused), 75 lakeFS
+    unavailable (try again later).
     """
     from compiler.actions import install
     from compiler.store import LakeFSError
@@ -841,6 +915,10 @@ def runtime() -> None:
     LAKEFS_SECRET_ACCESS_KEY (set from a Kubernetes Secret), and the run from DSC_RUN and
     DSC_RUN_UID. DSC_TRANSFERS sets the parallel object transfers (8), DSC_PRESIGN=1 reads
     objects through presigned URLs.
+
+    Exit codes of every step: 0 done, 1 the job cannot go on (the message names why), 2 usage
+    (a missing variable or option), 3 lakeFS refused for good, 75 lakeFS unavailable (the one
+    code Argo retries, with lost pods).
     """
 
 
@@ -1015,35 +1093,103 @@ def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None,
     LAKEFS_SECRET_ACCESS_KEY, or lakectl's LAKECTL_* variables; with --data, only the
     directory (`dsc provenance --data ./data lakefs://select/main`).
 
-    Exit codes: 0 shown, 1 shown with metadata problems, 2 usage, 3 could not run.
+    Exit codes: 0 shown, 1 shown with metadata problems, 2 usage, 3 could not run (no such
+    repository or ref, lakeFS refused), 75 lakeFS unavailable (try again later).
     """
-    from compiler.provenance import LakeFSURLError, parse_lakefs_url, render, trace_lineage, unfold
-
-    try:
-        repo, ref = parse_lakefs_url(url)
-    except LakeFSURLError as exc:
-        raise click.BadParameter(str(exc), param_hint="'lakefs://REPO/REF'") from None
-    if data is not None:
-        from compiler.store.directory import DirectoryStore
-
-        lakefs: Any = DirectoryStore(data)
-    else:
-        config = _config(config_path, {})
-        lakefs = None if config is None else _lakefs_client(config)
-        if lakefs is None:
-            return int(ExitCode.USAGE)
+    from compiler.provenance import render, trace_lineage, unfold
     from compiler.store import LakeFSError, NotFound
 
+    found = _commit_reader(url, data, config_path)
+    if isinstance(found, int):
+        return found
+    reader, repo, ref, names = found
     try:
-        tree = unfold(trace_lineage(lakefs, repo, ref, depth))
+        tree = unfold(trace_lineage(reader, repo, ref, depth))
     except NotFound as exc:
-        raise CouldNotRun(f"{url}: no such repository or ref ({exc})") from None
+        raise CouldNotRun(f"{url}: no such repository or ref ({exc}){names.hint(repo, ref)}") \
+            from None
     except LakeFSError as exc:
         raise CouldNotRun.store(f"{url}: ", exc) from None
     sys.stdout.write(render(tree, fmt))
     for problem in tree.problems:
         click.echo(f"dsc: error: {problem}", err=True)
     return int(ExitCode.FINDINGS if tree.problems else ExitCode.CLEAN)
+
+
+@cli.command("log")
+@click.argument("url", metavar="lakefs://REPO/REF")
+@click.option("-n", "--max-count", "limit", type=click.IntRange(min=1), metavar="N",
+              help="Show at most N commits [default: all].")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True,
+              help="text: short ID, date (UTC), what made the commit, one line each; json: a "
+              "list with full IDs, parents, message and provenance.")
+@click.option("--config", "config_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The dsc configuration, for lakefs.endpoint [default: ./dsc.yaml when "
+              "present].")
+@click.option("--data", "data", metavar="DIR",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Read the commits of a `dsc run --data DIR` instead of lakeFS.")
+@_guard
+def log_command(url: str, limit: int | None, fmt: str, config_path: Path | None,
+                data: Path | None) -> int:
+    """List the commits of lakefs://REPO/REF, newest first: its first-parent chain, so on an
+    output branch the commit of each run. Each line is the short commit ID, the date (UTC)
+    and the pipeline, run and datums that made it (else the commit message). Any ID shown
+    is a REF for `dsc provenance` and `dsc log`.
+
+    A plain directory of --data DIR (the user's data) has no history of its own: its log is
+    its current files, then the earlier versions runs read, newest first.
+
+    Exit codes: 0 listed, 2 usage, 3 could not run (no such repository or ref, lakeFS
+    refused), 75 lakeFS unavailable (try again later).
+    """
+    from compiler.provenance import history, render_log
+    from compiler.store import LakeFSError, NotFound
+
+    found = _commit_reader(url, data, config_path)
+    if isinstance(found, int):
+        return found
+    reader, repo, ref, names = found
+    try:
+        commits = history(reader, repo, ref, limit)
+    except NotFound as exc:
+        raise CouldNotRun(f"{url}: no such repository or ref ({exc}){names.hint(repo, ref)}") \
+            from None
+    except LakeFSError as exc:
+        raise CouldNotRun.store(f"{url}: ", exc) from None
+    sys.stdout.write(render_log(commits, fmt))
+    return int(ExitCode.CLEAN)
+
+
+def _commit_reader(url: str, data: Path | None, config_path: Path | None
+                   ) -> tuple[Any, str, str, Any] | int:
+    """Where `dsc provenance` and `dsc log` read commits (the data directory, else lakeFS),
+    the repository and ref `url` names, and how names map; or an exit code after saying why
+    not."""
+    from compiler.provenance import LakeFSURLError, RepoNames, parse_lakefs_url
+
+    reader: Any = None
+    if data is not None:
+        from compiler.store.directory import DirectoryStore
+
+        reader = DirectoryStore(data)
+        names = RepoNames.in_directory(reader)
+    else:
+        config = _config(config_path, {})
+        if config is None:
+            return int(ExitCode.USAGE)
+        names = RepoNames(config.lakefs_repo)
+    try:
+        repo, ref = parse_lakefs_url(url, names)
+    except LakeFSURLError as exc:
+        raise click.BadParameter(str(exc), param_hint="'lakefs://REPO/REF'") from None
+    if reader is None:
+        reader = _lakefs_client(config)
+        if reader is None:
+            return int(ExitCode.USAGE)
+    return reader, repo, ref, names
 
 
 def _config(path: Path | None, flags: dict[tuple[str, ...], Any]) -> Any:

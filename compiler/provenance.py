@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import islice
 from typing import Any, Protocol
 
 from compiler.runtime.contract import (
@@ -23,7 +25,7 @@ from compiler.runtime.contract import (
     PIPELINE_KEY,
     WORKFLOW_KEY,
 )
-from compiler.spec.names import LAKEFS_REPO
+from compiler.spec.names import LAKEFS_REPO, lakefs_repo_name
 from compiler.store import Commit, NotFound
 
 # The rest of the provenance metadata `dsc runtime commit` writes (DESIGN.md §5) that is shown.
@@ -40,19 +42,62 @@ class CommitReader(Protocol):
         ...
 
 
+class HistoryReader(CommitReader, Protocol):
+    def log(self, repo: str, ref: str, stop_at: str | None = None) -> Iterator[Commit]:
+        """The first-parent chain from `ref`, newest first."""
+        ...
+
+
 class LakeFSURLError(ValueError):
     """A `lakefs://` argument that does not name a repository and a ref."""
 
 
-def parse_lakefs_url(url: str) -> tuple[str, str]:
-    """`lakefs://<repo>/<ref>` -> (repo, ref); one trailing `/` is allowed, a path is not."""
+@dataclass(frozen=True, slots=True)
+class RepoNames:
+    """How a name typed in a `lakefs://` URL reaches a repository. `mapped` is the lakeFS
+    repository dsc uses for a Pachyderm repo name (`wc` -> `wc-repo`, `raw_data` ->
+    `raw-data`, or dsc.yaml's `repos`); `listed` names the repositories there are, where
+    that is known (a data directory)."""
+
+    mapped: Callable[[str], str] = lakefs_repo_name
+    listed: Callable[[], list[str]] | None = None
+
+    @classmethod
+    def in_directory(cls, store: Any) -> RepoNames:
+        """The names of a data directory (`compiler.store.directory.DirectoryStore`): a
+        directory's name means the repository the runs kept in it."""
+        held = {directory: repo for repo, directory in store.directories.items()}
+        return cls(lambda name: held.get(name) or lakefs_repo_name(name), store.repositories)
+
+    def hint(self, repo: str, ref: str) -> str:
+        """What to add to an error about `repo`: the repository dsc maps the name to, or
+        which repositories there are; "" when `repo` is one of them."""
+        known = self.listed() if self.listed is not None else None
+        if known is not None and repo in known:
+            return ""
+        target = self.mapped(repo)
+        if target != repo and LAKEFS_REPO.fullmatch(target) and (known is None
+                                                                  or target in known):
+            return (f"; did you mean lakefs://{target}/{ref}? (dsc maps the Pachyderm repo "
+                    f"`{repo}` to the lakeFS repository `{target}`)")
+        if known is None:
+            return ""
+        return (f"; the data directory holds {', '.join(known)}" if known
+                else "; the data directory holds no repository (is it one `dsc run --data` "
+                "wrote?)")
+
+
+def parse_lakefs_url(url: str, names: RepoNames | None = None) -> tuple[str, str]:
+    """`lakefs://<repo>/<ref>` -> (repo, ref); one trailing `/` is allowed, a path is not.
+    A repository name lakeFS refuses is said with the name dsc maps it to."""
     scheme = "lakefs://"
     if not url.startswith(scheme):
         raise LakeFSURLError(f"expected lakefs://<repo>/<ref>, got {url!r}")
     repo, _, ref = url[len(scheme):].partition("/")
     if not LAKEFS_REPO.fullmatch(repo):
+        hint = (names or RepoNames()).hint(repo, ref.rstrip("/") or "main") if repo else ""
         raise LakeFSURLError(f"{url!r}: {repo!r} is not a lakeFS repository name "
-                             f"(^{LAKEFS_REPO.pattern}$)")
+                             f"(^{LAKEFS_REPO.pattern}$){hint}")
     ref = ref[:-1] if ref.endswith("/") else ref
     if not ref:
         raise LakeFSURLError(f"{url!r} names no ref: give a branch, tag or commit ID, e.g. "
@@ -245,6 +290,52 @@ def walk(occurrence: Occurrence) -> Iterator[tuple[Occurrence | None, Occurrence
         parent, current = stack.pop()
         yield parent, current
         stack.extend((current, child) for child in reversed(current.children))
+
+
+# --- a ref's history: `dsc log` ------------------------------------------------------------
+
+def history(reader: HistoryReader, repo: str, ref: str, limit: int | None = None
+            ) -> list[Commit]:
+    """The first-parent chain from `repo`@`ref`, newest first, at most `limit` commits (only
+    those are read). Raises NotFound when the repository or ref does not exist."""
+    return list(islice(reader.log(repo, ref), limit))
+
+
+def render_log(commits: list[Commit], fmt: str) -> str:
+    """text: `short ID  date (UTC)  what made it`, one line per commit; json: a list."""
+    if fmt == "json":
+        return json.dumps([_log_json(c) for c in commits], indent=2, sort_keys=True,
+                          ensure_ascii=False) + "\n"
+    return "".join(f"{c.id[:SHORT]}  {_date(c.created) or '-':<20}  {_log_text(c)}\n"
+                   for c in commits)
+
+
+def _log_text(commit: Commit) -> str:
+    meta = commit.metadata
+    if PIPELINE_KEY not in meta:
+        return commit.message.splitlines()[0] if commit.message.strip() else "(no message)"
+    parts = [f"pipeline {meta[PIPELINE_KEY]}"]
+    if meta.get(WORKFLOW_KEY):
+        parts.append(f"run {meta[WORKFLOW_KEY]}")
+    if meta.get(DATUMS_KEY):
+        parts.append(_datums_text(meta[DATUMS_KEY]))
+    return " · ".join(parts)
+
+
+def _log_json(commit: Commit) -> dict[str, Any]:
+    meta = commit.metadata
+    return {"commit": commit.id, "parents": list(commit.parents),
+            "created": _date(commit.created), "message": commit.message,
+            "pipeline": meta.get(PIPELINE_KEY), "workflow": meta.get(WORKFLOW_KEY),
+            "datums": meta.get(DATUMS_KEY),
+            "inputs": {k[len(INPUT_PREFIX):]: v for k, v in sorted(meta.items())
+                       if k.startswith(INPUT_PREFIX)}}
+
+
+def _date(created: int) -> str | None:
+    if not created:
+        return None
+    return datetime.fromtimestamp(created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- renderers -----------------------------------------------------------------------------

@@ -230,3 +230,99 @@ def test_version_and_module_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "compiler", "--version"], capture_output=True,
                          text=True, check=True, cwd=ROOT)
     assert out.stdout.startswith("dsc, version ")
+
+
+# --- paths: the same usage error, in every command that takes them ----------------------------
+
+SPEC_COMMANDS = [("lint",), ("datums",), ("compile",), ("run",), ("gc",), ("triggers", "action")]
+
+
+@pytest.mark.parametrize("command", SPEC_COMMANDS, ids=" ".join)
+def test_a_missing_spec_path_is_a_usage_error_in_every_command(tmp_path: Path,
+                                                               command: tuple[str, ...]
+                                                               ) -> None:
+    result = run_dsc(*command, str(tmp_path / "missing"))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for 'SPECS...': Path '{tmp_path / 'missing'}' does not exist.")
+
+
+@pytest.mark.parametrize("command", SPEC_COMMANDS, ids=" ".join)
+def test_a_directory_without_spec_files_is_a_usage_error_in_every_command(
+        tmp_path: Path, command: tuple[str, ...]) -> None:
+    empty = tmp_path / "specs"
+    (empty / ".git").mkdir(parents=True)
+    _write(empty / ".git", "config.json", GOOD)  # hidden directories are not walked
+    _write(empty, "notes.txt", GOOD)
+    result = run_dsc(*command, str(_write(tmp_path, "a.json", GOOD)), str(empty))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for 'SPECS...': Directory '{empty}' holds no spec files (*.json, "
+        "*.yaml, *.yml, or .j2/.jinja templates of them; hidden directories are skipped).")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("command", "option"), [
+    ("run", "--data"), ("gc", "--data"), ("datums", "--data"), ("datums", "--from-dir"),
+    ("provenance", "--data")])
+def test_a_missing_data_directory_is_a_usage_error_in_every_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, option: str) -> None:
+    args = (["lakefs://split/main"] if command == "provenance"
+            else [str(_write(tmp_path, "a.json", GOOD))])
+    given = run_dsc(command, *args, option, str(tmp_path / "nowhere"))
+    assert given.exit_code == 2
+    assert given.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '--data': Directory '{tmp_path / 'nowhere'}' does not "
+        "exist.")
+    if command in ("run", "gc"):  # the others have no default data directory
+        monkeypatch.chdir(tmp_path)
+        default = run_dsc(command, *args)
+        assert default.exit_code == 2
+        assert default.stderr.splitlines()[-1] == (
+            "Error: Invalid value for '--data': Directory 'data' does not exist. (the "
+            "default; give --data DIR)")
+
+
+def test_datums_takes_the_data_directory_of_run_as_data(tmp_path: Path) -> None:
+    spec = _write(tmp_path, "edges.json", GOOD)
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    for name in ("a.png", "b.png"):
+        _write(tmp_path / "data" / "images", name, "x")
+    data = run_dsc("datums", str(spec), "--data", str(tmp_path / "data"), "-o", "json")
+    assert data.exit_code == 0
+    assert [d["inputs"][0]["path"] for d in json.loads(data.stdout)] == ["/a.png", "/b.png"]
+    old_name = run_dsc("datums", str(spec), "--from-dir", str(tmp_path / "data"), "-o", "json")
+    assert (old_name.exit_code, old_name.stdout) == (0, data.stdout)
+
+
+@pytest.mark.parametrize("args", [["--traceback", "lint", "A"], ["lint", "--traceback", "A"],
+                                  ["lint", "A", "--traceback"]])
+def test_traceback_shows_the_stack_before_or_after_the_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    import compiler.spec.lint as lint
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lint, "lint_paths", explode)
+    spec = str(_write(tmp_path, "a.json", GOOD))
+    with pytest.raises(RuntimeError, match="boom"):
+        run_dsc(*[spec if a == "A" else a for a in args])
+
+
+def test_every_command_takes_traceback() -> None:
+    from click import Group
+
+    from compiler.cli import cli
+
+    def commands(group: Group, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+        out = []
+        for name, command in sorted(group.commands.items()):
+            if isinstance(command, Group):
+                out += commands(command, (*prefix, name))
+            else:
+                out.append((*prefix, name))
+        return out
+
+    for command in commands(cli, ()):
+        assert "--traceback" in run_dsc(*command, "--help").stdout, command

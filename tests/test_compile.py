@@ -140,7 +140,7 @@ def test_output_dir_writes_one_file_per_object(tmp_path: Path) -> None:
     result = run_dsc("compile", str(ROOT / "examples" / "hyperparameter"), "--output-dir",
                      str(tmp_path / "out"), "-o", "json")
     assert result.exit_code == 0
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    names = sorted(p.name for p in (tmp_path / "out").iterdir() if p.name != ".dsc-compile")
     assert names[0] == "workflow-" + names[0][len("workflow-"):]
     assert names[1] == "workflowtemplate-hyperparameter.json"
     assert json.loads((tmp_path / "out" / names[1]).read_text())["kind"] == "List"

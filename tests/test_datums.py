@@ -266,7 +266,7 @@ def test_the_data_comes_from_exactly_one_source(tmp_path: Path, args: list[str])
     args = [str(listing) if a == "L" else a for a in args]
     result = run_dsc("datums", str(spec), *args)
     assert result.exit_code == 2
-    assert "exactly one of --from-dir DIR, --listing FILE or --lakefs" in result.stderr
+    assert "exactly one of --data DIR, --listing FILE or --lakefs" in result.stderr
 
 
 def test_several_pipelines_need_pipeline_and_unknown_names_are_refused(tmp_path: Path) -> None:

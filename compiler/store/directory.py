@@ -33,7 +33,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO, ParamSpec, TypeVar
 
@@ -137,6 +137,21 @@ class DirectoryStore:
     def _repo(self, repo: str) -> Path:
         return self._state / "repos" / repo
 
+    def repositories(self) -> list[str]:
+        """The repositories DIR holds: each directory of the user's data, by the name the
+        runs gave it (else its own), and each one dsc writes."""
+        named = {directory: repo for repo, directory in self.directories.items()}
+        found = set()
+        with suppress(OSError):
+            for entry in os.scandir(self.root):
+                if not entry.name.startswith(".") and entry.is_dir():
+                    found.add(named.get(entry.name, entry.name))
+        with suppress(OSError):
+            for entry in os.scandir(self._state / "repos"):
+                if self._managed(entry.name):
+                    found.add(entry.name)
+        return sorted(found)
+
     def _managed(self, repo: str) -> bool:
         return (self._repo(repo) / "repository.json").is_file()
 
@@ -152,15 +167,13 @@ class DirectoryStore:
     def head(self, repo: str, branch: str) -> str:
         if self._managed(repo):
             return self._head(repo, branch, "get branch")
-        return self._plain_commit(repo, "get branch")[0]
+        commit, tree = self._plain_commit(repo, "get branch")
+        self._record_plain(repo, commit, tree)  # what a run pins: found again after an edit
+        return commit
 
     def commit_of(self, repo: str, ref: str) -> Commit:
         if not self._managed(repo):
-            commit, _ = self._plain_commit(repo, "get commit")
-            if ref != commit and not _branch_like(ref):
-                raise self._changed(repo, ref, commit, "get commit")
-            return Commit(commit, (), f"the files in {self.directory(repo)}", {},
-                          meta_range=commit)
+            return self._plain_commit_of(repo, ref)
         return self._value(repo, self._commit(
             repo, self._resolve(repo, ref, "get commit"), "get commit"))
 
@@ -181,9 +194,17 @@ class DirectoryStore:
         return known
 
     def log(self, repo: str, ref: str, stop_at: str | None = None) -> Iterator[Commit]:
-        """The first-parent chain from `ref`, newest first, ending with `stop_at`."""
+        """The first-parent chain from `ref`, newest first, ending with `stop_at`. A plain
+        directory has no parents: its log is the commit `ref` names, then the earlier
+        versions runs read (recorded when they pinned them), newest first."""
         if not self._managed(repo):
-            yield self.commit_of(repo, ref)
+            first = self.commit_of(repo, ref)
+            yield first
+            if first.id != stop_at:
+                for version in self._plain_versions(repo, first, _hex(ref)):
+                    yield version
+                    if version.id == stop_at:
+                        return
             return
         commit: str | None = self._resolve(repo, ref, "log commits")
         while commit:
@@ -270,6 +291,60 @@ class DirectoryStore:
                            f"{_short(now)}); run again to read the new data")
 
     # --- plain directories (the user's data) --------------------------------------------
+
+    def _plain_commit_of(self, repo: str, ref: str) -> Commit:
+        """The commit of a plain directory `ref` names: a version a run pinned (recorded), by
+        its ID or a unique prefix of it, or the current files. Any other ref is a branch,
+        and every branch is the current files; an all-hex ref is taken as a commit ID."""
+        if _hex(ref) and not _is_commit(ref):
+            current: tuple[str, ...] = ()
+            with suppress(NotFound):  # the directory gone, what was recorded remains
+                current = (self._plain_commit(repo, "get commit")[0],)
+            ref = self._by_prefix(repo, ref, "get commit", current)
+        if not (_is_commit(ref) and self._recorded(repo, ref)):
+            commit, _ = self._plain_commit(repo, "get commit")
+            if ref != commit and _is_commit(ref):
+                raise self._changed(repo, ref, commit, "get commit")
+            if not self._recorded(repo, commit):
+                return Commit(commit, (), f"the files in {self.directory(repo)}", {},
+                              meta_range=commit)
+            ref = commit
+        return self._value(repo, self._commit(repo, ref, "get commit"))
+
+    def _recorded(self, repo: str, commit: str) -> bool:
+        return (self._repo(repo) / "commits" / f"{commit}.json").is_file()
+
+    def _record_plain(self, repo: str, commit: str, tree: Tree) -> None:
+        """Keep the tree (paths, MD5s, sizes: the content stays the user's) of a plain
+        directory's commit among the repository's commits, so that it is still found after
+        the files change, as lakeFS keeps every commit (an older output's provenance names
+        it)."""
+        if self._recorded(repo, commit):
+            return
+        with self._locked(repo):
+            where = self._repo(repo) / "commits"
+            # `n` orders the versions recorded within one second of each other
+            n = len(os.listdir(where)) if where.is_dir() else 0
+            self._write_json(where / f"{commit}.json", {
+                "id": commit, "parents": [], "metadata": {}, "created": int(time.time()),
+                "n": n, "message": f"the files of {self.directory(repo).name}/ when a run "
+                "read them",
+                "tree": {p: list(tree[p]) for p in sorted(tree)}})
+
+    def _plain_versions(self, repo: str, first: Commit, older: bool) -> list[Commit]:
+        """The recorded versions of a plain directory other than `first`, newest first; with
+        `older`, only those recorded before it."""
+        try:
+            names = os.listdir(self._repo(repo) / "commits")
+        except FileNotFoundError:
+            return []
+        records = sorted((self._commit(repo, n[:-len(".json")], "log commits") for n in names
+                          if n.endswith(".json") and _is_commit(n[:-len(".json")])),
+                         key=lambda r: (r.get("created", 0), r.get("n", 0)), reverse=True)
+        found = [r["id"] for r in records]
+        if older and first.id in found:
+            records = records[found.index(first.id) + 1:]
+        return [self._value(repo, r) for r in records if r["id"] != first.id]
 
     def _plain_commit(self, repo: str, operation: str) -> tuple[str, Tree]:
         top = self.directory(repo)
@@ -456,7 +531,37 @@ class DirectoryStore:
                               "found") from None
 
     def _resolve(self, repo: str, ref: str, operation: str) -> str:
-        return ref if _is_commit(ref) else self._head(repo, ref, operation)
+        """A full commit ID, a branch, or (as lakeFS resolves refs) a unique prefix of a
+        commit ID (the 12 characters dsc prints)."""
+        if _is_commit(ref):
+            return ref
+        try:
+            return self._head(repo, ref, operation)
+        except NotFound:
+            if not _hex(ref) or not self._managed(repo):
+                raise
+        return self._by_prefix(repo, ref, operation)
+
+    def _by_prefix(self, repo: str, prefix: str, operation: str,
+                   also: tuple[str, ...] = ()) -> str:
+        """The one commit of `repo` (recorded, or among `also`) whose ID starts with
+        `prefix`."""
+        try:
+            names = os.listdir(self._repo(repo) / "commits")
+        except FileNotFoundError:
+            names = []
+        found = sorted({n[:-len(".json")] for n in names
+                        if n.startswith(prefix) and n.endswith(".json")}
+                       | {c for c in also if c.startswith(prefix)})
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise self._error(NotFound, operation, 404, f"no commit of `{repo}` has an ID "
+                              f"starting with {prefix}")
+        shown = ", ".join(c[:max(12, len(prefix) + 1)] for c in found[:5])
+        raise self._error(LakeFSError, operation, 400, f"{prefix} is the start of "
+                          f"{len(found)} commit IDs of `{repo}` ({shown}"
+                          f"{', ...' if len(found) > 5 else ''}): give more of it")
 
     def _commit(self, repo: str, commit: str, operation: str) -> dict[str, Any]:
         with self._lock:
@@ -674,6 +779,12 @@ def _is_commit(ref: str) -> bool:
 
 def _branch_like(ref: str) -> bool:
     return not _is_commit(ref)
+
+
+def _hex(ref: str) -> bool:
+    """Whether `ref` may be a commit ID or the start of one (lakeFS: `^[a-fA-F0-9]{1,64}$`;
+    dsc's IDs are lowercase)."""
+    return 0 < len(ref) <= 64 and all(c in "0123456789abcdef" for c in ref)
 
 
 def _short(ref: str) -> str:

@@ -5,6 +5,7 @@ main with provenance metadata), plus the core on a fake for what lakeFS cannot h
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -43,14 +44,14 @@ class Demo:
 
 
 def publish(standin: Any, lakefs: LakeFS, pipeline: str, files: dict[str, bytes],
-            inputs: dict[str, str], datums: int) -> str:
+            inputs: dict[str, str], datums: int, uid: str = "") -> str:
     """What `dsc runtime commit` leaves: the job branch merged into main, with metadata."""
     if pipeline not in standin.state():
         standin.seed(pipeline, {}, message="Repository created")
     branch = f"dsc-{pipeline}-{RUN}"
     standin.seed(pipeline, files, branch=branch, message=f"dsc: {pipeline} job")
     metadata = {"dsc.pipeline": pipeline, "dsc.spec.sha256": "ab" * 32, "dsc.image": IMAGE,
-                "dsc.workflow": RUN, "dsc.workflow.uid": f"uid-{pipeline}",
+                "dsc.workflow": RUN, "dsc.workflow.uid": uid or f"uid-{pipeline}",
                 "dsc.datums": f"total={datums} processed={datums} skipped=0 recovered=0",
                 "dsc.version": "0.1.0", "::lakefs::Argo::url[url:ui]": ARGO,
                 **{f"dsc.input.{name}": value for name, value in inputs.items()}}
@@ -403,3 +404,70 @@ def test_datum_counts_and_missing_metadata_read_plainly() -> None:
     assert json.loads(render_json(unfold(trace_lineage(fake, "odd", "main")))) == {
         "repo": "odd", "commit": "c" * 63 + "3", "pipeline": "odd", "workflow": None,
         "image": None, "datums": "lots", "argo_url": None, "inputs": []}
+
+
+# --- names and short IDs, as dsc prints them ---------------------------------------------------
+
+@pytest.mark.parametrize(("url", "meant"), [
+    ("lakefs://wc/main", "lakefs://wc-repo/main? (dsc maps the Pachyderm repo `wc` to the "
+     "lakeFS repository `wc-repo`)"),
+    ("lakefs://raw_data/0123456789ab", "lakefs://raw-data/0123456789ab? (dsc maps the "
+     "Pachyderm repo `raw_data` to the lakeFS repository `raw-data`)"),
+])
+def test_a_refused_name_is_met_with_the_repository_dsc_maps_it_to(provenance: Any, url: str,
+                                                                  meant: str) -> None:
+    result = provenance(url, LAKEFS_ENDPOINT=None)  # said before lakeFS is needed
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].endswith(f"; did you mean {meant}")
+
+
+def test_the_mapping_of_dsc_yaml_is_the_one_suggested(provenance: Any, tmp_path: Path) -> None:
+    (tmp_path / "dsc.yaml").write_text("repos: {raw_data: iris-raw}\n")
+    result = provenance("lakefs://raw_data/main")
+    assert result.exit_code == 2
+    assert "did you mean lakefs://iris-raw/main? (dsc maps the Pachyderm repo `raw_data` to " \
+        "the lakeFS repository `iris-raw`)" in result.stderr
+
+
+def test_the_short_ids_dsc_prints_are_refs(demo: Demo, provenance: Any) -> None:
+    by_short = provenance(f"lakefs://model/{short(demo.model)}")
+    assert by_short.exit_code == 0
+    assert by_short.stdout == provenance("lakefs://model/main").stdout
+
+
+def test_log_lists_the_first_parent_chain(lakefs_standin: Any, demo: Demo,
+                                          monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    again = publish(lakefs_standin, adapter(lakefs_standin), "split", {"train.csv": b"u"},
+                    {"raw_data": f"raw-data@{demo.raw}"}, 1, uid="uid-split-again")
+
+    def log(*args: str) -> Result:
+        return CliRunner().invoke(cli, ["log", *args], env=cli_env(lakefs_standin),
+                                  catch_exceptions=False)
+
+    result = log("lakefs://split/main")
+    assert (result.exit_code, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    assert [line[:12] for line in lines[:2]] == [short(again), short(demo.split)]
+    assert lines[0].endswith(f"  pipeline split · run {RUN} · 1 datum")
+    assert re.fullmatch(r"[0-9a-f]{12}  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  Repository created",
+                        lines[-1])
+    assert log("lakefs://split/main", "-n", "1").stdout == lines[0] + "\n"
+    older = log(f"lakefs://split/{short(demo.split)}", "-o", "json", "-n", "1")
+    assert json.loads(older.stdout)[0]["commit"] == demo.split
+    gone = log("lakefs://nowhere/main")
+    assert gone.exit_code == 3 and gone.stderr.startswith(
+        "dsc: error: lakefs://nowhere/main: no such repository or ref (lakeFS log commits: 404")
+
+
+def test_log_help_imports_no_lakefs_sdk() -> None:
+    code = ("import sys, json\nfrom compiler.cli import cli\n"
+            "try:\n    cli(['log', '--help'], prog_name='dsc')\n"
+            "except SystemExit:\n    pass\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert "lakefs://REPO/REF" in out.stdout
+    loaded = {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
+    assert not loaded & {"lakefs_sdk", "hera", "pydantic", "urllib3"}

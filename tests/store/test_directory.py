@@ -223,3 +223,73 @@ def test_a_file_name_that_is_not_utf8_is_named(store, tmp_path):
     with pytest.raises(LakeFSError, match=r"get branch: 400: b'.*/raw/caf\\xe9.csv': the "
                                           r"file name is not UTF-8"):
         store.head("raw", "main")
+
+
+def _commits(store, n):
+    """`n` commits on out@main, oldest first."""
+    store.ensure_repository("out", "local://out", "main")
+    made = [store.head("out", "main")]
+    for i in range(n):
+        store.upload("out", "main", "a.txt", str(i).encode())
+        made.append(store.commit_once("out", "main", f"c{i}", {"k": str(i)}, "k",
+                                      since=made[-1]).id)
+    return made
+
+
+def test_a_commit_is_found_by_a_unique_prefix_of_its_id(store):
+    """As lakeFS resolves refs: the 12 characters dsc prints name the commit."""
+    made = _commits(store, 17)  # 18 IDs: two of them start with the same hex digit
+    last = made[-1]
+    assert store.commit_of("out", last[:12]) == store.commit_of("out", last)
+    assert [c.id for c in store.log("out", made[-2][:12])][:2] == [made[-2], made[-3]]
+    first_digit = next(d for d in "0123456789abcdef" if sum(c[0] == d for c in made) > 1)
+    with pytest.raises(LakeFSError, match=rf"400: {first_digit} is the start of \d+ commit "
+                       r"IDs of `out` \([0-9a-f]{12}, [0-9a-f]{12}"):
+        store.commit_of("out", first_digit)
+    unknown = next(p for p in (f"{i:04x}" for i in range(1 << 16))
+                   if not any(c.startswith(p) for c in made))
+    with pytest.raises(NotFound, match=f"no commit of `out` has an ID starting with {unknown}"):
+        store.commit_of("out", unknown)
+    with pytest.raises(NotFound, match="branch `no-such-branch`"):
+        store.commit_of("out", "no-such-branch")
+
+
+def test_a_branch_is_found_before_a_commit_id_prefix(store):
+    made = _commits(store, 1)
+    store.create_branch_once("out", made[-1][:6], made[0])
+    assert store.commit_of("out", made[-1][:6]).id == made[0]
+
+
+def test_a_pinned_plain_commit_is_found_after_its_files_change(store, tmp_path):
+    """A run pins a plain directory's digest; after an edit, the older outputs' provenance
+    still names it, so its tree is recorded (paths, MD5s, sizes; not the content)."""
+    pinned = store.head("raw-data", "main")
+    (tmp_path / "raw_data" / "a.csv").write_text("edited\n")
+    now = store.head("raw-data", "main")
+    assert now != pinned
+    later = DirectoryStore(tmp_path, {"raw-data": "raw_data"})  # another process
+    old = later.commit_of("raw-data", pinned)
+    assert (old.id, old.parents, old.metadata) == (pinned, (), {})
+    assert old.message == "the files of raw_data/ when a run read them"
+    assert later.commit_of("raw-data", pinned[:12]) == old
+    assert later.commit_of("raw-data", "main").id == now
+    assert [c.id for c in later.log("raw-data", "main")] == [now, pinned]
+    assert [c.id for c in later.log("raw-data", pinned[:12])] == [pinned]
+    with pytest.raises(NotFound, match=r"raw_data changed after the run pinned it"):
+        later.read("raw-data", pinned, "a.csv")  # the content is the user's, not kept
+    record = json.loads((tmp_path / ".dsc" / "repos" / "raw-data" / "commits" /
+                         f"{pinned}.json").read_text())
+    assert record["tree"] == {"a.csv": ["3ecfad755fa825f7a17c5526ec44e651", 4],
+                              "sub/b.csv": ["60d044caa59c7a6f32cddeed9d9b514e", 4]}
+    assert not (tmp_path / ".dsc" / "repos" / "raw-data" / "repository.json").exists()
+
+
+def test_a_plain_commit_no_run_pinned_is_not_found_once_changed(store, tmp_path):
+    seen = store.commit_of("raw-data", "main").id  # read, not pinned: nothing recorded
+    (tmp_path / "raw_data" / "a.csv").write_text("edited\n")
+    with pytest.raises(NotFound, match=r"changed after the run pinned it at "
+                       rf"{seen[:12]} \(its files now make"):
+        store.commit_of("raw-data", seen)
+    with pytest.raises(NotFound, match=f"no commit of `raw-data` has an ID starting with "
+                       f"{seen[:12]}"):
+        store.commit_of("raw-data", seen[:12])
