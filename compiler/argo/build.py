@@ -26,6 +26,7 @@ from compiler.argo.graph import Graph, short_hash
 from compiler.argo.names import CRON_MAX, OBJECT_MAX, fit, unique_names
 from compiler.config import Config
 from compiler.runtime import contract
+from compiler.spec.identity import code_identity
 from compiler.spec.model import CombinedInput, CronInput, Input, PfsInput, Pipeline, Resources
 
 # Argo's full CRDs (v4): at most 200 templates per object and 200 tasks per DAG (rules.md §12).
@@ -112,7 +113,7 @@ def job_spec(p: Pipeline, config: Config) -> dict[str, Any]:
         "input": _input_json(p.input, config) if p.input else None,
         "output": {"repo": config.lakefs_repo(p.name),
                    "branch": p.output_branch or config.default_branch},
-        "image": p.transform.image, "spec_sha256": spec_digest(p),
+        "image": p.transform.image, "spec_sha256": spec_digest(p), "code": code_identity(p),
         "salt": p.salt or "", "reprocess_spec": p.reprocess_spec,
         "max_datums": config.max_datums, "default_branch": config.default_branch}
     if p.job_timeout:

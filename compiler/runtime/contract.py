@@ -189,7 +189,26 @@ def plan_path(index: int) -> str:
 
 
 def manifest_path(index: int) -> str:
+    """A processed datum's manifest on the job branch (its outputs; gone once committed)."""
     return f".dsc/datums/{index:06d}.json"
+
+
+# The datum index an output commit holds (compiler.runtime.incremental), in plan order, 1,000
+# datums a file: per datum its ID, hash, state, the run whose job processed it, its matches
+# and its output files; jobs.json describes those runs (code identity, image, inputs).
+INDEX_DIR = ".dsc/index/"
+INDEX_JOBS = ".dsc/index/jobs.json"
+INDEX_CHUNK = 1000
+
+
+def index_path(index: int) -> str:
+    return f"{INDEX_DIR}{index // INDEX_CHUNK:06d}.json"
+
+
+def noop_branch(commit: str) -> str:
+    """What `open` outputs as the job branch of a job with nothing to do: the output commit
+    that already holds its result (`@<commit>`; no branch name starts with `@`)."""
+    return "@" + commit
 
 
 JOB_BRANCH_PREFIX = "dsc-"
@@ -207,7 +226,8 @@ RUN_KEY = "dsc.workflow.uid"  # identifies the run: a commit or merge carrying i
 WORKFLOW_KEY = "dsc.workflow"  # the run's name
 IMAGE_KEY = "dsc.image"  # the image the user code ran in (absent when no image ran it)
 RUNNER_KEY = "dsc.runner"  # "argo" on a cluster; "host" or "docker" under `dsc run`
-DATUMS_KEY = "dsc.datums"  # "total=N processed=N skipped=0 recovered=N"
+DATUMS_KEY = "dsc.datums"  # "total=N processed=N skipped=N deleted=N recovered=N"
+CODE_KEY = "dsc.code"  # the pipeline's code identity (compiler.spec.identity)
 # A dsc commit that changes no data (installing the trigger's action file): its events start
 # no run, and the reconciler looks through it to the data commit below.
 BOOKKEEPING_KEY = "dsc.bookkeeping"

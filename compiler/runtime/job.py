@@ -55,6 +55,8 @@ class Job:
     max_datums: int
     job_timeout: int | None
     leaves: tuple[Leaf, ...]
+    code: str = ""  # the code identity (compiler.spec.identity); "" from an older compiler
+    reprocess_spec: str = "until_success"
 
     @classmethod
     def parse(cls, text: str) -> Job:
@@ -71,7 +73,8 @@ class Job:
                        default_branch=str(doc.get("default_branch") or output["branch"]),
                        max_datums=int(doc.get("max_datums") or 0),
                        job_timeout=int(doc["job_timeout"]) if doc.get("job_timeout") else None,
-                       leaves=tuple(leaves))
+                       leaves=tuple(leaves), code=str(doc.get("code") or ""),
+                       reprocess_spec=str(doc.get("reprocess_spec") or "until_success"))
         except (ValueError, KeyError, TypeError) as exc:
             raise JobError(f"--job is not a dsc job document ({type(exc).__name__}: {exc}); "
                            "compile the specs with this version of dsc") from None

@@ -27,6 +27,17 @@ from typing import Any, TypeVar
 
 from compiler import __version__
 from compiler.runtime import contract, gc
+from compiler.runtime.incremental import (
+    PROCESSED,
+    RECOVERED,
+    Forced,
+    Listing,
+    Previous,
+    Sorted,
+    datum_hash,
+    read_index,
+    sort_plan,
+)
 from compiler.runtime.job import Job, JobError, Leaf, Run, datum_index
 from compiler.store import Commit, Conflict, LakeFSError, NotFound, ObjectInfo, Store
 
@@ -83,7 +94,7 @@ class Trigger:
 
 def open_job(ctx: Context, job_text: str, pins: Iterable[str],
              expect: tuple[int, str] | None = None, cron_tick: str = "",
-             trigger: Trigger | None = None) -> Opened:
+             trigger: Trigger | None = None, reprocess: str = "") -> Opened:
     started = ctx.clock()
     job = Job.parse(job_text)
     store, run = ctx.store, ctx.run
@@ -98,14 +109,24 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
         if store.ensure_repository(job.output_repo, namespace, job.output_branch):
             ctx.log(f"created lakeFS repository {job.output_repo} at {namespace}")
     try:
-        base = store.head(job.output_repo, job.output_branch)
+        head = store.commit_of(job.output_repo, job.output_branch)
     except NotFound:
         raise JobError(
             f"pipeline `{job.pipeline}`: the output branch {job.output_repo}@"
             f"{job.output_branch} does not exist (create the repository and branch, or set "
             "`lakefs.storage_namespace` in dsc.yaml so dsc creates the repository)") from None
-
-    plan = _plan(ctx, job, commits)
+    base = head.id
+    pinned_text = ", ".join(f"{leaf.name}={leaf.lakefs_repo}@{commits[leaf.name][:12]}"
+                            for leaf in job.leaves)
+    planned = plan_job(ctx, job, commits, head, Forced.parse(reprocess, job.pipeline),
+                       every_job=expect is not None)
+    if planned.noop:
+        write_outputs(run, "open", {"datums": "[]", "branch": contract.noop_branch(base)})
+        ctx.log(f"open {job.pipeline}: nothing to do: {job.output_repo}@{job.output_branch} "
+                f"({base[:12]}) already holds this code's outputs for {pinned_text}")
+        return Opened(contract.noop_branch(base), [])
+    plan, sorting = planned.plan, planned.sorting
+    assert sorting is not None
     count = len(plan)
     if job.max_datums and count > job.max_datums:
         raise JobError(f"pipeline `{job.pipeline}` has {count:,} datums, over the fan-out "
@@ -131,24 +152,67 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
               "pipeline": job.pipeline, "started": started, "base": base, "job": job_text,
               "inputs": [{"name": leaf.name, "repo": leaf.repo, "lakefs_repo": leaf.lakefs_repo,
                           "commit": commits[leaf.name]} for leaf in job.leaves],
-              "datums": count, "digest": digest}
+              "datums": count, "digest": digest, "code": job.code,
+              "process": len(sorting.process), "skipped": sorting.skipped,
+              "removed": len(sorting.removed), "reasons": sorting.reasons,
+              "reprocess": reprocess}
     # The plan first, the job record last: its presence says `open` finished.
     _parallel(ctx, lambda item: store.upload(job.output_repo, branch, item[0], item[1]),
               chunks)
     store.upload(job.output_repo, branch, contract.JOB_FILE, _json(record))
 
-    keys = [contract.datum_key(i, d["m"][0][1] if d["m"] else "") for i, d in enumerate(plan)]
+    keys = [contract.datum_key(i, plan[i]["m"][0][1] if plan[i]["m"] else "")
+            for i in sorting.process]
     text = json.dumps(keys, separators=(",", ":"))
     if len(text) > KEYS_BUDGET:  # the parameter lives in the Workflow's status: keep it small
-        keys = [str(i) for i in range(count)]
+        keys = [str(i) for i in sorting.process]
         text = json.dumps(keys, separators=(",", ":"))
     write_outputs(run, "open", {"datums": text, "branch": branch})
-    pinned_text = ", ".join(f"{leaf.name}={leaf.lakefs_repo}@{commits[leaf.name][:12]}"
-                            for leaf in job.leaves)
-    ctx.log(f"open {job.pipeline}: {count} datums (plan {digest[:12]}) over {pinned_text}; "
-            f"job branch {job.output_repo}@{branch} from {job.output_branch}@{base[:12]} "
-            f"in {ctx.clock() - started:.2f} s")
+    why = ", ".join(f"{n} {r}" for r, n in sorted(sorting.reasons.items()))
+    ctx.log(f"open {job.pipeline}: {count} datums (plan {digest[:12]}) over {pinned_text}: "
+            f"{len(sorting.process)} to process{f' ({why})' if why else ''}, "
+            f"{sorting.skipped} skipped, {len(sorting.removed)} removed; job branch "
+            f"{job.output_repo}@{branch} from {job.output_branch}@{base[:12]} in "
+            f"{ctx.clock() - started:.2f} s")
     return Opened(branch, keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What a job would do (`open` does it; `dsc plan` shows it)."""
+
+    noop: bool  # the output head already holds this code's outputs of these input commits
+    plan: list[dict[str, Any]]
+    sorting: Sorted | None
+    previous: Previous
+
+
+def plan_job(ctx: Context, job: Job, commits: dict[str, str], head: Commit | None,
+             forced: Forced, every_job: bool = False) -> Planned:
+    """Plan the datums and sort them against the output head's index; reads only. A pinned
+    run (`every_job`: its datums are embedded in the Workflow) processes all of them."""
+    every_job = every_job or job.reprocess_spec == "every_job"
+    if head is not None and not every_job and not forced.everything and not forced.prefixes \
+            and _holds(head, job, commits):
+        return Planned(True, [], None, Previous.empty())
+    plan = _plan(ctx, job, commits)
+    previous = Previous.empty() if head is None else \
+        read_index(ctx.store, job.output_repo, head.id, ctx.transfers)[0]
+    sorting = sort_plan(plan, previous, job.code, every_job, forced)
+    return Planned(False, plan, sorting, previous)
+
+
+def _holds(head: Commit, job: Job, commits: dict[str, str]) -> bool:
+    """Whether the output head is this pipeline's output, made by this code from exactly
+    these input commits (then a job would change nothing, and none runs)."""
+    from compiler.runtime.reconcile import recorded_commit
+
+    meta = head.metadata
+    if not job.code or meta.get(contract.CODE_KEY) != job.code or \
+            meta.get(contract.PIPELINE_KEY) != job.pipeline:
+        return False
+    return all(recorded_commit(meta, leaf.name, leaf.lakefs_repo) == commits[leaf.name]
+               for leaf in job.leaves)
 
 
 def _tick(ctx: Context, job: Job, repo: str) -> None:
@@ -290,8 +354,9 @@ def _branch_hint(store: Store, job: Job, leaf: Leaf, branch: str) -> str:
 
 
 def _plan(ctx: Context, job: Job, commits: dict[str, str]) -> list[dict[str, Any]]:
-    """The datums, as stored: per datum its ID and matches `[leaf, path, join key, group key,
-    size, checksum]` (size and checksum of a file match; a directory is listed by `stage`)."""
+    """The datums, as stored: per datum its ID, its hash (incremental.datum_hash) and matches
+    `[leaf, path, join key, group key, size, checksum]` (size and checksum of a file match; a
+    directory is listed by `stage`). `open` adds `"s": 1` (skipped) or `"r": why`."""
     from compiler.datums.plan import plan_datums
 
     tree, by_source = job.tree()
@@ -304,15 +369,25 @@ def _plan(ctx: Context, job: Job, commits: dict[str, str]) -> list[dict[str, Any
             listed[where] = {"/" + o.path: o for o in ctx.store.objects(*where)}
         return listed[where]
 
+    listings: dict[str, Listing] = {}
+
+    def listing(repo: str) -> Listing:
+        if repo not in listings:
+            listings[repo] = Listing(objects(repo))
+        return listings[repo]
+
     plan: list[dict[str, Any]] = []
     for datum in plan_datums(tree, lambda repo: iter(objects(repo))):
         matches = []
+        content = []
         for m in datum.matches:
             leaf = by_source[id(m.source)]
             info = None if m.is_dir else objects(m.repo).get(m.path)
             matches.append([leaf.index, m.path, m.join_key, m.group_key,
                             info.size if info else None, info.checksum if info else None])
-        plan.append({"id": datum.id, "m": matches})
+            content.append((leaf.index, m.path, listing(m.repo).under(m.path, m.is_dir)))
+        plan.append({"id": datum.id, "h": datum_hash(datum.id, job.code, content),
+                     "m": matches})
     return plan
 
 
@@ -340,7 +415,11 @@ def _datum(ctx: Context, pipeline: str, repo: str, branch: str, key: str,
     if index >= record["datums"]:
         raise JobError(f"datum {key}: the job has {record['datums']} datums")
     chunk = _plan_chunk(ctx, job.output_repo, branch, record, index)
-    return Started(job, record, index, chunk[index % contract.PLAN_CHUNK])
+    datum = chunk[index % contract.PLAN_CHUNK]
+    if datum.get("s"):
+        raise JobError(f"datum {key}: this job skips it (its outputs of an earlier job are "
+                       f"kept); nothing to {verb}")
+    return Started(job, record, index, datum)
 
 
 # Plan chunks already read through a store: `dsc run` runs every datum's stage and publish in
@@ -498,7 +577,8 @@ def publish(ctx: Context, pipeline: str, repo: str, branch: str, key: str) -> No
         for path, info in _parallel(ctx, put, outputs):
             files[path] = {"size": info.size, "checksum": info.checksum}
     manifest = {"run_uid": ctx.run.uid, "index": s.index, "key": key, "id": s.datum["id"],
-                "recovered": recovered, "files": dict(sorted(files.items()))}
+                "hash": s.datum.get("h", ""), "recovered": recovered,
+                "files": dict(sorted(files.items()))}
     ctx.store.upload(repo, branch, contract.manifest_path(s.index), _json(manifest))
     size = sum(f["size"] for f in files.values())
     what = "recovered by err_cmd: no output" if recovered else \
@@ -606,6 +686,8 @@ def commit(ctx: Context, job_text: str, branch: str) -> Committed:
     job = Job.parse(job_text)
     store, run = ctx.store, ctx.run
     repo = job.output_repo
+    if branch.startswith("@"):
+        return _noop(ctx, job, branch[1:], started)
     record = _job_record(ctx, job.pipeline, repo, branch)
     if record is None:
         # Gone after a merge of this run (a retry after the branch was deleted), or never made.
@@ -616,31 +698,120 @@ def commit(ctx: Context, job_text: str, branch: str) -> Committed:
                        "never opened, and the output branch holds no commit of this run")
     _check_deadline(ctx, job, record, "commit")
     base = str(record["base"])
+    made = next((c for c in store.log(repo, branch, stop_at=base)
+                 if c.metadata.get(contract.RUN_KEY) == run.uid), None)
+    if made is not None:  # an earlier attempt committed the job branch: merge that commit
+        merged = _merge(ctx, job, branch, base, made.message, dict(made.metadata))
+        _drop_branch(ctx, job, branch)
+        return _done(ctx, job, merged.id, started, "merged into " + job.output_branch)
 
     count = int(record["datums"])
-    manifests = _parallel(ctx, lambda i: _manifest(ctx, repo, branch, i, run.uid), range(count))
-    writers = _check_paths(job, manifests)
-    keep = {contract.JOB_FILE, *(contract.plan_path(i) for i in range(0, count,
-                                                                      contract.PLAN_CHUNK)),
-            *(contract.manifest_path(i) for i in range(count)), *writers}
+    plan = [entry for chunk in _parallel(ctx, lambda i: _plan_chunk(ctx, repo, branch, record, i),
+                                         range(0, count, contract.PLAN_CHUNK))
+            for entry in chunk]
+    processed = [i for i, entry in enumerate(plan) if not entry.get("s")]
+    carried_ids = {entry["id"] for entry in plan if entry.get("s")}
+    index = _uploaded_index(ctx, repo, branch, record)
+    if index is None:
+        index = _assemble_index(ctx, job, branch, record, plan, processed, carried_ids)
+    writers = _check_paths(job, index)
+    uploads = [contract.index_path(i) for i in range(0, count, contract.INDEX_CHUNK)]
+    keep = {contract.JOB_FILE, contract.INDEX_JOBS, *uploads,
+            *(contract.plan_path(i) for i in range(0, count, contract.PLAN_CHUNK)), *writers}
     stale = [o.path for o in store.objects(repo, branch) if o.path not in keep]
     if stale:
         store.delete_objects(repo, branch, stale)
-    recovered = sum(1 for m in manifests if m["recovered"])
-    metadata = _provenance(job, record, run, count, recovered)
-    message = f"dsc: {job.pipeline} ({count} datums, run {run.name})"
+    done = [index[i] for i in processed]
+    recovered = sum(1 for e in done if e["state"] == RECOVERED)
+    counts = {"total": count, "processed": len(processed) - recovered,
+              "skipped": len(carried_ids), "deleted": int(record.get("removed") or 0),
+              "recovered": recovered}
+    metadata = _provenance(job, record, run, counts)
+    message = (f"dsc: {job.pipeline} ({len(processed)} of {count} datums processed, run "
+               f"{run.name})")
     made = store.commit_once(repo, branch, message, metadata, contract.RUN_KEY, since=base)
     merged = _merge(ctx, job, branch, base, message, metadata)
+    _drop_branch(ctx, job, branch)
+    size = sum(f["size"] for e in done for f in e["files"].values())
+    ctx.log(f"commit {job.pipeline}: job commit {made.id[:12]}; removed {len(stale)} earlier "
+            f"files; {len(writers)} files from {count} datums ({len(processed)} processed, "
+            f"{_bytes(size)} written, {len(carried_ids)} skipped, {recovered} recovered)")
+    return _done(ctx, job, merged.id, started, "merged into " + job.output_branch)
+
+
+def _assemble_index(ctx: Context, job: Job, branch: str, record: dict[str, Any],
+                    plan: list[dict[str, Any]], processed: list[int],
+                    carried_ids: set[str]) -> list[dict[str, Any]]:
+    """The job's datum index, from this run's manifests (processed datums) and the output
+    head's index (skipped ones), uploaded to the job branch: the chunks first, jobs.json last,
+    so a retry that finds jobs.json of this run finds the whole index (the manifests may be
+    deleted by then)."""
+    store, run, repo = ctx.store, ctx.run, job.output_repo
+    base = str(record["base"])
+    manifests = dict(zip(processed, _parallel(
+        ctx, lambda i: _manifest(ctx, repo, branch, i, run.uid), processed), strict=True))
+    previous, carried = read_index(store, repo, base, ctx.transfers,
+                                   keep=lambda e: e["id"] in carried_ids) if carried_ids \
+        else (Previous.empty(), {})
+    missing = carried_ids - set(carried)
+    if missing:
+        raise JobError(f"pipeline `{job.pipeline}`: {len(missing)} datums marked skipped are "
+                       f"not in the index of {repo}@{base[:12]} (e.g. {sorted(missing)[0][:12]})"
+                       "; the output branch changed under the job: run it again")
+    index = [_index_entry(plan[i], manifests[i], run.uid) if i in manifests
+             else carried[plan[i]["id"]] for i in range(len(plan))]
+    jobs = {uid: previous.jobs[uid] for uid in {e["job"] for e in index}
+            if uid in previous.jobs}
+    jobs[run.uid] = {"run": run.name, "pipeline": job.pipeline, "started": record["started"],
+                     "code": job.code, "image": job.image if run.runner != "host" else "",
+                     "runner": run.runner, "spec_sha256": job.spec_sha256,
+                     "inputs": record["inputs"], "plan": record["digest"]}
+    _parallel(ctx, lambda i: store.upload(repo, branch, contract.index_path(i),
+                                          _json(index[i:i + contract.INDEX_CHUNK])),
+              range(0, len(index), contract.INDEX_CHUNK))
+    store.upload(repo, branch, contract.INDEX_JOBS, _json(dict(sorted(jobs.items()))))
+    return index
+
+
+def _uploaded_index(ctx: Context, repo: str, branch: str, record: dict[str, Any]
+                    ) -> list[dict[str, Any]] | None:
+    """The index an earlier attempt of this commit uploaded in full, or None."""
     try:
-        store.delete_branch(repo, branch)
+        jobs = json.loads(ctx.store.read(repo, branch, contract.INDEX_JOBS))
+    except NotFound:
+        return None
+    mine = jobs.get(ctx.run.uid) if isinstance(jobs, dict) else None
+    if not mine or mine.get("plan") != record["digest"]:
+        return None  # the output head's, carried over when the job branch was made
+    count = int(record["datums"])
+    return [entry for chunk in _parallel(
+        ctx, lambda i: json.loads(ctx.store.read(repo, branch, contract.index_path(i))),
+        range(0, count, contract.INDEX_CHUNK)) for entry in chunk]
+
+
+def _drop_branch(ctx: Context, job: Job, branch: str) -> None:
+    try:
+        ctx.store.delete_branch(job.output_repo, branch)
     except LakeFSError as exc:  # the job has landed: a leftover branch must not fail it
         ctx.log(f"commit {job.pipeline}: warning: could not delete the job branch "
-                f"{repo}@{branch} ({exc}); `dsc gc` removes it")
-    size = sum(f["size"] for m in manifests for f in m["files"].values())
-    ctx.log(f"commit {job.pipeline}: job commit {made.id[:12]}; removed {len(stale)} earlier "
-            f"outputs; {len(writers)} files ({_bytes(size)}) from {count} datums "
-            f"({recovered} recovered)")
-    return _done(ctx, job, merged.id, started, "merged into " + job.output_branch)
+                f"{job.output_repo}@{branch} ({exc}); `dsc gc` removes it")
+
+
+def _index_entry(entry: dict[str, Any], manifest: dict[str, Any], uid: str) -> dict[str, Any]:
+    """A processed datum's line of the datum index (compiler.runtime.incremental)."""
+    return {"id": entry["id"], "hash": entry.get("h", ""),
+            "state": RECOVERED if manifest["recovered"] else PROCESSED, "job": uid,
+            "m": [[leaf, path] for leaf, path, *_rest in entry["m"]],
+            "files": manifest["files"]}
+
+
+def _noop(ctx: Context, job: Job, commit_id: str, started: float) -> Committed:
+    """`open` found the output head already holding this job's result: no job branch, no
+    commit; the step outputs that commit (downstream reads it)."""
+    if not (len(commit_id) == 64 and set(commit_id) <= _HEX64):
+        raise JobError(f"--job-branch @{commit_id}: not `@` and a 64-hex commit ID")
+    ctx.store.commit_of(job.output_repo, commit_id)  # it exists (a NotFound says which)
+    return _done(ctx, job, commit_id, started, "nothing to do: already the output head")
 
 
 def _merge(ctx: Context, job: Job, branch: str, base: str, message: str,
@@ -717,34 +888,40 @@ def _manifest(ctx: Context, repo: str, branch: str, index: int, uid: str) -> dic
     return manifest
 
 
-def _check_paths(job: Job, manifests: list[dict[str, Any]]) -> dict[str, str]:
-    """Path -> the datum that wrote it; two datums writing one path, or one writing a file
-    where another writes a directory, fail the job (Pachyderm 2.x)."""
-    writers: dict[str, dict[str, Any]] = {}
-    for m in manifests:
-        for path in m["files"]:
-            other = writers.setdefault(path, m)
-            if other is not m:
-                raise JobError(f"pipeline `{job.pipeline}`: datums {other['key']} "
-                               f"({other['id'][:12]}) and {m['key']} ({m['id'][:12]}) both "
-                               f"wrote /{path}; each output path must come from one datum "
-                               "(put $PACH_DATUM_ID in file names)")
+def _check_paths(job: Job, index: list[dict[str, Any]]) -> dict[str, str]:
+    """Path -> the datum that wrote it (processed now, or carried from an earlier job); two
+    datums writing one path, or one writing a file where another writes a directory, fail
+    the job (Pachyderm 2.x)."""
+    writers: dict[str, tuple[int, dict[str, Any]]] = {}
+
+    def name(i: int, d: dict[str, Any]) -> str:
+        key = contract.datum_key(i, d["m"][0][1] if d["m"] else "")
+        return f"{key} ({d['id'][:12]})"
+
+    for i, d in enumerate(index):
+        for path in d["files"]:
+            other = writers.setdefault(path, (i, d))
+            if other[1] is not d:
+                raise JobError(f"pipeline `{job.pipeline}`: datums {name(*other)} and "
+                               f"{name(i, d)} both wrote /{path}; each output path must come "
+                               "from one datum (put $PACH_DATUM_ID in file names)")
     ordered = sorted(writers)
     for a, b in itertools.pairwise(ordered):
         if b.startswith(a + "/"):
-            raise JobError(f"pipeline `{job.pipeline}`: datum {writers[a]['key']} wrote the "
-                           f"file /{a} and datum {writers[b]['key']} wrote /{b} under it")
-    return {path: m["key"] for path, m in writers.items()}
+            raise JobError(f"pipeline `{job.pipeline}`: datum {name(*writers[a])} wrote the "
+                           f"file /{a} and datum {name(*writers[b])} wrote /{b} under it")
+    return {path: d["id"] for path, (_i, d) in writers.items()}
 
 
-def _provenance(job: Job, record: dict[str, Any], run: Run, count: int,
-                recovered: int) -> dict[str, str]:
+def _provenance(job: Job, record: dict[str, Any], run: Run,
+                counts: dict[str, int]) -> dict[str, str]:
     metadata = {contract.PIPELINE_KEY: job.pipeline, "dsc.spec.sha256": job.spec_sha256,
                 contract.RUNNER_KEY: run.runner, contract.WORKFLOW_KEY: run.name,
                 contract.RUN_KEY: run.uid,
-                contract.DATUMS_KEY: f"total={count} processed={count - recovered} skipped=0 "
-                              f"recovered={recovered}",
+                contract.DATUMS_KEY: " ".join(f"{k}={v}" for k, v in counts.items()),
                 "dsc.version": __version__, "dsc.job": record["branch"]}
+    if job.code:
+        metadata[contract.CODE_KEY] = job.code
     for entry in record["inputs"]:
         key = contract.INPUT_PREFIX + entry["name"]
         value = f"{entry['lakefs_repo']}@{entry['commit']}"

@@ -76,12 +76,14 @@ def check_landed(h: Harness, before, commit: str) -> None:
     assert head.id == commit == s.head("wordcount", "main")
     assert head.parents[0] == before.head, "exactly one new commit on the output branch"
     assert set(head.metadata) >= PROVENANCE, PROVENANCE - set(head.metadata)
-    assert head.metadata["dsc.datums"] == "total=3 processed=3 skipped=0 recovered=0"
+    assert head.metadata["dsc.datums"] == \
+        "total=3 processed=3 skipped=0 deleted=0 recovered=0"
     files = s.objects("wordcount", commit)
     assert {p: v for p, v in files.items() if not p.startswith(".dsc/")} == \
         {"a.count": b"2", "b.count": b"1", "c.count": b"3"}
-    assert sorted(p for p in files if p.startswith(".dsc/datums/")) == \
-        [f".dsc/datums/{i:06d}.json" for i in range(3)]
+    assert sorted(p for p in files if p.startswith(".dsc/")) == \
+        [".dsc/index/000000.json", ".dsc/index/jobs.json", ".dsc/job.json",
+         ".dsc/plan/000000.json"]
     assert s.branch_state("wordcount", "main").staged == {}
     assert job_branches(h) == []
 

@@ -53,7 +53,7 @@ def seed(lakefs_standin, tmp_path):
     return Harness(lakefs_standin, tmp_path), steps, heads
 
 
-def test_split_then_model_gives_77_manifests_and_one_commit_with_provenance(seed):
+def test_split_then_model_gives_a_77_datum_index_and_one_commit_with_provenance(seed):
     h, steps, heads = seed
     s = h.standin
     split_before = s.head("split", "master")
@@ -67,8 +67,9 @@ def test_split_then_model_gives_77_manifests_and_one_commit_with_provenance(seed
     after = s.log("model", "master")
     assert len(after) == len(model_before) + 2  # the job commit and its merge
     files = s.objects("model", model.commit)
-    manifests = sorted(p for p in files if p.startswith(".dsc/datums/"))
-    assert len(manifests) == 77
+    assert not [p for p in files if p.startswith(".dsc/datums/")]  # the job's, not committed
+    index = json.loads(files[".dsc/index/000000.json"])
+    assert len(index) == 77 and {e["state"] for e in index} == {"processed"}
     models = sorted(p for p in files if p.startswith("model_"))
     values = {name: [p.read_text().strip() for p in sorted((DATA / "parameters" / name).iterdir())]
               for name in ("c_parameters.txt", "gamma_parameters.txt")}
@@ -80,13 +81,15 @@ def test_split_then_model_gives_77_manifests_and_one_commit_with_provenance(seed
     assert meta["dsc.input.c-parameters"] == f"parameters@{heads['parameters']}"
     assert meta["dsc.input.gamma-parameters"] == f"parameters@{heads['parameters']}"
     assert meta["dsc.workflow"] == h.run and meta["dsc.workflow.uid"] == h.uid
-    assert meta["dsc.datums"] == "total=77 processed=77 skipped=0 recovered=0"
-    assert len(meta["dsc.spec.sha256"]) == 64
-    # every manifest names its outputs with lakeFS's checksum
-    one = json.loads(files[manifests[0]])
-    assert one["index"] == 0 and len(one["files"]) == 1
+    assert meta["dsc.datums"] == "total=77 processed=77 skipped=0 deleted=0 recovered=0"
+    assert len(meta["dsc.spec.sha256"]) == 64 and len(meta["dsc.code"]) == 64
+    # every datum names its outputs with lakeFS's checksum, and the job that made them
+    one = index[0]
+    assert one["job"] == h.uid and len(one["files"]) == 1 and len(one["hash"]) == 64
     (path, stats), = one["files"].items()
     assert stats["size"] == len(files[path])
+    jobs = json.loads(files[".dsc/index/jobs.json"])
+    assert jobs[h.uid]["code"] == meta["dsc.code"] and jobs[h.uid]["run"] == h.run
     # the job branch is gone, the outputs name the commit
     assert not [b for b in branches(s, "model") if b.startswith("dsc-")]
     assert h.outputs()["commit"] == model.commit and h.outputs()["url"] == ""
