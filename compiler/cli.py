@@ -368,13 +368,17 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
               "default_branch, default main; env DSC_DEFAULT_BRANCH].")
 @click.option("--namespace", metavar="NS",
               help="metadata.namespace of every object [config namespace; env DSC_NAMESPACE].")
+@click.option("--reprocess", default="", metavar="SPEC",
+              help="Process again what incremental processing would skip: `*` (everything), "
+              "a pipeline, or `PIPELINE:DATUM` (a datum ID or its start, as `dsc plan -v` "
+              "shows it); comma-separated. The run's `reprocess` parameter.")
 @template_options
 @_guard
 def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
             output_dir: Path | None, generate_name: bool, config_path: Path | None,
             pin: bool, trigger: bool, runtime_image: str | None, lakefs_secret: str | None,
-            default_branch: str | None, namespace: str | None, sets: tuple[str, ...],
-            values_files: tuple[Path, ...]) -> int:
+            default_branch: str | None, namespace: str | None, reprocess: str,
+            sets: tuple[str, ...], values_files: tuple[Path, ...]) -> int:
     """Compile pipeline specs into Argo Workflows manifests for `kubectl apply -f -`: a
     WorkflowTemplate for the graph (split into parts past Argo's 200-template limit) and a
     Workflow that runs it now, or a CronWorkflow per cron input.
@@ -401,7 +405,7 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
         return int(ExitCode.USAGE)
     request = CompileRequest(paths=paths, values=values, name=graph_name,
                              generate_name=generate_name, config=config, pin=pin,
-                             trigger=trigger)
+                             trigger=trigger, reprocess=reprocess)
     resolver = None
     if pin:
         from compiler.store import LakeFSError
@@ -420,7 +424,7 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
         render(result, "text", sys.stderr, colour=_colour(sys.stderr), show_info=False)
     if compiled.documents is None:
         click.echo(summary_line(result), err=True)
-        return int(ExitCode.FINDINGS)
+        return _compile_failed(result)
     if output_dir is None:
         sys.stdout.write(compiled.text(fmt))
         return int(ExitCode.CLEAN)
@@ -470,12 +474,16 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
 @click.option("--keep-scratch", is_flag=True,
               help="Keep every pod's scratch directory (what it staged, wrote and logged), "
               "for debugging; by default a failed run keeps only the pods' logs.")
+@click.option("--reprocess", default="", metavar="SPEC",
+              help="Process again what incremental processing would skip: `*` (everything), "
+              "a pipeline, or `PIPELINE:DATUM` (a datum ID or its start, as `dsc plan -v` "
+              "shows it); comma-separated. The run's `reprocess` parameter.")
 @template_options
 @_guard
 def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: str,
         parallelism: int | None, secrets: Path | None, graph_name: str | None,
-        config_path: Path | None, verbose: bool, keep_scratch: bool, sets: tuple[str, ...],
-        values_files: tuple[Path, ...]) -> int:
+        config_path: Path | None, verbose: bool, keep_scratch: bool, reprocess: str,
+        sets: tuple[str, ...], values_files: tuple[Path, ...]) -> int:
     """Compile the specs and run the Workflow here, as Argo would run it on the cluster:
     the same steps, the same datums, the same commits with provenance.
 
@@ -512,13 +520,13 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
     if config is None:
         return int(ExitCode.USAGE)
     compiled = compile_specs(CompileRequest(paths=paths, values=values, name=graph_name,
-                                            config=config))
+                                            config=config, reprocess=reprocess))
     if compiled.result.diagnostics:
         render(compiled.result, "text", sys.stderr, colour=_colour(sys.stderr),
                show_info=False)
     if compiled.documents is None:
         click.echo(summary_line(compiled.result), err=True)
-        return int(ExitCode.FINDINGS)
+        return _compile_failed(compiled.result)
     try:
         program = load_program(compiled.documents)
     except Unsupported as exc:
@@ -606,6 +614,15 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
         return lakefs[-1] if lakefs else int(ExitCode.FINDINGS)
     say(f"dsc run: {result.name} succeeded")
     return int(ExitCode.CLEAN)
+
+
+def _compile_failed(result: Any) -> int:
+    """1 for findings in the specs; 2 when what was wrong is a --reprocess option."""
+    from compiler.compile import REPROCESS_CODE
+
+    if any(d.code == REPROCESS_CODE for d in result.diagnostics):
+        return int(ExitCode.USAGE)
+    return int(ExitCode.FINDINGS)
 
 
 class _Stopped(KeyboardInterrupt):
@@ -979,11 +996,15 @@ def _store_exit(exc: Any) -> ExitCode:
               help="A triggered run: the lakeFS repository of the new commit ...")
 @click.option("--trigger-branch", default="", metavar="BRANCH", help="... its branch ...")
 @click.option("--trigger-commit", default="", metavar="COMMIT", help="... and the commit.")
+@click.option("--reprocess", default="", metavar="SPEC",
+              help="Process again: `*`, or pipelines, each optionally `:<datum ID prefix>`, "
+              "comma-separated (the run's `reprocess` parameter).")
 @_guard
 def runtime_open(job: str, pins: tuple[str, ...], expect_datums: int | None,
                  plan_digest: str | None, cron_tick: str, trigger_repo: str,
-                 trigger_branch: str, trigger_commit: str) -> int:
-    """Pin the inputs, open the job branch, plan and store the datums."""
+                 trigger_branch: str, trigger_commit: str, reprocess: str) -> int:
+    """Pin the inputs, open the job branch, plan the datums, sort them against the output
+    head's index and store the plan."""
     from compiler.runtime.verbs import Trigger, open_job
 
     if (expect_datums is None) != (plan_digest is None):
@@ -992,7 +1013,7 @@ def runtime_open(job: str, pins: tuple[str, ...], expect_datums: int | None,
         else None
     return _runtime_verb("open", lambda ctx: open_job(
         ctx, job, pins, expect, cron_tick,
-        Trigger.parse(trigger_repo, trigger_branch, trigger_commit)))
+        Trigger.parse(trigger_repo, trigger_branch, trigger_commit), reprocess))
 
 
 def _datum_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -26,6 +26,7 @@ class CompileRequest:
     config: Config = field(default_factory=Config)
     pin: bool = False  # resolve source inputs now (needs a resolver)
     trigger: bool = False  # add the EventSource, Sensor and reconciler (issue 7)
+    reprocess: str = ""  # the run's `reprocess` parameter (issue 16)
 
 
 @dataclass(slots=True)
@@ -94,7 +95,7 @@ def compile_specs(request: CompileRequest, resolver: PinResolver | None = None) 
     result, graph = load_graph(request)
     if graph is None:
         return Compiled(result)
-    from compiler.argo.build import CompileError, build
+    from compiler.argo.build import CompileError, ReprocessError, build
     from compiler.pins import PinError, resolve_pins
 
     config = request.config
@@ -105,10 +106,17 @@ def compile_specs(request: CompileRequest, resolver: PinResolver | None = None) 
                 raise CompileError("--pin needs a lakeFS to resolve the inputs against")
             pins = resolve_pins(graph, resolver, config)
         return Compiled(result, build(graph, config, generate_name=request.generate_name,
-                                      pins=pins, trigger=request.trigger))
+                                      pins=pins, trigger=request.trigger,
+                                      reprocess=request.reprocess))
+    except ReprocessError as exc:  # a bad --reprocess is a usage error (exit 2)
+        result.add(Diagnostic("--reprocess", 0, 0, Severity.ERROR, REPROCESS_CODE, str(exc)))
+        return Compiled(result)
     except (CompileError, PinError) as exc:
         result.add(_unlocated(str(exc)))
         return Compiled(result)
+
+
+REPROCESS_CODE = "reprocess"  # the diagnostic of a --reprocess naming what is not there
 
 
 def _unlocated(message: str) -> Diagnostic:

@@ -11,7 +11,7 @@ from compiler.argo.emit import to_json, to_yaml
 from compiler.compile import CompileRequest, compile_specs
 from compiler.config import Config, LakeFS, load_config
 from compiler.pins import datum_key, plan_digest
-from tests.conftest import needs_shared, run_dsc
+from tests.conftest import ROOT, needs_shared, run_dsc
 from tests.test_compile import validate
 
 
@@ -256,7 +256,8 @@ def test_cron_inputs_make_a_cronworkflow_instead_of_a_run(tmp_path: Path) -> Non
     assert cron["spec"]["workflowSpec"]["arguments"]["parameters"] == [
         {"name": "cron-tick", "value": "nightly_tick"}]
     open_args = templates(docs[0])["nightly-open"]["container"]["args"]
-    assert open_args[-2:] == ["--cron-tick", "{{workflow.parameters.cron-tick}}"]
+    assert open_args[-4:] == ["--cron-tick", "{{workflow.parameters.cron-tick}}",
+                              "--reprocess", "{{workflow.parameters.reprocess}}"]
     job = json.loads(open_args[open_args.index("--job") + 1])
     assert job["input"]["cross"][0]["cron"]["start"] == "2026-12-01T00:00:00Z"
     check(docs, tmp_path)
@@ -312,3 +313,24 @@ def test_pod_patch_becomes_the_datum_pods_spec_patch(tmp_path: Path) -> None:
     s["pod_spec"] = json.dumps({"hostNetwork": True})
     both = run_dsc("compile", str(write(tmp_path / "both", s)))
     assert both.exit_code == 1 and "`pod_spec` and `pod_patch` together" in both.stderr
+
+
+def test_reprocess_is_a_run_parameter_and_names_only_what_the_graph_has(tmp_path):
+    import yaml
+
+    specs = str(ROOT / "examples" / "hyperparameter")
+    plain = yaml.safe_load_all(run_dsc("compile", specs).stdout)
+    template, run = list(plain)
+    assert {"name": "reprocess", "value": ""} in template["spec"]["arguments"]["parameters"]
+    assert "arguments" not in run["spec"]
+    result = run_dsc("compile", specs, "--reprocess", "model:1db69b82,test")
+    assert result.exit_code == 0, result.stderr
+    _template, forced = yaml.safe_load_all(result.stdout)
+    assert forced["spec"]["arguments"]["parameters"] == [
+        {"name": "reprocess", "value": "model:1db69b82,test"}]
+    assert forced["metadata"]["name"] != run["metadata"]["name"]  # a new run
+    wrong = run_dsc("compile", specs, "--reprocess", "modle")
+    assert wrong.exit_code == 2 and wrong.stdout == ""
+    assert "--reprocess 'modle': graph `hyperparameter` has no pipeline `modle`; did you " \
+        "mean `model`?" in wrong.stderr
+    assert run_dsc("compile", specs, "--reprocess", "model:xyz").exit_code == 2

@@ -99,8 +99,8 @@ def test_the_template_takes_the_trigger_parameters_and_its_runs_say_where_they_l
     docs = compile_trigger(str(SEED))
     template = docs[0]
     assert template["kind"] == "WorkflowTemplate"
-    assert [p["name"] for p in template["spec"]["arguments"]["parameters"]] == list(
-        kit.TRIGGER_PARAMETERS)
+    assert [p["name"] for p in template["spec"]["arguments"]["parameters"]] == [
+        *kit.TRIGGER_PARAMETERS, "reprocess"]
     annotations = template["spec"]["workflowMetadata"]["annotations"]
     assert annotations == {kit.OUTPUT_BRANCH_ANNOTATION: "main",
                            kit.OUTPUT_REPO_ANNOTATION: "select"}
@@ -161,7 +161,7 @@ def test_cron_repos_and_commit_pinned_inputs_are_not_watched(tmp_path: Path) -> 
     assert crons == ["graph-ticks", "graph-reconcile"]
     template = docs[0]
     assert [p["name"] for p in template["spec"]["arguments"]["parameters"]] == [
-        "cron-tick", *kit.TRIGGER_PARAMETERS]
+        "cron-tick", *kit.TRIGGER_PARAMETERS, "reprocess"]
 
 
 def test_a_graph_with_nothing_to_watch_is_refused(tmp_path: Path) -> None:

@@ -13,9 +13,11 @@ main DAG calls with `templateRef`. Runtime command lines come from `compiler.run
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -106,6 +108,9 @@ def _template_braces(p: Pipeline) -> str | None:
     return walk(_spec_fields(p), "")
 
 
+REPROCESS = "reprocess"  # the run parameter naming what to process again
+
+
 def job_spec(p: Pipeline, config: Config) -> dict[str, Any]:
     """The JOB document the runtime verbs get (compiler.runtime.contract)."""
     job: dict[str, Any] = {
@@ -161,11 +166,14 @@ class _Names:
 
 
 def build(graph: Graph, config: Config, *, generate_name: bool = False,
-          pins: Pins | None = None, trigger: bool = False) -> list[dict[str, Any]]:
+          pins: Pins | None = None, trigger: bool = False,
+          reprocess: str = "") -> list[dict[str, Any]]:
     """The graph's WorkflowTemplate(s) and what runs them: a Workflow (pinned: self-contained,
     with the datums embedded) or, for cron inputs, one CronWorkflow per cron input. With
     `trigger`, also the EventSource, the Sensor and the reconciler CronWorkflow that re-run
-    the graph on new commits to its source inputs."""
+    the graph on new commits to its source inputs. `reprocess` is the run's `reprocess`
+    parameter (pipelines or datums to process again, compiler.runtime.incremental.Forced)."""
+    check_reprocess(graph, reprocess)
     for p in graph.pipelines:
         if (where := _template_braces(p)) is not None:
             raise CompileError(f"pipeline `{p.name}`: `{where}` contains `{{{{`, which Argo "
@@ -203,7 +211,7 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
             raise CompileError(f"{over}; raise `limits.size_budget` in dsc.yaml, or make the "
                                "spec smaller")
         size = max(1, size // 2)
-    crons = [plain(c) for c in _cron_workflows(graph, names, config)]
+    crons = [plain(c) for c in _cron_workflows(graph, names, config, reprocess)]
     automation = _automation(graph, names, config, found,
                              {c["metadata"]["name"] for c in crons}) if trigger else []
     if crons:
@@ -216,10 +224,33 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
             raise CompileError(f"`--pin` embeds the run in one Workflow, and graph "
                                f"`{graph.name}` needs {len(sections)} objects; compile it "
                                "without --pin")
+        if reprocess:
+            raise ReprocessError("a pinned run (--pin) processes every datum it embeds: "
+                                 "--reprocess has nothing to add")
         run = _pinned_run(graph, names, config, pins, generate_name)
     else:
-        run = _run_workflow(templates, names.template, _labels(names, config), generate_name)
+        run = _run_workflow(templates, names.template, _labels(names, config), generate_name,
+                            reprocess)
     return [*templates, run, *automation]
+
+
+class ReprocessError(CompileError):
+    """A `--reprocess` naming a pipeline the graph lacks, or no datum ID (a usage error)."""
+
+
+def check_reprocess(graph: Graph, reprocess: str) -> None:
+    """`--reprocess`: `*`, or pipelines of the graph, each optionally `:<datum ID prefix>`."""
+    names = [p.name for p in graph.pipelines]
+    for item in filter(None, (part.strip() for part in reprocess.split(","))):
+        name, _, datum = item.partition(":")
+        if name != "*" and name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            raise ReprocessError(f"--reprocess {item!r}: graph `{graph.name}` has no pipeline "
+                               f"`{name}`" + (f"; did you mean `{close[0]}`?" if close else
+                                              f" (its pipelines: {', '.join(names)})"))
+        if datum and not re.fullmatch(r"[0-9a-f]{1,64}", datum.lower()):
+            raise ReprocessError(f"--reprocess {item!r}: `{datum}` is not the start of a datum "
+                               "ID (hex digits, as `dsc plan -v` shows them)")
 
 
 def _over_budget(documents: list[dict[str, Any]], config: Config) -> str | None:
@@ -301,11 +332,12 @@ def _output_annotations(graph: Graph, config: Config) -> dict[str, str]:
 
 def _template_arguments(cron: bool, triggered: bool) -> list[Any] | None:
     """The run's parameters: a CronWorkflow passes its tick repo, a trigger its repository,
-    branch and commit; a plain run passes none and `open` reads the branch heads."""
+    branch and commit; a plain run passes none and `open` reads the branch heads. Any run
+    may name pipelines or datums to process again (`reprocess`; `argo submit -p`)."""
     from hera.workflows import Parameter
 
     names = (["cron-tick"] if cron else []) + (list(kit.TRIGGER_PARAMETERS) if triggered else [])
-    return [Parameter(name=n, value="") for n in names] or None
+    return [Parameter(name=n, value="") for n in [*names, REPROCESS]]
 
 
 def _pipeline_tasks(graph: Graph, pipelines: tuple[Pipeline, ...], names: _Names,
@@ -475,6 +507,8 @@ def _pipeline_templates(p: Pipeline, names: _Names, graph: Graph, config: Config
     if p.name in names.triggered:
         open_args += contract.trigger_args(*(f"{{{{workflow.parameters.{n}}}}}"
                                              for n in kit.TRIGGER_PARAMETERS[:3]))
+    if pins is None:  # a WorkflowTemplate's; a pinned run declares no parameters
+        open_args += ["--reprocess", f"{{{{workflow.parameters.{REPROCESS}}}}}"]
     open_ = Container(
         name=f"{task}-open", image=config.runtime_image, command=contract.COMMAND, args=open_args,
         inputs=[Parameter(name=f"pin-{names.tasks[u]}") for u in ups] or None,
@@ -671,11 +705,13 @@ def _run_name(digest: str, template_name: str, generate_name: bool) -> tuple[str
 
 
 def _run_workflow(templates: list[dict[str, Any]], template_name: str,
-                  labels: dict[str, str], generate_name: bool) -> dict[str, Any]:
-    from hera.workflows import Workflow
+                  labels: dict[str, str], generate_name: bool,
+                  reprocess: str = "") -> dict[str, Any]:
+    from hera.workflows import Parameter, Workflow
     from hera.workflows import models as m
 
-    digest = short_hash(digest_text(templates))
+    digest = short_hash(digest_text(templates) + (f"\nreprocess={reprocess}"
+                                                  if reprocess else ""))
     key, value = _run_name(digest, template_name, generate_name)
     naming: dict[str, Any] = {"generate_name" if key == "generateName" else "name": value}
     namespace = templates[0]["metadata"].get("namespace")
@@ -686,7 +722,9 @@ def _run_workflow(templates: list[dict[str, Any]], template_name: str,
         # No title: the Argo UI's list would show it instead of the name, and every run of
         # the graph would look the same (../shared/reference/argo/ui.md §1).
         annotations={"workflows.argoproj.io/description": (
-            f"A run of dsc graph `{template_name}` (template hash `{digest}`).")},
+            f"A run of dsc graph `{template_name}` (template hash `{digest}`)"
+            + (f", processing again: `{reprocess}`." if reprocess else "."))},
+        arguments=[Parameter(name=REPROCESS, value=reprocess)] if reprocess else None,
         workflow_template_ref=m.WorkflowTemplateRef(name=template_name)))
 
 
@@ -726,7 +764,8 @@ def _pinned_run(graph: Graph, names: _Names, config: Config, pins: Pins,
     raise CompileError(_over_budget([run], config) or "")
 
 
-def _cron_workflows(graph: Graph, names: _Names, config: Config) -> list[Any]:
+def _cron_workflows(graph: Graph, names: _Names, config: Config,
+                    reprocess: str = "") -> list[Any]:
     """One CronWorkflow per cron input, running the graph on its schedule with that input's
     tick (Pachyderm's cron: each tick is a commit to the cron repo, in UTC)."""
     from hera.workflows import CronWorkflow, Parameter
@@ -741,7 +780,8 @@ def _cron_workflows(graph: Graph, names: _Names, config: Config) -> list[Any]:
             annotations={"workflows.argoproj.io/title":
                          f"dsc graph {graph.name} on cron `{node.name}` ({node.spec})"},
             workflow_template_ref=m.WorkflowTemplateRef(name=names.template),
-            arguments=[Parameter(name="cron-tick", value=node.repo)]))
+            arguments=[Parameter(name="cron-tick", value=node.repo),
+                       *([Parameter(name=REPROCESS, value=reprocess)] if reprocess else [])]))
     return out
 
 

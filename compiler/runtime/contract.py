@@ -7,13 +7,19 @@ implements the verbs against lakeFS. Pure data: no I/O, no hera, no lakefs-sdk.
 Verbs (each argument is a separate argv entry; user values are never part of a shell string):
 
     dsc runtime open    --job JOB [--pin REPO@COMMIT]... [--expect-datums N --plan-digest HEX]
-                        [--cron-tick REPO]
+                        [--cron-tick REPO] [--reprocess SPEC]
         Pin every input branch to its head commit (unless `--pin` or the job pins it), create
         the output repository if missing (DSC_STORAGE_NAMESPACE), create the job branch from
-        the output branch, plan the datums, store the plan under `.dsc/` on the job branch.
-        With `--expect-datums` (a pinned compile), fail unless the plan has exactly that many
-        datums and that digest. Writes OUT/datums.json (a JSON list of datum keys, the
-        `withParam` of the datum fan-out) and OUT/branch (the job branch).
+        the output branch, plan the datums, sort them against the output head's datum index
+        (compiler.runtime.incremental: skipped, or processed and why), store the plan under
+        `.dsc/` on the job branch. With `--expect-datums` (a pinned compile), fail unless the
+        plan has exactly that many datums and that digest, and process them all. Writes
+        OUT/datums.json (a JSON list of the keys of the datums to process, the `withParam`
+        of the datum fan-out) and OUT/branch (the job branch). A job with nothing to do (the
+        output head holds this code's outputs of these very input commits) makes no branch:
+        OUT/datums.json is `[]` and OUT/branch `@<that commit>` (noop_branch), which
+        `commit` passes on. `--reprocess SPEC` (the run's `reprocess` parameter): `*`, or
+        pipelines, each optionally `:<datum ID prefix>`, comma-separated, to process again.
         With `--cron-tick REPO` (a CronWorkflow run), first commit the tick file to that cron
         input's repo on the default branch: named by the run's creation time (RFC 3339, UTC),
         empty, `overwrite` deleting the earlier ticks; no tick before the input's `start`.
@@ -30,9 +36,11 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
         user step recovered (RECOVERED_MARKER exists: `err_cmd` succeeded) publish records the
         datum as recovered and uploads no output, as Pachyderm does.
     dsc runtime commit  --job JOB --job-branch B
-        Refuse two datums writing one path; commit the job branch with provenance metadata;
-        merge it into the output branch; delete the job branch. Writes OUT/commit (the commit
-        ID) and OUT/url (its lakeFS UI URL, or "" when none is configured).
+        Refuse two datums writing one path (those processed now and those carried); write
+        the job's datum index; remove what no datum of it wrote; commit the job branch with
+        provenance metadata; merge it into the output branch; delete the job branch. Writes
+        OUT/commit (the commit ID) and OUT/url (its lakeFS UI URL, or "" when none is
+        configured). With B = `@<commit>` (open had nothing to do), writes that commit.
     dsc runtime abort   --graph G --status STATUS [--output PIPELINE=REPO@BRANCH]...
                         [--keep-branches]
         The exit handler: when the run did not succeed, delete (or keep) the job branch of

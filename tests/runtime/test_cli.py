@@ -58,7 +58,8 @@ class Pod:
             "secret_access_key": standin.secret_access_key}}
         self.values = {"workflow.name": run, "workflow.uid": "0f0e0d0c-uid",
                        "workflow.creationTimestamp": "2026-11-25T10:00:00Z",
-                       "workflow.namespace": "argo", "workflow.status": "Failed"}
+                       "workflow.namespace": "argo", "workflow.status": "Failed",
+                       "workflow.parameters.reprocess": ""}
         self.endpoint = standin.endpoint
         self.tmp = tmp
 
