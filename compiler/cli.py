@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import signal
 import sys
@@ -673,6 +674,84 @@ class RuntimeHost:
     log: Callable[[str], None]
 
 
+@cli.command("plan")
+@spec_paths
+@click.option("--data", "data", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="The data directory a `dsc run --data DIR` would use [the default: ./data].")
+@click.option("--lakefs", "use_lakefs", is_flag=True,
+              help="A real lakeFS instead (endpoint and keys as for `dsc run --lakefs`).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="A line per datum: + processed (and why), = skipped, - its outputs deleted.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text, or JSON ({\"pipelines\": [...]}).")
+@click.option("--reprocess", default="", metavar="SPEC",
+              help="As for `dsc run --reprocess`: what the run would process again.")
+@click.option("--name", "graph_name", metavar="NAME", help="The graph's name.")
+@click.option("--config", "config_path", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The dsc configuration [default: ./dsc.yaml when present].")
+@template_options
+@_guard
+def plan_command(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, verbose: bool,
+                 fmt: str, reprocess: str, graph_name: str | None, config_path: Path | None,
+                 sets: tuple[str, ...], values_files: tuple[Path, ...]) -> int:
+    """Say what a run of the graph would do, before it runs: per pipeline, how many datums
+    it would process (and why: new, input changed, code changed, failed before, forced),
+    skip, and delete the outputs of, or that it has nothing to do. Writes nothing.
+
+    A pipeline downstream of one that will commit reads outputs not written yet: its counts
+    are estimates (marked), from the upstream job's plan.
+
+    Exit codes: 0 planned, 1 the specs have errors, 2 usage, 3 could not run (lakeFS
+    refused), 75 lakeFS unavailable.
+    """
+    from compiler.argo.build import CompileError, check_reprocess
+    from compiler.commands.plan import job_documents, plan_graph, render
+    from compiler.compile import CompileRequest, load_graph
+    from compiler.report import render as render_diagnostics
+    from compiler.report import summary_line
+
+    if use_lakefs and data is not None:
+        raise click.UsageError("--data and --lakefs exclude each other")
+    values = _template_values(sets, values_files)
+    config = _config(config_path, {})
+    if config is None:
+        return int(ExitCode.USAGE)
+    result, graph = load_graph(CompileRequest(paths=paths, values=values, name=graph_name,
+                                              config=config))
+    if result.diagnostics:
+        render_diagnostics(result, "text", sys.stderr, colour=_colour(sys.stderr),
+                           show_info=False)
+    if graph is None:
+        click.echo(summary_line(result), err=True)
+        return int(ExitCode.FINDINGS)
+    try:
+        check_reprocess(graph, reprocess)
+    except CompileError as exc:
+        raise click.BadParameter(str(exc), param_hint="--reprocess") from None
+    jobs = job_documents(graph, config)
+    store: Any
+    if use_lakefs:
+        store = _lakefs_client(config, "--lakefs: ")
+        if store is None:
+            return int(ExitCode.USAGE)
+    else:
+        from compiler.store.directory import DirectoryStore
+
+        root = _data_root(data)
+        names = {job.output_repo: job.pipeline for job in jobs}
+        for job in jobs:
+            for leaf in job.leaves:
+                names.setdefault(leaf.lakefs_repo, leaf.repo)
+        store = DirectoryStore(root, names)
+    plans = plan_graph(jobs, store, reprocess)
+    if fmt == "json":
+        click.echo(json.dumps({"pipelines": [p.as_json(verbose) for p in plans]}, indent=1))
+    else:
+        sys.stdout.write(render(plans, verbose))
+    return int(ExitCode.CLEAN)
+
+
 @cli.command("gc")
 @spec_paths
 @click.option("--data", "data", metavar="DIR",
@@ -1085,7 +1164,7 @@ def runtime_reconcile(sources: str) -> int:
 
 
 @cli.command()
-@click.argument("url", metavar="lakefs://REPO/REF")
+@click.argument("url", metavar="lakefs://REPO/REF[/PATH]")
 @click.option("-o", "--output", "fmt", type=click.Choice(["tree", "json", "mermaid"]),
               default="tree", show_default=True,
               help="tree: one line per input, like tree(1); json: nested, full commit IDs; "
@@ -1106,6 +1185,10 @@ def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None,
     made it were read at, and theirs, down to the sources (commits dsc did not make). REF is
     a branch, tag or commit ID.
 
+    With a PATH, where one output file came from: the datum that wrote it, that datum's
+    input files with their repositories and commits, the image, spec and code, and the run,
+    even when later jobs skipped the datum and carried the file forward.
+
     A commit reached twice is shown in full once: the tree marks it `(see above)`, json
     gives {"repo", "commit", "elided": "see above"}. Metadata that names no commit, or a
     commit lakeFS does not have, is shown where it occurs and listed on stderr (exit 1).
@@ -1117,13 +1200,37 @@ def provenance(url: str, fmt: str, depth: int | None, config_path: Path | None,
     Exit codes: 0 shown, 1 shown with metadata problems, 2 usage, 3 could not run (no such
     repository or ref, lakeFS refused), 75 lakeFS unavailable (try again later).
     """
-    from compiler.provenance import render, trace_lineage, unfold
+    from compiler.provenance import (
+        FileNotTraced,
+        file_provenance,
+        render,
+        render_file,
+        split_object_url,
+        trace_lineage,
+        unfold,
+    )
     from compiler.store import LakeFSError, NotFound
 
+    url, path = split_object_url(url)
     found = _commit_reader(url, data, config_path)
     if isinstance(found, int):
         return found
     reader, repo, ref, names = found
+    if path:
+        if fmt == "mermaid":
+            raise click.BadParameter("a file's provenance is `tree` (text) or `json`",
+                                     param_hint="'-o'")
+        try:
+            sys.stdout.write(render_file(file_provenance(reader, repo, ref, path),
+                                         "json" if fmt == "json" else "text"))
+        except FileNotTraced as exc:
+            raise CouldNotRun(str(exc)) from None
+        except NotFound as exc:
+            raise CouldNotRun(f"{url}: no such repository or ref ({exc})"
+                              f"{names.hint(repo, ref)}") from None
+        except LakeFSError as exc:
+            raise CouldNotRun.store(f"{url}: ", exc) from None
+        return int(ExitCode.CLEAN)
     try:
         tree = unfold(trace_lineage(reader, repo, ref, depth))
     except NotFound as exc:

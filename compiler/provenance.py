@@ -490,3 +490,107 @@ def _mermaid_text(text: str) -> str:
 
 def _mermaid_url(url: str) -> str:
     return "".join(f"%{ord(c):02X}" if c in '"\\ \n\t<>`' else c for c in url)
+
+
+# --- one output file -------------------------------------------------------------------------
+
+class FileNotTraced(LookupError):
+    """A path the commit's datum index does not list as a datum's output."""
+
+
+def split_object_url(url: str) -> tuple[str, str]:
+    """`lakefs://REPO/REF/PATH` -> (`lakefs://REPO/REF`, PATH); no path: (url, "")."""
+    scheme = "lakefs://"
+    if not url.startswith(scheme):
+        return url, ""
+    parts = url[len(scheme):].split("/", 2)
+    if len(parts) < 3 or not parts[2]:
+        return url, ""
+    return f"{scheme}{parts[0]}/{parts[1]}", parts[2]
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    name: str  # the input's name
+    repo: str  # lakeFS repository
+    commit: str  # the commit the job that wrote the file read it at
+    path: str  # the datum's match (a file, or a directory ending in `/`)
+
+
+@dataclass(frozen=True, slots=True)
+class FileProvenance:
+    """Which datum wrote one output file, from what, with what code, in which run. When later
+    jobs skipped that datum, the file was carried and its run is still the one that wrote it."""
+
+    repo: str
+    commit: str
+    path: str
+    datum: str
+    state: str
+    pipeline: str
+    run: str
+    run_uid: str
+    started: float
+    runner: str
+    image: str
+    spec_sha256: str
+    code: str
+    inputs: tuple[InputFile, ...]
+    carried: bool  # written by an earlier job than the one that made `commit`
+
+    def as_json(self) -> dict[str, Any]:
+        return {"repo": self.repo, "commit": self.commit, "path": self.path,
+                "datum": self.datum, "state": self.state, "pipeline": self.pipeline,
+                "run": self.run, "run_uid": self.run_uid, "started": self.started,
+                "runner": self.runner, "image": self.image, "spec_sha256": self.spec_sha256,
+                "code": self.code, "carried": self.carried,
+                "inputs": [{"name": i.name, "repo": i.repo, "commit": i.commit,
+                            "path": i.path} for i in self.inputs]}
+
+
+def file_provenance(store: Any, repo: str, ref: str, path: str) -> FileProvenance:
+    """Read the datum index of `repo@ref` for the datum that wrote `path`."""
+    from compiler.runtime.incremental import read_index
+
+    commit = store.commit_of(repo, ref)
+    path = path.lstrip("/")
+    _previous, found = read_index(store, repo, commit.id, keep=lambda e: path in e["files"])
+    if not found:
+        raise FileNotTraced(f"lakefs://{repo}/{ref}/{path}: no datum of {repo}@"
+                            f"{commit.id[:12]} wrote it (not an output dsc recorded: the file "
+                            "is missing, dsc's own, or the commit was not made by a job with "
+                            "a datum index)")
+    (entry,) = found.values()
+    jobs = json.loads(store.read(repo, commit.id, ".dsc/index/jobs.json"))
+    job = jobs.get(entry["job"], {})
+    leaves = job.get("inputs", [])
+    inputs = tuple(InputFile(leaves[leaf]["name"], leaves[leaf]["lakefs_repo"],
+                             leaves[leaf]["commit"], m_path)
+                   if leaf < len(leaves) else InputFile(str(leaf), "?", "?", m_path)
+                   for leaf, m_path in entry["m"])
+    return FileProvenance(repo, commit.id, path, entry["id"], entry["state"],
+                          str(job.get("pipeline") or commit.metadata.get(PIPELINE_KEY, "")),
+                          str(job.get("run", "?")), entry["job"],
+                          float(job.get("started") or 0), str(job.get("runner", "")),
+                          str(job.get("image", "")), str(job.get("spec_sha256", "")),
+                          str(job.get("code", "")), inputs,
+                          entry["job"] != commit.metadata.get("dsc.workflow.uid"))
+
+
+def render_file(found: FileProvenance, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(found.as_json(), indent=1) + "\n"
+    from datetime import datetime, timezone
+
+    when = datetime.fromtimestamp(found.started, timezone.utc).strftime("%Y-%m-%d %H:%M UTC") \
+        if found.started else "?"
+    lines = [f"lakefs://{found.repo}/{found.commit[:SHORT]}/{found.path}",
+             f"  written by datum {found.datum[:SHORT]} of pipeline {found.pipeline}, run "
+             f"{found.run} (job started {when})"
+             + (", carried unchanged by the later jobs" if found.carried else ""),
+             f"  image {found.image or '(none: the host runner ran the command)'}"
+             f"  runner {found.runner or '?'}",
+             f"  spec sha256 {found.spec_sha256[:SHORT]}  code {found.code[:SHORT]}",
+             "  inputs:"]
+    lines += [f"    {i.name}: {i.repo}@{i.commit[:SHORT]}:{i.path}" for i in found.inputs]
+    return "".join(line + "\n" for line in lines)

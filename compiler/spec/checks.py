@@ -249,6 +249,14 @@ def _transform_findings(p: Pipeline, raw: dict[str, Any]) -> Iterator[Finding]:
         yield Finding((*at, "image"), "image-tag", (
             f"image {image!r} is {'untagged' if m.group('tag') is None else 'tagged :latest'}; "
             "pin a version tag or digest so every run uses the same code"), Severity.WARNING)
+    elif m.group("digest") is None and p.reprocess_spec != "every_job":
+        # Incremental processing skips a datum whose inputs and code identity (which holds
+        # the image reference, not what it names) are unchanged: an image pushed again under
+        # the same tag would leave its outputs in place.
+        yield Finding((*at, "image"), "mutable-image", (
+            f"image {image!r} is a tag: an image pushed again under it would not reprocess "
+            "the datums dsc skips; pin it by digest (name@sha256:...) or set "
+            "`reprocess_spec: every_job`"), Severity.INFO)
     if not t.cmd and "tf_job" not in raw:
         yield Finding(at, "no-command", (
             "transform has no `cmd`; Pachyderm refuses to run it, dsc would run the "

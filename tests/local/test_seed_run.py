@@ -43,11 +43,11 @@ def host_runner() -> HostRunner:
         pytest.skip(f"the host runner cannot run here: {exc}")
 
 
-def program_for(config: Config | None = None):
+def program_for(config: Config | None = None, values: dict | None = None):
     config = config or Config()
     # The interpreter itself, not the `python3` on PATH: on a machine where that is a shim
     # (pyenv's), starting it costs more than the model's code (the README test keeps it).
-    values = template_values((f"python={sys.executable}",), (HOST_VALUES,))
+    values = values or template_values((f"python={sys.executable}",), (HOST_VALUES,))
     compiled = compile_specs(CompileRequest(paths=(PIPELINES,), values=values, config=config))
     assert compiled.documents is not None, compiled.result.diagnostics
     return load_program(compiled.documents)

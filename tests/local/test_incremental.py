@@ -1,0 +1,214 @@
+"""Incremental processing on the seed demo (issue 16), through the compiled Workflow and the
+host runner, on a data directory and on the lakeFS stand-in: only the datums that changed
+inputs or changed code require run, the preview predicts it, and provenance still names the
+job that made each file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from compiler.commands.plan import job_documents, plan_graph
+from compiler.compile import CompileRequest, load_graph
+from compiler.config import Config
+from compiler.local.session import LOCAL_NAMESPACE, directory_store
+from compiler.spec.values_input import template_values
+from compiler.store import Store
+from tests.conftest import ROOT
+from tests.local.test_seed_run import (
+    EXAMPLE,
+    HOST_VALUES,
+    PIPELINES,
+    host_runner,
+    program_for,
+    run_seed,
+)
+
+__all__ = ["host_runner"]  # the fixture: skips where the host runner cannot run
+NAMES = ("split", "model", "test", "select")
+
+
+def values(**more: str) -> dict:
+    sets = (f"python={sys.executable}", *(f"{k}={v}" for k, v in more.items()))
+    return template_values(sets, (HOST_VALUES,))
+
+
+def preview(store: Store, **more: str) -> dict[str, dict]:
+    config = Config()
+    _result, graph = load_graph(CompileRequest(paths=(PIPELINES,), values=values(**more),
+                                               config=config))
+    assert graph is not None
+    return {p.pipeline: p.as_json(verbose=False)
+            for p in plan_graph(job_documents(graph, config), store)}
+
+
+def processed(result) -> dict[str, int]:
+    return {s.name: s.done for s in result.progress.states.values()}
+
+
+def heads(store: Store) -> dict[str, str]:
+    return {p: store.head(p, "main") for p in NAMES}
+
+
+def outputs(store: Store, repo: str) -> list[str]:
+    return sorted(o.path for o in store.objects(repo, "main") if not o.path.startswith(".dsc/"))
+
+
+class Seed:
+    """The seed demo's data in a data directory, run again and again."""
+
+    def __init__(self, root: Path, runner, tmp: Path) -> None:
+        self.root, self.runner, self.tmp, self.runs = root, runner, tmp, 0
+        self.store = directory_store(root, program_for())
+
+    def run(self, **more: str):
+        self.runs += 1
+        program = program_for(values=values(**more))
+        result, log = run_seed(self.store, self.runner, self.tmp / f"scratch{self.runs}",
+                               {"DSC_STORAGE_NAMESPACE": LOCAL_NAMESPACE}, program)
+        assert result.outcome.phase == "Succeeded", log
+        return result
+
+
+@pytest.fixture
+def seed(tmp_path, host_runner) -> Seed:
+    root = tmp_path / "data"
+    shutil.copytree(EXAMPLE / "data", root)
+    return Seed(root, host_runner, tmp_path)
+
+
+def test_only_the_datums_that_changed_run_and_the_preview_says_so_beforehand(seed):
+    store, data = seed.store, seed.root
+    first = seed.run()
+    assert processed(first) == {"split": 1, "model": 77, "test": 77, "select": 1}
+    models = outputs(store, "model")
+    a_model = models[0]
+    first_model_job = store.commit_of("model", "main").metadata["dsc.workflow"]
+
+    # Nothing changed: no datum runs, no commit anywhere
+    before = heads(store)
+    plan = preview(store)
+    assert all(p["noop"] for p in plan.values())
+    again = seed.run()
+    assert processed(again) == dict.fromkeys(NAMES, 0)
+    assert heads(store) == before
+
+    # One C value added: split does not run; 7 models (the new C with each gamma), 7 metrics,
+    # one selection; the preview predicted exactly that
+    (data / "parameters" / "c_parameters.txt" / "000000000000000b").write_text("77.0\n")
+    plan = preview(store)
+    assert plan["split"]["noop"]
+    assert (plan["model"]["process"], plan["model"]["skip"]) == (7, 77)
+    assert plan["model"]["reasons"] == {"new": 7}
+    assert (plan["test"]["process"], plan["test"]["skip"], plan["test"]["estimated"]) == \
+        (7, 77, 7)
+    assert (plan["select"]["process"], plan["select"]["skip"]) == (1, 0)
+    added = seed.run()
+    assert processed(added) == {"split": 0, "model": 7, "test": 7, "select": 1}
+    assert store.head("split", "main") == before["split"]
+    assert len(outputs(store, "model")) == 84 and len(outputs(store, "test")) == 84
+    meta = store.commit_of("model", "main").metadata
+    assert meta["dsc.datums"] == "total=84 processed=7 skipped=77 deleted=0 recovered=0"
+
+    # One gamma value removed: its 12 models and metrics go, nothing runs but select
+    removed = data / "parameters" / "gamma_parameters.txt" / "0000000000000003"
+    gamma = removed.read_text().strip()
+    removed.unlink()
+    plan = preview(store)
+    assert (plan["model"]["process"], plan["model"]["delete"]) == (0, 12)
+    gone = seed.run()
+    assert processed(gone) == {"split": 0, "model": 0, "test": 0, "select": 1}
+    left = outputs(store, "model")
+    assert len(left) == 72 and not [m for m in left if m.endswith(f"_G{gamma}.pkl")]
+    assert sorted(set(outputs(store, "model")) ^ set(left)) == []
+    assert len(outputs(store, "test")) == 72
+
+    # File-level provenance of a model the first run trained, asked now
+    assert a_model in left
+    record = _file_provenance(store, "model", a_model)
+    assert record["run"] == first_model_job
+    assert {name for name, _path in record["inputs"]} == {"split", "c-parameters",
+                                                           "gamma-parameters"}
+
+    # model's command changed (its image, a template value): every model datum runs, "code
+    # changed"; the models come out the same, so test has nothing to recompute
+    plan = preview(store, image="registry.example/iris-train:2.0")
+    assert plan["model"]["reasons"] == {"code changed": 72}
+    code = seed.run(image="registry.example/iris-train:2.0")
+    assert processed(code) == {"split": 0, "model": 72, "test": 0, "select": 0}
+
+    # One byte of raw_data/iris.csv edited: split runs, and all downstream of it
+    iris = data / "raw_data" / "iris.csv"
+    raw = bytearray(iris.read_bytes())
+    raw[2] = ord("9") if raw[2] != ord("9") else ord("8")  # a digit of the first row
+    iris.write_bytes(bytes(raw))
+    edited = seed.run(image="registry.example/iris-train:2.0")
+    assert processed(edited) == {"split": 1, "model": 72, "test": 72, "select": 1}
+
+
+def test_reprocess_forces_a_pipeline_or_named_datums(seed):
+    from compiler.local.workflow import load_program
+
+    seed.run()
+    assert preview(seed.store)["model"]["noop"]
+    one = "model:" + _datum_id(seed.store, "model", 5)
+    result, log = run_seed(seed.store, seed.runner, seed.tmp / "forced",
+                           {"DSC_STORAGE_NAMESPACE": LOCAL_NAMESPACE},
+                           load_program(_compiled(values(), one)))
+    assert result.outcome.phase == "Succeeded", log
+    assert processed(result) == {"split": 0, "model": 1, "test": 0, "select": 0}
+    whole, log = run_seed(seed.store, seed.runner, seed.tmp / "whole",
+                          {"DSC_STORAGE_NAMESPACE": LOCAL_NAMESPACE},
+                          load_program(_compiled(values(), "model")))
+    assert processed(whole)["model"] == 77, log
+
+
+def _compiled(vals: dict, reprocess: str) -> list[dict]:
+    from compiler.compile import compile_specs
+
+    compiled = compile_specs(CompileRequest(paths=(PIPELINES,), values=vals, config=Config(),
+                                            reprocess=reprocess))
+    assert compiled.documents is not None, compiled.result.diagnostics
+    return compiled.documents
+
+
+def _datum_id(store: Store, repo: str, index: int) -> str:
+    return json.loads(store.read(repo, "main", ".dsc/index/000000.json"))[index]["id"][:12]
+
+
+def _file_provenance(store: Store, repo: str, path: str) -> dict:
+    from compiler.provenance import file_provenance
+
+    found = file_provenance(store, repo, "main", path)
+    return {"run": found.run, "inputs": [(i.name, i.path) for i in found.inputs]}
+
+
+def test_the_same_on_lakefs(lakefs_standin, tmp_path, host_runner):
+    """Parity: the stand-in keeps the same account as the data directory."""
+    from compiler.lakefs.client import LakeFS
+
+    for repo, local in (("raw-data", EXAMPLE / "data" / "raw_data"),
+                        ("parameters", EXAMPLE / "data" / "parameters")):
+        lakefs_standin.seed(repo, {str(p.relative_to(local)): p.read_bytes()
+                                   for p in sorted(local.rglob("*")) if p.is_file()})
+    store = LakeFS(lakefs_standin.endpoint, lakefs_standin.access_key_id,
+                   lakefs_standin.secret_access_key)
+    env = {"DSC_STORAGE_NAMESPACE": "local://dsc/{repo}"}
+    program = program_for(values=values())
+    first, log = run_seed(store, host_runner, tmp_path / "s1", env, program)
+    assert first.outcome.phase == "Succeeded", log
+    before = heads(store)
+    again, _log = run_seed(store, host_runner, tmp_path / "s2", env, program)
+    assert processed(again) == dict.fromkeys(NAMES, 0) and heads(store) == before
+    lakefs_standin.seed("parameters", {"c_parameters.txt/000000000000000b": b"77.0\n"})
+    plan = preview(store)
+    assert (plan["model"]["process"], plan["test"]["process"], plan["select"]["process"]) \
+        == (7, 7, 1)
+    added, log = run_seed(store, host_runner, tmp_path / "s3", env, program)
+    assert processed(added) == {"split": 0, "model": 7, "test": 7, "select": 1}, log
+    assert len(outputs(store, "model")) == 84
+    assert ROOT.is_dir()
