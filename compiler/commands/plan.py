@@ -101,6 +101,7 @@ def plan_graph(jobs: list[Job], store: Store, reprocess: str = "",
                transfers: int = 8) -> list[PipelinePlan]:
     """Plan each job of a graph in order (upstream first), as a run would."""
     predicting = _Predicting(store)
+    read = {leaf.lakefs_repo for job in jobs for leaf in job.leaves}
     run = Run.from_environment({"DSC_RUN": "dsc-plan", "DSC_PFS": os.devnull,
                                 "DSC_OUTPUT_DIR": os.devnull})
     ctx = Context(predicting, run, lambda _line: None, transfers=transfers)
@@ -138,8 +139,9 @@ def plan_graph(jobs: list[Job], store: Store, reprocess: str = "",
         guesses = {leaf.index: _Guesses(predicting.predicted[(leaf.lakefs_repo,
                                                               commits[leaf.name])])
                    for leaf in job.leaves if commits[leaf.name].startswith(PREDICTED)}
+        downstream = job.output_repo in read  # another pipeline reads what it writes
         carried: dict[str, dict[str, Any]] = {}
-        if head is not None:
+        if head is not None and downstream:  # the outputs it carries, for the predictions
             carried = read_index(store, job.output_repo, head.id, transfers,
                                  keep=lambda _entry: True)[1]
         files: list[ObjectInfo] = []
@@ -150,9 +152,9 @@ def plan_graph(jobs: list[Job], store: Store, reprocess: str = "",
             before = carried.get(entry["id"])
             if entry.get("s"):
                 plan.datums.append(DatumPlan(entry["id"], "skip", "", inputs, estimated))
-                assert before is not None
-                files += _files(before["files"], known=True)
-                reference = before
+                if before is not None:
+                    files += _files(before["files"], known=True)
+                    reference = before
                 continue
             why = entry["r"]
             if estimated:
@@ -164,11 +166,12 @@ def plan_graph(jobs: list[Job], store: Store, reprocess: str = "",
             elif reference is not None:  # assumed to write like the datum before it
                 files += _files({_renamed(p, entry["id"]): v
                                  for p, v in reference["files"].items()}, known=False)
-        planned_ids = {e["id"] for e in planned.plan}
-        for datum_id in carried:
-            if datum_id not in planned_ids:
-                plan.datums.append(DatumPlan(datum_id, "delete", "", [
-                    (job.leaves[leaf].name, path) for leaf, path in carried[datum_id]["m"]]))
+        for datum_id in planned.sorting.removed if planned.sorting else []:
+            before = carried.get(datum_id)
+            plan.datums.append(DatumPlan(datum_id, "delete", "", [
+                (job.leaves[leaf].name, path) for leaf, path in before["m"]] if before else []))
+        if not downstream:
+            continue
         if head is None or (not carried and plan.count("process")):
             produced[job.output_repo] = ""  # a first job: nothing to predict its outputs by
             continue

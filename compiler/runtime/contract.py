@@ -201,16 +201,22 @@ def manifest_path(index: int) -> str:
     return f".dsc/datums/{index:06d}.json"
 
 
-# The datum index an output commit holds (compiler.runtime.incremental), in plan order, 1,000
-# datums a file: per datum its ID, hash, state, the run whose job processed it, its matches
-# and its output files; jobs.json describes those runs (code identity, image, inputs).
+# The datum index an output commit holds (compiler.runtime.incremental), in plan order,
+# INDEX_CHUNK datums a file: per datum its ID, hash, state, the run whose job processed it,
+# its matches and its output files (NNNNNN.json); beside each, the same datums' keys alone,
+# a line `<ID> <hash> <state> <run UID>` each (NNNNNN.keys: what `open` reads to sort a plan);
+# jobs.json describes those runs (code identity, image, inputs).
 INDEX_DIR = ".dsc/index/"
 INDEX_JOBS = ".dsc/index/jobs.json"
-INDEX_CHUNK = 1000
+INDEX_CHUNK = 10_000  # 100,000 datums: 10 requests to read an index
 
 
 def index_path(index: int) -> str:
     return f"{INDEX_DIR}{index // INDEX_CHUNK:06d}.json"
+
+
+def index_keys_path(index: int) -> str:
+    return f"{INDEX_DIR}{index // INDEX_CHUNK:06d}.keys"
 
 
 def noop_branch(commit: str) -> str:

@@ -39,14 +39,13 @@ def datum_hash(datum_id: str, code: str, content: Iterable[tuple[int, str, Itera
                ) -> str:
     """BLAKE2b-256 of the datum's ID, the pipeline's code identity and, per match (leaf,
     matched path), the path, size and checksum of every file under it, in order."""
-    h = hashlib.blake2b(digest_size=32)
-    h.update(f"{datum_id}\0{code}\0".encode())
+    parts = [datum_id, code]
     for leaf, path, files in content:
-        h.update(f"{leaf}\0{path}\0".encode())
+        parts += [str(leaf), path]
         for o in files:
-            h.update(f"{o.path}\0{o.size}\0{o.checksum}\0".encode())
-        h.update(b"\1")
-    return h.hexdigest()
+            parts += [o.path, str(o.size), o.checksum]
+        parts.append("\1")
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=32).hexdigest()
 
 
 class Listing:
@@ -103,16 +102,18 @@ class Previous:
 
 
 def index_paths(store: Store, repo: str, commit: str) -> list[str]:
+    """The index's chunk files (their details, `.json`) at `commit`."""
     return sorted(o.path for o in store.objects(repo, commit, contract.INDEX_DIR)
-                  if o.path != contract.INDEX_JOBS)
+                  if o.path.endswith(".json") and o.path != contract.INDEX_JOBS)
 
 
 def read_index(store: Store, repo: str, commit: str, transfers: int = 8,
                keep: Callable[[dict[str, Any]], bool] | None = None
                ) -> tuple[Previous, dict[str, dict[str, Any]]]:
-    """The index of `commit`: what sorting a plan needs, and the whole entries of the datums
-    `keep` selects (commit carries those). A commit without an index (not made by dsc, or
-    by a version before it) has no datums."""
+    """The index of `commit`: what sorting a plan needs (read from the compact `.keys`
+    files), and, with `keep`, the whole entries of the datums it selects (from the `.json`
+    files). A commit without an index (not made by dsc, or by a version before it) has no
+    datums."""
     paths = index_paths(store, repo, commit)
     if not paths:
         return Previous.empty(), {}
@@ -121,7 +122,15 @@ def read_index(store: Store, repo: str, commit: str, transfers: int = 8,
     except NotFound:
         jobs = {}
 
-    def chunk(path: str) -> tuple[dict[str, Known], dict[str, dict[str, Any]]]:
+    def keys(path: str) -> dict[str, Known]:
+        text = store.read(repo, commit, path[:-len(".json")] + ".keys").decode()
+        known: dict[str, Known] = {}
+        for line in text.splitlines():
+            datum, hash_, state, job = line.split(" ")
+            known[datum] = Known(hash_, state, job)
+        return known
+
+    def entries(path: str) -> tuple[dict[str, Known], dict[str, dict[str, Any]]]:
         known: dict[str, Known] = {}
         kept: dict[str, dict[str, Any]] = {}
         for entry in json.loads(store.read(repo, commit, path)):
@@ -131,12 +140,22 @@ def read_index(store: Store, repo: str, commit: str, transfers: int = 8,
         return known, kept
 
     datums: dict[str, Known] = {}
-    entries: dict[str, dict[str, Any]] = {}
+    kept: dict[str, dict[str, Any]] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(transfers, len(paths)))) as pool:
-        for known, kept in pool.map(chunk, paths):
-            datums.update(known)
-            entries.update(kept)
-    return Previous(datums, jobs), entries
+        if keep is None:
+            for known in pool.map(keys, paths):
+                datums.update(known)
+        else:
+            for known, chosen in pool.map(entries, paths):
+                datums.update(known)
+                kept.update(chosen)
+    return Previous(datums, jobs), kept
+
+
+def keys_text(entries: Sequence[Mapping[str, Any]]) -> bytes:
+    """The `.keys` file of a chunk of index entries."""
+    return "".join(f"{e['id']} {e['hash']} {e['state']} {e['job']}\n"
+                   for e in entries).encode()
 
 
 # --- sorting a plan -----------------------------------------------------------------------

@@ -35,6 +35,7 @@ from compiler.runtime.incremental import (
     Previous,
     Sorted,
     datum_hash,
+    keys_text,
     read_index,
     sort_plan,
 )
@@ -195,9 +196,11 @@ def plan_job(ctx: Context, job: Job, commits: dict[str, str], head: Commit | Non
     if head is not None and not every_job and not forced.everything and not forced.prefixes \
             and _holds(head, job, commits):
         return Planned(True, [], None, Previous.empty())
-    plan = _plan(ctx, job, commits)
-    previous = Previous.empty() if head is None else \
-        read_index(ctx.store, job.output_repo, head.id, ctx.transfers)[0]
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the index is read while planning
+        reading = pool.submit(read_index, ctx.store, job.output_repo, head.id,
+                              ctx.transfers) if head is not None else None
+        plan = _plan(ctx, job, commits)
+        previous = reading.result()[0] if reading is not None else Previous.empty()
     sorting = sort_plan(plan, previous, job.code, every_job, forced)
     return Planned(False, plan, sorting, previous)
 
@@ -715,7 +718,8 @@ def commit(ctx: Context, job_text: str, branch: str) -> Committed:
     if index is None:
         index = _assemble_index(ctx, job, branch, record, plan, processed, carried_ids)
     writers = _check_paths(job, index)
-    uploads = [contract.index_path(i) for i in range(0, count, contract.INDEX_CHUNK)]
+    uploads = [path for i in range(0, count, contract.INDEX_CHUNK)
+               for path in (contract.index_path(i), contract.index_keys_path(i))]
     keep = {contract.JOB_FILE, contract.INDEX_JOBS, *uploads,
             *(contract.plan_path(i) for i in range(0, count, contract.PLAN_CHUNK)), *writers}
     stale = [o.path for o in store.objects(repo, branch) if o.path not in keep]
@@ -766,9 +770,10 @@ def _assemble_index(ctx: Context, job: Job, branch: str, record: dict[str, Any],
                      "code": job.code, "image": job.image if run.runner != "host" else "",
                      "runner": run.runner, "spec_sha256": job.spec_sha256,
                      "inputs": record["inputs"], "plan": record["digest"]}
-    _parallel(ctx, lambda i: store.upload(repo, branch, contract.index_path(i),
-                                          _json(index[i:i + contract.INDEX_CHUNK])),
-              range(0, len(index), contract.INDEX_CHUNK))
+    _parallel(ctx, lambda item: store.upload(repo, branch, item[0], item[1]),
+              [item for i in range(0, len(index), contract.INDEX_CHUNK) for item in (
+                  (contract.index_path(i), _json(index[i:i + contract.INDEX_CHUNK])),
+                  (contract.index_keys_path(i), keys_text(index[i:i + contract.INDEX_CHUNK])))])
     store.upload(repo, branch, contract.INDEX_JOBS, _json(dict(sorted(jobs.items()))))
     return index
 

@@ -262,7 +262,6 @@ def test_an_input_commit_lakefs_does_not_have_is_a_node_error(lakefs_standin: An
     ("lakefs://ab/main", "'ab' is not a lakeFS repository name"),
     ("lakefs://model", "names no ref: give a branch, tag or commit ID, e.g. lakefs://model/main"),
     ("lakefs://model/", "names no ref"),
-    ("lakefs://model/main/train.csv", "a path inside a commit has no provenance of its own"),
 ])
 def test_a_malformed_url_is_a_usage_error(provenance: Any, url: str, message: str) -> None:
     result = provenance(url)
@@ -276,6 +275,15 @@ def test_parse_lakefs_url() -> None:
     assert parse_lakefs_url("lakefs://raw-data/main~1/") == ("raw-data", "main~1")
     with pytest.raises(LakeFSURLError):
         parse_lakefs_url("lakefs:///main")
+
+
+def test_a_file_no_datum_index_lists_is_named(demo: Demo, provenance: Any) -> None:
+    """These commits were made by hand, without a datum index: a file in them cannot be
+    traced to a datum, and the message says why (the seed run tests trace real ones)."""
+    result = provenance("lakefs://model/main/model_C1.0_G0.1.pkl")
+    assert result.exit_code == 3 and result.stdout == ""
+    assert "model_C1.0_G0.1.pkl: no datum of model@" in result.stderr
+    assert provenance("lakefs://model/main/x", "-o", "mermaid").exit_code == 2
 
 
 @pytest.mark.parametrize("url", ["lakefs://nowhere/main", "lakefs://model/no-such-branch"])

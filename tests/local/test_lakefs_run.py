@@ -170,6 +170,7 @@ def test_after_kill_9_gc_removes_the_leftover_and_a_rerun_succeeds(seeded, tmp_p
     err = finish(dsc("run", str(spec(tmp_path)), "--lakefs", env=env(seeded)), 0)
     assert "copy@main: advanced to" in err
     assert sorted(seeded.objects("copy", "main")) == [".dsc/index/000000.json",
+                                                      ".dsc/index/000000.keys",
                                                       ".dsc/index/jobs.json",
                                                       ".dsc/job.json",
                                                       ".dsc/plan/000000.json",

@@ -82,8 +82,8 @@ def check_landed(h: Harness, before, commit: str) -> None:
     assert {p: v for p, v in files.items() if not p.startswith(".dsc/")} == \
         {"a.count": b"2", "b.count": b"1", "c.count": b"3"}
     assert sorted(p for p in files if p.startswith(".dsc/")) == \
-        [".dsc/index/000000.json", ".dsc/index/jobs.json", ".dsc/job.json",
-         ".dsc/plan/000000.json"]
+        [".dsc/index/000000.json", ".dsc/index/000000.keys", ".dsc/index/jobs.json",
+         ".dsc/job.json", ".dsc/plan/000000.json"]
     assert s.branch_state("wordcount", "main").staged == {}
     assert job_branches(h) == []
 
