@@ -28,6 +28,7 @@ class PipelineState:
     commit: str = ""
     url: str = ""
     failures: list[str] = field(default_factory=list)
+    noop: bool = False  # its job had nothing to do (the output head already holds it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +87,13 @@ class Progress:
             now = self.clock()
             if state.started is None:
                 state.started = now
+            if event.kind == "finish" and task == "open" and event.phase == SUCCEEDED:
+                state.noop = event.outputs.get("branch", "").startswith("@")
             if event.kind == "expand" and task == "datums":
                 state.total = event.count
-                if not self.tty:
+                if not self.tty and not state.noop:
                     self._say(f"{state.name}: {event.count} datum"
-                              f"{'' if event.count == 1 else 's'}")
+                              f"{'' if event.count == 1 else 's'} to process")
             elif event.kind == "retry":
                 state.retries += 1
                 self._say(f"{state.name}: {_what(event)} failed (attempt {event.attempt}), "
@@ -104,10 +107,14 @@ class Progress:
                 state.commit = event.outputs.get("commit", "")
                 state.url = event.outputs.get("url", "")
                 state.finished = now
-                if not self.tty:
+                if not self.tty and state.noop:
+                    self._say(f"{state.name}: nothing to do: its output head "
+                              f"{state.commit[:12]} holds this code's outputs of these "
+                              "inputs")
+                elif not self.tty:
                     self._say(f"{state.name}: committed {state.commit[:12]} "
-                              f"({state.done} datum{'' if state.done == 1 else 's'}, "
-                              f"{now - state.started:.1f} s)")
+                              f"({state.done} datum{'' if state.done == 1 else 's'} "
+                              f"processed, {now - state.started:.1f} s)")
             elif event.kind == "finish" and event.phase != SUCCEEDED and task:
                 if event.message not in ("interrupted", "not started after a failure"):
                     state.failed += task == "datums"

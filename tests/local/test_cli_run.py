@@ -130,8 +130,8 @@ def test_without_a_terminal_progress_is_plain_lines():
     progress(Event("expand", Node("1", "model-datum", {}, "model", "datums", None), count=2))
     progress(Event("finish", Node("3", "model-commit", {}, "model", "commit", None),
                    phase="Succeeded", outputs={"commit": "ab" * 32}))
-    assert stream.getvalue().splitlines() == ["model: 2 datums",
-                                              "model: committed abababababab (0 datums, 0.0 s)"]
+    assert stream.getvalue().splitlines() == [
+        "model: 2 datums to process", "model: committed abababababab (0 datums processed, 0.0 s)"]
     assert "\x1b" not in stream.getvalue()
 
 
