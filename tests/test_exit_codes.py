@@ -35,6 +35,7 @@ EXIT_CODES: dict[tuple[str, ...], set[str]] = {
     ("runtime",): {"0", "1", "2", "3", "75"},  # one list for every step
     ("provenance",): {"0", "1", "2", "3", "75"},
     ("log",): {"0", "2", "3", "75"},
+    ("plan",): {"0", "1", "2", "3", "75"},
 }
 
 

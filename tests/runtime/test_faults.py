@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,10 +46,12 @@ def job(lakefs_standin, tmp_path):
     return lakefs_standin, steps["wordcount"], abort
 
 
-def drive(h: Harness, steps, on_failure=None) -> str:
-    """open -> datums -> commit. A step that fails calls `on_failure` (which sees the state
-    the failure left), then runs again from its start, as `argo retry` (or a datum's
-    retryStrategy, in a new pod) would."""
+def drive(h: Harness, steps, on_failure=None, start: int = 0, opened=None,
+          at_step=None) -> str:
+    """open -> datums -> commit, from step `start` (0 is open; later steps take `opened`
+    from a clean run). A step that fails calls `on_failure` (which sees the state the failure
+    left), then runs again from its start, as `argo retry` (or a datum's retryStrategy, in a
+    new pod) would. `at_step(i)` is called before step i."""
     pod = Counter[str]()
 
     def step(fn, name: str = "datum"):
@@ -61,13 +65,76 @@ def drive(h: Harness, steps, on_failure=None) -> str:
             on_failure(name)
             return fn()
 
-    opened = step(lambda: h.open(steps), "open")
-    for key in opened.keys:
+    if start == 0:
+        if at_step:
+            at_step(0)
+        opened = step(lambda: h.open(steps), "open")
+    for i, key in enumerate(opened.keys, start=1):
+        if i < start:
+            continue
+        if at_step:
+            at_step(i)
+
         def datum(key: str = key) -> None:
             pod[key] += 1  # a new pod: a fresh /pfs
             h.datum(steps, opened.branch, key, count_words, pod=f"{key}.{pod[key]}")
         step(datum)
+    if at_step:
+        at_step(len(opened.keys) + 1)
     return step(lambda: h.commit(steps, opened.branch), "commit").commit
+
+
+@dataclass
+class CleanRun:
+    """A clean run, recorded step by step, so that a fault in a step needs to replay only
+    from that step's start: the stand-in's state, the requests and the calls before it."""
+
+    sequence: list[tuple[str, int]]  # (operationId, its occurrence) of every request
+    step_of: list[int]  # the step each request belongs to
+    states: list[Any]  # the stand-in's state at each step's start
+    seen: list[Counter]  # requests per operationId before each step
+    calls: list[int]  # the adapter's calls before each step
+    opened: Any
+
+
+def clean_run(h: Harness, steps) -> CleanRun:
+    s = h.standin
+    first = len(s.requests)
+    snapshot = s.snapshot()
+    states, marks, calls = [], [], []
+    h.calls = 0
+
+    def at_step(i: int) -> None:
+        states.append(s.snapshot())
+        marks.append(len(s.requests))
+        calls.append(h.calls)
+
+    opened: list[Any] = []
+    real_open = h.open
+
+    def recording_open(*args: Any, **kwargs: Any) -> Any:
+        opened.append(real_open(*args, **kwargs))
+        return opened[-1]
+
+    h.open = recording_open  # type: ignore[method-assign]
+    try:
+        drive(h, steps, at_step=at_step)
+    finally:
+        del h.open
+    s.restore(snapshot)
+    requests = s.requests[first:]
+    sequence, step_of, seen_before = [], [], []
+    seen = Counter[str]()
+    bounds = [m - first for m in marks]
+    for n, r in enumerate(requests):
+        while len(seen_before) < len(bounds) and n >= bounds[len(seen_before)]:
+            seen_before.append(Counter(seen))
+        step_of.append(len(seen_before) - 1)
+        sequence.append((r.operation_id, seen[r.operation_id]))
+        seen[r.operation_id] += 1
+    while len(seen_before) < len(bounds):
+        seen_before.append(Counter(seen))
+    return CleanRun(sequence, step_of, states, seen_before, calls, opened[0])
 
 
 def check_landed(h: Harness, before, commit: str) -> None:
@@ -101,20 +168,6 @@ def abort(h: Harness, abort_args: list[str], status: str = "Failed") -> None:
     verbs.abort(h.context(), "wordcount", status, outputs, keep_branches=False)
 
 
-def clean_sequence(h: Harness, steps) -> list[tuple[str, int]]:
-    """(operationId, its occurrence) of every request of a clean run."""
-    start = len(h.standin.requests)
-    snapshot = h.standin.snapshot()
-    drive(h, steps)
-    h.standin.restore(snapshot)
-    seen = Counter[str]()
-    out = []
-    for r in h.standin.requests[start:]:
-        out.append((r.operation_id, seen[r.operation_id]))
-        seen[r.operation_id] += 1
-    return out
-
-
 def aborting_changes_nothing(h: Harness, abort_args: list[str], before, failures: list[int],
                              killed: bool = False):
     """The failure's other future: the exit handler runs and the output branch is as before.
@@ -144,19 +197,22 @@ FAULTS = [(500, False), (409, False), (412, False), (429, False), ("timeout", Fa
 def test_a_fault_at_any_call_lands_once_or_changes_nothing(job, tmp_path, kind, apply):
     standin, steps, abort_args = job
     h = Harness(standin, tmp_path, transfers=1, read_timeout=0.3)
-    sequence = clean_sequence(h, steps)
-    assert len(sequence) > 30
+    before = standin.branch_state("wordcount", "main")
+    clean = clean_run(h, steps)
+    assert len(clean.sequence) > 30
     failures: list[int] = []
-    for n, (operation, occurrence) in enumerate(sequence):
-        state = standin.snapshot()
-        before = standin.branch_state("wordcount", "main")
-        fault = standin.faults.add(operation, kind, after=occurrence, apply=apply, delay=0.5)
-        commit = drive(h, steps, aborting_changes_nothing(h, abort_args, before, failures))
+    for n, (operation, occurrence) in enumerate(clean.sequence):
+        # the requests before the fault's step are those of the clean run: start there
+        at = clean.step_of[n]
+        standin.restore(clean.states[at])
+        fault = standin.faults.add(operation, kind, after=occurrence - clean.seen[at][operation],
+                                   apply=apply, delay=0.5)
+        commit = drive(h, steps, aborting_changes_nothing(h, abort_args, before, failures),
+                       start=at, opened=clean.opened)
         assert fault.fired == 1, (n, operation, "the fault never reached the verb")
         standin.faults.clear()
         abort(h, abort_args, "Succeeded")
         check_landed(h, before, commit)
-        standin.restore(state)
     # 5xx, 429 and transport faults are absorbed by retries; 409 and 412 fail a step
     assert bool(failures) == (kind in (409, 412)), len(failures)
 
@@ -164,23 +220,21 @@ def test_a_fault_at_any_call_lands_once_or_changes_nothing(job, tmp_path, kind, 
 def test_killed_before_any_call_and_restarted_lands_once(job, tmp_path):
     standin, steps, abort_args = job
     h = Harness(standin, tmp_path, transfers=1)
-    snapshot = standin.snapshot()
-    h.calls = 0
-    drive(h, steps)
-    standin.restore(snapshot)
+    before = standin.branch_state("wordcount", "main")
+    clean = clean_run(h, steps)
     total = h.calls
     assert total > 25
     for n in range(1, total + 1):
-        state = standin.snapshot()
-        before = standin.branch_state("wordcount", "main")
-        h.calls, h.kill_at = 0, n
+        at = max(i for i, c in enumerate(clean.calls) if c < n)  # the step of call n
+        standin.restore(clean.states[at])
+        h.calls, h.kill_at = clean.calls[at], n
         failures: list[int] = []
         commit = drive(h, steps, aborting_changes_nothing(h, abort_args, before, failures,
-                                                          killed=True))
+                                                          killed=True),
+                       start=at, opened=clean.opened)
         assert failures == [1], f"call {n} was never reached"
         abort(h, abort_args, "Succeeded")
         check_landed(h, before, commit)
-        standin.restore(state)
 
 
 @pytest.mark.parametrize("kind,apply", FAULTS, ids=[f"{k}{'-applied' if a else ''}"
