@@ -258,9 +258,12 @@ def _transform_findings(p: Pipeline, raw: dict[str, Any]) -> Iterator[Finding]:
             "the datums dsc skips; pin it by digest (name@sha256:...) or set "
             "`reprocess_spec: every_job`"), Severity.INFO)
     if not t.cmd and "tf_job" not in raw:
+        # A worker runs the command once per datum in its loop (contract.LOOP), which
+        # replaces the image's entrypoint; dsc cannot know what that entrypoint was.
         yield Finding(at, "no-command", (
-            "transform has no `cmd`; Pachyderm refuses to run it, dsc would run the "
-            "image's entrypoint"), Severity.WARNING)
+            "transform has no `cmd`: a worker runs it once per datum (Pachyderm refuses a "
+            "pipeline without it too); give the command the image's entrypoint runs"),
+            Severity.ERROR)
 
 
 def _quantity_findings(r: Resources, at: JsonPath) -> Iterator[Finding]:
