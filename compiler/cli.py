@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -648,13 +649,14 @@ def _stop_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def _in_process_runtime(store: Any) -> Callable[[list[str], dict[str, str],
-                                                 Callable[[str], None]], int]:
+def _in_process_runtime(store: Any) -> Callable[..., int]:
     """`dsc runtime <verb>` as the pods run it, in this process, against `store`."""
-    def call(args: list[str], environ: dict[str, str], log: Callable[[str], None]) -> int:
+    def call(args: list[str], environ: dict[str, str], log: Callable[[str], None],
+             progress: Callable[[int, int, int], None] | None = None,
+             alive: Callable[[], bool] | None = None) -> int:
         try:
             cli.main(args=list(args), prog_name="dsc", standalone_mode=False,
-                     obj=RuntimeHost(environ, store, log))
+                     obj=RuntimeHost(environ, store, log, progress, alive))
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else 1
         except click.ClickException as exc:
@@ -667,11 +669,14 @@ def _in_process_runtime(store: Any) -> Callable[[list[str], dict[str, str],
 @dataclass(frozen=True, slots=True)
 class RuntimeHost:
     """What `dsc run` gives a runtime verb it calls in-process: the pod's environment, the
-    store (instead of lakeFS credentials), and where its log lines go."""
+    store (instead of lakeFS credentials), where its log lines go, where a worker's progress
+    goes, and whether the pod's user container still runs."""
 
     environ: Mapping[str, str]
     store: Any
     log: Callable[[str], None]
+    progress: Callable[[int, int, int], None] | None = None
+    alive: Callable[[], bool] | None = None
 
 
 @cli.command("plan")
@@ -1023,8 +1028,10 @@ def _runtime_verb(verb: str, act: Callable[[Any], Any]) -> int:
     refuses for good, 75 when it is unavailable (Argo retries only that and lost pods:
     contract.RETRY_EXPRESSION)."""
     from compiler.lakefs.client import from_environment
+    from compiler.runtime.contract import lakefs_variables
     from compiler.runtime.job import JobError, Run
     from compiler.runtime.verbs import Context
+    from compiler.runtime.worker import UserGone
     from compiler.store import LakeFSError
 
     host = click.get_current_context().obj
@@ -1039,22 +1046,49 @@ def _runtime_verb(verb: str, act: Callable[[Any], Any]) -> int:
 
     try:
         run = Run.from_environment(environ)
-        store = host.store if local else from_environment(environ)
+        store = host.store if local else from_environment(lakefs_variables(dict(environ)))
     except (LookupError, ValueError) as exc:
         log(f"dsc runtime {verb}: error: {exc}")
         return int(ExitCode.USAGE)
     transfers = environ.get("DSC_TRANSFERS", "8")
+    progress = host.progress if local and host.progress else \
+        _argo_progress(environ.get("ARGO_PROGRESS_FILE", ""))
     ctx = Context(store, run, log, transfers=int(transfers) if transfers.isdigit() else 8,
-                  presign=environ.get("DSC_PRESIGN", "") in ("1", "true", "yes"))
+                  presign=environ.get("DSC_PRESIGN", "") in ("1", "true", "yes"),
+                  progress=progress)
     try:
         act(ctx)
     except JobError as exc:
         log(f"dsc runtime {verb}: error: {exc}")
+        _termination_message(local, str(exc))
         return int(ExitCode.FINDINGS)
     except LakeFSError as exc:
         log(f"dsc runtime {verb}: error: {exc}")
         return int(_store_exit(exc))
+    except UserGone as exc:
+        log(f"dsc runtime {verb}: error: {exc}; the pod is run again")
+        return int(ExitCode.UNAVAILABLE)
     return int(ExitCode.CLEAN)
+
+
+def _argo_progress(path: str) -> Callable[[int, int, int], None]:
+    """Argo's self-reported progress: `done/total` in the file Argo names (its executor
+    reads it into the node's `progress`, shown in the UI)."""
+    def write(done: int, total: int, _failed: int) -> None:
+        if path:
+            with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as f:
+                f.write(f"{done}/{total}\n")
+    return write
+
+
+# Kubernetes shows a container's termination message (4 KiB at most) as why it stopped.
+TERMINATION_LOG = "/dev/termination-log"
+
+
+def _termination_message(local: bool, message: str) -> None:
+    if not local and os.access(TERMINATION_LOG, os.W_OK):
+        with contextlib.suppress(OSError), open(TERMINATION_LOG, "w", encoding="utf-8") as f:
+            f.write(message[:4000])
 
 
 def _store_exit(exc: Any) -> ExitCode:
@@ -1067,9 +1101,11 @@ def _store_exit(exc: Any) -> ExitCode:
 @click.option("--job", "job", required=True, metavar="JSON", help="The job document.")
 @click.option("--pin", "pins", multiple=True, metavar="REPO@COMMIT",
               help="Read input repo REPO at COMMIT (repeatable).")
-@click.option("--expect-datums", type=click.IntRange(min=0), metavar="N",
+@click.option("--pins", "pin_list", default="", metavar="REPO@COMMIT,...",
+              help="The same, comma-separated.")
+@click.option("--expect-datums", default="", metavar="N",
               help="Fail unless the plan has N datums (a pinned compile).")
-@click.option("--plan-digest", metavar="HEX", help="... and this digest.")
+@click.option("--plan-digest", default="", metavar="HEX", help="... and this digest.")
 @click.option("--cron-tick", default="", metavar="REPO", help="A CronWorkflow's tick repo.")
 @click.option("--trigger-repo", default="", metavar="REPO",
               help="A triggered run: the lakeFS repository of the new commit ...")
@@ -1079,51 +1115,58 @@ def _store_exit(exc: Any) -> ExitCode:
               help="Process again: `*`, or pipelines, each optionally `:<datum ID prefix>`, "
               "comma-separated (the run's `reprocess` parameter).")
 @_guard
-def runtime_open(job: str, pins: tuple[str, ...], expect_datums: int | None,
-                 plan_digest: str | None, cron_tick: str, trigger_repo: str,
-                 trigger_branch: str, trigger_commit: str, reprocess: str) -> int:
+def runtime_open(job: str, pins: tuple[str, ...], pin_list: str, expect_datums: str,
+                 plan_digest: str, cron_tick: str, trigger_repo: str, trigger_branch: str,
+                 trigger_commit: str, reprocess: str) -> int:
     """Pin the inputs, open the job branch, plan the datums, sort them against the output
-    head's index and store the plan."""
+    head's index and store the plan. An empty value is the option left out."""
     from compiler.runtime.verbs import Trigger, open_job
 
-    if (expect_datums is None) != (plan_digest is None):
+    if bool(expect_datums) != bool(plan_digest):
         raise click.UsageError("--expect-datums and --plan-digest go together")
-    expect = (expect_datums, plan_digest) if expect_datums is not None and plan_digest \
-        else None
+    if expect_datums and not expect_datums.isdigit():
+        raise click.UsageError(f"--expect-datums {expect_datums!r} is not a number of datums")
+    expect = (int(expect_datums), plan_digest) if expect_datums else None
+    every = [*pins, *filter(None, (p.strip() for p in pin_list.split(",")))]
     return _runtime_verb("open", lambda ctx: open_job(
-        ctx, job, pins, expect, cron_tick,
+        ctx, job, every, expect, cron_tick,
         Trigger.parse(trigger_repo, trigger_branch, trigger_commit), reprocess))
 
 
-def _datum_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed((
-            click.option("--pipeline", required=True, metavar="NAME"),
-            click.option("--repo", required=True, metavar="REPO",
-                         help="The pipeline's output repository."),
-            click.option("--job-branch", "branch", required=True, metavar="BRANCH"),
-            click.option("--datum", "key", required=True, metavar="KEY"))):
-        func = option(func)
-    return func
-
-
-@runtime.command("stage")
-@_datum_options
+@runtime.command("prepare")
 @_guard
-def runtime_stage(pipeline: str, repo: str, branch: str, key: str) -> int:
-    """Download one datum's input files to /pfs/<input>/... and write its variables."""
-    from compiler.runtime.verbs import stage
+def runtime_prepare() -> int:
+    """A worker pod's init container: the FIFOs and the loop the user container runs, on
+    the pod's /pfs volume (DSC_PFS, else /pfs)."""
+    from compiler.runtime.worker import prepare
 
-    return _runtime_verb("stage", lambda ctx: stage(ctx, pipeline, repo, branch, key))
+    host = click.get_current_context().obj
+    environ = host.environ if isinstance(host, RuntimeHost) else os.environ
+    try:
+        prepare(environ.get("DSC_PFS") or "/pfs")
+    except OSError as exc:
+        click.echo(f"dsc runtime prepare: error: {exc}", err=True)
+        return int(ExitCode.COULD_NOT_RUN)
+    return int(ExitCode.CLEAN)
 
 
-@runtime.command("publish")
-@_datum_options
+@runtime.command("work")
+@click.option("--pipeline", required=True, metavar="NAME")
+@click.option("--repo", required=True, metavar="REPO", help="The pipeline's output repository.")
+@click.option("--job-branch", "branch", required=True, metavar="BRANCH")
+@click.option("--worker", required=True, type=click.IntRange(min=0), metavar="I",
+              help="This worker's index (0 to the job's workers - 1).")
 @_guard
-def runtime_publish(pipeline: str, repo: str, branch: str, key: str) -> int:
-    """Upload /pfs/out and the datum's manifest to the job branch."""
-    from compiler.runtime.verbs import publish
+def runtime_work(pipeline: str, repo: str, branch: str, worker: int) -> int:
+    """Process this worker's share of the job's datums with the user container: stage each
+    datum into /pfs, run it, publish /pfs/out (exit 1 when a datum failed all its tries,
+    75 when the user container is gone)."""
+    from compiler.runtime.worker import work
 
-    return _runtime_verb("publish", lambda ctx: publish(ctx, pipeline, repo, branch, key))
+    host = click.get_current_context().obj
+    alive = host.alive if isinstance(host, RuntimeHost) and host.alive else lambda: True
+    return _runtime_verb("work", lambda ctx: work(ctx, pipeline, repo, branch, worker,
+                                                  alive=alive))
 
 
 @runtime.command("commit")

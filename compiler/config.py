@@ -25,9 +25,13 @@ CONFIG_FILE = "dsc.yaml"
 # kubectl's client-side apply keeps a copy of the object in a 256 KiB annotation; the budget
 # leaves room for the metadata kubectl and the API server add around it.
 DEFAULT_SIZE_BUDGET = 240 * 1024
-# Argo keeps ~0.75 KiB per loop child in status.nodes and compresses past ~1,300 nodes
-# (../shared/reference/argo/rules.md §12); 10,000 pods is the most one job should fan out.
-DEFAULT_MAX_DATUMS = 10_000
+# Argo's controller refuses a Workflow over 1 MiB (MAX_WORKFLOW_SIZE), and a run stores the
+# templates it uses in its status; 900 KiB of them leaves room for the node status (which
+# Argo compresses, and can offload). ../shared/reference/argo/rules.md §12.
+DEFAULT_STORED_BUDGET = 900 * 1024
+# Workers are pods and nodes of the Workflow's status (~0.75 KiB each, compressed past ~1,300
+# nodes; Argo users hit a wall between 10k and 50k nodes): the most one pipeline may ask for.
+DEFAULT_MAX_WORKERS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,9 @@ class Config:
     lakefs: LakeFS = field(default_factory=LakeFS)
     triggers: Triggers = field(default_factory=Triggers)
     size_budget: int = DEFAULT_SIZE_BUDGET
-    max_datums: int = DEFAULT_MAX_DATUMS
+    stored_budget: int = DEFAULT_STORED_BUDGET
+    max_workers: int = DEFAULT_MAX_WORKERS
+    max_datums: int | None = None  # an optional budget of datums per job; none: no ceiling
     source: str | None = None  # the file it came from, for messages
 
     def lakefs_repo(self, repo: str) -> str:

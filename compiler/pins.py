@@ -2,20 +2,21 @@
 
 A `PinResolver` answers two questions about a lakeFS installation: the head commit of a
 branch, and the files of a commit. The lakeFS adapter implements it against a live server;
-tests pass a fake. Pipelines whose every input is pinned get their datum keys embedded in the
-run (`withItems`); the others still plan at run time, on pinned source commits.
+tests pass a fake. Pipelines whose every input is pinned get their number of datums and plan
+digest compiled into the run (`open` refuses a plan that differs); the others still plan at
+run time, on pinned source commits.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from compiler.argo.build import Pins, PipelinePins
 from compiler.argo.graph import Graph
 from compiler.config import Config
-from compiler.runtime.contract import datum_key, plan_digest
+from compiler.runtime.contract import plan_digest
 from compiler.spec.model import CronInput, PfsInput
 from compiler.store import NotFound
 
@@ -81,7 +82,7 @@ def resolve_pins(graph: Graph, resolver: PinResolver, config: Config) -> Pins:
                 raise PinError(f"pipeline `{p.name}` reads repo `{node.repo}` at two commits "
                                f"({commits[node.repo][:12]}, {commit[:12]}); --pin pins one "
                                "commit per repo")
-        items = digest = None
+        datums = digest = None
         if complete and p.input is not None:
             def listing(repo: str, at: dict[str, str] = commits,
                         name: str = p.name) -> Iterable[str]:
@@ -92,9 +93,15 @@ def resolve_pins(graph: Graph, resolver: PinResolver, config: Config) -> Pins:
                     lambda r, c: list(resolver.listing(r, c)), config.lakefs_repo(repo),
                     at[repo]))
 
-            datums = list(plan_datums(datum_input(p.input), listing))
-            items = tuple(datum_key(i, d.matches[0].path if d.matches else "")
-                          for i, d in enumerate(datums))
-            digest = plan_digest(d.id for d in datums)
-        pins[p.name] = PipelinePins(tuple(sorted(commits.items())), items, digest)
+            count = 0
+
+            def ids(found: Iterable[Any]) -> Iterator[str]:
+                nonlocal count
+                for d in found:
+                    count += 1
+                    yield d.id
+
+            digest = plan_digest(ids(plan_datums(datum_input(p.input), listing)))
+            datums = count
+        pins[p.name] = PipelinePins(tuple(sorted(commits.items())), datums, digest)
     return pins

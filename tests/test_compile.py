@@ -87,25 +87,33 @@ def test_hyperparameter_graph_runs_split_model_test_select_in_order() -> None:
     assert run["metadata"]["name"].startswith("hyperparameter-")
 
 
-def test_model_datums_fan_out_from_open_as_a_containerset(tmp_path: Path) -> None:
+def test_model_workers_fan_out_from_open_as_a_containerset(tmp_path: Path) -> None:
     result = run_dsc("compile", str(ROOT / "examples" / "hyperparameter"))
     template = next(yaml.safe_load_all(result.stdout))
     by_name = {t["name"]: t for t in template["spec"]["templates"]}
     dag = {t["name"]: t for t in by_name["model"]["dag"]["tasks"]}
-    assert dag["datums"]["withParam"] == "{{tasks.open.outputs.parameters.datums}}"
-    datum = by_name[dag["datums"]["template"]]
-    containers = {c["name"]: c for c in datum["containerSet"]["containers"]}
-    assert list(containers) == ["stage", "user", "publish"]
-    assert containers["user"]["dependencies"] == ["stage"]
-    assert containers["publish"]["dependencies"] == ["user"]
-    assert containers["user"]["command"][:2] == ["/bin/sh", "-c"]
+    assert list(dag) == ["open", "work", "commit"]
+    # the workers' indices, never the datums, pass through Argo
+    assert dag["work"]["withParam"] == "{{tasks.open.outputs.parameters.workers}}"
+    assert dag["open"]["template"] == "open" and dag["commit"]["template"] == "commit"
+    worker = by_name[dag["work"]["template"]]
+    containers = {c["name"]: c for c in worker["containerSet"]["containers"]}
+    assert list(containers) == ["main", "user"]  # side by side: the loop coordinates them
+    assert not any("dependencies" in c for c in containers.values())
+    assert [c["name"] for c in worker["initContainers"]] == ["prepare"]
+    assert containers["main"]["args"][:2] == ["runtime", "work"]
+    assert containers["user"]["command"] == ["/bin/sh", "/pfs/.dsc-worker/loop.sh"]
     stdin = next(e["value"] for e in containers["user"]["env"] if e["name"] == "DSC_STDIN")
     assert stdin.startswith("cp /pfs/split/train.csv /tmp/iris.csv\n")
-    assert datum["retryStrategy"] == {"limit": "2", "retryPolicy": "OnFailure"}
-    assert all(m["mountPath"] == "/pfs" for c in containers.values()
+    # a lost or OOM-killed worker runs again and resumes; failed datums (exit 1) do not
+    assert worker["retryStrategy"]["limit"] == "3"
+    assert worker["retryStrategy"]["expression"] == '!(lastRetry.exitCode in ["1", "2", "3"])'
+    assert all(m["mountPath"] == "/pfs" for c in [*containers.values(),
+                                                  *worker["initContainers"]]
                for m in c["volumeMounts"])
-    assert "secretKeyRef" in json.dumps(containers["stage"]["env"])
-    assert "secret_access_key" not in json.dumps(containers["user"])
+    assert containers["main"]["envFrom"][0]["secretRef"] == {"name": "dsc-lakefs"}
+    assert "envFrom" not in containers["user"]
+    assert "secret" not in json.dumps(containers["user"])
 
 
 def test_compiling_twice_gives_identical_bytes() -> None:

@@ -145,7 +145,8 @@ def test_no_secret_value_is_in_what_compile_emits() -> None:
     source, = by_kind(docs, "EventSource")
     assert source["spec"]["webhook"][kit.EVENT_NAME]["authSecret"] == {
         "name": kit.WEBHOOK_SECRET, "key": kit.WEBHOOK_SECRET_KEY}
-    assert "secretKeyRef" in text and "stringData" not in text
+    # the lakeFS credentials by the Secret's name (envFrom), the webhook's by key
+    assert "secretRef:\n" in text and "stringData" not in text
 
 
 def test_cron_repos_and_commit_pinned_inputs_are_not_watched(tmp_path: Path) -> None:

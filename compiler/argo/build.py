@@ -1,14 +1,22 @@
 """One graph of pipelines -> the Argo objects that run it (DESIGN.md §4).
 
 Each pipeline is a DAG template `<pipeline>`: `open` (pin inputs, create the job branch, plan
-the datums) -> `datums` (one containerSet pod per datum: stage -> user -> publish, sharing an
-emptyDir at /pfs) -> `commit` (one provenance-carrying commit, merged into the output branch).
-The main DAG runs the pipelines in graph order; a downstream pipeline reads the commit its
-upstream `commit` produced in the same run. An exit handler aborts what a failed run left.
+the datums) -> `work` (W worker pods, one per worker index `open` outputs: each processes its
+share of the datums with the user container, the worker protocol of
+compiler.runtime.contract) -> `commit` (one provenance-carrying commit, merged into the
+output branch). The main DAG runs the pipelines in graph order; a downstream pipeline reads
+the commit its upstream `commit` produced in the same run. An exit handler aborts what a
+failed run left.
 
-A graph too big for one object (Argo's CRDs allow 200 templates and 200 DAG tasks; kubectl
-apply keeps a copy in a 256 KiB annotation) is split into section WorkflowTemplates that the
-main DAG calls with `templateRef`. Runtime command lines come from `compiler.runtime.contract`.
+Size: Argo copies every template a run uses into the Workflow's status (the WorkflowTemplate
+into `storedWorkflowTemplateSpec`, the templates of other objects into `storedTemplates`),
+and the whole object must stay under 1 MiB. So a pipeline costs two templates of its own,
+its DAG (holding its job document, once) and its worker pod; `open` and `commit` are one
+template each per object, parameterised by the job document. A graph too big for one object
+(Argo's CRDs allow 200 templates and 200 DAG tasks; kubectl apply keeps a copy in a 256 KiB
+annotation) is split into section WorkflowTemplates that the main DAG calls with
+`templateRef`; a graph whose templates would not fit a run's status is refused
+(`stored_size`). Runtime command lines come from `compiler.runtime.contract`.
 """
 
 from __future__ import annotations
@@ -34,28 +42,12 @@ from compiler.spec.model import CombinedInput, CronInput, Input, PfsInput, Pipel
 # Argo's full CRDs (v4): at most 200 templates per object and 200 tasks per DAG (rules.md §12).
 MAX_TEMPLATES = 200
 MAX_TASKS = 200
-TEMPLATES_PER_PIPELINE = 4  # the pipeline DAG, open, datum, commit
-# How a spec's `cmd` runs: under /bin/sh, which first exports the per-datum variables
-# Pachyderm gives user code (`stage` writes them to ENV_FILE). Kubernetes cannot feed a
-# container's stdin, so `stdin` lines travel in DSC_STDIN and are piped in;
-# `accept_return_code` turns the listed codes into success; `err_cmd` runs after a failed
-# attempt and, when it succeeds, marks the datum recovered (Pachyderm 2.x). The first argv
-# entry is how many entries `cmd` has; the rest follow as "$@", so user values are only ever
-# expanded as positional parameters (the eval'd text is `"${1}" "${2}"`..., never a value).
-USER_WRAPPER = "\n".join((
-    f"if [ -f {contract.ENV_FILE} ]; then set -a; . {contract.ENV_FILE}; set +a; fi",
-    'n=$1; shift; c=""; i=1',
-    'while [ "$i" -le "$n" ]; do c="$c \\"\\${$i}\\""; i=$((i+1)); done',
-    'if [ -n "${DSC_STDIN+x}" ]; then printf "%s" "$DSC_STDIN" | eval "$c"; else eval "$c"; fi',
-    "code=$?",
-    '[ "$code" = 0 ] && exit 0',
-    'for ok in $DSC_ACCEPT_RETURN_CODE; do [ "$code" = "$ok" ] && exit 0; done',
-    'shift "$n"; [ "$#" -gt 0 ] || exit "$code"',
-    'echo "dsc: the datum failed with exit code $code; running err_cmd" >&2',
-    'if [ -n "${DSC_ERR_STDIN+x}" ]; then printf "%s" "$DSC_ERR_STDIN" | "$@"; else "$@"; fi'
-    ' || exit "$code"',
-    f": > {contract.RECOVERED_MARKER}; exit 0",
-    ""))
+TEMPLATES_PER_PIPELINE = 2  # the pipeline's DAG and its worker pod
+SHARED_TEMPLATES = ("open", "commit")  # per object, with `main`/`section` and `abort`
+# Argo's controller refuses a Workflow object over 1 MiB (MAX_WORKFLOW_SIZE; rules.md §12).
+# What a run stores of the graph's templates must leave room for its node status (which
+# Argo compresses past the limit, and can offload): 900 KiB of the 1,024.
+STORED_LIMIT = 900 * 1024
 
 
 class CompileError(ValueError):
@@ -65,10 +57,11 @@ class CompileError(ValueError):
 @dataclass(frozen=True, slots=True)
 class PipelinePins:
     """What `--pin` resolved for one pipeline: the commit of each source repo it reads and,
-    when every input is pinned, its datum keys (embedded with withItems) and plan digest."""
+    when every input is pinned, how many datums it has and their plan digest (`open` checks
+    both: the run reads exactly what was compiled)."""
 
     commits: tuple[tuple[str, str], ...]  # (repo, 64-hex commit ID), sorted
-    items: tuple[str, ...] | None = None
+    datums: int | None = None
     digest: str | None = None
 
 
@@ -118,18 +111,46 @@ def job_spec(p: Pipeline, config: Config) -> dict[str, Any]:
         "input": _input_json(p.input, config) if p.input else None,
         "output": {"repo": config.lakefs_repo(p.name),
                    "branch": p.output_branch or config.default_branch},
-        "image": p.transform.image, "spec_sha256": spec_digest(p), "code": code_identity(p),
-        "salt": p.salt or "", "reprocess_spec": p.reprocess_spec,
-        "max_datums": config.max_datums, "default_branch": config.default_branch}
+        "image": p.transform.image, "spec_sha256": spec_digest(p), "code": code_identity(p)}
+    # Defaults left out (compiler.runtime.job.Job.parse fills them in): a run stores the
+    # document once per pipeline in its status.
+    if config.default_branch != job["output"]["branch"]:
+        job["default_branch"] = config.default_branch
+    if workers(p, config) != 1:
+        job["workers"] = workers(p, config)
+    if p.datum_tries != 3:
+        job["datum_tries"] = p.datum_tries
+    if p.salt:
+        job["salt"] = p.salt
+    if p.reprocess_spec != "until_success":
+        job["reprocess_spec"] = p.reprocess_spec
+    if config.max_datums:
+        job["max_datums"] = config.max_datums
+    if p.datum_timeout:
+        job["datum_timeout"] = p.datum_timeout
     if p.job_timeout:
         job["job_timeout"] = math.ceil(p.job_timeout)
     return job
 
 
+def workers(p: Pipeline, config: Config) -> int:
+    """The workers `parallelism_spec` asks for: `constant`, or floor(`coefficient` x the
+    nodes of the configuration), at least one; none given is one worker (Pachyderm)."""
+    if p.parallelism.constant:
+        return p.parallelism.constant
+    if p.parallelism.coefficient:
+        return max(1, math.floor(p.parallelism.coefficient * (config.nodes or 1)))
+    return 1
+
+
 def _input_json(node: Input, config: Config) -> dict[str, Any]:
     if isinstance(node, PfsInput):
-        out: dict[str, Any] = {"name": node.name, "repo": node.repo,
-                               "lakefs_repo": config.lakefs_repo(node.repo), "glob": node.glob}
+        # `name` and `lakefs_repo` when not the repo's own name (Job.parse fills them in)
+        out: dict[str, Any] = {"repo": node.repo, "glob": node.glob}
+        if node.name != node.repo:
+            out["name"] = node.name
+        if config.lakefs_repo(node.repo) != node.repo:
+            out["lakefs_repo"] = config.lakefs_repo(node.repo)
         # The branch as written (datum IDs hash it so); none: the job's default branch.
         for key in ("branch", "commit", "join_on", "group_by"):
             if getattr(node, key):
@@ -179,6 +200,12 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
             raise CompileError(f"pipeline `{p.name}`: `{where}` contains `{{{{`, which Argo "
                                "reads as a template expression and has no escape for; "
                                "write it another way (e.g. `{ {` in shell)")
+        if workers(p, config) > config.max_workers:
+            raise CompileError(
+                f"pipeline `{p.name}`: `parallelism_spec` asks for {workers(p, config):,} "
+                f"workers, over the {config.max_workers:,} one pipeline may run "
+                "(`limits.max_workers`): each is a pod and a node of the run's Workflow, "
+                "whose status Argo keeps in one object")
     found = triggers.sources(graph, config) if trigger else []
     if trigger and pins:
         raise CompileError("`--pin` fixes a run's inputs and `--trigger` runs the graph on "
@@ -190,7 +217,7 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
     names = _Names(fit(graph.name, OBJECT_MAX),
                    unique_names([p.name for p in graph.pipelines], OBJECT_MAX - 7),
                    frozenset(r.pipeline for s in found for r in s.readers))
-    per_template = (MAX_TEMPLATES - 2) // TEMPLATES_PER_PIPELINE
+    per_template = (MAX_TEMPLATES - 2 - len(SHARED_TEMPLATES)) // TEMPLATES_PER_PIPELINE
     size = min(len(graph.pipelines), per_template)
     if len(graph.pipelines) > size:
         # Size the sections from one probe section, so a big graph is built only once.
@@ -211,6 +238,16 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
             raise CompileError(f"{over}; raise `limits.size_budget` in dsc.yaml, or make the "
                                "spec smaller")
         size = max(1, size // 2)
+    stored = stored_size(templates)
+    if stored > config.stored_budget:
+        per = stored / len(graph.pipelines)
+        raise CompileError(
+            f"graph `{graph.name}` is too big for one run: Argo would copy {stored:,} bytes "
+            f"of its templates into the run's Workflow (about {per:,.0f} a pipeline), over "
+            f"the budget of {config.stored_budget:,} (`limits.stored_budget`) within the "
+            "1 MiB its controller allows one object; split it into graphs of at most "
+            f"{int(config.stored_budget // per):,} pipelines (compile them apart: a graph "
+            "reads another's output repos, and `--trigger` starts it on their commits)")
     crons = [plain(c) for c in _cron_workflows(graph, names, config, reprocess)]
     automation = _automation(graph, names, config, found,
                              {c["metadata"]["name"] for c in crons}) if trigger else []
@@ -232,6 +269,18 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
         run = _run_workflow(templates, names.template, _labels(names, config), generate_name,
                             reprocess)
     return [*templates, run, *automation]
+
+
+def stored_size(templates: list[dict[str, Any]]) -> int:
+    """Bytes of compact JSON a run of these WorkflowTemplates stores in its status: the main
+    one's spec (`status.storedWorkflowTemplateSpec`) and every template of the sections it
+    calls (`status.storedTemplates`, keyed `namespaced/<object>/<template>`); Argo copies
+    each template a node of the run uses, and every template here is used."""
+    main, *sections = templates
+    stored = {"storedWorkflowTemplateSpec": main["spec"], "storedTemplates": {
+        f"namespaced/{doc['metadata']['name']}/{template['name']}": template
+        for doc in sections for template in doc["spec"]["templates"]}}
+    return len(json.dumps(stored, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 class ReprocessError(CompileError):
@@ -312,6 +361,7 @@ def _workflow_object(graph: Graph, names: _Names, config: Config, pins: Pins | N
     ) as wt:
         _abort_template(graph, config)
         if split is None:
+            _shared_templates(config, pinned=run_name is not None)
             made = {p.name: _pipeline_templates(p, names, graph, config,
                                                 (pins or {}).get(p.name))
                     for p in graph.pipelines}
@@ -386,6 +436,7 @@ def _section_template(graph: Graph, names: _Names, name: str, section: tuple[Pip
                      "workflows.argoproj.io/description": (
                          f"Part of `{names.template}`: run it through that template.")},
     ) as wt:
+        _shared_templates(config, pinned=False)
         made = {p.name: _pipeline_templates(p, names, graph, config, None) for p in section}
         with DAG(name="section",
                  inputs=[Parameter(name=f"pin-{names.tasks[u]}") for u in needs] or None,
@@ -430,20 +481,17 @@ def _describe(graph: Graph) -> str:
     return "\n".join(lines)
 
 
-def _runtime_env(config: Config) -> list[Any]:
-    from hera.workflows import Env, SecretEnv
+def _runtime_env(config: Config, worker: bool = False) -> dict[str, Any]:
+    """`env` and `envFrom` of a runtime container (contract.environment)."""
+    from hera.workflows import Env, SecretEnvFrom
 
-    out: list[Any] = []
-    for name, value in contract.environment(
-            secret=config.lakefs.secret, keys=config.lakefs.secret_keys,
-            endpoint=config.lakefs.endpoint, lakefs_ui=config.lakefs.ui_url,
-            argo_ui=config.argo_ui_url, storage_namespace=config.lakefs.storage_namespace,
-            timeout=config.lakefs.timeout):
-        if isinstance(value, contract.SecretRef):
-            out.append(SecretEnv(name=name, secret_name=value.secret, secret_key=value.key))
-        else:
-            out.append(Env(name=name, value=value))
-    return out
+    env = [Env(name=name, value=value) for name, value in contract.environment(
+        keys=config.lakefs.secret_keys, endpoint=config.lakefs.endpoint,
+        lakefs_ui=config.lakefs.ui_url, argo_ui=config.argo_ui_url,
+        storage_namespace=config.lakefs.storage_namespace, timeout=config.lakefs.timeout,
+        worker=worker)]
+    return {"env": env, "env_from": [SecretEnvFrom(name=config.lakefs.secret,
+                                                   prefix=contract.SECRET_PREFIX)]}
 
 
 def _abort_template(graph: Graph, config: Config) -> None:
@@ -455,7 +503,7 @@ def _abort_template(graph: Graph, config: Config) -> None:
                                          p.output_branch or config.default_branch)
                                         for p in graph.pipelines],
                                        config.keep_failed_branches),
-              env=_runtime_env(config), retry_strategy=_runtime_retry())
+              **_runtime_env(config), retry_strategy=_runtime_retry())
 
 
 def _runtime_retry() -> Any:
@@ -479,85 +527,86 @@ def _outputs(verb: str) -> list[Any]:
             for o in contract.OUTPUTS[verb]]
 
 
-def _parallelism(p: Pipeline, config: Config) -> int | None:
-    if p.parallelism.constant:
-        return p.parallelism.constant
-    if p.parallelism.coefficient:
-        # Pachyderm 1.x: floor(coefficient x nodes), at least one worker.
-        return max(1, math.floor(p.parallelism.coefficient * (config.nodes or 1)))
-    return None
+def _shared_templates(config: Config, pinned: bool) -> None:
+    """`open` and `commit`, one of each per object, given each pipeline's job document and
+    options as parameters (contract.OPEN_OPTIONS; "" is an option left out). `reprocess` is
+    the run's parameter of that name; a pinned run has none."""
+    from hera.workflows import Container, Parameter
+
+    defaults = {n: "" for n in contract.OPEN_OPTIONS if n != "job"}
+    if not pinned:
+        defaults[REPROCESS] = f"{{{{workflow.parameters.{REPROCESS}}}}}"
+    Container(
+        name="open", image=config.runtime_image, command=contract.COMMAND,
+        args=contract.open_args({n: f"{{{{inputs.parameters.{n}}}}}"
+                                 for n in contract.OPEN_OPTIONS}),
+        inputs=[Parameter(name="job"), *(Parameter(name=n, value=v)
+                                         for n, v in defaults.items())],
+        outputs=_outputs("open"), **_runtime_env(config), retry_strategy=_runtime_retry())
+    Container(
+        name="commit", image=config.runtime_image, command=contract.COMMAND,
+        args=contract.commit_args("{{inputs.parameters.job}}", "{{inputs.parameters.branch}}"),
+        inputs=[Parameter(name="job"), Parameter(name="branch")], outputs=_outputs("commit"),
+        **_runtime_env(config), retry_strategy=_runtime_retry())
+
+
+def _worker_name(names: _Names, task: str) -> str:
+    """`<task>-worker`, or with a hash when a pipeline's own name is that."""
+    name = f"{task}-worker"
+    return name if name not in names.tasks.values() else f"{name}-{short_hash(task)}"
 
 
 def _pipeline_templates(p: Pipeline, names: _Names, graph: Graph, config: Config,
                         pins: PipelinePins | None) -> Any:
-    from hera.workflows import DAG, Container, Parameter
+    from hera.workflows import DAG, Parameter, Task
     from hera.workflows import models as m
 
     task = names.tasks[p.name]
-    job = contract.job_document(job_spec(p, config))
     ups = graph.upstream[p.name]
     pin_args = [f"{u}@{{{{inputs.parameters.pin-{names.tasks[u]}}}}}" for u in ups]
     pin_args += [f"{repo}@{commit}" for repo, commit in (pins.commits if pins else ())]
-    open_args = contract.open_args(
-        job, pin_args,
-        (len(pins.items), pins.digest) if pins and pins.items is not None and pins.digest
-        else None)
+    options = {"job": "{{inputs.parameters.job}}", "pins": contract.pins_value(pin_args)}
+    if pins and pins.datums is not None and pins.digest:
+        options |= {"expect-datums": str(pins.datums), "plan-digest": pins.digest}
     if any(isinstance(n, CronInput) for n in p.inputs()):
-        open_args += ["--cron-tick", "{{workflow.parameters.cron-tick}}"]
+        options["cron-tick"] = "{{workflow.parameters.cron-tick}}"
     if p.name in names.triggered:
-        open_args += contract.trigger_args(*(f"{{{{workflow.parameters.{n}}}}}"
-                                             for n in kit.TRIGGER_PARAMETERS[:3]))
-    if pins is None:  # a WorkflowTemplate's; a pinned run declares no parameters
-        open_args += ["--reprocess", f"{{{{workflow.parameters.{REPROCESS}}}}}"]
-    open_ = Container(
-        name=f"{task}-open", image=config.runtime_image, command=contract.COMMAND, args=open_args,
-        inputs=[Parameter(name=f"pin-{names.tasks[u]}") for u in ups] or None,
-        outputs=_outputs("open"), env=_runtime_env(config), retry_strategy=_runtime_retry())
-    datum = _datum_template(p, task, config)
-    commit = Container(
-        name=f"{task}-commit", image=config.runtime_image, command=contract.COMMAND,
-        args=contract.commit_args(job, "{{inputs.parameters.branch}}"),
-        inputs=[Parameter(name="branch")], outputs=_outputs("commit"), env=_runtime_env(config),
-        retry_strategy=_runtime_retry())
+        options |= {name: f"{{{{workflow.parameters.{name}}}}}"
+                    for name in kit.TRIGGER_PARAMETERS[:3]}
+    worker = _worker_template(p, task, _worker_name(names, task), config)
     branch = p.output_branch or config.default_branch
+    opened = "{{tasks.open.outputs.parameters.branch}}"
     with DAG(
         name=task,
-        inputs=[Parameter(name=f"pin-{names.tasks[u]}") for u in ups] or None,
-        outputs=[Parameter(name=o.parameter, value_from=m.ValueFrom(
-                     parameter=f"{{{{tasks.commit.outputs.parameters.{o.parameter}}}}}"))
-                 for o in contract.OUTPUTS["commit"]],
-        parallelism=_parallelism(p, config),
+        inputs=[Parameter(name="job", value=contract.job_document(job_spec(p, config))),
+                *(Parameter(name=f"pin-{names.tasks[u]}") for u in ups)],
+        # The commit, which downstream pipelines read (its URL is the commit step's).
+        outputs=[Parameter(name="commit", value_from=m.ValueFrom(
+            parameter="{{tasks.commit.outputs.parameters.commit}}"))],
         synchronization=m.Synchronization(mutexes=[m.Mutex(
             name=f"dsc-{fit(p.name, 40)}-{short_hash(p.name, branch, length=6)}")]),
     ) as dag:
-        o = open_(name="open", **_arguments([
-            Parameter(name=f"pin-{names.tasks[u]}",
-                      value=f"{{{{inputs.parameters.pin-{names.tasks[u]}}}}}") for u in ups]))
-        fan_out: dict[str, Any] = (
-            {"with_items": list(pins.items)} if pins and pins.items is not None
-            else {"with_param": "{{tasks.open.outputs.parameters.datums}}"})
-        d = datum(name="datums", **fan_out,
-                  arguments=[Parameter(name="datum", value="{{item}}"),
-                             Parameter(name="branch",
-                                       value="{{tasks.open.outputs.parameters.branch}}")])
-        c = commit(name="commit", arguments=[
-            Parameter(name="branch", value="{{tasks.open.outputs.parameters.branch}}")])
-        o >> d >> c
+        o = Task(name="open", template="open", arguments=[
+            Parameter(name=k, value=v) for k, v in options.items() if v])
+        w = worker(name="work", with_param="{{tasks.open.outputs.parameters.workers}}",
+                   arguments=[Parameter(name="worker", value="{{item}}"),
+                              Parameter(name="branch", value=opened)])
+        c = Task(name="commit", template="commit", arguments=[
+            Parameter(name="job", value="{{inputs.parameters.job}}"),
+            Parameter(name="branch", value=opened)])
+        o >> w >> c
     return dag
 
 
-def _user_command(p: Pipeline, env: list[Any]) -> list[str] | None:
-    """`cmd` under USER_WRAPPER (stdin, err_stdin and accept_return_code go to env, `cmd`
-    and `err_cmd` to argv); no `cmd`: the image's entrypoint."""
+def _user_env(p: Pipeline, env: list[Any]) -> None:
+    """`stdin`, `err_stdin` and `accept_return_code`, for the worker loop (contract.LOOP);
+    `cmd` and `err_cmd` are the user container's args."""
     from hera.workflows import Env
 
     t = p.transform
-    accept = " ".join(str(c) for c in t.accept_return_code)
-    if not t.cmd and not (t.stdin or accept or t.err_cmd):
-        return None
     if not t.cmd:
-        raise CompileError(f"pipeline `{p.name}`: `stdin`, `accept_return_code` and `err_cmd` "
-                           "need `transform.cmd` (dsc runs it under /bin/sh)")
+        raise CompileError(f"pipeline `{p.name}`: `transform.cmd` is missing; dsc's workers "
+                           "run it once per datum (Pachyderm refuses a pipeline without it)")
     if t.err_stdin and not t.err_cmd:
         raise CompileError(f"pipeline `{p.name}`: `transform.err_stdin` needs "
                            "`transform.err_cmd`")
@@ -565,18 +614,19 @@ def _user_command(p: Pipeline, env: list[Any]) -> list[str] | None:
         env.append(Env(name="DSC_STDIN", value="\n".join(t.stdin) + "\n"))
     if t.err_stdin:
         env.append(Env(name="DSC_ERR_STDIN", value="\n".join(t.err_stdin) + "\n"))
-    if accept:
-        env.append(Env(name="DSC_ACCEPT_RETURN_CODE", value=accept))
-    return ["/bin/sh", "-c", USER_WRAPPER, "dsc-user", str(len(t.cmd)), *t.cmd, *t.err_cmd]
+    if t.accept_return_code:
+        env.append(Env(name="DSC_ACCEPT_RETURN_CODE",
+                       value=" ".join(str(c) for c in t.accept_return_code)))
 
 
-def _datum_template(p: Pipeline, task: str, config: Config) -> Any:
+def _worker_template(p: Pipeline, task: str, name: str, config: Config) -> Any:
+    """A worker pod: `prepare` (an init container) lays out the worker protocol on /pfs,
+    then `main` (the runtime) and `user` (the spec's image) process the worker's datums."""
     from hera.workflows import ContainerNode, ContainerSet, Env, Parameter, RetryStrategy
     from hera.workflows import models as m
 
     t = p.transform
     mount = m.VolumeMount(name="pfs", mount_path=contract.PFS)
-    runtime_resources = _resources(p.sidecar_resource_requests, p.sidecar_resource_limits)
     env: list[Any] = [Env(name=k, value=v) for k, v in t.env]
     secret_mounts: list[m.VolumeMount] = []
     volumes = [m.Volume(name="pfs", empty_dir=m.EmptyDirVolumeSource(
@@ -590,50 +640,50 @@ def _datum_template(p: Pipeline, task: str, config: Config) -> Any:
                 secret_name=s.name)))
             secret_mounts.append(m.VolumeMount(name=f"secret-{i}", mount_path=s.mount_path,
                                                read_only=True))
-    command = _user_command(p, env)
-    args = {verb: contract.datum_args(verb, p.name, config.lakefs_repo(p.name),
-                                      "{{inputs.parameters.branch}}",
-                                      "{{inputs.parameters.datum}}")
-            for verb in ("stage", "publish")}
+    _user_env(p, env)
+    runtime_resources = _resources(p.sidecar_resource_requests, p.sidecar_resource_limits)
     tolerations = [m.Toleration(key=x.key, operator=x.operator, value=x.value, effect=x.effect,
                                 toleration_seconds=x.toleration_seconds)
                    for x in p.tolerations] or None
-    # A datum cannot outlive its job: the pod's deadline is the tighter of the two.
-    deadlines = [math.ceil(s) for s in (p.datum_timeout, p.job_timeout) if s]
     with ContainerSet(
-        name=f"{task}-datum",
-        inputs=[Parameter(name="datum"), Parameter(name="branch")],
+        name=name,
+        inputs=[Parameter(name="worker"), Parameter(name="branch")],
         volumes=volumes,
-        retry_strategy=RetryStrategy(limit=str(p.datum_tries - 1), retry_policy="OnFailure")
-        if p.datum_tries > 1 else None,
-        active_deadline_seconds=min(deadlines) if deadlines else None,
+        init_containers=[m.UserContainer(
+            name="prepare", image=config.runtime_image, command=contract.COMMAND,
+            args=contract.PREPARE_ARGS, volume_mounts=[mount], resources=runtime_resources)],
+        # A worker lost with its node, or killed (OOM), runs again at once and resumes; one
+        # whose datums failed all their tries (exit 1) does not.
+        retry_strategy=RetryStrategy(limit="3", retry_policy="Always",
+                                     expression=contract.RETRY_EXPRESSION),
+        # Pachyderm's job_timeout: the job's open and commit count too (the runtime checks).
+        active_deadline_seconds=math.ceil(p.job_timeout) if p.job_timeout else None,
         node_selector=dict(p.node_selector) or None,
         tolerations=tolerations,
         priority_class_name=p.priority_class_name,
         pod_spec_patch=json.dumps(p.pod_spec, sort_keys=True) if p.pod_spec else None,
-        labels={**dict(p.labels), "dsc.io/pipeline": fit(p.name, 63),
-                "dsc.io/output-repo": config.lakefs_repo(p.name)},
+        labels={**dict(p.labels), "dsc.io/pipeline": fit(p.name, 63)},
         annotations=dict(p.annotations) or None,
     ) as container_set:
-        ContainerNode(name="stage", image=config.runtime_image, command=contract.COMMAND,
-                      args=args["stage"],
-                      env=_runtime_env(config), volume_mounts=[mount],
+        ContainerNode(name="main", image=config.runtime_image, command=contract.COMMAND,
+                      args=contract.work_args(p.name, config.lakefs_repo(p.name),
+                                              "{{inputs.parameters.branch}}",
+                                              "{{inputs.parameters.worker}}"),
+                      **_runtime_env(config, worker=True), volume_mounts=[mount],
                       resources=runtime_resources)
-        ContainerNode(name="user", image=t.image, command=command, dependencies=["stage"],
+        ContainerNode(name="user", image=t.image, command=contract.USER_COMMAND,
+                      args=contract.user_args(t.cmd, t.err_cmd),
                       env=env or None, volume_mounts=[mount, *secret_mounts],
                       resources=_resources(p.resource_requests, p.resource_limits),
                       working_dir=t.working_dir, security_context=_security(t.user))
-        ContainerNode(name="publish", image=config.runtime_image, command=contract.COMMAND,
-                      args=args["publish"],
-                      dependencies=["user"], env=_runtime_env(config), volume_mounts=[mount],
-                      resources=runtime_resources)
     return container_set
 
 
 def _with_pod_patches(doc: dict[str, Any], graph: Graph, names: _Names) -> dict[str, Any]:
-    """Set the podSpecPatch of each datum template whose spec has a `pod_patch`: it is
+    """Set the podSpecPatch of each worker template whose spec has a `pod_patch`: it is
     computed from the template as built, so it runs after hera."""
-    patched = {f"{names.tasks[p.name]}-datum": p for p in graph.pipelines if p.pod_patch}
+    patched = {_worker_name(names, names.tasks[p.name]): p for p in graph.pipelines
+               if p.pod_patch}
     if not patched:
         return doc
     for template in doc["spec"]["templates"]:
@@ -643,7 +693,7 @@ def _with_pod_patches(doc: dict[str, Any], graph: Graph, names: _Names) -> dict[
 
 
 def _pod_patch(p: Pipeline, template: dict[str, Any]) -> str:
-    """`pod_patch` applied to the datum pod as dsc builds it, as a podSpecPatch."""
+    """`pod_patch` applied to the worker pod as dsc builds it, as a podSpecPatch."""
     from compiler.argo.podpatch import PodPatchError, pod_spec_patch
 
     if p.pod_spec:
@@ -730,38 +780,34 @@ def _run_workflow(templates: list[dict[str, Any]], template_name: str,
 
 def _pinned_run(graph: Graph, names: _Names, config: Config, pins: Pins,
                 generate_name: bool) -> dict[str, Any]:
-    """A Workflow carrying the whole graph, its pins and its datums: rerunning it reads exactly
-    the same data. Over the size budget, datum keys lose their readable part; still over, the
-    compile fails."""
+    """A Workflow carrying the whole graph and its pins: rerunning it reads exactly the same
+    data (`open` checks each pipeline's datums against the count and digest compiled in).
+    Its size does not depend on the number of datums."""
     for name, pin in pins.items():
-        if pin.items is not None and len(pin.items) > config.max_datums:
-            raise CompileError(f"pipeline `{name}` has {len(pin.items):,} datums, over the "
-                               f"fan-out ceiling of {config.max_datums:,} (`limits.max_datums`)")
+        if config.max_datums and pin.datums is not None and pin.datums > config.max_datums:
+            raise CompileError(f"pipeline `{name}` has {pin.datums:,} datums, over the budget "
+                               f"of {config.max_datums:,} (`limits.max_datums`)")
     commits = sorted({f"{repo}@{commit}" for pin in pins.values()
                       for repo, commit in pin.commits})
     description = "\n".join([f"A pinned run of dsc graph `{names.template}`, reading:",
                              *(f"- `{c}`" for c in commits)])
-    for readable in (True, False):
-        chosen = pins if readable else {
-            k: PipelinePins(v.commits, tuple(i.split("-", 1)[0] for i in v.items), v.digest)
-            if v.items is not None else v for k, v in pins.items()}
-        run = _with_pod_patches(plain(_workflow_object(graph, names, config, chosen, None,
-                                                       run_name={"name": "run"})),
-                                graph, names)
-        built = run["metadata"]
-        run["metadata"] = {}  # the run's identity is its spec: the name is made from it
-        digest = short_hash(digest_text([run]))
-        key, value = _run_name(digest, names.template, generate_name)
-        metadata = {key: value, "annotations": {"workflows.argoproj.io/description": description,
-                                                **_output_annotations(graph, config)},
-                    "labels": dict(sorted({**built["labels"], "dsc.io/pinned": "true",
-                                           "dsc.io/template-hash": digest}.items()))}
-        if "namespace" in built:
-            metadata["namespace"] = built["namespace"]
-        run["metadata"] = {k: metadata[k] for k in sorted(metadata, key=lambda k: (k != "name", k))}
-        if _over_budget([run], config) is None:
-            return run
-    raise CompileError(_over_budget([run], config) or "")
+    run = _with_pod_patches(plain(_workflow_object(graph, names, config, pins, None,
+                                                   run_name={"name": "run"})), graph, names)
+    built = run["metadata"]
+    run["metadata"] = {}  # the run's identity is its spec: the name is made from it
+    digest = short_hash(digest_text([run]))
+    key, value = _run_name(digest, names.template, generate_name)
+    metadata = {key: value, "annotations": {"workflows.argoproj.io/description": description,
+                                            **_output_annotations(graph, config)},
+                "labels": dict(sorted({**built["labels"], "dsc.io/pinned": "true",
+                                       "dsc.io/template-hash": digest}.items()))}
+    if "namespace" in built:
+        metadata["namespace"] = built["namespace"]
+    run["metadata"] = {k: metadata[k] for k in sorted(metadata, key=lambda k: (k != "name", k))}
+    over = _over_budget([run], config)
+    if over is not None:
+        raise CompileError(over)
+    return run
 
 
 def _cron_workflows(graph: Graph, names: _Names, config: Config,
@@ -823,7 +869,7 @@ def _reconciler(graph: Graph, names: _Names, config: Config, found: list[trigger
         detect = Container(
             name="detect", image=config.runtime_image, command=contract.COMMAND,
             args=contract.reconcile_args(triggers.reconcile_document(names.template, found)),
-            outputs=_outputs("reconcile"), env=_runtime_env(config),
+            outputs=_outputs("reconcile"), **_runtime_env(config),
             retry_strategy=_runtime_retry())
         submit = Resource(
             name="submit", action="create",

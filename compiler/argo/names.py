@@ -10,6 +10,8 @@ CRON_MAX = 52  # CronWorkflow: Argo appends "-<unix time>"
 # expr builtins and keywords that broke `depends` in Argo 3.5 (argoproj/argo-workflows#12037)
 RESERVED_TASKS = frozenset({"split", "filter", "join", "in", "not", "and", "or", "map", "all",
                             "any", "none", "one", "count", "len", "matches", "contains"})
+# Templates every compiled object has (compiler.argo.build): no pipeline may take their name.
+SHARED_TEMPLATES = frozenset({"main", "section", "abort", "open", "commit"})
 
 
 def fit(name: str, limit: int) -> str:
@@ -28,7 +30,7 @@ def unique_names(names: list[str], limit: int) -> dict[str, str]:
     taken: set[str] = set()
     for name in sorted(names):
         candidate = fit(name, limit)
-        if candidate in RESERVED_TASKS:
+        if candidate in RESERVED_TASKS or candidate in SHARED_TEMPLATES:
             candidate += "-pipeline"  # readable in the Argo UI, and never an expr builtin
         if candidate in taken:
             candidate = fit(candidate[: limit - 7] + "-" + short_hash(name, length=6), limit)

@@ -76,6 +76,9 @@ class Pod:
     directory: Path  # the pod's scratch space (volumes, outputs, logs)
     deadline: float | None  # seconds
     outputs: dict[str, str]  # parameter -> file the container writes
+    init_containers: list[Container] = field(default_factory=list)  # run first, in order
+    # what a runtime container reports of its work (a worker's datums done, of its total)
+    progress: Callable[[int, int, int], None] = field(default=lambda _done, _total, _failed: None)
 
     @property
     def output_dir(self) -> Path:
@@ -108,10 +111,12 @@ class Node:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    kind: str  # expand | start | retry | finish
+    kind: str  # expand | start | retry | finish | progress
     node: Node
     phase: str = ""
-    count: int = 0  # expand: children
+    count: int = 0  # expand: children; progress: datums done
+    total: int = 0  # progress: of this many
+    failed: int = 0  # progress: datums that failed all their tries
     attempt: int = 1
     seconds: float = 0.0
     message: str = ""
@@ -314,6 +319,8 @@ class Executor:
                  else template["containerSet"]["containers"])
         containers = [_container(c, scope, f"{where} container `{c.get('name')}`")
                       for c in specs]
+        init = [_container(c, scope, f"{where} init container `{c.get('name')}`")
+                for c in template.get("initContainers", [])]
         # A retry is a new pod: fresh volumes, as Argo's are.
         directory = self.settings.directory / "pods" / f"{node.id}-{template['name']}"
         attempt = 1
@@ -336,7 +343,8 @@ class Executor:
         deadline = template.get("activeDeadlineSeconds")
         pod = Pod(node, _ordered(containers, where), volumes, secrets, directory,
                   float(substitute(str(deadline), scope, where)) if deadline else None,
-                  outputs)
+                  outputs, init, lambda done, total, failed: self.events(
+                      Event("progress", node, count=done, total=total, failed=failed)))
         for path in [*volumes.values(), pod.output_dir]:
             path.mkdir(parents=True, exist_ok=True)
         if self.cancel.is_set():
@@ -567,8 +575,8 @@ def _container(spec: dict[str, Any], scope: Mapping[str, str], where: str) -> Co
 
 
 def _ordered(containers: list[Container], where: str) -> list[Container]:
-    """The containerSet in an order its `dependencies` allow (Argo runs the independent
-    ones in parallel; dsc's sets are a chain)."""
+    """The containerSet in an order its `dependencies` allow (the runner starts together
+    those that depend on nothing, as Argo does)."""
     names = {c.name for c in containers}
     out: list[Container] = []
     left = list(containers)

@@ -29,6 +29,7 @@ class PipelineState:
     url: str = ""
     failures: list[str] = field(default_factory=list)
     noop: bool = False  # its job had nothing to do (the output head already holds it)
+    workers: dict[str, tuple[int, int]] = field(default_factory=dict)  # node -> done, failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,22 +41,22 @@ class Job:
 
 
 def jobs_of(program: Program) -> dict[str, Job]:
-    """Each pipeline's DAG template -> what its `open` step's job document says."""
+    """Each pipeline's DAG template -> what its job document (the DAG's `job` input,
+    compiler.argo.build) says."""
     from compiler.runtime.job import Job as JobDocument
 
     found: dict[str, Job] = {}
-    for (owner, name), template in program.templates.items():
-        for task in template.get("dag", {}).get("tasks", []):
-            if task.get("name") != "open":
-                continue
-            target = program.templates.get(program.called(owner, task), {})
-            args = target.get("container", {}).get("args", [])
-            if "--job" not in args:
-                continue
-            job = JobDocument.parse(args[args.index("--job") + 1])
-            found[name] = Job(job.pipeline, job.output_repo, tuple(
-                (leaf.repo, leaf.lakefs_repo, "cron" if leaf.cron else "pfs")
-                for leaf in job.leaves), job.output_branch)
+    for (_owner, name), template in program.templates.items():
+        if "dag" not in template:
+            continue
+        text = next((p.get("value") for p in template.get("inputs", {}).get("parameters", [])
+                     if p.get("name") == "job"), None)
+        if not text:
+            continue
+        job = JobDocument.parse(str(text))
+        found[name] = Job(job.pipeline, job.output_repo, tuple(
+            (leaf.repo, leaf.lakefs_repo, "cron" if leaf.cron else "pfs")
+            for leaf in job.leaves), job.output_branch)
     return found
 
 
@@ -89,20 +90,26 @@ class Progress:
                 state.started = now
             if event.kind == "finish" and task == "open" and event.phase == SUCCEEDED:
                 state.noop = event.outputs.get("branch", "").startswith("@")
-            if event.kind == "expand" and task == "datums":
-                state.total = event.count
-                if not self.tty and not state.noop:
-                    self._say(f"{state.name}: {event.count} datum"
-                              f"{'' if event.count == 1 else 's'} to process")
+                todo = event.outputs.get("datums", "")
+                state.total = int(todo) if todo.isdigit() else None
+                workers = event.outputs.get("workers", "[]").count(",") + 1 \
+                    if event.outputs.get("workers", "[]") != "[]" else 0
+                if not self.tty and not state.noop and state.total is not None:
+                    self._say(f"{state.name}: {state.total} datum"
+                              f"{'' if state.total == 1 else 's'} to process" + (
+                                  f" by {workers} workers" if workers > 1 else ""))
+            if event.kind == "progress":
+                state.workers[event.node.id] = (event.count, event.failed)
+                state.done = sum(done for done, _failed in state.workers.values())
+                state.failed = sum(failed for _done, failed in state.workers.values())
+                if self.verbose and not self.tty:
+                    self._say(f"{state.name}: {_what(event)}: {event.count}/{event.total} "
+                              "datums done")
             elif event.kind == "retry":
                 state.retries += 1
                 self._say(f"{state.name}: {_what(event)} failed (attempt {event.attempt}), "
                           f"retrying: {event.message}",
                           event.log_tail if self.verbose or event.attempt == 1 else "")
-            elif event.kind == "finish" and task == "datums" and event.phase == SUCCEEDED:
-                state.done += 1
-                if self.verbose and not self.tty:
-                    self._say(f"{state.name}: {_what(event)} done in {event.seconds:.2f} s")
             elif event.kind == "finish" and task == "commit" and event.phase == SUCCEEDED:
                 state.commit = event.outputs.get("commit", "")
                 state.url = event.outputs.get("url", "")
@@ -117,9 +124,8 @@ class Progress:
                               f"processed, {now - state.started:.1f} s)")
             elif event.kind == "finish" and event.phase != SUCCEEDED and task:
                 if event.message not in ("interrupted", "not started after a failure"):
-                    state.failed += task == "datums"
                     state.failures.append(f"{_what(event)}: {event.message}")
-                    if event.exit_code is not None and task != "datums":
+                    if event.exit_code is not None:
                         self.step_exit_codes.append(event.exit_code)
                 if event.message not in ("interrupted", "not started after a failure"):
                     self._say(f"{state.name}: {_what(event)} failed (attempt "
@@ -190,7 +196,7 @@ class Progress:
 
 
 def _what(event: Event) -> str:
-    if event.node.task == "datums" and event.node.item is not None:
-        return f"datum {event.node.item}"
+    if event.node.task == "work" and event.node.item is not None:
+        return f"worker {event.node.item}"
     return f"step `{event.node.task}`"
 

@@ -36,7 +36,9 @@ class RunnerError(Exception):
     """A runner that cannot work on this machine; the message says what it needs."""
 
 
-RuntimeCall = Callable[[list[str], dict[str, str], Callable[[str], None]], int]
+# `dsc runtime <verb>` in this process: (argv, environment, log, progress, alive) -> exit code.
+RuntimeCall = Callable[[list[str], dict[str, str], Callable[[str], None],
+                        Callable[[int, int, int], None], Callable[[], bool] | None], int]
 
 
 class UserRunner(Protocol):
@@ -63,35 +65,118 @@ class LocalPods:
 
     def __call__(self, pod: Pod, cancel: threading.Event) -> PodResult:
         started = time.monotonic()
+        for container in pod.init_containers:
+            failed = self._step(container, pod, cancel, started)
+            if failed is not None:
+                return failed
+        together = [c for c in pod.containers if not c.dependencies]
+        if len(together) > 1:  # a worker pod: its runtime and user containers side by side
+            failed = self._together(together, pod, cancel, started)
+            if failed is not None:
+                return failed
         for container in pod.containers:
-            if cancel.is_set():
-                return PodResult(FAILED, "interrupted")
-            log = pod.directory / f"{container.name}.log"
-            try:
-                if container.is_runtime:
-                    code = self._runtime(container, pod, log)
-                else:
-                    left = None if pod.deadline is None else \
-                        pod.deadline - (time.monotonic() - started)
-                    code = self._user(container, pod, log, left, cancel)
-            except (OSError, RunnerError) as exc:
-                return PodResult(ERROR, f"container `{container.name}`: {exc}", _tail(log))
-            if cancel.is_set():
-                return PodResult(FAILED, "interrupted", _tail(log))
-            if code == DEADLINE_CODE:
-                return PodResult(FAILED, f"container `{container.name}`: killed after the "
-                                 f"pod's activeDeadlineSeconds ({pod.deadline:g} s)",
-                                 _tail(log))
-            if code != 0:
-                tail = _tail(log)
-                # A runtime step says why it failed in its last error line: that is the
-                # reason to show, not its exit code.
-                reason = next((line.split(": error: ", 1)[1] for line in
-                               reversed(tail.splitlines()) if ": error: " in line), None) \
-                    if container.is_runtime else None
-                return PodResult(FAILED, reason or f"container `{container.name}` exited "
-                                 f"with code {code}", tail, exit_code=code)
+            if len(together) > 1 and container in together:
+                continue
+            failed = self._step(container, pod, cancel, started)
+            if failed is not None:
+                return failed
         return PodResult(SUCCEEDED)
+
+    def _step(self, container: Container, pod: Pod, cancel: threading.Event,
+              started: float) -> PodResult | None:
+        """Run one container to its end; None when it succeeded."""
+        if cancel.is_set():
+            return PodResult(FAILED, "interrupted")
+        log = pod.directory / f"{container.name}.log"
+        try:
+            if container.is_runtime:
+                code = self._runtime(container, pod, log)
+            else:
+                left = None if pod.deadline is None else \
+                    pod.deadline - (time.monotonic() - started)
+                code = self._user(container, pod, log, left, cancel)
+        except (OSError, RunnerError) as exc:
+            return PodResult(ERROR, f"container `{container.name}`: {exc}", _tail(log))
+        return self._verdict(container, code, pod, cancel)
+
+    def _verdict(self, container: Container, code: int, pod: Pod,
+                 cancel: threading.Event) -> PodResult | None:
+        log = pod.directory / f"{container.name}.log"
+        if cancel.is_set():
+            return PodResult(FAILED, "interrupted", _tail(log))
+        if code == DEADLINE_CODE:
+            return PodResult(FAILED, f"container `{container.name}`: killed after the "
+                             f"pod's activeDeadlineSeconds ({pod.deadline:g} s)", _tail(log))
+        if code == 0:
+            return None
+        tail = _tail(log)
+        # A runtime step says why it failed in its last error line: that is the reason to
+        # show, not its exit code.
+        reason = next((line.split(": error: ", 1)[1] for line in reversed(tail.splitlines())
+                       if ": error: " in line), None) if container.is_runtime else None
+        return PodResult(FAILED, reason or f"container `{container.name}` exited with code "
+                         f"{code}", tail, exit_code=code)
+
+    def _together(self, containers: list[Container], pod: Pod, cancel: threading.Event,
+                  started: float) -> PodResult | None:
+        """Start the user containers, then run the runtime ones beside them (in this thread:
+        dsc's worker protocol has one of each); the pod ends when all have."""
+        users = [c for c in containers if not c.is_runtime]
+        runtimes = [c for c in containers if c.is_runtime]
+        processes: dict[str, subprocess.Popen[bytes]] = {}
+        expired = threading.Event()
+        timer: threading.Timer | None = None
+        codes: dict[str, int] = {}
+        try:
+            for container in users:
+                env = dict(container.env)
+                for name, (secret, key) in container.secret_env.items():
+                    env[name] = self._secret(secret, key, container)
+                log = pod.directory / f"{container.name}.log"
+                process = self.user.start(container, pod, env, log)
+                processes[container.name] = process
+                with self._lock:
+                    self._running.add(process)
+            if pod.deadline is not None:
+                def expire() -> None:
+                    expired.set()
+                    for process in processes.values():
+                        self.user.stop(process)
+                timer = threading.Timer(max(0.0, pod.deadline - (time.monotonic() - started)),
+                                        expire)
+                timer.daemon = True
+                timer.start()
+            if cancel.is_set():
+                self.stop_all()
+
+            def alive() -> bool:
+                return all(p.poll() is None for p in processes.values())
+
+            for container in runtimes:
+                codes[container.name] = self._runtime(
+                    container, pod, pod.directory / f"{container.name}.log", alive)
+                if codes[container.name] != 0:  # nothing more will be asked of the others
+                    for process in processes.values():
+                        self.user.stop(process)
+            for name, process in processes.items():
+                codes[name] = process.wait()
+        except (OSError, RunnerError) as exc:
+            for process in processes.values():
+                self.user.stop(process)
+                process.wait()
+            return PodResult(ERROR, str(exc))
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with self._lock:
+                self._running.difference_update(processes.values())
+        if expired.is_set():
+            codes = {name: DEADLINE_CODE for name in codes}
+        for container in [*runtimes, *users]:  # the runtime says why, if it says anything
+            failed = self._verdict(container, codes[container.name], pod, cancel)
+            if failed is not None:
+                return failed
+        return None
 
     def stop_all(self) -> None:
         """Ctrl-C: stop every user process now (runtime steps finish their call)."""
@@ -100,7 +185,8 @@ class LocalPods:
         for process in running:
             self.user.stop(process)
 
-    def _runtime(self, container: Container, pod: Pod, log: Path) -> int:
+    def _runtime(self, container: Container, pod: Pod, log: Path,
+                 alive: Callable[[], bool] | None = None) -> int:
         if container.args[:1] != ["runtime"] or len(container.args) < 2 or \
                 container.args[1] not in contract.VERBS:
             raise Unsupported(f"container `{container.name}` runs `dsc "
@@ -114,7 +200,7 @@ class LocalPods:
             def write(line: str) -> None:
                 f.write(line + "\n")
                 f.flush()
-            return self.runtime(container.args, env, write)
+            return self.runtime(container.args, env, write, pod.progress, alive)
 
     def _user(self, container: Container, pod: Pod, log: Path, left: float | None,
               cancel: threading.Event) -> int:

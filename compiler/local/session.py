@@ -106,13 +106,16 @@ def branch_outcomes(store: Store, program: Program, before: Heads, uid: str,
             continue
         assert now is not None
         try:
-            mine = next((c for c in store.log(job.repo, now, stop_at=was)
-                         if c.metadata.get(contract.RUN_KEY) == uid
-                         and c.metadata.get(contract.PIPELINE_KEY) == job.pipeline), None)
+            commits = list(store.log(job.repo, now, stop_at=was))
         except LakeFSError as exc:
             outcomes[job.pipeline] = f"{where}: moved to {now[:12]}; unknown by whom ({exc})"
             continue
-        if mine is None:
+        mine = next((c for c in commits if c.metadata.get(contract.RUN_KEY) == uid
+                     and c.metadata.get(contract.PIPELINE_KEY) == job.pipeline), None)
+        if mine is None and was is None and all(not c.parents for c in commits):
+            # `open` created the repository (its first, empty commit); no job landed
+            outcomes[job.pipeline] = f"{where}: created empty by this run, no job committed"
+        elif mine is None:
             outcomes[job.pipeline] = (f"{where}: unchanged by this run; moved to {now[:12]} "
                                       "by another writer")
         elif mine.id == now:

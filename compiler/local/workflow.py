@@ -22,6 +22,7 @@ _ENV = [{"name": SCALAR, "value": SCALAR,
          "valueFrom": {"secretKeyRef": {"name": SCALAR, "key": SCALAR}}}]
 _CONTAINER = {
     "name": SCALAR, "image": SCALAR, "command": [SCALAR], "args": [SCALAR], "env": _ENV,
+    "envFrom": [{"prefix": SCALAR, "secretRef": {"name": SCALAR}}],
     "volumeMounts": [{"name": SCALAR, "mountPath": SCALAR, "readOnly": SCALAR}],
     "resources": ANY, "workingDir": SCALAR, "securityContext": {"runAsUser": SCALAR},
     "dependencies": [SCALAR], "imagePullPolicy": SCALAR,
@@ -35,6 +36,7 @@ _TASK = {
 _TEMPLATE = {
     "name": SCALAR, "metadata": {"labels": ANY, "annotations": ANY},
     "container": _CONTAINER, "containerSet": {"containers": [_CONTAINER]},
+    "initContainers": [_CONTAINER],
     "dag": {"tasks": [_TASK]},
     "inputs": {"parameters": _PARAMETERS},
     "outputs": {"parameters": [{"name": SCALAR,

@@ -6,35 +6,51 @@ implements the verbs against lakeFS. Pure data: no I/O, no hera, no lakefs-sdk.
 
 Verbs (each argument is a separate argv entry; user values are never part of a shell string):
 
-    dsc runtime open    --job JOB [--pin REPO@COMMIT]... [--expect-datums N --plan-digest HEX]
-                        [--cron-tick REPO] [--reprocess SPEC]
-        Pin every input branch to its head commit (unless `--pin` or the job pins it), create
-        the output repository if missing (DSC_STORAGE_NAMESPACE), create the job branch from
-        the output branch, plan the datums, sort them against the output head's datum index
-        (compiler.runtime.incremental: skipped, or processed and why), store the plan under
-        `.dsc/` on the job branch. With `--expect-datums` (a pinned compile), fail unless the
-        plan has exactly that many datums and that digest, and process them all. Writes
-        OUT/datums.json (a JSON list of the keys of the datums to process, the `withParam`
-        of the datum fan-out) and OUT/branch (the job branch). A job with nothing to do (the
-        output head holds this code's outputs of these very input commits) makes no branch:
-        OUT/datums.json is `[]` and OUT/branch `@<that commit>` (noop_branch), which
-        `commit` passes on. `--reprocess SPEC` (the run's `reprocess` parameter): `*`, or
-        pipelines, each optionally `:<datum ID prefix>`, comma-separated, to process again.
-        With `--cron-tick REPO` (a CronWorkflow run), first commit the tick file to that cron
-        input's repo on the default branch: named by the run's creation time (RFC 3339, UTC),
-        empty, `overwrite` deleting the earlier ticks; no tick before the input's `start`.
-    dsc runtime stage   --pipeline P --repo REPO --job-branch B --datum KEY
-        (REPO: the pipeline's output repository, where the job branch is.)
-        Download datum KEY's files from the pinned commits to /pfs/<input>/<path>, and write
-        ENV_FILE: the variables Pachyderm gives user code (`<input>` = the datum's path under
-        /pfs/<input>, `<input>_COMMIT`, PACH_JOB_ID, PACH_OUTPUT_COMMIT_ID, PACH_DATUM_ID,
-        PACH_DATUM_<input>_JOIN_ON, PACH_DATUM_<input>_GROUP_BY) as POSIX-sh assignments
-        with every value single-quoted. The user container's wrapper exports them before
-        running `cmd` (a spec without `cmd` runs the image's entrypoint and gets none).
-    dsc runtime publish --pipeline P --repo REPO --job-branch B --datum KEY
-        Upload /pfs/out to the job branch and the datum's manifest under `.dsc/`. When the
-        user step recovered (RECOVERED_MARKER exists: `err_cmd` succeeded) publish records the
-        datum as recovered and uploads no output, as Pachyderm does.
+    dsc runtime open    --job JOB [--pins REPO@COMMIT,...] [--expect-datums N --plan-digest HEX]
+                        [--cron-tick REPO] [--trigger-repo R --trigger-branch B
+                        --trigger-commit C] [--reprocess SPEC]
+        Pin every input branch to its head commit (unless `--pins` or the job pins it),
+        create the output repository if missing (DSC_STORAGE_NAMESPACE), create the job
+        branch from the output branch, plan the datums, sort them against the output head's
+        datum index (compiler.runtime.incremental: skipped, or processed and why), and store
+        the plan under `.dsc/` on the job branch: the plan in chunks (plan_path), TODO_FILE
+        (which datums to process), the job record (JOB_FILE) last. With `--expect-datums` (a
+        pinned compile), fail unless the plan has exactly that many datums and that digest,
+        and process them all. Writes OUT/workers.json (a JSON list of worker indices,
+        `["0", ..., "W-1"]`, the `withParam` of the worker fan-out: W is the job's `workers`,
+        at most one per datum to process), OUT/datums (how many datums the job processes)
+        and OUT/branch (the job branch). A job with nothing to do (the output head holds this
+        code's outputs of these very input commits) makes no branch: OUT/workers.json is `[]`
+        and OUT/branch `@<that commit>` (noop_branch), which `commit` passes on.
+        `--reprocess SPEC` (the run's `reprocess` parameter): `*`, or pipelines, each
+        optionally `:<datum ID prefix>`, comma-separated, to process again. With
+        `--cron-tick REPO` (a CronWorkflow run), first commit the tick file to that cron
+        input's repo on the default branch: named by the run's creation time (RFC 3339,
+        UTC), empty, `overwrite` deleting the earlier ticks; no tick before the input's
+        `start`. An empty option value is the option left out: the one `open` template of a
+        graph passes every option of every pipeline.
+    dsc runtime prepare
+        The worker pod's init container: make WORKER_DIR on the pod's /pfs volume, its three
+        FIFOs and LOOP_SCRIPT (the worker protocol below). Needs no lakeFS.
+    dsc runtime work    --pipeline P --repo REPO --job-branch B --worker I --workers W
+        (REPO: the pipeline's output repository, where the job branch is.) Worker I of W
+        takes its share of the datums to process (worker_share: a contiguous part of
+        TODO_FILE), skips those already published in this run (a retried pod resumes where
+        the lost one stopped), and loops over the rest with the user container (the worker
+        protocol): stage the datum's files from the pinned commits to /pfs/<input>/<path>
+        and write ENV_FILE (the variables Pachyderm gives user code: `<input>` = the datum's
+        path under /pfs/<input>, `<input>_COMMIT`, PACH_JOB_ID, PACH_OUTPUT_COMMIT_ID,
+        PACH_DATUM_ID, PACH_DATUM_<input>_JOIN_ON, PACH_DATUM_<input>_GROUP_BY; POSIX-sh
+        assignments, every value single-quoted); run the user code; upload /pfs/out to the
+        job branch, then the datum's manifest (manifest_path), gathered every MANIFEST_BATCH
+        datums into one file (batch_path). The next datum is staged while the user code
+        runs, and the one before is published meanwhile. A failed datum runs again, with
+        fresh inputs and an empty /pfs/out, up to the job's `datum_tries` attempts in all;
+        `datum_timeout` stops one attempt. When `err_cmd` recovered a datum
+        (RECOVERED_MARKER exists) it is recorded as recovered with no output, as Pachyderm
+        does. A worker goes on past a datum that exhausted its tries and exits 1 at the end,
+        naming every failed datum (up to FAILED_NAMED) with the end of its output. It logs a
+        line per datum and writes Argo's progress (`$ARGO_PROGRESS_FILE`: `done/total`).
     dsc runtime commit  --job JOB --job-branch B
         Refuse two datums writing one path (those processed now and those carried); write
         the job's datum index; remove what no datum of it wrote; commit the job branch with
@@ -50,12 +66,28 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
 
 JOB is the job document (`job_document`), a compact JSON string: the pipeline, its input
 tree (globs as written; the runtime plans them with `compiler.datums`, as `dsc datums` does),
-the output repository and branch, image, spec digest, salt, reprocess_spec, max_datums (the
-fan-out ceiling `open` enforces) and job_timeout (seconds; `stage`, `publish` and `commit` fail
-once the job has run longer, as Pachyderm kills the job). KEY is a datum key: the
-datum's index in the stored plan as decimal text, optionally followed by `-` and a readable
-hint (`7-iris-7.csv`, `compiler.pins.datum_key`), which the Argo UI shows as the loop label;
-the runtime reads only the index. OUT is OUTPUT_DIR.
+the output repository and branch, image, spec digest, code identity, salt, reprocess_spec,
+workers (from `parallelism_spec`), datum_tries, and when set datum_timeout and job_timeout
+(seconds; `work` and `commit` fail once the job has run longer, as Pachyderm kills the job)
+and max_datums (a budget `open` enforces, `limits.max_datums`). OUT is OUTPUT_DIR.
+
+The worker protocol, inside one worker pod (the user image needs only `/bin/sh`):
+
+    The init container (`dsc runtime prepare`) makes WORKER_DIR on the pod's /pfs emptyDir,
+    with three FIFOs, `go`, `done` and `kill`, and LOOP_SCRIPT. Then the runtime container
+    (`dsc runtime work`, named `main`, whose log the Argo UI shows first) and the user
+    container (USER_COMMAND: `/bin/sh LOOP_SCRIPT N cmd... err_cmd...` in the spec's image)
+    start together. Both open the FIFOs in the same order, so neither waits for the other
+    forever: the runtime opens `go` to write, `done` to read, `kill` to write; the loop
+    `go` to read, `done` to write, `kill` to read. Per datum, the runtime stages /pfs and
+    writes `<n>\\n` to `go`; the loop runs the datum in a subshell (which exports ENV_FILE,
+    runs `cmd` with `stdin`, applies `accept_return_code`, runs `err_cmd` after a failure),
+    its output to WORKER_DIR/log, and answers `<n> <exit status>\\n` on `done`. `stop <n>\\n`
+    on `kill` stops datum n's process and every process under it (`datum_timeout`). The
+    runtime closing `go` ends the loop (exit 0). End of file on `done` means the user
+    container is gone: the worker exits 75 and Argo runs the pod again (the datum in
+    flight runs again). The loop uses shell builtins only: no `sleep`, `ps`, `pkill` or
+    `timeout` in the image.
 """
 
 from __future__ import annotations
@@ -70,7 +102,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from compiler.config import SecretKeys
 
-VERBS = ("open", "stage", "publish", "commit", "abort", "reconcile")
+VERBS = ("open", "prepare", "work", "commit", "abort", "reconcile")
 
 # How a verb ends (the exit-code table of every dsc command, compiler.diagnostics.ExitCode):
 # 0 done; 1 the job cannot go on (its data, spec or datums: a retry would repeat it); 2 usage
@@ -88,10 +120,78 @@ RETRY_EXPRESSION = '!(lastRetry.exitCode in ["1", "2", "3"])'
 COMMAND = ["dsc"]
 OUTPUT_DIR = "/tmp/dsc"
 PFS = "/pfs"
-# Written by the user container's wrapper when `err_cmd` recovered a failed datum; outside
-# /pfs/out, so it is never uploaded as output.
+# Written by the worker loop when `err_cmd` recovered a failed datum; outside /pfs/out, so it
+# is never uploaded as output.
 RECOVERED_MARKER = "/pfs/.dsc-recovered"
 ENV_FILE = "/pfs/.dsc-env"
+
+# --- The worker protocol (the module docstring says how it goes) ---------------------------
+
+WORKER_DIR = "/pfs/.dsc-worker"
+ENV_NAME, RECOVERED_NAME = ".dsc-env", ".dsc-recovered"  # under /pfs
+FIFOS = ("go", "done", "kill")
+LOOP_SCRIPT = f"{WORKER_DIR}/loop.sh"
+# The user container's command; its args are `cmd`'s length, `cmd` and `err_cmd` (user values
+# are only ever expanded as "${1}"... positional parameters, never read as shell text).
+USER_COMMAND = ["/bin/sh", LOOP_SCRIPT]
+MANIFEST_BATCH = 1000  # datum manifests a worker gathers into one batch file
+FAILED_NAMED = 20  # failed datums a worker's report names, each with the end of its output
+# The loop, written by `dsc runtime prepare`. It finds its FIFOs beside itself and the pod's
+# /pfs above them. `stop` walks /proc (the container's own PID namespace) for the datum's
+# descendants: a subshell of a shell without job control shares the loop's process group, so
+# a group kill would take the loop with it.
+LOOP = f"""\
+# dsc worker loop (compiler/runtime/contract.py): runs each datum `dsc runtime work` sends.
+d=${{0%/*}}
+pfs=${{d%/*}}
+n=$1
+shift
+c=""
+i=1
+while [ "$i" -le "$n" ]; do c="$c \\"\\${{$i}}\\""; i=$((i + 1)); done
+exec 4<"$d/go" 3>"$d/done" 5<"$d/kill"
+stop() {{
+    kill -STOP "$1" 2>/dev/null
+    for s in /proc/[0-9]*/stat; do
+        read -r l < "$s" 2>/dev/null || continue
+        l=${{l##*) }}
+        l=${{l#* }}
+        if [ "${{l%% *}}" = "$1" ]; then p=${{s#/proc/}}; stop "${{p%/stat}}"; fi
+    done
+    kill -KILL "$1" 2>/dev/null
+}}
+(
+    exec 3>&- 4<&-
+    while read -r w k <&5; do
+        if [ "$w" = stop ] && read -r m p < "$d/pid" && [ "$m" = "$k" ]; then stop "$p"; fi
+    done
+) &
+exec 5<&-
+while read -r k <&4; do
+    (
+        exec 3>&- 4<&-
+        if [ -f "$pfs/{ENV_NAME}" ]; then set -a; . "$pfs/{ENV_NAME}"; set +a; fi
+        if [ -n "${{DSC_STDIN+x}}" ]; then printf "%s" "$DSC_STDIN" | eval "$c"; else eval "$c"; fi
+        code=$?
+        [ "$code" = 0 ] && exit 0
+        for ok in $DSC_ACCEPT_RETURN_CODE; do [ "$code" = "$ok" ] && exit 0; done
+        shift "$n"
+        [ "$#" -gt 0 ] || exit "$code"
+        echo "dsc: the datum failed with exit code $code; running err_cmd" >&2
+        if [ -n "${{DSC_ERR_STDIN+x}}" ]; then printf "%s" "$DSC_ERR_STDIN" | "$@"; else "$@"; fi ||
+            exit "$code"
+        : > "$pfs/{RECOVERED_NAME}"
+    ) > "$d/log" 2>&1 &
+    echo "$k $!" > "$d/pid"
+    wait "$!"
+    echo "$k $?" >&3
+done
+"""
+
+
+def user_args(cmd: Iterable[str], err_cmd: Iterable[str]) -> list[str]:
+    cmd = list(cmd)
+    return [str(len(cmd)), *cmd, *err_cmd]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +203,8 @@ class OutputFile:
 
 
 OUTPUTS = {
-    "open": (OutputFile("datums", f"{OUTPUT_DIR}/datums.json"),
+    "open": (OutputFile("workers", f"{OUTPUT_DIR}/workers.json"),
+             OutputFile("datums", f"{OUTPUT_DIR}/datums"),
              OutputFile("branch", f"{OUTPUT_DIR}/branch")),
     "commit": (OutputFile("commit", f"{OUTPUT_DIR}/commit"),
                OutputFile("url", f"{OUTPUT_DIR}/url")),
@@ -111,26 +212,33 @@ OUTPUTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class SecretRef:
-    secret: str
-    key: str
+# The lakeFS credentials Secret reaches every runtime container whole, through `envFrom`:
+# each key as DSC_SECRET_<key> (one entry, where three secretKeyRefs would be repeated in
+# every worker template; no value is ever in a manifest). The keys holding the endpoint,
+# access key ID and secret key are SECRET_KEYS_VARIABLE when not the defaults.
+SECRET_PREFIX = "DSC_SECRET_"
+SECRET_KEYS_VARIABLE = "DSC_SECRET_KEYS"
+DEFAULT_SECRET_KEYS = ("endpoint", "access_key_id", "secret_access_key")
+LAKEFS_VARIABLES = ("LAKEFS_ENDPOINT", "LAKEFS_ACCESS_KEY_ID", "LAKEFS_SECRET_ACCESS_KEY")
 
 
-# The environment of every runtime container: name -> a literal value, an Argo variable, or
-# a key of the lakeFS credentials Secret (secretKeyRef: never a value in the manifest).
-def environment(*, secret: str, keys: SecretKeys, endpoint: str | None, lakefs_ui: str | None,
+# The environment of every runtime container besides the Secret: name -> a literal value or
+# an Argo variable. A worker (`worker`) gets what `work` reads only: one is compiled per
+# pipeline, and a run stores every template in its status.
+def environment(*, keys: SecretKeys, endpoint: str | None, lakefs_ui: str | None,
                 argo_ui: str | None, storage_namespace: str | None,
-                timeout: int | None = None) -> list[tuple[str, str | SecretRef]]:
-    env: list[tuple[str, str | SecretRef]] = [
-        ("LAKEFS_ENDPOINT", endpoint if endpoint else SecretRef(secret, keys.endpoint)),
-        ("LAKEFS_ACCESS_KEY_ID", SecretRef(secret, keys.access_key_id)),
-        ("LAKEFS_SECRET_ACCESS_KEY", SecretRef(secret, keys.secret_access_key)),
-        ("DSC_RUN", "{{workflow.name}}"),
-        ("DSC_RUN_UID", "{{workflow.uid}}"),
-        ("DSC_NAMESPACE", "{{workflow.namespace}}"),
-        ("DSC_RUN_CREATED", "{{workflow.creationTimestamp}}"),
-    ]
+                timeout: int | None = None, worker: bool = False) -> list[tuple[str, str]]:
+    env: list[tuple[str, str]] = []
+    if endpoint:
+        env.append(("LAKEFS_ENDPOINT", endpoint))
+    names = (keys.endpoint, keys.access_key_id, keys.secret_access_key)
+    if names != DEFAULT_SECRET_KEYS:
+        env.append((SECRET_KEYS_VARIABLE, ",".join(names)))
+    env += [("DSC_RUN", "{{workflow.name}}"), ("DSC_RUN_UID", "{{workflow.uid}}")]
+    if worker:
+        return env + ([("DSC_LAKEFS_TIMEOUT", str(timeout))] if timeout else [])
+    env += [("DSC_NAMESPACE", "{{workflow.namespace}}"),
+            ("DSC_RUN_CREATED", "{{workflow.creationTimestamp}}")]
     for name, value in (("DSC_LAKEFS_UI_URL", lakefs_ui), ("DSC_ARGO_UI_URL", argo_ui),
                         ("DSC_STORAGE_NAMESPACE", storage_namespace),
                         ("DSC_LAKEFS_TIMEOUT", str(timeout) if timeout else None)):
@@ -139,18 +247,42 @@ def environment(*, secret: str, keys: SecretKeys, endpoint: str | None, lakefs_u
     return env
 
 
+def lakefs_variables(environ: dict[str, str]) -> dict[str, str]:
+    """`environ` with LAKEFS_ENDPOINT, LAKEFS_ACCESS_KEY_ID and LAKEFS_SECRET_ACCESS_KEY
+    taken from the Secret's keys (SECRET_PREFIX) where not set otherwise."""
+    names = environ.get(SECRET_KEYS_VARIABLE, "").split(",")
+    if len(names) != 3 or not all(names):
+        names = list(DEFAULT_SECRET_KEYS)
+    out = dict(environ)
+    for variable, key in zip(LAKEFS_VARIABLES, names, strict=True):
+        if not out.get(variable) and environ.get(SECRET_PREFIX + key):
+            out[variable] = environ[SECRET_PREFIX + key]
+    return out
+
+
 def job_document(job: dict[str, Any]) -> str:
     """The JOB argument: compact, key-sorted JSON, so equal jobs are equal bytes."""
     return json.dumps(job, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def open_args(job: str, pins: list[str], expect: tuple[int, str] | None = None) -> list[str]:
-    args = ["runtime", "open", "--job", job]
-    for pin in pins:
-        args += ["--pin", pin]
-    if expect is not None:
-        args += ["--expect-datums", str(expect[0]), "--plan-digest", expect[1]]
+# `open`'s options, each given by the one `open` template of a graph ("" = not given).
+OPEN_OPTIONS = ("job", "pins", "expect-datums", "plan-digest", "cron-tick", "trigger-repo",
+                "trigger-branch", "trigger-commit", "reprocess")
+
+
+def open_args(values: dict[str, str]) -> list[str]:
+    """`dsc runtime open` with OPEN_OPTIONS from `values` (the missing ones empty)."""
+    unknown = set(values) - set(OPEN_OPTIONS)
+    assert not unknown, unknown
+    args = ["runtime", "open"]
+    for name in OPEN_OPTIONS:
+        args += [f"--{name}", values.get(name, "")]
     return args
+
+
+def pins_value(pins: Iterable[str]) -> str:
+    """The `--pins` value: `REPO@COMMIT` entries, comma-separated."""
+    return ",".join(pins)
 
 
 def trigger_args(repo: str, branch: str, commit: str) -> list[str]:
@@ -162,10 +294,12 @@ def reconcile_args(document: dict[str, Any]) -> list[str]:
     return ["runtime", "reconcile", "--sources", job_document(document)]
 
 
-def datum_args(verb: str, pipeline: str, repo: str, branch: str, datum: str) -> list[str]:
-    assert verb in ("stage", "publish")
-    return ["runtime", verb, "--pipeline", pipeline, "--repo", repo, "--job-branch", branch,
-            "--datum", datum]
+PREPARE_ARGS = ["runtime", "prepare"]
+
+
+def work_args(pipeline: str, repo: str, branch: str, worker: str) -> list[str]:
+    return ["runtime", "work", "--pipeline", pipeline, "--repo", repo, "--job-branch", branch,
+            "--worker", worker]
 
 
 def commit_args(job: str, branch: str) -> list[str]:
@@ -188,7 +322,10 @@ def abort_args(graph: str, status: str, outputs: list[tuple[str, str, str]],
 # (compiler.datums.plan.RESERVED_PREFIXES).
 META_DIR = ".dsc/"
 JOB_FILE = ".dsc/job.json"
-PLAN_CHUNK = 1000  # datums per plan file: a datum pod reads one of them, never the whole plan
+PLAN_CHUNK = 10_000  # datums per plan file: a worker reads those of its share, in order
+# The datums to process, in plan order, as `[start, stop)` ranges of plan indices (a JSON
+# list of pairs): a million datums to process again is one pair; workers split it.
+TODO_FILE = ".dsc/todo.json"
 
 
 def plan_path(index: int) -> str:
@@ -196,9 +333,23 @@ def plan_path(index: int) -> str:
     return f".dsc/plan/{index // PLAN_CHUNK:06d}.json"
 
 
+MANIFEST_DIR = ".dsc/datums/"
+BATCH_DIR = ".dsc/batches/"
+
+
 def manifest_path(index: int) -> str:
     """A processed datum's manifest on the job branch (its outputs; gone once committed)."""
-    return f".dsc/datums/{index:06d}.json"
+    return f"{MANIFEST_DIR}{index:07d}.json"
+
+
+def batch_path(worker: int, first: int) -> str:
+    """A batch of datum manifests, a JSON list, from `worker`; `first`: its first datum."""
+    return f"{BATCH_DIR}{worker:05d}-{first:07d}.json"
+
+
+def worker_share(todo: int, workers: int, worker: int) -> tuple[int, int]:
+    """Worker `worker`'s datums: positions [start, stop) of the `todo` datums to process."""
+    return todo * worker // workers, todo * (worker + 1) // workers
 
 
 # The datum index an output commit holds (compiler.runtime.incremental), in plan order,
@@ -248,7 +399,8 @@ BOOKKEEPING_KEY = "dsc.bookkeeping"
 ARGO_LINK_KEY = "::lakefs::Argo::url[url:ui]"  # lakeFS shows it as an "Open Argo UI" button
 
 
-# A datum key's readable part: Argo shows loop children as `datums(<index>:<item>)`.
+# A datum's key, as worker logs and failure reports name it: its plan index and a readable
+# hint from its first file.
 _LABEL_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -57,6 +57,9 @@ class Job:
     leaves: tuple[Leaf, ...]
     code: str = ""  # the code identity (compiler.spec.identity); "" from an older compiler
     reprocess_spec: str = "until_success"
+    workers: int = 1  # parallelism_spec: at most this many workers process the datums
+    datum_tries: int = 3  # attempts per datum, in all (Pachyderm's default)
+    datum_timeout: float | None = None  # seconds one attempt may run
 
     @classmethod
     def parse(cls, text: str) -> Job:
@@ -74,7 +77,11 @@ class Job:
                        max_datums=int(doc.get("max_datums") or 0),
                        job_timeout=int(doc["job_timeout"]) if doc.get("job_timeout") else None,
                        leaves=tuple(leaves), code=str(doc.get("code") or ""),
-                       reprocess_spec=str(doc.get("reprocess_spec") or "until_success"))
+                       reprocess_spec=str(doc.get("reprocess_spec") or "until_success"),
+                       workers=max(1, int(doc.get("workers") or 1)),
+                       datum_tries=max(1, int(doc.get("datum_tries") or 3)),
+                       datum_timeout=float(doc["datum_timeout"]) if doc.get("datum_timeout")
+                       else None)
         except (ValueError, KeyError, TypeError) as exc:
             raise JobError(f"--job is not a dsc job document ({type(exc).__name__}: {exc}); "
                            "compile the specs with this version of dsc") from None
@@ -111,7 +118,8 @@ class Job:
 def _leaves(node: Mapping[str, Any], out: list[Leaf]) -> None:
     (kind, body), = node.items()
     if kind == "pfs":
-        out.append(Leaf(len(out), body["name"], body["repo"], body["lakefs_repo"],
+        out.append(Leaf(len(out), body.get("name") or body["repo"], body["repo"],
+                        body.get("lakefs_repo") or body["repo"],
                         body.get("branch"), body["glob"], commit=body.get("commit"),
                         join_on=body.get("join_on"), group_by=body.get("group_by"),
                         outer_join=bool(body.get("outer_join")), lazy=bool(body.get("lazy")),
@@ -181,11 +189,3 @@ class Run:
         if not self.lakefs_ui:
             return ""
         return f"{self.lakefs_ui.rstrip('/')}/repositories/{repo}/commits/{commit}"
-
-
-def datum_index(key: str) -> int:
-    """The index a datum key starts with (`7` or `7-iris-7.csv`)."""
-    head = key.split("-", 1)[0]
-    if not head.isdigit():
-        raise JobError(f"--datum {key!r} is not a datum key (`<index>` or `<index>-<hint>`)")
-    return int(head)

@@ -13,13 +13,12 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import stat
 import tempfile
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,16 +38,13 @@ from compiler.runtime.incremental import (
     read_index,
     sort_plan,
 )
-from compiler.runtime.job import Job, JobError, Leaf, Run, datum_index
+from compiler.runtime.job import Job, JobError, Leaf, Run
 from compiler.store import Commit, Conflict, LakeFSError, NotFound, ObjectInfo, Store
 
 Log = Callable[[str], None]
 T = TypeVar("T")
 _HEX64 = frozenset("0123456789abcdef")
 _MD5 = 32
-# Above this, datum keys lose their readable hints (Argo keeps output parameters in the
-# Workflow object, which etcd caps at 1.5 MiB with everything else in it).
-KEYS_BUDGET = 64 * 1024
 # Seconds a lakeFS server's clock may run behind the Kubernetes API server's: commits older
 # than a run's creation by more than this cannot be the run's own.
 CLOCK_SKEW = 300
@@ -60,8 +56,10 @@ class Context:
     run: Run
     log: Log
     transfers: int = 8  # parallel object transfers of stage and publish
-    presign: bool = False  # stage reads objects through presigned URLs
+    presign: bool = False  # workers read objects through presigned URLs
     clock: Callable[[], float] = field(default=time.time)
+    # A worker's datums done, of its share, and failed (Argo's progress; `dsc run`'s bar)
+    progress: Callable[[int, int, int], None] = field(default=lambda _done, _total, _failed: None)
 
 
 # --- open ------------------------------------------------------------------------------------
@@ -69,7 +67,8 @@ class Context:
 @dataclass(frozen=True, slots=True)
 class Opened:
     branch: str
-    keys: list[str]
+    workers: int  # worker pods to run (0: nothing to do)
+    todo: int  # datums to process
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,16 +121,17 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
     planned = plan_job(ctx, job, commits, head, Forced.parse(reprocess, job.pipeline),
                        every_job=expect is not None)
     if planned.noop:
-        write_outputs(run, "open", {"datums": "[]", "branch": contract.noop_branch(base)})
+        write_outputs(run, "open", {"workers": "[]", "datums": "0",
+                                    "branch": contract.noop_branch(base)})
         ctx.log(f"open {job.pipeline}: nothing to do: {job.output_repo}@{job.output_branch} "
                 f"({base[:12]}) already holds this code's outputs for {pinned_text}")
-        return Opened(contract.noop_branch(base), [])
+        return Opened(contract.noop_branch(base), 0, 0)
     plan, sorting = planned.plan, planned.sorting
     assert sorting is not None
     count = len(plan)
     if job.max_datums and count > job.max_datums:
-        raise JobError(f"pipeline `{job.pipeline}` has {count:,} datums, over the fan-out "
-                       f"ceiling of {job.max_datums:,} (`limits.max_datums` in dsc.yaml)")
+        raise JobError(f"pipeline `{job.pipeline}` has {count:,} datums, over the budget of "
+                       f"{job.max_datums:,} (`limits.max_datums` in dsc.yaml)")
     digest = contract.plan_digest(d["id"] for d in plan)
     if expect is not None and (count, digest) != expect:
         raise JobError(
@@ -139,6 +139,8 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
             f"{digest[:12]}), but the Workflow was compiled for {expect[0]} (plan "
             f"{expect[1][:12]}); recompile with `dsc compile --pin`")
 
+    todo = len(sorting.process)
+    workers = min(job.workers, todo)  # none when every datum is skipped
     gc.check_others(store, job, branch, run, ctx.log, ctx.clock)
     try:
         store.create_branch_once(job.output_repo, branch, base)
@@ -156,26 +158,32 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
               "datums": count, "digest": digest, "code": job.code,
               "process": len(sorting.process), "skipped": sorting.skipped,
               "removed": len(sorting.removed), "reasons": sorting.reasons,
-              "reprocess": reprocess}
+              "reprocess": reprocess, "workers": workers}
     # The plan first, the job record last: its presence says `open` finished.
     _parallel(ctx, lambda item: store.upload(job.output_repo, branch, item[0], item[1]),
-              chunks)
+              [*chunks, (contract.TODO_FILE, _json(todo_ranges(sorting.process)))])
     store.upload(job.output_repo, branch, contract.JOB_FILE, _json(record))
 
-    keys = [contract.datum_key(i, plan[i]["m"][0][1] if plan[i]["m"] else "")
-            for i in sorting.process]
-    text = json.dumps(keys, separators=(",", ":"))
-    if len(text) > KEYS_BUDGET:  # the parameter lives in the Workflow's status: keep it small
-        keys = [str(i) for i in sorting.process]
-        text = json.dumps(keys, separators=(",", ":"))
-    write_outputs(run, "open", {"datums": text, "branch": branch})
+    write_outputs(run, "open", {"workers": json.dumps([str(i) for i in range(workers)]),
+                                "datums": str(todo), "branch": branch})
     why = ", ".join(f"{n} {r}" for r, n in sorted(sorting.reasons.items()))
     ctx.log(f"open {job.pipeline}: {count} datums (plan {digest[:12]}) over {pinned_text}: "
-            f"{len(sorting.process)} to process{f' ({why})' if why else ''}, "
-            f"{sorting.skipped} skipped, {len(sorting.removed)} removed; job branch "
-            f"{job.output_repo}@{branch} from {job.output_branch}@{base[:12]} in "
-            f"{ctx.clock() - started:.2f} s")
-    return Opened(branch, keys)
+            f"{todo} to process{f' ({why})' if why else ''} by {workers} worker"
+            f"{'' if workers == 1 else 's'}, {sorting.skipped} skipped, "
+            f"{len(sorting.removed)} removed; job branch {job.output_repo}@{branch} from "
+            f"{job.output_branch}@{base[:12]} in {ctx.clock() - started:.2f} s")
+    return Opened(branch, workers, todo)
+
+
+def todo_ranges(indices: Iterable[int]) -> list[list[int]]:
+    """Increasing plan indices as `[start, stop)` ranges (contract.TODO_FILE)."""
+    ranges: list[list[int]] = []
+    for i in indices:
+        if ranges and ranges[-1][1] == i:
+            ranges[-1][1] = i + 1
+        else:
+            ranges.append([i, i + 1])
+    return ranges
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,41 +402,12 @@ def _plan(ctx: Context, job: Job, commits: dict[str, str]) -> list[dict[str, Any
     return plan
 
 
-# --- the datum verbs ---------------------------------------------------------------------------
+# --- what the workers read ---------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class Started:
-    """What the datum verbs read back from the job branch."""
-
-    job: Job
-    record: dict[str, Any]
-    index: int
-    datum: dict[str, Any]
-
-
-def _datum(ctx: Context, pipeline: str, repo: str, branch: str, key: str,
-           verb: str) -> Started:
-    index = datum_index(key)
-    record = _job_record(ctx, pipeline, repo, branch)
-    if record is None:
-        raise JobError(f"pipeline `{pipeline}`: job branch {repo}@{branch} is gone or was "
-                       "never opened (an aborted run deletes it: resubmit the run)")
-    job = Job.parse(record["job"])
-    _check_deadline(ctx, job, record, f"{verb} of datum {key}")
-    if index >= record["datums"]:
-        raise JobError(f"datum {key}: the job has {record['datums']} datums")
-    chunk = _plan_chunk(ctx, job.output_repo, branch, record, index)
-    datum = chunk[index % contract.PLAN_CHUNK]
-    if datum.get("s"):
-        raise JobError(f"datum {key}: this job skips it (its outputs of an earlier job are "
-                       f"kept); nothing to {verb}")
-    return Started(job, record, index, datum)
-
-
-# Plan chunks already read through a store: `dsc run` runs every datum's stage and publish in
-# one process with one store, and parsing a 1,000-datum chunk twice per datum was a fifth of
-# its time. A chunk is named by the job's plan digest, so a plan written again (open retried
-# on moved inputs) is never read from here. Kept per store object (weakly), never by id().
+# Plan chunks already read through a store: a worker reads its share's chunks in order, and
+# `dsc run` runs every worker in one process with one store. A chunk is named by the job's
+# plan digest, so a plan written again (open retried on moved inputs) is never read from
+# here. Kept per store object (weakly), never by id().
 _PLANS: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[str, str, str, str, str],
                                                    list[Any]]] = weakref.WeakKeyDictionary()
 _PLANS_LOCK = threading.Lock()
@@ -472,208 +451,6 @@ def _check_deadline(ctx: Context, job: Job, record: dict[str, Any], what: str) -
     if job.job_timeout and ctx.clock() - float(record["started"]) > job.job_timeout:
         raise JobError(f"pipeline `{job.pipeline}`: {what}: the job has run longer than its "
                        f"job_timeout of {job.job_timeout} s")
-
-
-def stage(ctx: Context, pipeline: str, repo: str, branch: str, key: str) -> None:
-    started = ctx.clock()
-    s = _datum(ctx, pipeline, repo, branch, key, "stage")
-    inputs = s.record["inputs"]
-    pfs = ctx.run.pfs
-    transfers: list[tuple[Leaf, str, int | None, str | None]] = []
-    for leaf_index, path, *_rest, size, checksum in s.datum["m"]:
-        leaf = s.job.leaves[leaf_index]
-        commit = inputs[leaf_index]["commit"]
-        if path.endswith("/"):
-            prefix = path.lstrip("/")
-            transfers += [(leaf, "/" + o.path, o.size, o.checksum)
-                          for o in ctx.store.objects(leaf.lakefs_repo, commit, prefix)
-                          if not o.path.startswith((".dsc/", "_lakefs_actions/"))]
-        else:
-            transfers.append((leaf, path, size, checksum))
-        os.makedirs(os.path.join(pfs, leaf.name), exist_ok=True)
-
-    def fetch(item: tuple[Leaf, str, int | None, str | None]) -> int:
-        leaf, path, size, checksum = item
-        target = _under(pfs, leaf.name, path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if leaf.empty_files:
-            open(target, "wb").close()  # Pachyderm's placeholder; publish resolves symlinks
-            return 0
-        commit = inputs[leaf.index]["commit"]
-        with open(target, "wb") as sink:
-            got, md5 = ctx.store.download(leaf.lakefs_repo, commit, path.lstrip("/"), sink,
-                                           presign=ctx.presign)
-        if size is not None and got != size:
-            raise JobError(f"datum {key}: {leaf.lakefs_repo}@{commit[:12]}:{path}: read "
-                           f"{got} bytes, lakeFS lists {size}")
-        if checksum and len(checksum) == _MD5 and md5 != checksum:
-            raise JobError(f"datum {key}: {leaf.lakefs_repo}@{commit[:12]}:{path}: checksum "
-                           f"{md5} differs from lakeFS's {checksum}")
-        return got
-
-    total = sum(_parallel(ctx, fetch, transfers))
-    out = os.path.join(pfs, "out")
-    os.makedirs(out, exist_ok=True)
-    # The user container may run as another UID than the runtime (65532): let it write.
-    os.chmod(out, 0o777)
-    _write_env(ctx, s, branch)
-    ctx.log(f"stage {pipeline} datum {key} ({s.datum['id'][:12]}): {len(transfers)} files, "
-            f"{_bytes(total)} in {ctx.clock() - started:.2f} s")
-
-
-def _under(root: str, name: str, path: str) -> str:
-    """`<root>/<name>/<path>`, refusing a path that would leave it."""
-    parts = [p for p in path.split("/") if p]
-    if any(p in (".", "..") for p in parts):
-        raise JobError(f"input `{name}`: object path {path!r} has a `.` or `..` segment")
-    return os.path.join(root, name, *parts)
-
-
-def _write_env(ctx: Context, s: Started, branch: str) -> None:
-    """The variables Pachyderm gives user code, for the user container's wrapper."""
-    values: dict[str, str] = {"PACH_JOB_ID": branch, "PACH_OUTPUT_COMMIT_ID": branch,
-                              "PACH_DATUM_ID": s.datum["id"]}
-    for leaf_index, path, join_key, group_key, *_rest in reversed(s.datum["m"]):
-        leaf = s.job.leaves[leaf_index]
-        name = leaf.name
-        # the path as the user container sees it: /pfs there, wherever the volume is here
-        values[name] = os.path.join(contract.PFS, name, path.lstrip("/")).rstrip("/")
-        values[f"{name}_COMMIT"] = s.record["inputs"][leaf_index]["commit"]
-        values[f"PACH_DATUM_{name}_JOIN_ON"] = join_key
-        values[f"PACH_DATUM_{name}_GROUP_BY"] = group_key
-    lines = [f"{k}={_sh_quote(v)}" for k, v in values.items() if _sh_name(k)]
-    env_file = os.path.join(ctx.run.pfs, os.path.basename(contract.ENV_FILE))
-    with open(env_file, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-
-
-def _sh_name(name: str) -> bool:
-    return name.isidentifier() and name.isascii()
-
-
-def _sh_quote(value: str) -> str:
-    return "'" + value.replace("'", "'\\''") + "'"
-
-
-def publish(ctx: Context, pipeline: str, repo: str, branch: str, key: str) -> None:
-    started = ctx.clock()
-    s = _datum(ctx, pipeline, repo, branch, key, "publish")
-    pfs = ctx.run.pfs
-    recovered = os.path.exists(os.path.join(pfs, os.path.basename(contract.RECOVERED_MARKER)))
-    files: dict[str, dict[str, Any]] = {}
-    if not recovered:
-        outputs = list(_outputs(ctx, s, key))
-
-        def put(item: tuple[str, str]) -> tuple[str, ObjectInfo]:
-            path, source = item
-            try:
-                content = open(source, "rb")  # noqa: SIM115 (closed just below)
-            except PermissionError:
-                raise JobError(f"datum {key}: cannot read /pfs/out/{path} (mode "
-                               f"{stat.S_IMODE(os.stat(source).st_mode):o}, uid "
-                               f"{os.stat(source).st_uid}): make outputs readable "
-                               "(chmod a+r) or run the user container as the runtime's "
-                               "UID") from None
-            with content:
-                return path, ctx.store.upload(repo, branch, path, content)
-
-        for path, info in _parallel(ctx, put, outputs):
-            files[path] = {"size": info.size, "checksum": info.checksum}
-    manifest = {"run_uid": ctx.run.uid, "index": s.index, "key": key, "id": s.datum["id"],
-                "hash": s.datum.get("h", ""), "recovered": recovered,
-                "files": dict(sorted(files.items()))}
-    ctx.store.upload(repo, branch, contract.manifest_path(s.index), _json(manifest))
-    size = sum(f["size"] for f in files.values())
-    what = "recovered by err_cmd: no output" if recovered else \
-        f"{len(files)} files, {_bytes(size)}"
-    ctx.log(f"publish {pipeline} datum {key}: {what} in {ctx.clock() - started:.2f} s")
-
-
-def _outputs(ctx: Context, s: Started, key: str) -> Iterator[tuple[str, str]]:
-    """(object path, local file holding its content) for everything under /pfs/out.
-    Symlinks are stored as what they point to: into /pfs/<input> (Pachyderm's copy by
-    reference), anywhere else by content. A placeholder of `empty_files` is fetched first."""
-    pfs = os.path.realpath(ctx.run.pfs)
-    out = os.path.join(pfs, "out")
-    seen: set[str] = set()
-
-    def walk(directory: str, prefix: str) -> Iterator[tuple[str, str]]:
-        real = container_realpath(directory, pfs)
-        if real in seen:
-            raise JobError(f"datum {key}: /pfs/out/{prefix} loops back to a directory above it")
-        seen.add(real)
-        for entry in sorted(os.scandir(real), key=lambda e: e.name):
-            path = f"{prefix}{entry.name}"
-            try:
-                target = container_realpath(entry.path, pfs)
-                st = os.stat(target)
-            except (FileNotFoundError, OSError):
-                raise JobError(f"datum {key}: /pfs/out/{path} is a symlink to "
-                               f"{os.readlink(entry.path)!r}, which does not exist") from None
-            if stat.S_ISDIR(st.st_mode):
-                yield from walk(target, path + "/")
-            elif stat.S_ISREG(st.st_mode):
-                if path.startswith(contract.META_DIR):
-                    raise JobError(f"datum {key}: /pfs/out/{path}: `.dsc/` is dsc's own")
-                if len(path.encode()) > 1024:
-                    raise JobError(f"datum {key}: /pfs/out/{path}: lakeFS paths are at most "
-                                   "1,024 bytes")
-                yield path, _content(ctx, s, key, entry.path, st.st_size, pfs)
-        seen.discard(real)
-
-    if os.path.isdir(out):
-        yield from walk(out, "")
-
-
-def container_realpath(path: str, pfs: str) -> str:
-    """`os.path.realpath(path)` as the container sees it: a link to an absolute path under
-    /pfs (`ln -s /pfs/model/x /pfs/out/x`) points under `pfs`, where the pod's /pfs is on
-    this machine (the same place in a pod; a datum's directory under `dsc run`)."""
-    parts = path.split("/")[::-1]
-    resolved = "/"
-    hops = 0
-    while parts:
-        part = parts.pop()
-        if part in ("", "."):
-            continue
-        if part == "..":
-            resolved = os.path.dirname(resolved)
-            continue
-        candidate = os.path.join(resolved, part)
-        if not os.path.islink(candidate):
-            resolved = candidate
-            continue
-        hops += 1
-        if hops > 40:  # the kernel's limit (ELOOP)
-            raise OSError(f"too many levels of symbolic links: {path}")
-        target = os.readlink(candidate)
-        if target.startswith("/"):
-            resolved = "/"
-            if target == contract.PFS or target.startswith(contract.PFS + "/"):
-                target = pfs + target[len(contract.PFS):]
-        parts += target.split("/")[::-1]
-    return resolved
-
-
-def _content(ctx: Context, s: Started, key: str, local: str, size: int, pfs: str) -> str:
-    """The local file to upload for `local`: itself, or for a placeholder of an
-    `empty_files` input, the input object fetched into a temporary file."""
-    real = container_realpath(local, pfs)
-    relative = os.path.relpath(real, pfs)
-    name, _, path = relative.partition(os.sep)
-    leaf = next((x for x in s.job.leaves if x.name == name and x.empty_files), None)
-    if leaf is None or size:
-        return real
-    commit = s.record["inputs"][leaf.index]["commit"]
-    target = os.path.join(pfs, ".dsc-fetched", name, path)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open(target, "wb") as sink:
-        try:
-            ctx.store.download(leaf.lakefs_repo, commit, path.replace(os.sep, "/"), sink,
-                                presign=ctx.presign)
-        except NotFound:
-            return real  # an empty file of the datum's own making
-    return target
 
 
 # --- commit ------------------------------------------------------------------------------------
@@ -752,8 +529,7 @@ def _assemble_index(ctx: Context, job: Job, branch: str, record: dict[str, Any],
     deleted by then)."""
     store, run, repo = ctx.store, ctx.run, job.output_repo
     base = str(record["base"])
-    manifests = dict(zip(processed, _parallel(
-        ctx, lambda i: _manifest(ctx, repo, branch, i, run.uid), processed), strict=True))
+    manifests = _manifests(ctx, repo, branch, processed)
     previous, carried = read_index(store, repo, base, ctx.transfers,
                                    keep=lambda e: e["id"] in carried_ids) if carried_ids \
         else (Previous.empty(), {})
@@ -881,16 +657,38 @@ def _run_commit(ctx: Context, pipeline: str, repo: str, branch: str) -> Commit |
     return None
 
 
-def _manifest(ctx: Context, repo: str, branch: str, index: int, uid: str) -> dict[str, Any]:
-    try:
-        manifest: dict[str, Any] = json.loads(
-            ctx.store.read(repo, branch, contract.manifest_path(index)))
-    except NotFound:
-        manifest = {}
-    if manifest.get("run_uid") != uid or manifest.get("index") != index:
-        raise JobError(f"datum {index} has not published in this run (no manifest "
-                       f"{contract.manifest_path(index)} of it): the job is incomplete")
-    return manifest
+def _manifests(ctx: Context, repo: str, branch: str, processed: list[int]
+               ) -> dict[int, dict[str, Any]]:
+    """The manifest of every datum processed, from the workers' batch files and the loose
+    manifests of datums published since a worker's last batch (a worker lost mid-way)."""
+    store, uid = ctx.store, ctx.run.uid
+
+    def read(path: str) -> Any:
+        try:
+            return json.loads(store.read(repo, branch, path))
+        except (NotFound, ValueError):
+            return None
+
+    found: dict[int, dict[str, Any]] = {}
+    batches = [o.path for o in store.objects(repo, branch, contract.BATCH_DIR)]
+    for batch in _parallel(ctx, read, batches):
+        for manifest in batch or ():
+            if manifest.get("run_uid") == uid:
+                found[int(manifest["index"])] = manifest
+    wanted = set(processed) - found.keys()
+    if wanted:
+        loose = [o.path for o in store.objects(repo, branch, contract.MANIFEST_DIR)
+                 if o.path[len(contract.MANIFEST_DIR):].removesuffix(".json").isdigit()
+                 and int(o.path[len(contract.MANIFEST_DIR):].removesuffix(".json")) in wanted]
+        for manifest in _parallel(ctx, read, loose):
+            if manifest and manifest.get("run_uid") == uid:
+                found[int(manifest["index"])] = manifest
+    missing = [i for i in processed if i not in found]
+    if missing:
+        raise JobError(f"{len(missing)} of the {len(processed)} datums to process have not "
+                       f"published in this run (the first: datum {missing[0]}): the job is "
+                       "incomplete")
+    return found
 
 
 def _check_paths(job: Job, index: list[dict[str, Any]]) -> dict[str, str]:

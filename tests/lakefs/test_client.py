@@ -182,9 +182,10 @@ def test_dsc_compile_pin_reads_a_live_lakefs(lakefs_standin: Any, tmp_path: Any)
     assert result.exit_code == 0, result.stderr
     run = json.loads(result.stdout)["items"][1]
     assert f"raw_data@{head}" in json.dumps(run)
-    (datums,) = [t for tpl in run["spec"]["templates"] if tpl["name"] == "prep"
-                 for t in tpl["dag"]["tasks"] if t["name"] == "datums"]
-    assert datums["withItems"] == ["0-a.csv", "1-b.csv", "2-c.csv"]
+    (opening,) = [t for tpl in run["spec"]["templates"] if tpl["name"] == "prep"
+                  for t in tpl["dag"]["tasks"] if t["name"] == "open"]
+    options = {a["name"]: a["value"] for a in opening["arguments"]["parameters"]}
+    assert options["pins"] == f"raw_data@{head}" and options["expect-datums"] == "3"
     assert lakefs_standin.secret_access_key not in result.stdout + result.stderr
 
     missing = run_dsc("compile", "--pin", str(tmp_path),

@@ -50,7 +50,7 @@ def test_a_construct_dsc_run_does_not_support_is_refused_by_name(tmp_path):
     _out, err = process.communicate(timeout=600)
     assert process.returncode == 3, err
     assert "`podSpecPatch` is not supported by dsc run" in err
-    assert "templates[edge-datum]" in err
+    assert "templates[edge-worker]" in err
     assert "Traceback" not in err
     assert not (tmp_path / "data" / "edge").exists()  # refused before anything ran
 
@@ -63,6 +63,7 @@ def test_a_stop_signal_stops_the_datums_and_leaves_no_output(tmp_path, host, sto
     specs = write_spec(tmp_path / "specs", {
         "pipeline": {"name": "slow"}, "transform": {"image": "alpine:3.20",
                                                     "cmd": ["sh", "-c", f"sleep {marker}"]},
+        "parallelism_spec": {"constant": 2},
         "input": {"pfs": {"repo": "data", "glob": "/*"}}})
     data = tmp_path / "data"
     (data / "data").mkdir(parents=True)
@@ -84,7 +85,7 @@ def test_a_stop_signal_stops_the_datums_and_leaves_no_output(tmp_path, host, sto
     _out, err = process.communicate(timeout=600)
     assert process.returncode == 128 + stop, "".join(seen) + err
     assert f"stopped by {stop.name}" in err
-    assert "slow@main: unchanged" in err
+    assert "slow@main: created empty by this run, no job committed" in err
     assert "Traceback" not in err
     assert _sleeping(marker) == 0
     assert not [p for p in (data / "slow").rglob("*") if p.is_file()]
@@ -110,28 +111,41 @@ def test_the_progress_bar_shows_each_pipeline_on_a_terminal():
     clock = iter(range(100)).__next__
     progress = Progress({"model": Job("model", "model", ())}, stream, tty=True,
                         clock=lambda: float(clock()))
-    datum = Node("2", "model-datum", {}, "model", "datums", "0-a")
-    progress(Event("expand", Node("1", "model-datum", {}, "model", "datums", None), count=4))
-    progress(Event("finish", datum, phase="Succeeded"))
-    progress(Event("retry", datum, phase="Failed", attempt=1, message="exit 1"))
-    progress(Event("finish", datum, phase="Failed", attempt=2, message="exit 1",
-                   log_tail="boom", pod=True))
+    opening = Node("1", "open", {}, "model", "open", None)
+    progress(Event("finish", opening, phase="Succeeded",
+                   outputs={"datums": "4", "workers": '["0", "1"]', "branch": "dsc-model-r"}))
+    first, second = (Node(str(i), "model-worker", {}, "model", "work", str(i - 2))
+                     for i in (2, 3))
+    progress(Event("progress", first, count=1, total=2))
+    progress(Event("progress", second, count=1, total=2, failed=1))
+    progress(Event("retry", second, phase="Failed", attempt=1, message="exit code 75"))
+    progress(Event("finish", second, phase="Failed", attempt=2,
+                   message="1 datum failed after 3 attempts each: 3-d (exit code 1)",
+                   log_tail="boom", pod=True, exit_code=1))
     progress.close()
     text = stream.getvalue()
-    assert "model  [######------------------] 1/4 datums  1 failed  1 retries" in text
-    assert "model: datum 0-a failed (attempt 2): exit 1\n    | boom\n" in text
+    # the workers' datums add up per pipeline
+    assert "model  [############------------] 2/4 datums  1 failed  1 retries" in text
+    assert "model: worker 1 failed (attempt 2): 1 datum failed after 3 attempts each: 3-d " \
+        "(exit code 1)\n    | boom\n" in text
     assert "\x1b[" in text  # redrawn in place
-    assert progress.failures() == ["model: datum 0-a: exit 1"]
+    assert progress.failures() == [
+        "model: worker 1: 1 datum failed after 3 attempts each: 3-d (exit code 1)"]
 
 
 def test_without_a_terminal_progress_is_plain_lines():
     stream = io.StringIO()
     progress = Progress({"model": Job("model", "model", ())}, stream, tty=False)
-    progress(Event("expand", Node("1", "model-datum", {}, "model", "datums", None), count=2))
-    progress(Event("finish", Node("3", "model-commit", {}, "model", "commit", None),
+    progress(Event("finish", Node("1", "open", {}, "model", "open", None), phase="Succeeded",
+                   outputs={"datums": "2", "workers": '["0", "1"]', "branch": "dsc-model-r"}))
+    for worker in ("0", "1"):
+        progress(Event("progress", Node(f"w{worker}", "model-worker", {}, "model", "work",
+                                        worker), count=1, total=1))
+    progress(Event("finish", Node("3", "commit", {}, "model", "commit", None),
                    phase="Succeeded", outputs={"commit": "ab" * 32}))
     assert stream.getvalue().splitlines() == [
-        "model: 2 datums to process", "model: committed abababababab (0 datums processed, 0.0 s)"]
+        "model: 2 datums to process by 2 workers",
+        "model: committed abababababab (2 datums processed, 0.0 s)"]
     assert "\x1b" not in stream.getvalue()
 
 
@@ -222,7 +236,9 @@ def test_keep_scratch_keeps_what_a_failed_pod_staged(tmp_path, host):
         scratch = Path(err.split("pod logs in ")[1].split()[0])
         assert len([p for p in scratch.rglob("a") if p.read_text() == "staged"]) == staged
         assert [p.name for p in scratch.rglob("user.log")] == ["user.log"]
-        assert err.splitlines()[-1].endswith("datum 0-a: container `user` exited with code 4")
+        assert err.splitlines()[-1].endswith(
+            "fails: worker 0: pipeline `fails`: 1 datum failed after 1 attempt each: 0-a "
+            "(exit code 4)")
 
 
 def test_an_error_no_retry_can_fix_fails_the_step_once_and_names_itself(tmp_path, host):

@@ -24,6 +24,7 @@ def spec(tmp: Path, cmd: str = "cp $texts /pfs/out/") -> Path:
     return write_spec(tmp / "specs", {
         "pipeline": {"name": "copy"}, "transform": {"image": "alpine:3.20",
                                                     "cmd": ["sh", "-c", cmd]},
+        "parallelism_spec": {"constant": 2},
         "input": {"pfs": {"repo": "texts", "glob": "/*"}}})
 
 
@@ -185,11 +186,14 @@ def test_user_code_sees_neither_dsc_nor_its_credentials(seeded, tmp_path, host):
         "pipeline": {"name": "copy"}, "transform": {"image": "alpine:3.20", "cmd": [
             "sh", "-c", "ls /proc | grep -c '^[0-9]' > /pfs/out/processes; "
             "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '^LAKEFS_' "
-            "> /pfs/out/lakefs-variables; env | grep -c '^LAKEFS_' > /pfs/out/own; true"]},
+            "> /pfs/out/lakefs-variables; env | grep -c '^LAKEFS_' > /pfs/out/own; "
+            "cat /proc/[0-9]*/cmdline | tr '\\0' ' ' | grep -c 'compi[l]er' > /pfs/out/dsc; true"]},
         "input": {"pfs": {"repo": "texts", "glob": "/"}}})
     finish(dsc("run", str(specs), "--lakefs", env=env(seeded)), 0)
     out = seeded.objects("copy", "main")
     assert out["lakefs-variables"] == b"0\n" and out["own"] == b"0\n"
-    assert int(out["processes"]) <= 4  # sh, ls, grep: the command's own, nothing of dsc's
+    # the worker loop's (its shell, its watcher, the datum's subshell) and the command's
+    # own (sh, ls, grep): nothing of dsc's
+    assert int(out["processes"]) <= 7 and out["dsc"] == b"0\n"
     meta = seeded.commit("copy", "main").metadata
     assert meta["dsc.runner"] == "host" and "dsc.image" not in meta

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -192,15 +193,18 @@ def test_a_failing_datum_fails_the_run_names_it_and_changes_no_output(data, tmp_
                            {"DSC_STORAGE_NAMESPACE": LOCAL_NAMESPACE}, program)
     assert result.outcome.phase == "Failed"
     failures = result.progress.failures()
-    # c index 3 of the cross split x c (11) x gamma (7): datums 21..27; parallelism 1 with
-    # failFast stops at the first, after its 3 tries (datum_tries)
-    assert failures == ["model: datum 21-0000000000000003: container `user` exited with "
-                        "code 2"]  # the key names the datum's first file: c = the bad one
+    # c index 3 of the cross split x c (11) x gamma (7): datums 21..27, each tried 3 times
+    # (datum_tries) by the one worker, which goes on with the others and names them all
+    bad_keys = ", ".join(f"{i}-0000000000000003" for i in range(21, 28))
+    assert failures == [f"model: worker 0: pipeline `model`: 7 datums failed after 3 attempts "
+                        f"each: {bad_keys} (exit code 2)"]  # the key names the datum's first
     assert "not-a-number" in log  # the user code's own error, from its log
-    assert log.count("model: datum 21-0000000000000003 failed") == 3
+    # each failed datum and how its output ended, from the worker's report
+    assert re.search(r"worker 0: datum 27-0000000000000003 \(\w{12}\) failed \(exit code 2\); "
+                     r"its output ended:\n.*\n.*invalid float value: 'not-a-number'", log)
     # The failed pods' logs stay; what they staged (a copy of their inputs) does not.
-    logs = sorted(p.name for p in result.scratch.rglob("*.log") if "model-datum" in str(p))
-    assert logs.count("user.log") == 3 and logs.count("stage.log") == 3
+    logs = sorted(p.name for p in result.scratch.rglob("*.log") if "model-worker" in str(p))
+    assert logs == ["main.log", "prepare.log", "user.log"]  # one pod: exit 1 is not retried
     assert not [p for p in result.scratch.rglob("*") if p.is_file() and p.suffix != ".log"]
     assert store.head("model", "main") == model_before
     assert not any(p.is_file() for p in (data / "model").rglob("*"))

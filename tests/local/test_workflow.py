@@ -26,7 +26,7 @@ def test_the_compiled_seed_graph_loads(documents):
     assert program.on_exit == "abort"
     assert program.owner == "pipelines"
     names = {name for _owner, name in program.templates}
-    assert {"main", "abort", "model", "model-open", "model-datum", "model-commit"} <= names
+    assert {"main", "abort", "model", "open", "model-worker", "commit"} <= names
 
 
 def _template(docs, name):
@@ -35,16 +35,18 @@ def _template(docs, name):
 
 
 @pytest.mark.parametrize(("change", "named"), [
-    (lambda d: _template(d, "model-datum").update(podSpecPatch="{}"), "`podSpecPatch`"),
+    (lambda d: _template(d, "model-worker").update(podSpecPatch="{}"), "`podSpecPatch`"),
     (lambda d: _template(d, "main").update(steps=[]), "`steps`"),
     (lambda d: _template(d, "model")["dag"]["tasks"][1].update(withSequence={"count": "3"}),
      "`withSequence`"),
-    (lambda d: _template(d, "model")["dag"]["tasks"][2].update(depends="datums.Daemoned"),
+    (lambda d: _template(d, "model")["dag"]["tasks"][2].update(depends="work.Daemoned"),
      "`.Daemoned`"),
-    (lambda d: _template(d, "model-datum")["retryStrategy"].update(retryPolicy="Sometimes"),
+    (lambda d: _template(d, "model-worker")["retryStrategy"].update(retryPolicy="Sometimes"),
      "retryPolicy `Sometimes`"),
-    (lambda d: _template(d, "model-datum").update(initContainers=[]), "`initContainers`"),
-    (lambda d: _template(d, "model-open")["container"].update(lifecycle={}), "`lifecycle`"),
+    (lambda d: _template(d, "model-worker").update(sidecars=[]), "`sidecars`"),
+    (lambda d: _template(d, "model-worker")["initContainers"][0].update(lifecycle={}),
+     "`lifecycle`"),
+    (lambda d: _template(d, "open")["container"].update(lifecycle={}), "`lifecycle`"),
     (lambda d: d.append({"kind": "Sensor", "apiVersion": "argoproj.io/v1alpha1",
                          "metadata": {"name": "s"}}), "`kind: Sensor`"),
 ])
@@ -57,10 +59,10 @@ def test_a_construct_outside_the_subset_is_rejected_by_name(documents, change, n
 
 def test_the_rejection_says_where(documents):
     docs = copy.deepcopy(documents)
-    _template(docs, "model-datum").update(podSpecPatch="{}")
+    _template(docs, "model-worker").update(podSpecPatch="{}")
     with pytest.raises(Unsupported) as caught:
         load_program(docs)
-    assert "WorkflowTemplate pipelines.spec.templates[model-datum]: `podSpecPatch`" in str(
+    assert "WorkflowTemplate pipelines.spec.templates[model-worker]: `podSpecPatch`" in str(
         caught.value)
 
 

@@ -1,7 +1,9 @@
 """Run jobs as the compiled manifests do, in this process, against the lakeFS stand-in.
 
-Job documents and argv come from compiling real specs (the manifests' own `args`), so the tests
-exercise the contract the cluster runs. A datum gets a fresh /pfs of its own, as a pod does.
+Job documents and `open` options come from compiling real specs, so the tests exercise the
+contract the cluster runs. A worker gets a fresh /pfs of its own, as a pod does; the user
+container's side of the worker protocol is a Python function (PythonUser) here, and the
+real loop in tests/runtime/test_worker.py.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 from compiler.compile import CompileRequest, compile_specs
 from compiler.config import Config
 from compiler.lakefs.client import LakeFS, RetryPolicy
-from compiler.runtime import verbs
+from compiler.runtime import contract, verbs
 from compiler.runtime.job import Run
+from compiler.runtime.worker import Attempt, work
 from tests.lakefs_standin.server import LakeFSStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,12 +35,17 @@ class Killed(BaseException):
 
 @dataclass(frozen=True, slots=True)
 class Steps:
-    """One pipeline's runtime argv, as the compiled WorkflowTemplate has them."""
+    """One pipeline's job document and `open` options, as the compiled WorkflowTemplate
+    passes them to the shared `open` template."""
 
     pipeline: str
     repo: str
     job: str
-    open_args: list[str]
+    options: dict[str, str]
+
+    @property
+    def pins(self) -> list[str]:
+        return [p for p in self.options.get("pins", "").split(",") if p and "{{" not in p]
 
 
 def compiled_steps(specs: Path, config: Config | None = None,
@@ -46,25 +54,76 @@ def compiled_steps(specs: Path, config: Config | None = None,
     compiled = compile_specs(CompileRequest(paths=(specs,), config=config or Config(),
                                             values=values or {}))
     assert compiled.documents is not None, [d.message for d in compiled.result.diagnostics]
-    steps: dict[str, Steps] = {}
-    abort: list[str] = []
-    for doc in compiled.documents:
-        if doc["kind"] != "WorkflowTemplate":
-            continue
-        for template in doc["spec"]["templates"]:
-            args = (template.get("container") or {}).get("args") or []
-            if args[:2] == ["runtime", "open"]:
-                job = args[args.index("--job") + 1]
-                body = json.loads(job)
-                steps[body["pipeline"]] = Steps(body["pipeline"], body["output"]["repo"], job,
-                                                args[2:])
-            elif args[:2] == ["runtime", "abort"]:
-                abort = args
+    steps, abort, _ = steps_of(compiled.documents)
     return steps, abort
 
 
-def option(args: list[str], name: str) -> list[str]:
-    return [args[i + 1] for i, a in enumerate(args) if a == name]
+def steps_of(documents: list[dict[str, Any]]) -> tuple[dict[str, Steps], list[str], list[str]]:
+    """Each pipeline's steps, the exit handler's argv and the reconciler's, from compiled
+    documents (CronWorkflows included)."""
+    steps: dict[str, Steps] = {}
+    abort: list[str] = []
+    reconcile: list[str] = []
+    for doc in documents:
+        spec = doc["spec"].get("workflowSpec", doc["spec"])
+        for template in spec.get("templates", []):
+            args = (template.get("container") or {}).get("args") or []
+            if args[:2] == ["runtime", "abort"]:
+                abort = args
+            elif args[:2] == ["runtime", "reconcile"]:
+                reconcile = args
+            job = next((p["value"] for p in template.get("inputs", {}).get("parameters", [])
+                        if p["name"] == "job" and "value" in p), None)
+            if job is None:
+                continue
+            body = json.loads(job)
+            task = next(t for t in template["dag"]["tasks"] if t["name"] == "open")
+            options = {a["name"]: a["value"] for a in task["arguments"]["parameters"]
+                       if a["name"] != "job"}
+            steps[body["pipeline"]] = Steps(body["pipeline"], body["output"]["repo"], job,
+                                            options)
+    return steps, abort, reconcile
+
+
+class UserFailed(Exception):
+    """Raised by a test's user function: the datum exits with `code`."""
+
+    def __init__(self, code: int = 1, output: str = "") -> None:
+        super().__init__(output)
+        self.code = code
+        self.output = output
+
+
+class PythonUser:
+    """The user container's side of the worker protocol, in this process: the test's user
+    function runs each datum (with the variables the loop would export)."""
+
+    def __init__(self, pfs: Path, user: User) -> None:
+        self.pfs = pfs
+        self.user = user
+        self.datums: list[int] = []
+
+    def open(self, alive: Callable[[], bool]) -> None:
+        pass
+
+    def run(self, n: int, timeout: float | None, relay: Callable[[str], None]) -> Attempt:
+        self.datums.append(n)
+        pfs = self.pfs
+        # The variables name paths as the user container sees them, under /pfs: here the
+        # pod's volume is `pfs`.
+        env = {name: str(pfs) + value[len("/pfs"):]
+               if value == "/pfs" or value.startswith("/pfs/") else value
+               for name, value in read_env(pfs / ".dsc-env").items()}
+        try:
+            self.user(pfs, env)
+        except UserFailed as exc:
+            for line in exc.output.splitlines():
+                relay(line)
+            return Attempt(exc.code, tail=tuple(exc.output.splitlines()))
+        return Attempt(0)
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -79,6 +138,8 @@ class Harness:
     kill_at: int | None = None  # raise Killed at this lakeFS call (1-based), counting all
     calls: int = 0
     read_timeout: float = 2.0
+    presign: bool = False
+    clock: Callable[[], float] | None = None
 
     def client(self) -> LakeFS:
         harness = self
@@ -100,8 +161,11 @@ class Harness:
         environ = {"DSC_RUN": self.run, "DSC_RUN_UID": self.uid, "DSC_NAMESPACE": "argo",
                    "DSC_OUTPUT_DIR": str(self.tmp / "out-params"),
                    "DSC_PFS": str(pfs or self.tmp / "pfs"), **self.env}
-        return verbs.Context(self.client(), Run.from_environment(environ), self.logs.append,
-                             transfers=self.transfers)
+        ctx = verbs.Context(self.client(), Run.from_environment(environ), self.logs.append,
+                            transfers=self.transfers, presign=self.presign)
+        if self.clock is not None:
+            ctx.clock = self.clock
+        return ctx
 
     def outputs(self) -> dict[str, str]:
         d = self.tmp / "out-params"
@@ -110,29 +174,41 @@ class Harness:
     # -- the verbs, with the compiled argv ----------------------------------------------------
 
     def open(self, steps: Steps, pins: list[str] | None = None) -> verbs.Opened:
-        args = steps.open_args
-        expect_n = option(args, "--expect-datums")
-        expect = (int(expect_n[0]), option(args, "--plan-digest")[0]) if expect_n else None
-        return verbs.open_job(self.context(), steps.job, pins or [], expect)
+        o = steps.options
+        expect = (int(o["expect-datums"]), o["plan-digest"]) if o.get("expect-datums") \
+            else None
+        return verbs.open_job(self.context(), steps.job, [*steps.pins, *(pins or [])], expect)
 
-    def datum(self, steps: Steps, branch: str, key: str, user: User,
-              pod: str | None = None) -> None:
-        pfs = self.tmp / "pods" / (pod or key)
-        verbs.stage(self.context(pfs), steps.pipeline, steps.repo, branch, key)
-        # The variables name paths as the user container sees them, under /pfs: here the
-        # pod's volume is `pfs`.
-        user(pfs, {name: str(pfs) + value[len("/pfs"):]
-                   if value == "/pfs" or value.startswith("/pfs/") else value
-                   for name, value in read_env(pfs / ".dsc-env").items()})
-        verbs.publish(self.context(pfs), steps.pipeline, steps.repo, branch, key)
+    def work(self, steps: Steps, branch: str, user: User, worker: int = 0,
+             pod: str | None = None) -> PythonUser:
+        """One worker pod: its /pfs is fresh unless `pod` names an earlier one."""
+        pfs = self.tmp / "pods" / (pod or f"{self.run}.worker-{worker}")
+        pfs.mkdir(parents=True, exist_ok=True)
+        side = PythonUser(pfs, user)
+        work(self.context(pfs), steps.pipeline, steps.repo, branch, worker, user=side)
+        return side
+
+    def planned(self, steps: Steps, branch: str) -> list[str]:
+        """The keys of the datums the job's workers process, in plan order, as they read
+        them from the job branch."""
+        ctx = self.context()
+        record = verbs._job_record(ctx, steps.pipeline, steps.repo, branch)
+        assert record is not None, "the job opened"
+        ranges = json.loads(ctx.store.read(steps.repo, branch, contract.TODO_FILE))
+        keys = []
+        for start, stop in ranges:
+            for i in range(start, stop):
+                d = verbs._plan_chunk(ctx, steps.repo, branch, record, i)[i % contract.PLAN_CHUNK]
+                keys.append(contract.datum_key(i, d["m"][0][1] if d["m"] else ""))
+        return keys
 
     def commit(self, steps: Steps, branch: str) -> verbs.Committed:
         return verbs.commit(self.context(), steps.job, branch)
 
     def job(self, steps: Steps, user: User, pins: list[str] | None = None) -> verbs.Committed:
         opened = self.open(steps, pins)
-        for key in opened.keys:
-            self.datum(steps, opened.branch, key, user)
+        for worker in range(opened.workers):
+            self.work(steps, opened.branch, user, worker)
         return self.commit(steps, opened.branch)
 
 

@@ -5,12 +5,13 @@ A small job (three datums, an earlier output to replace) runs once cleanly to le
 sequence. Then, for each request of that sequence, a fault fires there (an HTTP status, a
 timeout, a reset, the effect applied and the answer lost) or the process dies just before it.
 After the failure, two futures are checked from the same state: Argo retries the step
-(`argo retry`, or a datum's retryStrategy) and the job must land once; or the exit handler
+(`argo retry`, or the worker's retryStrategy) and the job must land once; or the exit handler
 aborts and the output branch must be untouched, with no job branch left.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from compiler.store import LakeFSError
 from tests.runtime.harness import Harness, Killed, compiled_steps
 
 TEXTS = {"a.txt": b"one two\n", "b.txt": b"three\n", "c.txt": b"four five six\n"}
+PODS = itertools.count()  # each worker pod gets a fresh /pfs
 PROVENANCE = {"dsc.pipeline", "dsc.spec.sha256", "dsc.input.texts", "dsc.image",
               "dsc.workflow", "dsc.workflow.uid", "dsc.datums", "dsc.version", "dsc.job"}
 
@@ -48,13 +50,13 @@ def job(lakefs_standin, tmp_path):
 
 def drive(h: Harness, steps, on_failure=None, start: int = 0, opened=None,
           at_step=None) -> str:
-    """open -> datums -> commit, from step `start` (0 is open; later steps take `opened`
-    from a clean run). A step that fails calls `on_failure` (which sees the state the failure
-    left), then runs again from its start, as `argo retry` (or a datum's retryStrategy, in a
-    new pod) would. `at_step(i)` is called before step i."""
-    pod = Counter[str]()
+    """open -> work -> commit, from step `start` (0 is open, 1 the worker, 2 commit; later
+    steps take `opened` from a clean run). A step that fails calls `on_failure` (which sees
+    the state the failure left), then runs again from its start, as `argo retry` (or the
+    worker's retryStrategy, in a new pod with a fresh /pfs) would. `at_step(i)` is called
+    before step i."""
 
-    def step(fn, name: str = "datum"):
+    def step(fn, name: str):
         try:
             return fn()
         except (LakeFSError, JobError, Killed):
@@ -69,18 +71,15 @@ def drive(h: Harness, steps, on_failure=None, start: int = 0, opened=None,
         if at_step:
             at_step(0)
         opened = step(lambda: h.open(steps), "open")
-    for i, key in enumerate(opened.keys, start=1):
-        if i < start:
-            continue
+    if start <= 1:
         if at_step:
-            at_step(i)
+            at_step(1)
 
-        def datum(key: str = key) -> None:
-            pod[key] += 1  # a new pod: a fresh /pfs
-            h.datum(steps, opened.branch, key, count_words, pod=f"{key}.{pod[key]}")
-        step(datum)
+        def work() -> None:
+            h.work(steps, opened.branch, count_words, pod=f"worker-0.{next(PODS)}")
+        step(work, "work")
     if at_step:
-        at_step(len(opened.keys) + 1)
+        at_step(2)
     return step(lambda: h.commit(steps, opened.branch), "commit").commit
 
 

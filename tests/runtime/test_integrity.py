@@ -126,7 +126,7 @@ def test_commit_refuses_to_mix_a_concurrent_writers_content_into_its_output(h):
     h.standin.seed("report", {"old": b"x"})
     steps, _ = steps_for(h, pipeline("report", pfs("texts")))
     opened = h.open(steps["report"])
-    h.datum(steps["report"], opened.branch, opened.keys[0], write("a.out", "y"))
+    h.work(steps["report"], opened.branch, write("a.out", "y"))
     theirs = h.standin.seed("report", {"readme.md": b"added by hand"},
                             message="add a readme")
     with pytest.raises(JobError, match=rf"output branch report@main moved since this job "
@@ -143,7 +143,7 @@ def test_commit_merges_when_the_branch_moved_without_changing_content(h):
     h.standin.seed("report", {"old": b"x"})
     steps, _ = steps_for(h, pipeline("report", pfs("texts")))
     opened = h.open(steps["report"])
-    h.datum(steps["report"], opened.branch, opened.keys[0], write("a.out", "y"))
+    h.work(steps["report"], opened.branch, write("a.out", "y"))
     empty = h.standin.seed("report", {}, message="a tag-like empty commit")
     done = h.commit(steps["report"], opened.branch)
     merged = h.standin.commit("report", done.commit)
@@ -156,7 +156,7 @@ def test_a_merge_conflict_is_named_and_final(h):
     h.standin.seed("report", {"old": b"x"})
     steps, _ = steps_for(h, pipeline("report", pfs("texts")))
     opened = h.open(steps["report"])
-    h.datum(steps["report"], opened.branch, opened.keys[0], write("a.out", "y"))
+    h.work(steps["report"], opened.branch, write("a.out", "y"))
     h.standin.faults.add("mergeIntoBranch", 409)
     with pytest.raises(JobError, match=r"refused to merge the job into report@main: a conflict"
                                        r".*nothing was merged"):
@@ -169,7 +169,7 @@ def test_a_stale_output_that_cannot_be_deleted_fails_the_commit_by_name(h):
     before = h.standin.seed("report", {"old.out": b"x"})
     steps, _ = steps_for(h, pipeline("report", pfs("texts")))
     opened = h.open(steps["report"])
-    h.datum(steps["report"], opened.branch, opened.keys[0], write("a.out", "y"))
+    h.work(steps["report"], opened.branch, write("a.out", "y"))
     h.standin.faults.add_path("deleteObjects", 403, where=lambda p: p == "old.out",
                               times=None)
     with pytest.raises(LakeFSError, match=r"could not delete 1 of \d paths on "

@@ -95,27 +95,36 @@ def test_split_then_model_gives_a_77_datum_index_and_one_commit_with_provenance(
     assert h.outputs()["commit"] == model.commit and h.outputs()["url"] == ""
 
 
-def test_stage_lays_out_pfs_and_the_variables_as_pachyderm_does(seed):
+def test_a_worker_lays_out_pfs_and_the_variables_as_pachyderm_does(seed):
     h, steps, _heads = seed
     split = h.job(steps["split"], split_user)
     opened = h.open(steps["model"], [f"split@{split.commit}"])
-    seen = {}
+    seen: list[dict[str, object]] = []
 
     def user(pfs: Path, env: dict[str, str]) -> None:
-        seen.update(env)
-        seen["files"] = sorted(str(p.relative_to(pfs)) for p in pfs.rglob("*") if p.is_file())
+        # what the datum sees (the worker protocol's own files aside, in .dsc-*)
+        files = sorted(str(p.relative_to(pfs)) for top in pfs.iterdir()
+                       if not top.name.startswith(".dsc") for p in [top, *top.rglob("*")]
+                       if p.is_file())
+        seen.append({**env, "files": files})
+        (pfs / "out" / f"{len(seen)}.txt").write_text("x")
 
-    h.datum(steps["model"], opened.branch, opened.keys[12], user)
-    pfs = h.tmp / "pods" / opened.keys[12]
-    assert seen["split"] == str(pfs / "split" / "train.csv")
-    assert seen["split_COMMIT"] == split.commit
-    assert "c-parameters_COMMIT" not in seen  # not a shell name
-    assert "split/train.csv" in seen["files"]
-    c_files = [f for f in seen["files"] if f.startswith("c-parameters/")]
-    g_files = [f for f in seen["files"] if f.startswith("gamma-parameters/")]
+    h.work(steps["model"], opened.branch, user)
+    assert len(seen) == opened.todo == 77  # one worker, every datum, one at a time
+    pfs = h.tmp / "pods" / f"{h.run}.worker-0"  # the pod's volume; the same /pfs for every datum
+    datum = seen[12]
+    assert datum["split"] == str(pfs / "split" / "train.csv")
+    assert datum["split_COMMIT"] == split.commit
+    assert "c-parameters_COMMIT" not in datum  # not a shell name
+    files = datum["files"]
+    assert isinstance(files, list) and "split/train.csv" in files
+    c_files = [f for f in files if f.startswith("c-parameters/")]
+    g_files = [f for f in files if f.startswith("gamma-parameters/")]
     assert len(c_files) == 1 and len(g_files) == 1
-    assert len(seen["PACH_DATUM_ID"]) == 64
-    assert seen["PACH_JOB_ID"] == opened.branch
+    assert not [f for f in files if f.startswith("out/")]  # /pfs/out starts empty each time
+    assert len(str(datum["PACH_DATUM_ID"])) == 64
+    assert len({d["PACH_DATUM_ID"] for d in seen}) == 77
+    assert datum["PACH_JOB_ID"] == opened.branch
 
 
 def test_dsc_provenance_prints_the_lineage_of_the_model_commit(seed):

@@ -15,7 +15,7 @@ from compiler.config import Config
 from compiler.runtime import contract, verbs
 from compiler.runtime.job import JobError
 from compiler.runtime.reconcile import reconcile
-from tests.runtime.harness import Harness, Steps, option
+from tests.runtime.harness import Harness, Steps, steps_of
 from tests.runtime.test_verbs import pfs, pipeline, specs, write
 
 BOOKKEEPING = {contract.BOOKKEEPING_KEY: "trigger-install graph"}
@@ -31,31 +31,20 @@ def compiled(h: Harness, *docs: dict[str, Any]) -> tuple[dict[str, Steps], list[
     result = compile_specs(CompileRequest(paths=(specs(h.tmp, *docs),), name="graph",
                                           config=Config(), trigger=True))
     assert result.documents is not None, [d.message for d in result.result.diagnostics]
-    steps: dict[str, Steps] = {}
-    detect: list[str] = []
-    for doc in result.documents:
-        spec = doc["spec"].get("workflowSpec", doc["spec"])
-        for template in spec.get("templates", []):
-            args = (template.get("container") or {}).get("args") or []
-            if args[:2] == ["runtime", "open"]:
-                job = args[args.index("--job") + 1]
-                name = json.loads(job)["pipeline"]
-                steps[name] = Steps(name, json.loads(job)["output"]["repo"], job, args[2:])
-            elif args[:2] == ["runtime", "reconcile"]:
-                detect = args
+    steps, _abort, detect = steps_of(result.documents)
     return steps, detect
 
 
 def triggered_open(h: Harness, steps: Steps, repo: str, branch: str,
                    commit: str) -> verbs.Opened:
-    """`open` as a triggered run calls it: the compiled argv, Argo's parameters filled in."""
+    """`open` as a triggered run calls it: the compiled options, Argo's parameters filled
+    in."""
     params = {"{{workflow.parameters.trigger-repo}}": repo,
               "{{workflow.parameters.trigger-branch}}": branch,
               "{{workflow.parameters.trigger-commit}}": commit}
-    args = [params.get(a, a) for a in steps.open_args]
-    trigger = verbs.Trigger.parse(option(args, "--trigger-repo")[0],
-                                  option(args, "--trigger-branch")[0],
-                                  option(args, "--trigger-commit")[0])
+    o = {name: params.get(value, value) for name, value in steps.options.items()}
+    trigger = verbs.Trigger.parse(o.get("trigger-repo", ""), o.get("trigger-branch", ""),
+                                  o.get("trigger-commit", ""))
     return verbs.open_job(h.context(), steps.job, [], None, "", trigger)
 
 
@@ -73,9 +62,8 @@ def detect(h: Harness, argv: list[str]) -> list[dict[str, str]]:
 
 def test_only_pipelines_reading_a_source_get_the_trigger_options(h):
     steps, _ = compiled(h, pipeline("clean", pfs("raw")), pipeline("report", pfs("clean")))
-    assert option(steps["clean"].open_args, "--trigger-commit") == [
-        "{{workflow.parameters.trigger-commit}}"]
-    assert "--trigger-commit" not in steps["report"].open_args
+    assert steps["clean"].options["trigger-commit"] == "{{workflow.parameters.trigger-commit}}"
+    assert "trigger-commit" not in steps["report"].options
 
 
 def test_a_triggered_run_reads_the_commit_it_was_started_for(h):

@@ -160,26 +160,29 @@ def test_open_refuses_a_plan_that_differs_from_the_pinned_compile(h):
     assert branches(h, "report") == ["main"]
 
 
-def test_open_refuses_more_datums_than_the_fan_out_ceiling(h):
+def test_open_refuses_more_datums_than_a_configured_budget(h):
     h.standin.seed("texts", {f"{i}.txt": b"x" for i in range(5)})
     h.standin.seed("report", {})
     (h.tmp / "dsc.yaml").write_text("limits:\n  max_datums: 4\n")
     config = load_config(h.tmp / "dsc.yaml", environ={})
     steps, _ = steps_for(h, pipeline("report", pfs("texts")), config=config)
-    with pytest.raises(JobError, match=r"5 datums, over the fan-out ceiling of 4"):
+    with pytest.raises(JobError, match=r"5 datums, over the budget of 4 \(`limits.max_datums"):
         h.open(steps["report"])
+    assert branches(h, "report") == ["main"]
+    # no budget, no ceiling
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    assert h.open(steps["report"]).todo == 5
 
 
-def test_a_job_past_its_job_timeout_stops_at_the_next_step(h):
+def test_a_job_past_its_job_timeout_stops_at_the_next_datum(h):
     h.standin.seed("texts", {"a.txt": b"1"})
     h.standin.seed("report", {})
     steps, _ = steps_for(h, pipeline("report", pfs("texts"), job_timeout="10s"))
     opened = h.open(steps["report"])
-    late = h.context()
-    late.clock = lambda: 10**10
-    with pytest.raises(JobError, match=r"stage of datum 0-a.txt: the job has run longer than "
-                                       "its job_timeout of 10 s"):
-        verbs.stage(late, "report", "report", opened.branch, opened.keys[0])
+    h.clock = lambda: 10**10
+    with pytest.raises(JobError, match=r"worker 0: the job has run longer than its "
+                                       "job_timeout of 10 s"):
+        h.work(steps["report"], opened.branch, write("a.out", "x"))
 
 
 def test_abort_deletes_or_keeps_job_branches_and_never_touches_outputs(h):
@@ -232,43 +235,45 @@ def test_open_creates_a_missing_output_repository_in_the_storage_namespace(h):
                for line in h.logs)
 
 
-def test_stage_checks_what_it_downloads(h, monkeypatch):
+def test_a_worker_checks_what_it_downloads(h, monkeypatch):
     h.standin.seed("texts", {"a.txt": b"12345"})
     h.standin.seed("report", {})
     steps, _ = steps_for(h, pipeline("report", pfs("texts")))
     opened = h.open(steps["report"])
-    ctx = h.context(h.tmp / "pod")
-    real = type(ctx.store).download
+    from compiler.lakefs.client import LakeFS
+
+    real = LakeFS.download
 
     def short(self, repo, ref, path, sink, presign=False):
         size, md5 = real(self, repo, ref, path, sink, presign)
         return size - 1, md5
 
-    monkeypatch.setattr(type(ctx.store), "download", short)
+    monkeypatch.setattr(LakeFS, "download", short)
     with pytest.raises(JobError, match=r"texts@\w{12}:/a.txt: read 4 bytes, lakeFS lists 5"):
-        verbs.stage(ctx, "report", "report", opened.branch, opened.keys[0])
+        h.work(steps["report"], opened.branch, write("a.out", "x"))
 
 
-def test_stage_through_presigned_urls(h):
+def test_a_worker_stages_through_presigned_urls(h):
     h.standin.seed("texts", {"a.txt": b"presigned bytes"})
     h.standin.seed("report", {})
     steps, _ = steps_for(h, pipeline("report", pfs("texts")))
     opened = h.open(steps["report"])
-    ctx = h.context(h.tmp / "pod")
-    ctx.presign = True
-    verbs.stage(ctx, "report", "report", opened.branch, opened.keys[0])
-    assert (h.tmp / "pod" / "texts" / "a.txt").read_bytes() == b"presigned bytes"
+    h.presign = True
+    seen = []
+    h.work(steps["report"], opened.branch,
+           lambda pfs_dir, env: seen.append((pfs_dir / "texts" / "a.txt").read_bytes()))
+    assert seen == [b"presigned bytes"]
     assert [r.query.get("presign") for r in h.standin.calls("getObject")][-1] == "true"
 
 
-def test_datum_verbs_refuse_another_runs_branch(h):
+def test_a_worker_refuses_another_runs_branch(h):
     h.standin.seed("texts", {"a.txt": b"1"})
     h.standin.seed("report", {})
     steps, _ = steps_for(h, pipeline("report", pfs("texts")))
     opened = h.open(steps["report"])
     h.run = "another-run"
     with pytest.raises(JobError, match=r"is not this run's branch"):
-        verbs.stage(h.context(), "report", "report", opened.branch, opened.keys[0])
+        h.work(steps["report"], opened.branch, write("a.out", "x"))
 
 
 def branches(h: Harness, repo: str) -> list[str]:
@@ -288,7 +293,8 @@ def test_a_cron_run_commits_its_tick_once_and_plans_over_the_ticks(h):
     h.env["DSC_RUN_CREATED"] = "2026-11-24T00:00:03Z"
     before = h.standin.head("ticks", "main")
     opened = verbs.open_job(h.context(), steps["nightly"].job, [], None, "ticks")
-    assert opened.keys == ["0-2026-11-23T00_00_00Z", "1-2026-11-24T00_00_03Z"]
+    assert h.planned(steps["nightly"], opened.branch) == [
+        "0-2026-11-23T00_00_00Z", "1-2026-11-24T00_00_03Z"]
     tick = h.standin.commit("ticks", "main")
     assert tick.parents == (before,) and tick.metadata["dsc.cron.tick"] == "2026-11-24T00:00:03Z"
     # open run again by the retryStrategy: the tick is not committed twice
@@ -302,23 +308,22 @@ def test_a_cron_tick_with_overwrite_replaces_the_last_and_none_is_written_before
     steps, _ = steps_for(h, cron_pipeline(overwrite=True, start="2026-11-24T00:00:00Z"))
     h.env["DSC_RUN_CREATED"] = "2026-11-23T12:00:00+01:00"
     opened = verbs.open_job(h.context(), steps["nightly"].job, [], None, "ticks")
-    assert opened.keys == ["0-2026-11-23T00_00_00Z"]
+    assert h.planned(steps["nightly"], opened.branch) == ["0-2026-11-23T00_00_00Z"]
     assert "is before the input's start" in "\n".join(h.logs)
     h.run, h.uid = "nightly-2", "uid-2"
     h.env["DSC_RUN_CREATED"] = "2026-11-25T00:00:00Z"
     opened = verbs.open_job(h.context(), steps["nightly"].job, [], None, "ticks")
-    assert opened.keys == ["0-2026-11-25T00_00_00Z"]
+    assert h.planned(steps["nightly"], opened.branch) == ["0-2026-11-25T00_00_00Z"]
     assert set(h.standin.objects("ticks", "main")) == {"2026-11-25T00:00:00Z"}
 
 
-def test_many_datums_get_bare_index_keys(h, monkeypatch):
-    h.standin.seed("texts", {f"a-rather-long-file-name-{i:04d}.txt": b"x" for i in range(50)})
+def test_datum_keys_are_the_plan_index_and_a_readable_hint(h):
+    h.standin.seed("texts", {f"a rather long file name {i:04d}.txt": b"x" for i in range(50)})
     h.standin.seed("report", {})
     steps, _ = steps_for(h, pipeline("report", pfs("texts")))
-    assert h.open(steps["report"]).keys[7] == "7-a-rather-long-file-name"
-    monkeypatch.setattr(verbs, "KEYS_BUDGET", 500)
-    h.run = "second-run"
-    assert h.open(steps["report"]).keys == [str(i) for i in range(50)]
+    keys = h.planned(steps["report"], h.open(steps["report"]).branch)
+    assert len(keys) == 50
+    assert keys[7] == "7-a_rather_long_file_name"
 
 
 def test_an_input_branch_the_repo_lacks_names_its_branches_and_the_setting(h):

@@ -1,31 +1,52 @@
-"""The user container's /bin/sh wrapper: Pachyderm's stdin, accept_return_code, err_cmd and
-per-datum variables, with user values only ever passed as positional parameters."""
+"""The user container's worker loop (contract.LOOP) under every /bin/sh at hand: Pachyderm's
+stdin, accept_return_code, err_cmd and per-datum variables, with user values only ever passed
+as positional parameters. One datum each, driven through the FIFOs as `dsc runtime work`
+drives them."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from compiler.argo.build import USER_WRAPPER
 from compiler.runtime import contract
+from compiler.runtime.worker import FifoLoop, prepare
 
 SHELLS = [s for s in ("sh", "dash", "bash", "busybox") if shutil.which(s)]
 
 
+@dataclass
+class Done:
+    returncode: int
+    stdout: str  # the datum's output (stdout and stderr, as the worker's log relays them)
+
+
 def run(tmp_path: Path, cmd: list[str], err_cmd: tuple[str, ...] = (), *, shell: str = "sh",
-        env: dict[str, str] | None = None, env_file: str | None = None
-        ) -> subprocess.CompletedProcess[str]:
-    script = (USER_WRAPPER.replace(contract.RECOVERED_MARKER, str(tmp_path / "recovered"))
-              .replace(contract.ENV_FILE, str(tmp_path / "env")))
+        env: dict[str, str] | None = None, env_file: str | None = None) -> Done:
+    pfs = tmp_path / "pfs"
+    pfs.mkdir(exist_ok=True)
+    prepare(str(pfs))
     if env_file is not None:
-        (tmp_path / "env").write_text(env_file)
-    argv = [shell, *(["sh"] if shell == "busybox" else []), "-c", script, "dsc-user",
-            str(len(cmd)), *cmd, *err_cmd]
-    return subprocess.run(argv, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
-                          **(env or {})}, cwd=tmp_path, check=False)
+        (pfs / contract.ENV_NAME).write_text(env_file)
+    loop = str(pfs / ".dsc-worker" / "loop.sh")
+    argv = [shell, *(["sh"] if shell == "busybox" else []), loop,
+            *contract.user_args(cmd, err_cmd)]
+    process = subprocess.Popen(argv, env={"PATH": "/usr/bin:/bin", **(env or {})},
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    side = FifoLoop(str(pfs))
+    side.open(lambda: process.poll() is None)
+    try:
+        attempt = side.run(0, None, lambda _line: None)
+    finally:
+        side.close()
+    _out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err  # the loop itself ends cleanly
+    output = (pfs / ".dsc-worker" / "log").read_text()
+    return Done(attempt.code, output)
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -33,7 +54,7 @@ def test_arguments_reach_the_command_verbatim_and_are_never_evaluated(
         tmp_path: Path, shell: str) -> None:
     hostile = ["a b", "$(touch pwned)", "`touch pwned`", "'", '"', "*", "$HOME", ";", "x" * 3]
     done = run(tmp_path, ["printf", "%s\\n", *hostile, "10th", "11th"], shell=shell)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout
     assert done.stdout.splitlines() == [*hostile, "10th", "11th"]
     assert not (tmp_path / "pwned").exists()
 
@@ -54,21 +75,22 @@ def test_exit_code_is_kept_unless_accepted(tmp_path: Path) -> None:
 
 def test_err_cmd_recovers_a_failed_datum_and_marks_it(tmp_path: Path) -> None:
     done = run(tmp_path, ["sh", "-c", "exit 5"], ("cat",), env={"DSC_ERR_STDIN": "recover\n"})
-    assert (done.returncode, done.stdout) == (0, "recover\n")
-    assert "exit code 5" in done.stderr
-    assert (tmp_path / "recovered").exists()
+    assert (done.returncode, done.stdout) == (
+        0, "dsc: the datum failed with exit code 5; running err_cmd\nrecover\n")
+    assert (tmp_path / "pfs" / contract.RECOVERED_NAME).exists()
 
 
 def test_a_failing_err_cmd_fails_the_datum_with_the_original_code(tmp_path: Path) -> None:
     done = run(tmp_path, ["sh", "-c", "exit 5"], ("false",))
     assert done.returncode == 5
-    assert not (tmp_path / "recovered").exists()
+    assert not (tmp_path / "pfs" / contract.RECOVERED_NAME).exists()
 
 
 def test_err_cmd_does_not_run_when_the_command_succeeds(tmp_path: Path) -> None:
     done = run(tmp_path, ["true"], ("touch", "ran"))
     assert done.returncode == 0
-    assert not (tmp_path / "ran").exists() and not (tmp_path / "recovered").exists()
+    assert not (tmp_path / "ran").exists()
+    assert not (tmp_path / "pfs" / contract.RECOVERED_NAME).exists()
 
 
 def test_the_datum_variables_stage_writes_are_exported(tmp_path: Path) -> None:
