@@ -32,9 +32,9 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
     dsc runtime prepare
         The worker pod's init container: make WORKER_DIR on the pod's /pfs volume, its three
         FIFOs and LOOP_SCRIPT (the worker protocol below). Needs no lakeFS.
-    dsc runtime work    --pipeline P --repo REPO --job-branch B --worker I --workers W
-        (REPO: the pipeline's output repository, where the job branch is.) Worker I of W
-        takes its share of the datums to process (worker_share: a contiguous part of
+    dsc runtime work    --pipeline P --repo REPO --job-branch B --worker I
+        (REPO: the pipeline's output repository, where the job branch is.) Worker I of the
+        job's W (its record says W) takes its share of the datums to process (worker_share: a contiguous part of
         TODO_FILE), skips those already published in this run (a retried pod resumes where
         the lost one stopped), and loops over the rest with the user container (the worker
         protocol): stage the datum's files from the pinned commits to /pfs/<input>/<path>
