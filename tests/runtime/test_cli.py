@@ -91,7 +91,7 @@ class Pod:
         self.tmp = tmp
 
     def run(self, template: Template, container: str = "main", pfs: str = "pfs",
-            argv: list[str] | None = None, **params: str):
+            argv: list[str] | None = None, extra: dict[str, str] | None = None, **params: str):
         c = template.container(container)
         values = {**self.values, **{f"inputs.parameters.{k}": v
                                     for k, v in {**template.defaults, **params}.items()}}
@@ -99,7 +99,8 @@ class Pod:
         def fill(text: str) -> str:
             return re.sub(r"\{\{([^}]+)\}\}", lambda m: fill(values[m.group(1)]), text)
 
-        env = {"DSC_PFS": str(self.tmp / pfs), "DSC_OUTPUT_DIR": str(self.tmp / "params")}
+        env = {"DSC_PFS": str(self.tmp / pfs), "DSC_OUTPUT_DIR": str(self.tmp / "params"),
+               **(extra or {})}
         for source in c.get("envFrom", []):
             for key, value in self.secret[source["secretRef"]["name"]].items():
                 env[source.get("prefix", "") + key] = value
@@ -120,7 +121,10 @@ class Pod:
         loop = str(self.tmp / pfs / user["command"][1].removeprefix("/pfs/"))
         side = self.run(template, "user", pfs=pfs, argv=[user["command"][0], loop,
                                                         *user["args"]])
-        log = finish(self.run(template, "main", pfs=pfs, worker=worker, branch=branch))
+        # Argo's executor names the file it reads the node's progress from
+        progress = {"ARGO_PROGRESS_FILE": str(self.tmp / pfs / "progress")}
+        log = finish(self.run(template, "main", pfs=pfs, extra=progress, worker=worker,
+                              branch=branch))
         assert side.wait(timeout=600) == 0  # the loop ends when the runtime closes `go`
         return log
 
@@ -164,6 +168,9 @@ def test_a_job_through_the_manifests_argv_in_fresh_processes(lakefs_standin, tmp
         "https://argo.example/workflows/argo/report-5e1f0a2b3"
     assert meta["dsc.datums"] == "total=3 processed=3 skipped=0 deleted=0 recovered=0"
     # what people read in the Argo UI: each worker's share, then one line per datum
+    # what the Argo UI shows on each worker's node: its datums done / its share
+    assert [(tmp_path / f"worker-{w}" / "progress").read_text() for w in workers] == [
+        "1/1\n", "2/2\n"]
     assert "worker 0/2 of report: 1 datum; 1 to process" in logs[1]
     assert "worker 1/2 of report: 2 datums; 2 to process" in logs[2]
     assert re.search(r"worker 0: datum 0-a.txt \(\w{12}\) done in [\d.]+ s: 1 files, 2 B "
