@@ -352,9 +352,10 @@ def datums(paths: tuple[Path, ...], pipeline: str | None, from_dir: Path | None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The dsc configuration [default: ./dsc.yaml when present].")
 @click.option("--pin", is_flag=True,
-              help="Resolve the source inputs against lakeFS now: pin their commits and embed "
-              "the datums (withItems) in a self-contained run. Needs LAKEFS_ENDPOINT (or "
-              "lakefs.endpoint), LAKEFS_ACCESS_KEY_ID and LAKEFS_SECRET_ACCESS_KEY.")
+              help="Resolve the source inputs against lakeFS now: pin their commits and the "
+              "plans of the pipelines that read only them (count and digest, which `open` "
+              "checks) in a self-contained run. Needs LAKEFS_ENDPOINT (or lakefs.endpoint), "
+              "LAKEFS_ACCESS_KEY_ID and LAKEFS_SECRET_ACCESS_KEY.")
 @click.option("--trigger", is_flag=True,
               help="Also re-run the graph on every new commit to its source inputs: the "
               "webhook EventSource, a Sensor and a reconciler CronWorkflow (Argo Events; "
@@ -472,7 +473,8 @@ def compile(paths: tuple[Path, ...], graph_name: str | None, fmt: str,
 @click.option("--config", "config_path", metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The dsc configuration [default: ./dsc.yaml when present].")
-@click.option("-v", "--verbose", is_flag=True, help="A line for every datum.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Each worker's progress as it goes, and the log of every retried step.")
 @click.option("--keep-scratch", is_flag=True,
               help="Keep every pod's scratch directory (what it staged, wrote and logged), "
               "for debugging; by default a failed run keeps only the pods' logs.")
