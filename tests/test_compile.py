@@ -159,3 +159,15 @@ def test_generate_name_is_for_kubectl_create() -> None:
     run = list(yaml.safe_load_all(result.stdout))[1]
     assert run["metadata"]["generateName"] == "hyperparameter-"
     assert "name" not in run["metadata"]
+
+
+@pytest.mark.parametrize("case", ["template-braces", "err-stdin-without-err-cmd",
+                                  "user-by-name", "pod-spec-and-pod-patch"])
+def test_what_compile_refuses_in_a_spec_lint_finds_with_a_position(case: str) -> None:
+    spec = ROOT / "tests" / "cases" / "invalid" / f"{case}.json"
+    lint = run_dsc("lint", "-q", str(spec))
+    compiled = run_dsc("compile", str(spec))
+    assert lint.exit_code == compiled.exit_code == 1
+    (error,) = [line for line in lint.stdout.splitlines() if ": error:" in line]
+    assert error.startswith(f"{spec}:") and f"{spec}:0:0" not in error
+    assert error in compiled.stderr and "<specs>:0:0" not in compiled.stderr

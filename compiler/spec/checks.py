@@ -77,6 +77,11 @@ def feature_findings(spec: dict[str, Any], at: JsonPath) -> list[Finding]:
     """`unsupported` errors and `no-effect` warnings, read from the canonicalised raw spec
     (the model has no place for what dsc cannot run)."""
     out: list[Finding] = []
+    for path in _braces(spec, at):
+        field = ".".join(str(part) for part in path[len(at):])
+        out.append(Finding(path, "template-braces", (
+            f"`{field}` contains `{{{{`, which Argo reads as a template expression and has "
+            "no escape for; write it another way (e.g. `{ {` in shell)")))
     for path in _placeholders(spec, at):
         out.append(_unsupported(path, (
             "shell-variable placeholders such as `$PIPELINE_NAME` (pachctl never expanded "
@@ -119,6 +124,19 @@ def _misspelt(spec: dict[str, Any], field: str) -> bool:
 
 
 _PLACEHOLDER = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+
+
+def _braces(value: Any, at: JsonPath) -> Iterator[JsonPath]:
+    """Where a string of the spec holds `{{` (a compiled manifest would carry it)."""
+    if isinstance(value, str):
+        if "{{" in value:
+            yield at
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _braces(item, (*at, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _braces(item, (*at, i))
 
 
 def _placeholders(spec: dict[str, Any], at: JsonPath) -> Iterator[JsonPath]:
@@ -203,6 +221,10 @@ def pipeline_findings(p: Pipeline, raw: dict[str, Any]) -> list[Finding]:
             out.extend(_quantity_findings(resources, (*p.at, key)))
     if p.output_branch is not None and not is_lakefs_branch(p.output_branch):
         out.append(_branch_finding((*p.at, "output_branch"), p.output_branch))
+    if p.pod_spec and p.pod_patch:
+        out.append(Finding((*p.at, "pod_patch"), "pod-patch", (
+            "`pod_spec` and `pod_patch` together cannot be one podSpecPatch; write both as "
+            "`pod_patch`")))
     if p.parallelism.constant is not None and p.parallelism.coefficient is not None:
         out.append(Finding((*p.at, "parallelism_spec"), "invalid-value", (
             "`parallelism_spec` sets both `constant` and `coefficient`; they are exclusive")))
@@ -257,6 +279,13 @@ def _transform_findings(p: Pipeline, raw: dict[str, Any]) -> Iterator[Finding]:
             f"image {image!r} is a tag: an image pushed again under it would not reprocess "
             "the datums dsc skips; pin it by digest (name@sha256:...) or set "
             "`reprocess_spec: every_job`"), Severity.INFO)
+    if t.err_stdin and not t.err_cmd:
+        yield Finding((*at, "err_stdin"), "err-cmd", (
+            "`err_stdin` is piped into `err_cmd`, which the transform does not have"))
+    if t.user is not None and not t.user.isdigit():
+        yield Finding((*at, "user"), "user", (
+            f"`user` {t.user!r}: Kubernetes runs containers as a numeric user ID; give the "
+            "UID"))
     if not t.cmd and "tf_job" not in raw:
         # A worker runs the command once per datum in its loop (contract.LOOP), which
         # replaces the image's entrypoint; dsc cannot know what that entrypoint was.
