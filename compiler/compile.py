@@ -15,6 +15,7 @@ from compiler.spec.model import Pipeline
 if TYPE_CHECKING:
     from compiler.argo.graph import Graph
     from compiler.pins import PinResolver
+    from compiler.spec.loader import Document
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,13 @@ def graph_name(paths: tuple[Path, ...], pipelines: list[Pipeline]) -> str:
 def load_graph(request: CompileRequest) -> tuple[LintResult, Graph | None]:
     """Check the specs as `dsc lint` does and, unless that finds errors, order them into the
     graph `dsc compile` builds."""
+    result, graph, _documents = _load_graph(request)
+    return result, graph
+
+
+def _load_graph(request: CompileRequest
+                ) -> tuple[LintResult, Graph | None, dict[str, tuple[Pipeline, Document]]]:
+    """load_graph, and where each pipeline was read (to locate what `build` refuses)."""
     loaded = load_specs(request.paths, request.values, with_info=False, jobs=1)
     result = loaded.result
     config = request.config
@@ -82,17 +90,19 @@ def load_graph(request: CompileRequest) -> tuple[LintResult, Graph | None]:
     if not loaded.pipelines and result.exit_code() == 0:
         result.add(_unlocated("no pipeline specs in the paths given"))
     if result.exit_code() != 0:
-        return result, None
+        return result, None, {}
     from compiler.argo.graph import build_graph
 
+    documents = {p.name: (p, doc) for p, doc in zip(loaded.pipelines, loaded.documents,
+                                                    strict=True)}
     return result, build_graph(request.name or graph_name(request.paths, loaded.pipelines),
-                               loaded.pipelines)
+                               loaded.pipelines), documents
 
 
 def compile_specs(request: CompileRequest, resolver: PinResolver | None = None) -> Compiled:
     """Check the specs as `dsc lint` does and, unless that finds errors, build the manifests.
     With `request.pin`, `resolver` pins the source inputs (compiler.pins)."""
-    result, graph = load_graph(request)
+    result, graph, documents = _load_graph(request)
     if graph is None:
         return Compiled(result)
     from compiler.argo.build import CompileError, ReprocessError, build
@@ -111,7 +121,14 @@ def compile_specs(request: CompileRequest, resolver: PinResolver | None = None) 
     except ReprocessError as exc:  # a bad --reprocess is a usage error (exit 2)
         result.add(Diagnostic("--reprocess", 0, 0, Severity.ERROR, REPROCESS_CODE, str(exc)))
         return Compiled(result)
-    except (CompileError, PinError) as exc:
+    except CompileError as exc:
+        if exc.pipeline in documents:
+            pipeline, doc = documents[exc.pipeline]
+            result.add(locate(doc, Finding((*pipeline.at, *exc.field), "compile", str(exc))))
+        else:
+            result.add(_unlocated(str(exc)))
+        return Compiled(result)
+    except PinError as exc:
         result.add(_unlocated(str(exc)))
         return Compiled(result)
 

@@ -361,8 +361,10 @@ def test_more_workers_than_the_limit_are_refused(tmp_path: Path) -> None:
     d = write(tmp_path, spec("wide", "raw", parallelism_spec={"constant": 1001}))
     compiled = compile_specs(CompileRequest(paths=(d,)))
     assert compiled.documents is None
+    (error,) = compiled.result.diagnostics
     assert "pipeline `wide`: `parallelism_spec` asks for 1,001 workers, over the 1,000 one " \
-        "pipeline may run (`limits.max_workers`)" in compiled.result.diagnostics[0].message
+        "pipeline may run (`limits.max_workers`)" in error.message
+    assert error.path.endswith("wide.json") and error.line == 1  # where the spec says it
     assert compile_specs(CompileRequest(paths=(d,), config=Config(max_workers=2000))).documents
 
 

@@ -51,7 +51,14 @@ STORED_LIMIT = 900 * 1024
 
 
 class CompileError(ValueError):
-    """A graph dsc cannot compile faithfully (an error naming the pipeline and field)."""
+    """A graph dsc cannot compile faithfully (an error naming the pipeline and field); with
+    `pipeline`, compile reports it at that pipeline's `field` in its spec file."""
+
+    def __init__(self, message: str, pipeline: str | None = None,
+                 field: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.pipeline = pipeline
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +212,7 @@ def build(graph: Graph, config: Config, *, generate_name: bool = False,
                 f"pipeline `{p.name}`: `parallelism_spec` asks for {workers(p, config):,} "
                 f"workers, over the {config.max_workers:,} one pipeline may run "
                 "(`limits.max_workers`): each is a pod and a node of the run's Workflow, "
-                "whose status Argo keeps in one object")
+                "whose status Argo keeps in one object", p.name, ("parallelism_spec",))
     found = triggers.sources(graph, config) if trigger else []
     if trigger and pins:
         raise CompileError("`--pin` fixes a run's inputs and `--trigger` runs the graph on "
@@ -705,7 +712,8 @@ def _pod_patch(p: Pipeline, template: dict[str, Any]) -> str:
     try:
         patch = pod_spec_patch(p.pod_patch or (), base)
     except PodPatchError as exc:
-        raise CompileError(f"pipeline `{p.name}`: `pod_patch` {exc}") from None
+        raise CompileError(f"pipeline `{p.name}`: `pod_patch` {exc}", p.name,
+                           ("pod_patch",)) from None
     return json.dumps(patch, sort_keys=True, separators=(",", ":"))
 
 
