@@ -643,9 +643,18 @@ def write_env(pfs: str, job: Job, record: dict[str, Any], datum: dict[str, Any],
         values[f"PACH_DATUM_{name}_JOIN_ON"] = join_key
         values[f"PACH_DATUM_{name}_GROUP_BY"] = group_key
     lines = [f"{k}={_sh_quote(v)}" for k, v in values.items() if k.isidentifier() and k.isascii()]
-    env_file = os.path.join(pfs, os.path.basename(contract.ENV_FILE))
-    with open(env_file, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    data = ("\n".join(lines) + "\n").encode()
+    # Rewritten in place, then cut to length: truncating a file that holds data to zero
+    # makes ext4 flush it on close (auto_da_alloc), ~0.2 ms a datum on the loop's path.
+    fd = os.open(os.path.join(pfs, os.path.basename(contract.ENV_FILE)),
+                 os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        written = 0
+        while written < len(data):
+            written += os.write(fd, data[written:])
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 def _sh_quote(value: str) -> str:
