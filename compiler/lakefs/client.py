@@ -244,6 +244,21 @@ class LakeFS:
     def objects(self, repo: str, ref: str, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under `prefix` at `ref`, lexicographically, 1,000 per request. Pages
         are read as plain JSON: lakefs-sdk's models cost 20 us a row (2 s per 100,000)."""
+        for rows in self._object_pages(repo, ref, prefix):
+            for row in rows:
+                yield ObjectInfo(row["path"], row.get("checksum", ""),
+                                 int(row.get("size_bytes") or 0))
+
+    def object_columns(self, repo: str, ref: str, prefix: str = ""
+                       ) -> Iterator[tuple[list[str], list[int], list[str]]]:
+        """`objects`, a page at a time as columns: paths, sizes, checksums (no object a row:
+        a million rows cost ~1 s less)."""
+        for rows in self._object_pages(repo, ref, prefix):
+            yield ([row["path"] for row in rows],
+                   [int(row.get("size_bytes") or 0) for row in rows],
+                   [row.get("checksum", "") for row in rows])
+
+    def _object_pages(self, repo: str, ref: str, prefix: str) -> Iterator[list[Any]]:
         path = f"/repositories/{_q(repo)}/refs/{_q(ref)}/objects/ls"
         after = ""
         while True:
@@ -252,10 +267,7 @@ class LakeFS:
             page = self._call("list objects",
                               lambda url=url, **_: json.loads(self._raw("GET", url).data),
                               idempotent=True)
-            for row in page["results"]:
-                if row.get("path_type") == "object":
-                    yield ObjectInfo(row["path"], row.get("checksum", ""),
-                                     int(row.get("size_bytes") or 0))
+            yield [row for row in page["results"] if row.get("path_type") == "object"]
             if not page["pagination"]["has_more"]:
                 return
             after = page["pagination"]["next_offset"]
