@@ -106,7 +106,8 @@ def test_model_workers_fan_out_from_open_as_a_containerset(tmp_path: Path) -> No
     stdin = next(e["value"] for e in containers["user"]["env"] if e["name"] == "DSC_STDIN")
     assert stdin.startswith("cp /pfs/split/train.csv /tmp/iris.csv\n")
     # a lost or OOM-killed worker runs again and resumes; failed datums (exit 1) do not
-    assert worker["retryStrategy"]["limit"] == "3"
+    assert worker["retryStrategy"]["limit"] == "6"
+    assert worker["retryStrategy"]["backoff"] == {"duration": "10s", "factor": 2}
     assert worker["retryStrategy"]["expression"] == '!(lastRetry.exitCode in ["1", "2", "3"])'
     assert all(m["mountPath"] == "/pfs" for c in [*containers.values(),
                                                   *worker["initContainers"]]

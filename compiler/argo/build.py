@@ -109,6 +109,7 @@ def _template_braces(p: Pipeline) -> str | None:
 
 
 REPROCESS = "reprocess"  # the run parameter naming what to process again
+WORKER_RETRIES = 6  # times Argo runs a lost worker pod again (each resumes)
 
 
 def job_spec(p: Pipeline, config: Config) -> dict[str, Any]:
@@ -659,10 +660,14 @@ def _worker_template(p: Pipeline, task: str, name: str, config: Config) -> Any:
         init_containers=[m.UserContainer(
             name="prepare", image=config.runtime_image, command=contract.COMMAND,
             args=contract.PREPARE_ARGS, volume_mounts=[mount], resources=runtime_resources)],
-        # A worker lost with its node, or killed (OOM), runs again at once and resumes; one
-        # whose datums failed all their tries (exit 1) does not.
-        retry_strategy=RetryStrategy(limit="3", retry_policy="Always",
-                                     expression=contract.RETRY_EXPRESSION),
+        # A worker lost with its node, or killed (OOM), runs again and resumes; one whose
+        # datums failed all their tries (exit 1) does not. A worker may run for hours over a
+        # large share, through node drains and spot reclaims: 6 tries, 10 s to 5 min apart
+        # (no maxDuration: it would also cut the running pod's deadline).
+        retry_strategy=RetryStrategy(limit=str(WORKER_RETRIES), retry_policy="Always",
+                                     expression=contract.RETRY_EXPRESSION,
+                                     backoff=m.Backoff(duration="10s",
+                                                       factor=m.IntOrString(root=2))),
         # Pachyderm's job_timeout: the job's open and commit count too (the runtime checks).
         active_deadline_seconds=math.ceil(p.job_timeout) if p.job_timeout else None,
         node_selector=dict(p.node_selector) or None,

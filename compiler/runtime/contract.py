@@ -34,8 +34,8 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
         FIFOs and LOOP_SCRIPT (the worker protocol below). Needs no lakeFS.
     dsc runtime work    --pipeline P --repo REPO --job-branch B --worker I
         (REPO: the pipeline's output repository, where the job branch is.) Worker I of the
-        job's W (its record says W) takes its share of the datums to process (worker_share: a contiguous part of
-        TODO_FILE), skips those already published in this run (a retried pod resumes where
+        job's W (its record says W) takes its share of the datums to process (worker_share:
+        a contiguous part of TODO_FILE), skips those already published in this run (a retried pod resumes where
         the lost one stopped), and loops over the rest with the user container (the worker
         protocol): stage the datum's files from the pinned commits to /pfs/<input>/<path>
         and write ENV_FILE (the variables Pachyderm gives user code: `<input>` = the datum's
@@ -137,9 +137,16 @@ USER_COMMAND = ["/bin/sh", LOOP_SCRIPT]
 MANIFEST_BATCH = 1000  # datum manifests a worker gathers into one batch file
 FAILED_NAMED = 20  # failed datums a worker's report names, each with the end of its output
 # The loop, written by `dsc runtime prepare`. It finds its FIFOs beside itself and the pod's
-# /pfs above them. `stop` walks /proc (the container's own PID namespace) for the datum's
-# descendants: a subshell of a shell without job control shares the loop's process group, so
-# a group kill would take the loop with it.
+# /pfs above them. Each datum runs in a foreground subshell (an asynchronous one would start
+# the user's code with SIGINT and SIGQUIT ignored, as POSIX shells without job control do),
+# which writes its own PID for the watcher first and empties the file when done. Before
+# sourcing the datum's variables (one per input name: any name, `c` or `n` too) the subshell
+# moves the loop's state into positional parameters, which an assignment cannot reach: $1
+# /pfs, $2 the command's length, $3 the command as eval text of "${4}"..., then cmd and
+# err_cmd. `umask 0` lets the runtime, perhaps another UID, delete what the datum wrote once
+# it is published. `stop` walks /proc (the container's own PID namespace) for the datum's
+# descendants: the subshell shares the loop's process group, so a group kill would take the
+# loop with it (and so would the user's own `kill 0`).
 LOOP = f"""\
 # dsc worker loop (compiler/runtime/contract.py): runs each datum `dsc runtime work` sends.
 d=${{0%/*}}
@@ -148,7 +155,7 @@ n=$1
 shift
 c=""
 i=1
-while [ "$i" -le "$n" ]; do c="$c \\"\\${{$i}}\\""; i=$((i + 1)); done
+while [ "$i" -le "$n" ]; do c="$c \\"\\${{$((i + 3))}}\\""; i=$((i + 1)); done
 exec 4<"$d/go" 3>"$d/done" 5<"$d/kill"
 stop() {{
     kill -STOP "$1" 2>/dev/null
@@ -170,21 +177,26 @@ exec 5<&-
 while read -r k <&4; do
     (
         exec 3>&- 4<&-
-        if [ -f "$pfs/{ENV_NAME}" ]; then set -a; . "$pfs/{ENV_NAME}"; set +a; fi
-        if [ -n "${{DSC_STDIN+x}}" ]; then printf "%s" "$DSC_STDIN" | eval "$c"; else eval "$c"; fi
+        read -r me rest < /proc/self/stat
+        echo "$k $me" > "$d/pid"
+        umask 0
+        set -- "$pfs" "$n" "$c" "$@"
+        if [ -f "$1/{ENV_NAME}" ]; then set -a; . "$1/{ENV_NAME}"; set +a; fi
+        if [ -n "${{DSC_STDIN+x}}" ]; then printf "%s" "$DSC_STDIN" | eval "$3"; else eval "$3"; fi
         code=$?
         [ "$code" = 0 ] && exit 0
         for ok in $DSC_ACCEPT_RETURN_CODE; do [ "$code" = "$ok" ] && exit 0; done
-        shift "$n"
+        marker="$1/{RECOVERED_NAME}"
+        shift "$(($2 + 3))"
         [ "$#" -gt 0 ] || exit "$code"
         echo "dsc: the datum failed with exit code $code; running err_cmd" >&2
         if [ -n "${{DSC_ERR_STDIN+x}}" ]; then printf "%s" "$DSC_ERR_STDIN" | "$@"; else "$@"; fi ||
             exit "$code"
-        : > "$pfs/{RECOVERED_NAME}"
-    ) > "$d/log" 2>&1 &
-    echo "$k $!" > "$d/pid"
-    wait "$!"
-    echo "$k $?" >&3
+        : > "$marker"
+    ) > "$d/log" 2>&1
+    code=$?
+    : > "$d/pid"
+    echo "$k $code" >&3
 done
 """
 

@@ -97,3 +97,28 @@ def test_the_datum_variables_stage_writes_are_exported(tmp_path: Path) -> None:
     done = run(tmp_path, ["sh", "-c", 'printf "%s|%s" "$images" "$PACH_DATUM_ID"'],
                env_file="images='/pfs/images/it'\\''s.png'\nPACH_DATUM_ID='abc'\n")
     assert (done.returncode, done.stdout) == (0, "/pfs/images/it's.png|abc")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_inputs_named_like_the_loops_own_variables_change_nothing(tmp_path: Path,
+                                                                  shell: str) -> None:
+    """An input's variable may have any name an input may have: `c`, `n`, `pfs`..."""
+    names = ("c", "n", "pfs", "d", "k", "i", "code", "marker", "me")
+    env_file = "".join(f"{name}='/pfs/{name}/x'\n" for name in names)
+    done = run(tmp_path, ["sh", "-c", 'printf "%s %s|" "$c" "$pfs"; exit 3'],
+               ("sh", "-c", "echo recovered"), shell=shell, env_file=env_file)
+    assert (done.returncode, done.stdout) == (
+        0, "/pfs/c/x /pfs/pfs/x|dsc: the datum failed with exit code 3; running err_cmd\n"
+        "recovered\n")
+    assert (tmp_path / "pfs" / contract.RECOVERED_NAME).exists()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_users_code_gets_sigint_and_a_umask_that_lets_the_runtime_clean_up(
+        tmp_path: Path, shell: str) -> None:
+    # a shell without job control starts a background job with SIGINT and SIGQUIT ignored
+    done = run(tmp_path, ["sh", "-c", "grep -E '^SigIgn' /proc/self/status; umask"],
+               shell=shell)
+    ignored = int(done.stdout.split()[1], 16)
+    assert ignored & (1 << (2 - 1)) == 0 and ignored & (1 << (3 - 1)) == 0
+    assert done.stdout.split()[2] in ("0000", "000", "0")
