@@ -35,22 +35,23 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
     dsc runtime work    --pipeline P --repo REPO --job-branch B --worker I
         (REPO: the pipeline's output repository, where the job branch is.) Worker I of the
         job's W (its record says W) takes its share of the datums to process (worker_share:
-        a contiguous part of TODO_FILE), skips those already published in this run (a retried pod resumes where
-        the lost one stopped), and loops over the rest with the user container (the worker
-        protocol): stage the datum's files from the pinned commits to /pfs/<input>/<path>
-        and write ENV_FILE (the variables Pachyderm gives user code: `<input>` = the datum's
-        path under /pfs/<input>, `<input>_COMMIT`, PACH_JOB_ID, PACH_OUTPUT_COMMIT_ID,
-        PACH_DATUM_ID, PACH_DATUM_<input>_JOIN_ON, PACH_DATUM_<input>_GROUP_BY; POSIX-sh
-        assignments, every value single-quoted); run the user code; upload /pfs/out to the
-        job branch, then the datum's manifest (manifest_path), gathered every MANIFEST_BATCH
-        datums into one file (batch_path). The next datum is staged while the user code
-        runs, and the one before is published meanwhile. A failed datum runs again, with
-        fresh inputs and an empty /pfs/out, up to the job's `datum_tries` attempts in all;
-        `datum_timeout` stops one attempt. When `err_cmd` recovered a datum
-        (RECOVERED_MARKER exists) it is recorded as recovered with no output, as Pachyderm
-        does. A worker goes on past a datum that exhausted its tries and exits 1 at the end,
-        naming every failed datum (up to FAILED_NAMED) with the end of its output. It logs a
-        line per datum and writes Argo's progress (`$ARGO_PROGRESS_FILE`: `done/total`).
+        a contiguous part of TODO_FILE), skips those already published in this run (a
+        retried pod resumes where the lost one stopped), and loops over the rest with the
+        user container (the worker protocol): stage the datum's files from the pinned
+        commits to /pfs/<input>/<path> and write ENV_FILE (the variables Pachyderm gives
+        user code: `<input>` = the datum's path under /pfs/<input>, `<input>_COMMIT`,
+        PACH_JOB_ID, PACH_OUTPUT_COMMIT_ID, PACH_DATUM_ID, PACH_DATUM_<input>_JOIN_ON,
+        PACH_DATUM_<input>_GROUP_BY; POSIX-sh assignments, every value single-quoted); run
+        the user code; upload /pfs/out to the job branch, then the datum's manifest
+        (manifest_path), gathered every MANIFEST_BATCH datums into one file (batch_path).
+        The next datum is staged while the user code runs, and the one before is published
+        meanwhile. A failed datum runs again, with fresh inputs and an empty /pfs/out, up to
+        the job's `datum_tries` attempts in all; `datum_timeout` stops one attempt. When
+        `err_cmd` recovered a datum (RECOVERED_MARKER exists) it is recorded as recovered
+        with no output, as Pachyderm does. A worker goes on past a datum that exhausted its
+        tries and exits 1 at the end, naming every failed datum (up to FAILED_NAMED) with
+        the end of its output. It logs a line per datum and writes Argo's progress
+        (`$ARGO_PROGRESS_FILE`: `done/total`).
     dsc runtime commit  --job JOB --job-branch B
         Refuse two datums writing one path (those processed now and those carried); write
         the job's datum index; remove what no datum of it wrote; commit the job branch with
