@@ -24,13 +24,16 @@ import hashlib
 import itertools
 import json
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from compiler.runtime import contract
 from compiler.store import NotFound, ObjectInfo, Store
+
+T = TypeVar("T")
 
 # Why a datum is processed (the preview and the plan say it with these words).
 NEW, INPUT, CODE, FAILED, FORCED, EVERY_JOB = (
@@ -413,15 +416,30 @@ def read_index(store: Store, repo: str, commit: str, transfers: int = 8,
 
     datums = KnownDatums()
     kept: dict[str, dict[str, Any]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(transfers, len(paths)))) as pool:
+    workers = max(1, min(transfers, len(paths)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         if keep is None:
-            for columns in pool.map(keys, paths):
+            for columns in _in_order(pool, keys, paths, workers):
                 datums.add(*columns)
         else:
-            for rows, chosen in pool.map(entries, paths):
+            for rows, chosen in _in_order(pool, entries, paths, workers):
                 datums.add(*([row[k] for row in rows] for k in ("id", "hash", "state", "job")))
                 kept.update(chosen)
     return Previous(datums, jobs), kept
+
+
+def _in_order(pool: ThreadPoolExecutor, fn: Callable[[str], T], items: list[str], ahead: int
+              ) -> Iterator[T]:
+    """`pool.map`, but at most `ahead` results waiting: a chunk of keys read is ~3 MB of
+    strings until packed, and pool.map's threads ran ahead of the packing (open of
+    1,000,000 datums, 1% changed: a peak of 479 -> 436 MiB)."""
+    pending: deque[Future[T]] = deque(pool.submit(fn, item) for item in items[:ahead])
+    for item in items[ahead:]:
+        result = pending.popleft().result()
+        pending.append(pool.submit(fn, item))
+        yield result
+    while pending:
+        yield pending.popleft().result()
 
 
 def keys_text(entries: Sequence[Mapping[str, Any]]) -> bytes:
