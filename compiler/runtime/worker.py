@@ -43,7 +43,10 @@ WORKER = os.path.basename(contract.WORKER_DIR)  # the protocol's directory, unde
 # pulled after the runtime's has started.
 START_TIMEOUT = 30 * 60
 LOG_LINES = 10  # lines of a failed datum's output its report shows
-RELAY_BYTES = 64 * 1024  # of a datum's output relayed to the worker's log, at most, per read
+RELAY_BYTES = 64 * 1024  # of a datum's output read at once to relay it to the worker's log
+RELAY_MAX = 4 * 1024 * 1024  # of one datum's output relayed, at most (all of it stays in `log`)
+FAILED_KEPT = 3  # failed datums whose files a worker keeps in its volume (--keep-scratch)
+STOP_GRACE = 60.0  # seconds a stopped datum has to end before the worker gives the pod up
 
 
 class UserGone(Exception):
@@ -66,6 +69,10 @@ def prepare(pfs: str) -> None:
                 os.unlink(path)
             os.mkfifo(path)
         os.chmod(path, 0o666)
+    # The datum's output: the loop (any UID) writes it, the runtime empties it in place
+    log = os.path.join(directory, "log")
+    os.close(os.open(log, os.O_WRONLY | os.O_CREAT, 0o666))
+    os.chmod(log, 0o666)
     loop = os.path.join(directory, os.path.basename(contract.LOOP_SCRIPT))
     with open(loop + ".tmp", "w", encoding="utf-8") as f:
         f.write(contract.LOOP)
@@ -134,33 +141,42 @@ class FifoLoop:
 
     def run(self, n: int, timeout: float | None, relay: Callable[[str], None]) -> Attempt:
         log = os.path.join(self.directory, "log")
-        with open(log, "wb"):
-            pass  # this datum's output only: the loop appends to what is there when it starts
+        try:
+            os.truncate(log, 0)  # in place: the file stays open to the loop's UID
+        except FileNotFoundError:
+            open(log, "wb").close()
         try:
             os.write(self._go, f"{n}\n".encode())
         except BrokenPipeError:
             raise UserGone("the user container's loop is gone") from None
         started = self.clock()
-        stopped = False
-        offset = 0
+        stopped: float | None = None
+        relayed = _Relayed(log, relay)
         while True:
             wait = 1.0
-            if timeout is not None and not stopped:
+            if timeout is not None and stopped is None:
                 wait = max(0.0, min(wait, started + timeout - self.clock()))
             ready, _, _ = select.select([self._done], [], [], wait)
-            offset = _relay(log, offset, relay)
+            relayed.lines()
             if ready:
                 line = self._line()
                 if line is None:
-                    raise UserGone("the user container stopped while it ran a datum")
+                    raise UserGone("the user container stopped while it ran the datum")
                 got, _, code = line.partition(" ")
                 if got != str(n) or not code.lstrip("-").isdigit():
                     raise UserGone(f"the user container's loop answered {line!r} for datum {n}")
-                _relay(log, offset, relay)
-                return Attempt(int(code), stopped, tuple(_tail(log)))
-            if timeout is not None and not stopped and self.clock() - started >= timeout:
-                stopped = True
-                os.write(self._kill, f"stop {n}\n".encode())
+                relayed.rest()
+                return Attempt(int(code), stopped is not None, tuple(_tail(log)))
+            now = self.clock()
+            if timeout is not None and stopped is None and now - started >= timeout:
+                stopped = now
+                try:
+                    os.write(self._kill, f"stop {n}\n".encode())
+                except BrokenPipeError:
+                    raise UserGone("the user container's loop is gone") from None
+            elif stopped is not None and now - stopped > STOP_GRACE:
+                raise UserGone(f"the datum did not end {STOP_GRACE:g} s after its "
+                               "datum_timeout stopped it")
 
     def _line(self) -> str | None:
         while b"\n" not in self._buffer:
@@ -180,21 +196,39 @@ class FifoLoop:
         self._go = self._done = self._kill = -1
 
 
-def _relay(path: str, offset: int, relay: Callable[[str], None]) -> int:
-    """Pass on the complete lines of a datum's output written since `offset`."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read(RELAY_BYTES)
-    except FileNotFoundError:
-        return offset
-    end = data.rfind(b"\n") + 1
-    if end == 0 and len(data) < RELAY_BYTES:
-        return offset  # a line still being written
-    end = end or len(data)
-    for line in data[:end].decode("utf-8", "replace").splitlines():
-        relay(line)
-    return offset + end
+class _Relayed:
+    """A datum's output passed on to the worker's log as it is written, line by line, up to
+    RELAY_MAX bytes (then a line says how much more there is, in the pod's volume)."""
+
+    def __init__(self, path: str, relay: Callable[[str], None]) -> None:
+        self.path, self.relay = path, relay
+        self.offset = 0
+
+    def lines(self, final: bool = False) -> None:
+        """Every complete line written since the last call (with `final`, the rest too)."""
+        try:
+            with open(self.path, "rb") as f:
+                while self.offset < RELAY_MAX:
+                    f.seek(self.offset)
+                    data = f.read(min(RELAY_BYTES, RELAY_MAX - self.offset))
+                    if not data:
+                        return
+                    end = data.rfind(b"\n") + 1
+                    if end == 0 and len(data) < RELAY_BYTES and not final:
+                        return  # a line still being written
+                    end = end or len(data)
+                    for line in data[:end].decode("utf-8", "replace").splitlines():
+                        self.relay(line)
+                    self.offset += end
+                size = os.fstat(f.fileno()).st_size
+        except FileNotFoundError:
+            return
+        if final and size > self.offset:
+            self.relay(f"(... {size - self.offset:,} bytes more of this datum's output not "
+                       "shown)")
+
+    def rest(self) -> None:
+        self.lines(final=True)
 
 
 # --- work --------------------------------------------------------------------------------------
@@ -204,7 +238,7 @@ class Share:
     """A worker's datums (plan indices, in order) and what this run already published."""
 
     indices: list[int]
-    published: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> manifest
+    published: set[int] = field(default_factory=set)  # plan indices
     pending: list[dict[str, Any]] = field(default_factory=list)  # manifests not in a batch
     batches: int = 0
 
@@ -238,13 +272,15 @@ def work(ctx: Context, pipeline: str, repo: str, branch: str, worker: int,
     ctx.progress(total - len(left), total, 0)
     w = _Worker(ctx, job, record, branch, worker, share, total)
     try:
-        if left:
-            side = user or FifoLoop(ctx.run.pfs, ctx.clock)
-            side.open(alive)
-            try:
+        # Even with nothing left (a retry after the last datum was published), the loop is
+        # opened and closed: it waits for `go`, and its container must end for the pod to.
+        side = user or FifoLoop(ctx.run.pfs, ctx.clock)
+        side.open(alive)
+        try:
+            if left:
                 w.loop(side, left)
-            finally:
-                side.close()
+        finally:
+            side.close()
     finally:
         w.finish()
     if w.failures:
@@ -278,9 +314,9 @@ def _share(ctx: Context, repo: str, branch: str, record: dict[str, Any], worker:
     share = Share(indices)
     mine = set(indices)
     uid = ctx.run.uid
+    # this worker's batch files only (listed by their prefix: a job may have 1,000 workers)
     prefix = f"{contract.BATCH_DIR}{worker:05d}-"
-    batches = [o.path for o in ctx.store.objects(repo, branch, contract.BATCH_DIR)
-               if o.path.startswith(prefix)]
+    batches = [o.path for o in ctx.store.objects(repo, branch, prefix)]
     def read_batch(path: str) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = json.loads(ctx.store.read(repo, branch, path))
         return batch
@@ -288,7 +324,7 @@ def _share(ctx: Context, repo: str, branch: str, record: dict[str, Any], worker:
     for batch in _parallel(ctx, read_batch, batches):
         for manifest in batch:
             if manifest.get("run_uid") == uid and manifest.get("index") in mine:
-                share.published[manifest["index"]] = manifest
+                share.published.add(manifest["index"])
     share.batches = len(batches)
     loose = [o.path for o in ctx.store.objects(repo, branch, contract.MANIFEST_DIR)]
     wanted = [p for p in loose if _manifest_index(p) in mine]
@@ -303,7 +339,7 @@ def _share(ctx: Context, repo: str, branch: str, record: dict[str, Any], worker:
     for manifest in _parallel(ctx, read, wanted):
         if manifest and manifest.get("run_uid") == uid and manifest.get("index") in mine \
                 and manifest["index"] not in share.published:
-            share.published[manifest["index"]] = manifest
+            share.published.add(manifest["index"])
             share.pending.append(manifest)
     return share
 
@@ -365,7 +401,11 @@ class _Worker:
 
             while True:
                 self._clear_marker()
-                result = side.run(index, self.timeout, relay)
+                try:
+                    result = side.run(index, self.timeout, relay)
+                except UserGone as exc:
+                    raise UserGone(f"datum {staged.key} ({staged.datum['id'][:12]}): {exc} "
+                                   "(out of memory?)") from None
                 if result.code == 0 or attempt >= self.tries:
                     break
                 self.ctx.log(f"worker {self.worker}: datum {staged.key} failed "
@@ -374,11 +414,20 @@ class _Worker:
                 attempt += 1
                 self._discard_current(f"retry-{index}-{attempt}")
                 self._swap_in(self._stage(index, "retry"))
+            why = ""
             if result.code == 0:
-                self._hand_over(staged, self.ctx.clock() - began, attempt)
+                recovered = os.path.exists(os.path.join(
+                    self.pfs, os.path.basename(contract.RECOVERED_MARKER)))
+                try:
+                    outputs = [] if recovered else \
+                        list(collect_outputs(self.pfs, self.job, staged.key))
+                except JobError as exc:  # what it wrote cannot be published: it failed
+                    result, why = Attempt(1, tail=(str(exc),)), str(exc)
+            if result.code == 0:
+                self._hand_over(staged, outputs, recovered, self.ctx.clock() - began, attempt)
             else:
-                self._fail(staged, result, attempt)
-                if self.failed <= contract.FAILED_NAMED:
+                self._fail(staged, result, attempt, why)
+                if self.failed <= FAILED_KEPT:
                     # What the failed datum saw, for `dsc run --keep-scratch` (a pod's volume
                     # goes with the pod): the first few only, the disk is the pod's.
                     self._keep_current(staged.key)
@@ -431,12 +480,10 @@ class _Worker:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self.pfs, os.path.basename(contract.RECOVERED_MARKER)))
 
-    def _hand_over(self, staged: Staged, seconds: float, attempts: int) -> None:
-        """Read what the datum wrote, move it and its inputs out of /pfs (the next datum
-        goes there), and publish it on the publisher thread."""
-        recovered = os.path.exists(os.path.join(self.pfs,
-                                                os.path.basename(contract.RECOVERED_MARKER)))
-        outputs = [] if recovered else list(collect_outputs(self.pfs, self.job, staged.key))
+    def _hand_over(self, staged: Staged, outputs: list[Output], recovered: bool,
+                   seconds: float, attempts: int) -> None:
+        """Move what the datum wrote and its inputs out of /pfs (the next datum goes there),
+        and publish it on the publisher thread."""
         place = os.path.join(self.directory, "work", "published", str(staged.index))
         if os.path.lexists(place):  # left by a try of this pod's that died
             shutil.rmtree(place)
@@ -526,9 +573,9 @@ class _Worker:
 
     # -- the end ----------------------------------------------------------------------------
 
-    def _fail(self, staged: Staged, result: Attempt, attempts: int) -> None:
+    def _fail(self, staged: Staged, result: Attempt, attempts: int, why: str = "") -> None:
         self.failed += 1
-        why = result.why(self.timeout)
+        why = why or result.why(self.timeout)
         if len(self.failures) < contract.FAILED_NAMED:
             self.failures.append(Failure(staged.key, staged.datum["id"], why,
                                          list(result.tail)))

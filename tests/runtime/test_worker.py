@@ -179,3 +179,35 @@ def _sleeping(marker: str) -> int:
             if cmdline[:2] == [b"sleep", marker.encode()]:
                 count += 1
     return count
+
+
+def test_a_worker_retried_after_its_last_datum_was_published_ends_its_loop_too(h):
+    """A pod retried once everything is published (its last flush failed) must still end:
+    the loop waits for `go`, and a pod ends only when both containers have."""
+    h.standin.seed("texts", {"a.txt": b"1"})
+    h.standin.seed("report", {})
+    steps, user = compiled(h, ["sh", "-c", COUNT])
+    opened = h.open(steps)
+    run_worker(h, steps, user, opened.branch, pod="first")
+    run_worker(h, steps, user, opened.branch, pod="again")  # returns: the loop ended
+    assert "1 published by an earlier attempt; 0 to process" in "\n".join(h.logs)
+    assert len(ran(h)) == 1
+
+
+def test_a_long_output_is_relayed_whole_up_to_a_bound_and_an_unpublishable_one_fails(h):
+    h.standin.seed("texts", {"a.txt": b"1", "b.txt": b"2"})
+    h.standin.seed("report", {})
+    code = ('i=0; while [ $i -lt 30000 ]; do echo "line $i"; i=$((i + 1)); done; '
+            'if [ "$(cat texts/*)" = 2 ]; then ln -s /no/such/file out/broken; fi; exit 0')
+    steps, user = compiled(h, ["sh", "-c", code], datum_tries=1)
+    opened = h.open(steps)
+    with pytest.raises(JobError, match=r"1 datum failed after 1 attempt each: 1-b.txt \("):
+        run_worker(h, steps, user, opened.branch)
+    log = h.logs
+    assert sum(1 for line in log if line.startswith("  0-a.txt | line ")) == 30000
+    assert "  0-a.txt | line 29999" in log
+    # the other datum was published all the same
+    batch = [p for p in h.standin.objects("report", opened.branch)
+             if p.startswith(contract.BATCH_DIR)]
+    assert [m["key"] for m in json.loads(h.standin.read("report", opened.branch,
+                                                        batch[0]))] == ["0-a.txt"]
