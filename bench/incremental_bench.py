@@ -37,12 +37,12 @@ def main() -> int:
     parser.add_argument("--changed", type=float, default=0.01, help="fraction changed")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    from compiler import contract
     from compiler.config import Config
     from compiler.lakefs.client import LakeFS
-    from compiler.runtime import contract
     from compiler.runtime.incremental import keys_text
-    from compiler.runtime.job import Job, Run
-    from compiler.runtime.verbs import Context, _plan
+    from compiler.runtime.job import Context, Job, Run
+    from compiler.runtime.verbs import _plan
     from tests.lakefs_standin.fixtures import SWAGGER
     from tests.lakefs_standin.server import LakeFSStandIn
     from tests.runtime.harness import compiled_steps

@@ -189,7 +189,7 @@ def open_parts_main(args: dict[str, Any]) -> int:
     sys.path.insert(0, os.getcwd())
     from compiler.lakefs.client import LakeFS
     from compiler.runtime import verbs
-    from compiler.runtime.job import Job, Run
+    from compiler.runtime.job import Context, Job, Run
 
     lakefs = LakeFS(args["endpoint"], args["access_key_id"], args["secret_access_key"])
     job = Job.parse(args["job"])
@@ -212,7 +212,7 @@ def open_parts_main(args: dict[str, Any]) -> int:
         t0 = time.perf_counter()
         listed = list(lakefs.objects(leaf.lakefs_repo, commit))
         t1 = time.perf_counter()
-        ctx = verbs.Context(Listed(listed), run, lambda _line: None)  # type: ignore[arg-type]
+        ctx = Context(Listed(listed), run, lambda _line: None)  # type: ignore[arg-type]
         t2 = time.perf_counter()
         plan = verbs._plan(ctx, job, {leaf.name: commit})
         t3 = time.perf_counter()
@@ -224,7 +224,7 @@ def open_parts_main(args: dict[str, Any]) -> int:
         import io
         import pstats
 
-        ctx = verbs.Context(lakefs, Run.from_environment({
+        ctx = Context(lakefs, Run.from_environment({
             "DSC_RUN": "open-profile", "DSC_PFS": args["tmp"], "DSC_OUTPUT_DIR": args["tmp"]}),
             lambda _line: None)
         profiler = cProfile.Profile()

@@ -114,10 +114,10 @@ def _files(n: int, content: bytes = b"") -> dict[str, bytes]:
 
 def _open_case(standin: Any, work: Path, steps: dict[str, Any], n: int,
                changed: float) -> None:
-    from compiler.runtime import contract
+    from compiler import contract
     from compiler.runtime.incremental import keys_text
-    from compiler.runtime.job import Job, Run
-    from compiler.runtime.verbs import Context, _plan
+    from compiler.runtime.job import Context, Job, Run
+    from compiler.runtime.verbs import _plan
 
     before = standin.seed("texts", _files(n))
     standin.seed("fresh", {})
@@ -165,8 +165,8 @@ def _commit_cases(standin: Any, work: Path, steps: dict[str, Any], env: dict[str
     """Open each commit job (through lakeFS, as `dsc runtime open` does), then put on its
     job branch what its workers would have left: the outputs and the manifests."""
     from compiler.lakefs.client import LakeFS
-    from compiler.runtime.job import Run
-    from compiler.runtime.verbs import Context, open_job
+    from compiler.runtime.job import Context, Run
+    from compiler.runtime.verbs import open_job
 
     standin.seed("small", _files(n))
     client = LakeFS(standin.endpoint, standin.access_key_id, standin.secret_access_key)
@@ -192,7 +192,7 @@ def _publish(standin: Any, repo: str, branch: str, uid: str, workers: int,
              loose: bool) -> None:
     """Stage a worker's leavings on the job branch, in the stand-in's model: each datum's
     output file and manifest, the manifests gathered 1,000 a batch file (or left loose)."""
-    from compiler.runtime import contract
+    from compiler import contract
     from tests.lakefs_standin.model import Entry
 
     store = standin.store

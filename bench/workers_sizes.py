@@ -34,7 +34,7 @@ from compiler.argo.build import PipelinePins, stored_size
 from compiler.argo.emit import to_json, to_yaml
 from compiler.compile import CompileRequest, compile_specs
 from compiler.config import Config
-from compiler.runtime.contract import plan_digest
+from compiler.contract import plan_digest
 
 COMMIT = "c" * 64
 SPEC = {"pipeline": {"name": "big"},

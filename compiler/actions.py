@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from compiler.runtime import contract
+from compiler import contract
 from compiler.store import Conflict, NotFound, Store
 
 

@@ -1029,10 +1029,9 @@ def _runtime_verb(verb: str, act: Callable[[Any], Any]) -> int:
     """Run one verb: a one-line error and exit 1 when the job cannot go on, 3 when lakeFS
     refuses for good, 75 when it is unavailable (Argo retries only that and lost pods:
     contract.RETRY_EXPRESSION)."""
+    from compiler.contract import lakefs_variables
     from compiler.lakefs.client import from_environment
-    from compiler.runtime.contract import lakefs_variables
-    from compiler.runtime.job import JobError, Run
-    from compiler.runtime.verbs import Context
+    from compiler.runtime.job import Context, JobError, Run
     from compiler.runtime.worker import UserGone
     from compiler.store import LakeFSError
 

@@ -37,7 +37,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     COULD_NOT_RUN = 3
     # lakeFS unavailable (no connection, no answer, 429, 5xx): try again later
-    # (compiler.runtime.contract.EXIT_UNAVAILABLE; EX_TEMPFAIL of sysexits.h).
+    # (compiler.contract.EXIT_UNAVAILABLE; EX_TEMPFAIL of sysexits.h).
     UNAVAILABLE = 75
 
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from compiler.argo.build import Pins, PipelinePins
 from compiler.argo.graph import Graph
 from compiler.config import Config
-from compiler.runtime.contract import plan_digest
+from compiler.contract import plan_digest
 from compiler.spec.model import CronInput, PfsInput
 from compiler.store import NotFound
 

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from itertools import islice
 from typing import Any, Protocol
 
-from compiler.runtime.contract import (
+from compiler.contract import (
     ARGO_LINK_KEY,
     DATUMS_KEY,
     IMAGE_KEY,

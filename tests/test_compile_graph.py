@@ -12,7 +12,7 @@ from compiler.argo.build import stored_size
 from compiler.argo.emit import to_json, to_yaml
 from compiler.compile import CompileRequest, compile_specs
 from compiler.config import Config, LakeFS, load_config
-from compiler.runtime.contract import datum_key, plan_digest
+from compiler.contract import datum_key, plan_digest
 from tests.conftest import ROOT, needs_shared, run_dsc
 from tests.test_compile import validate
 

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from compiler import kit
-from compiler.argo.triggers import run_name
+from compiler import contract, kit
 from compiler.config import TRIGGER_EVENTS
-from compiler.runtime import contract
+from compiler.contract import run_name
 from tests.conftest import ROOT, SHARED, needs_shared, run_dsc
 from tests.runtime.test_verbs import pipeline, specs
 from tests.test_compile import EXAMPLES, validate

@@ -3,7 +3,7 @@
 Each pipeline is a DAG template `<pipeline>`: `open` (pin inputs, create the job branch, plan
 the datums) -> `work` (W worker pods, one per worker index `open` outputs: each processes its
 share of the datums with the user container, the worker protocol of
-compiler.runtime.contract) -> `commit` (one provenance-carrying commit, merged into the
+compiler.contract) -> `commit` (one provenance-carrying commit, merged into the
 output branch). The main DAG runs the pipelines in graph order; a downstream pipeline reads
 the commit its upstream `commit` produced in the same run. An exit handler aborts what a
 failed run left.
@@ -16,7 +16,7 @@ template each per object, parameterised by the job document. A graph too big for
 (Argo's CRDs allow 200 templates and 200 DAG tasks; kubectl apply keeps a copy in a 256 KiB
 annotation) is split into section WorkflowTemplates that the main DAG calls with
 `templateRef`; a graph whose templates would not fit a run's status is refused
-(`stored_size`). Runtime command lines come from `compiler.runtime.contract`.
+(`stored_size`). Runtime command lines come from `compiler.contract`.
 """
 
 from __future__ import annotations
@@ -29,13 +29,12 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from compiler import kit
+from compiler import contract, kit
 from compiler.argo import triggers
 from compiler.argo.emit import digest_text, plain, to_json
 from compiler.argo.graph import Graph, short_hash
 from compiler.argo.names import CRON_MAX, OBJECT_MAX, fit, unique_names
 from compiler.config import Config
-from compiler.runtime import contract
 from compiler.spec.identity import code_identity
 from compiler.spec.model import CombinedInput, CronInput, Input, PfsInput, Pipeline, Resources
 
@@ -113,7 +112,7 @@ WORKER_RETRIES = 6  # times Argo runs a lost worker pod again (each resumes)
 
 
 def job_spec(p: Pipeline, config: Config) -> dict[str, Any]:
-    """The JOB document the runtime verbs get (compiler.runtime.contract)."""
+    """The JOB document the runtime verbs get (compiler.contract)."""
     job: dict[str, Any] = {
         "pipeline": p.name,
         "input": _input_json(p.input, config) if p.input else None,

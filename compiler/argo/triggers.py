@@ -11,22 +11,19 @@ the webhooks missed. References: ../shared/reference/events/.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from compiler import kit
+from compiler import contract, kit
 from compiler.argo.emit import to_yaml
 from compiler.argo.graph import Graph, short_hash
 from compiler.argo.names import CRON_MAX, OBJECT_MAX, fit
 from compiler.config import Config
-from compiler.runtime import contract
 from compiler.spec.model import PfsInput
 
-HASH_LENGTH = 12  # hex digits of sha256("<repo>/<branch>/<commit>") in a run's name
 ACTION_DIR = "_lakefs_actions"
 
 
@@ -70,19 +67,13 @@ def sources(graph: Graph, config: Config) -> list[Source]:
 
 def name_prefix(template: str) -> str:
     """The start of every triggered run's name: room is left for `-` and the hash."""
-    return fit(template, OBJECT_MAX - HASH_LENGTH - 1)
-
-
-def run_name(prefix: str, repo: str, branch: str, commit: str) -> str:
-    """The run of a (repository, branch, commit): what the Sensor's template computes."""
-    digest = hashlib.sha256(f"{repo}/{branch}/{commit}".encode()).hexdigest()
-    return f"{prefix}-{digest[:HASH_LENGTH]}"
+    return fit(template, OBJECT_MAX - contract.RUN_HASH_LENGTH - 1)
 
 
 def _name_template(prefix: str) -> str:
     """`run_name` as an Argo Events dataTemplate (Go text/template with sprig)."""
     return (f'{prefix}-{{{{ printf "%s/%s/%s" .Input.body.repository_id .Input.body.branch_id '
-            f'.Input.body.commit_id | sha256sum | trunc {HASH_LENGTH} }}}}')
+            f'.Input.body.commit_id | sha256sum | trunc {contract.RUN_HASH_LENGTH} }}}}')
 
 
 def go_quote(text: str) -> str:

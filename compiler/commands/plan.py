@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from compiler.runtime import contract
+from compiler import contract
 from compiler.runtime.incremental import Forced, read_index
-from compiler.runtime.job import Job, Run
-from compiler.runtime.verbs import Context, plan_job
+from compiler.runtime.job import Context, Job, Run
+from compiler.runtime.verbs import plan_job
 from compiler.store import Commit, NotFound, ObjectInfo, Store
 
 UNKNOWN = "?"  # the checksum of a predicted file: its content is not known

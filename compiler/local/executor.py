@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from compiler import contract
 from compiler.local.workflow import (
     Program,
     Unsupported,
@@ -34,7 +35,6 @@ from compiler.local.workflow import (
     parse_retry_expression,
     substitute,
 )
-from compiler.runtime import contract
 
 SUCCEEDED, FAILED, ERROR, SKIPPED, OMITTED = "Succeeded", "Failed", "Error", "Skipped", "Omitted"
 

@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
+from compiler import contract
 from compiler.local.executor import ERROR, FAILED, SUCCEEDED, Container, Pod, PodResult
 from compiler.local.workflow import Unsupported
-from compiler.runtime import contract
 
 # The host variables a user command keeps (a container would have its image's instead):
 # enough to find programs and speak the user's language, nothing that points elsewhere.

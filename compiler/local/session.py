@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from compiler import contract
 from compiler.local.executor import SUCCEEDED, Executor, Outcome, Settings
 from compiler.local.progress import Progress, jobs_of
 from compiler.local.runners import LocalPods, RuntimeCall, UserRunner
 from compiler.local.workflow import Program
-from compiler.runtime import contract, gc
+from compiler.runtime import gc
 from compiler.store import LakeFSError, NotFound, Store
 from compiler.store.directory import DirectoryStore
 

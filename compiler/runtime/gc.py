@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.runtime import contract
+from compiler import contract
 from compiler.runtime.job import Job, JobError, Run
 from compiler.store import NotFound, Store
 

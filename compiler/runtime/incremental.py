@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from compiler.runtime import contract
+from compiler import contract
 from compiler.store import NotFound, ObjectInfo, Store
 
 T = TypeVar("T")

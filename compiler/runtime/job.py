@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from compiler import contract
 from compiler.datums.glob import GlobError, compile_glob
 from compiler.datums.plan import CRON_GLOB, Combination, DatumInput, Source
-from compiler.runtime import contract
+from compiler.store import Store
 
 
 class JobError(Exception):
@@ -189,3 +192,29 @@ class Run:
         if not self.lakefs_ui:
             return ""
         return f"{self.lakefs_ui.rstrip('/')}/repositories/{repo}/commits/{commit}"
+
+
+Log = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class Context:
+    store: Store  # lakeFS in pods; lakeFS or a local directory under `dsc run`
+    run: Run
+    log: Log
+    transfers: int = 8  # parallel object transfers of stage and publish
+    presign: bool = False  # workers read objects through presigned URLs
+    clock: Callable[[], float] = field(default=time.time)
+    # A worker's datums done, of its share, and failed (Argo's progress; `dsc run`'s bar)
+    progress: Callable[[int, int, int], None] = field(default=lambda _done, _total, _failed: None)
+
+
+def write_outputs(run: Run, verb: str, values: dict[str, str]) -> None:
+    """The verb's output parameters, each file written whole under a temporary name first."""
+    os.makedirs(run.out_dir, exist_ok=True)
+    for output in contract.OUTPUTS[verb]:
+        path = os.path.join(run.out_dir, os.path.basename(output.path))
+        fd, tmp = tempfile.mkstemp(dir=run.out_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(values[output.parameter])
+        os.replace(tmp, path)

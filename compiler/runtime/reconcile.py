@@ -4,7 +4,7 @@ lakeFS posts each post-commit event once and never retries it, so a triggered gr
 a reconciler on a schedule. For every source branch it compares the branch head with what the
 output heads of the pipelines reading it record in their provenance (`dsc.input.<name>`); a
 head that some reader has not processed is a missed run. It is emitted under the name the
-Sensor gives the event of that commit (compiler.argo.triggers.run_name), so a run that exists
+Sensor gives the event of that commit (compiler.contract.run_name), so a run that exists
 already, finished or still going, is never started twice: creating it fails with
 AlreadyExists, which the reconciler tolerates.
 
@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from compiler.argo.triggers import run_name
-from compiler.runtime import contract
-from compiler.runtime.job import JobError
+from compiler import contract
+from compiler.runtime.job import Context, JobError, write_outputs
 from compiler.store import Commit, NotFound, Store
-
-if TYPE_CHECKING:
-    from compiler.runtime.verbs import Context
 
 MAX_BOOKKEEPING = 20  # bookkeeping commits looked through above a data commit
 
@@ -102,14 +98,13 @@ def detect(store: Store, document: dict[str, Any]) -> list[Missed]:
                 behind.append(f"pipeline `{reader['pipeline']}` last read {seen[:12]}")
         if behind:
             data = chain[-1]
-            missed.append(Missed(run_name(document["prefix"], repo, branch, data), repo,
+            missed.append(Missed(contract.run_name(document["prefix"], repo, branch, data), repo,
                                  branch, data, "; ".join(behind)))
     return missed
 
 
 def reconcile(ctx: Context, sources_text: str) -> list[Missed]:
     """The verb: detect, log each missed run and why, write the `runs` output (JSON list)."""
-    from compiler.runtime.verbs import write_outputs
 
     try:
         document = json.loads(sources_text)

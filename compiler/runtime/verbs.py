@@ -18,17 +18,16 @@ import os
 import sys
 import tempfile
 import threading
-import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from compiler import __version__
-from compiler.runtime import contract, gc
+from compiler import __version__, contract
+from compiler.runtime import gc
 from compiler.runtime.incremental import (
     PROCESSED,
     RECOVERED,
@@ -42,28 +41,15 @@ from compiler.runtime.incremental import (
     keys_text,
     read_index,
 )
-from compiler.runtime.job import Job, JobError, Leaf, Run
+from compiler.runtime.job import Context, Job, JobError, Leaf, Run, write_outputs
 from compiler.store import Commit, Conflict, LakeFSError, NotFound, Store
 
-Log = Callable[[str], None]
 T = TypeVar("T")
 _HEX64 = frozenset("0123456789abcdef")
 _MD5 = 32
 # Seconds a lakeFS server's clock may run behind the Kubernetes API server's: commits older
 # than a run's creation by more than this cannot be the run's own.
 CLOCK_SKEW = 300
-
-
-@dataclass(slots=True)
-class Context:
-    store: Store  # lakeFS in pods; lakeFS or a local directory under `dsc run`
-    run: Run
-    log: Log
-    transfers: int = 8  # parallel object transfers of stage and publish
-    presign: bool = False  # workers read objects through presigned URLs
-    clock: Callable[[], float] = field(default=time.time)
-    # A worker's datums done, of its share, and failed (Argo's progress; `dsc run`'s bar)
-    progress: Callable[[int, int, int], None] = field(default=lambda _done, _total, _failed: None)
 
 
 # --- open ------------------------------------------------------------------------------------
@@ -923,17 +909,6 @@ def _parallel(ctx: Context, fn: Callable[[Any], Any], items: Iterable[Any]) -> l
 
 def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def write_outputs(run: Run, verb: str, values: dict[str, str]) -> None:
-    """The verb's output parameters, each file written whole under a temporary name first."""
-    os.makedirs(run.out_dir, exist_ok=True)
-    for output in contract.OUTPUTS[verb]:
-        path = os.path.join(run.out_dir, os.path.basename(output.path))
-        fd, tmp = tempfile.mkstemp(dir=run.out_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(values[output.parameter])
-        os.replace(tmp, path)
 
 
 def _bytes(n: int) -> str:

@@ -1,5 +1,5 @@
 """`dsc runtime prepare` and `dsc runtime work`: the runtime's side of a worker pod (the
-worker protocol of compiler.runtime.contract).
+worker protocol of compiler.contract).
 
 A worker processes its share of a job's datums in a loop: stage a datum into /pfs, hand it
 to the user container, move what it wrote aside, publish it. Staging the next datum and
@@ -24,11 +24,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from compiler.runtime import contract
-from compiler.runtime.job import Job, JobError, Leaf
+from compiler import contract
+from compiler.runtime.job import Context, Job, JobError, Leaf
 from compiler.runtime.verbs import (
     _MD5,
-    Context,
     _bytes,
     _check_deadline,
     _job_record,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler import contract
 from compiler.local.executor import (
     FAILED,
     SUCCEEDED,
@@ -17,7 +18,6 @@ from compiler.local.executor import (
     Settings,
 )
 from compiler.local.workflow import load_program
-from compiler.runtime import contract
 
 
 def container(name, *args, outputs=()):

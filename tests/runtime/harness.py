@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compiler import contract
 from compiler.compile import CompileRequest, compile_specs
 from compiler.config import Config
 from compiler.lakefs.client import LakeFS, RetryPolicy
-from compiler.runtime import contract, verbs
-from compiler.runtime.job import Run
+from compiler.runtime import verbs
+from compiler.runtime.job import Context, Run
 from compiler.runtime.worker import Attempt, work
 from tests.lakefs_standin.server import LakeFSStandIn
 
@@ -157,11 +158,11 @@ class Harness:
         s = self.standin
         return Counting(s.endpoint, s.access_key_id, s.secret_access_key, policy)
 
-    def context(self, pfs: Path | None = None) -> verbs.Context:
+    def context(self, pfs: Path | None = None) -> Context:
         environ = {"DSC_RUN": self.run, "DSC_RUN_UID": self.uid, "DSC_NAMESPACE": "argo",
                    "DSC_OUTPUT_DIR": str(self.tmp / "out-params"),
                    "DSC_PFS": str(pfs or self.tmp / "pfs"), **self.env}
-        ctx = verbs.Context(self.client(), Run.from_environment(environ), self.logs.append,
+        ctx = Context(self.client(), Run.from_environment(environ), self.logs.append,
                             transfers=self.transfers, presign=self.presign)
         if self.clock is not None:
             ctx.clock = self.clock

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from compiler.argo.triggers import run_name
+from compiler import contract
 from compiler.compile import CompileRequest, compile_specs
 from compiler.config import Config
-from compiler.runtime import contract, verbs
+from compiler.contract import run_name
+from compiler.runtime import verbs
 from compiler.runtime.job import JobError
 from compiler.runtime.reconcile import reconcile
 from tests.runtime.harness import Harness, Steps, steps_of

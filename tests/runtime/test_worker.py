@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from compiler import contract
 from compiler.compile import CompileRequest, compile_specs
-from compiler.runtime import contract, worker
+from compiler.runtime import worker
 from compiler.runtime.job import JobError
 from tests.runtime.harness import Harness, Steps, steps_of
 from tests.runtime.test_verbs import pfs, specs

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.runtime import contract
+from compiler import contract
 from compiler.runtime.worker import FifoLoop, prepare
 
 SHELLS = [s for s in ("sh", "dash", "bash", "busybox") if shutil.which(s)]

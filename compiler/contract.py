@@ -140,7 +140,8 @@ FAILED_NAMED = 20  # failed datums a worker's report names, each with the end of
 # The loop, written by `dsc runtime prepare`. It finds its FIFOs beside itself and the pod's
 # /pfs above them. Each datum runs in a foreground subshell (an asynchronous one would start
 # the user's code with SIGINT and SIGQUIT ignored, as POSIX shells without job control do),
-# which writes its own PID for the watcher first and empties the file when done. Before
+# which writes its own PID for the watcher first and a line matching no datum when done (in
+# place, `1<>`: truncating a file that holds data costs ext4 a flush). Before
 # sourcing the datum's variables (one per input name: any name, `c` or `n` too) the subshell
 # moves the loop's state into positional parameters, which an assignment cannot reach: $1
 # /pfs, $2 the command's length, $3 the command as eval text of "${4}"..., then cmd and
@@ -149,7 +150,7 @@ FAILED_NAMED = 20  # failed datums a worker's report names, each with the end of
 # descendants: the subshell shares the loop's process group, so a group kill would take the
 # loop with it (and so would the user's own `kill 0`).
 LOOP = f"""\
-# dsc worker loop (compiler/runtime/contract.py): runs each datum `dsc runtime work` sends.
+# dsc worker loop (compiler/contract.py): runs each datum `dsc runtime work` sends.
 d=${{0%/*}}
 pfs=${{d%/*}}
 n=$1
@@ -179,7 +180,7 @@ while read -r k <&4; do
     (
         exec 3>&- 4<&-
         read -r me rest < /proc/self/stat
-        echo "$k $me" > "$d/pid"
+        echo "$k $me" 1<> "$d/pid"
         umask 0
         set -- "$pfs" "$n" "$c" "$@"
         if [ -f "$1/{ENV_NAME}" ]; then set -a; . "$1/{ENV_NAME}"; set +a; fi
@@ -196,10 +197,22 @@ while read -r k <&4; do
         : > "$marker"
     ) > "$d/log" 2>&1
     code=$?
-    : > "$d/pid"
+    echo "- -" 1<> "$d/pid"
     echo "$k $code" >&3
 done
 """
+
+
+# A triggered run's name: `<graph>-` and these hex digits of sha256("<repo>/<branch>/<commit>"),
+# computed by the Sensor's name template (compiler.argo.triggers) and by the reconciler, so
+# that one commit never starts two runs.
+RUN_HASH_LENGTH = 12
+
+
+def run_name(prefix: str, repo: str, branch: str, commit: str) -> str:
+    """The run of a (repository, branch, commit): what the Sensor's template computes."""
+    digest = hashlib.sha256(f"{repo}/{branch}/{commit}".encode()).hexdigest()
+    return f"{prefix}-{digest[:RUN_HASH_LENGTH]}"
 
 
 def user_args(cmd: Iterable[str], err_cmd: Iterable[str]) -> list[str]:
