@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from compiler import kit
-from compiler.argo import triggers
+from compiler import contract, kit
 from tests.conftest import needs_shared, run_dsc
 from tests.events.argo_events import Delivery, SensorModel, webhook_request
 from tests.events.lakefs_webhook import lakefs_payload, lakefs_request_headers
@@ -76,7 +75,7 @@ def test_a_new_commit_on_the_input_branch_submits_its_run(compiled: dict[str, An
     submitted, = deliver(compiled, payload).submitted
     commit = body["commit_id"]
     assert submitted.name == expected_name("images", "main", commit)
-    assert submitted.name == triggers.run_name("edges", "images", "main", commit)
+    assert submitted.name == contract.run_name("edges", "images", "main", commit)
     assert submitted.namespace == "dsc"
     workflow = submitted.workflow
     assert workflow["spec"]["workflowTemplateRef"] == {"name": "edges"}
@@ -131,7 +130,7 @@ def test_the_sensor_and_the_reconciler_name_a_commit_alike(compiled: dict[str, A
     prefix = json.loads(args[args.index("--sources") + 1])["prefix"]
     body = json.loads(lakefs_payload("post-commit-images-main"))
     submitted, = deliver(compiled, "post-commit-images-main").submitted
-    assert triggers.run_name(prefix, body["repository_id"], body["branch_id"],
+    assert contract.run_name(prefix, body["repository_id"], body["branch_id"],
                              body["commit_id"]) == submitted.name
 
 
