@@ -37,7 +37,7 @@ one more overhead run, every thread's profile merged.
 Both run through the real code path, `compiler.local.session.execute` (what `dsc run` calls
 after compiling), each run in a fresh child process of this script (`--child ...`): the CLI's
 own steps are repeated there (compile_specs, load_program, directory_store, HostRunner, the
-in-process runtime of compiler/cli.py) with two additions that change nothing in dsc: a
+in-process runtime of compiler/local/session.py) with two additions that change nothing in dsc: a
 `Progress` that also records every executor event with its time, and a wrapper around the
 in-process runtime call that times each `dsc runtime <verb>` call (the stage and publish of
 each datum; the user process is the gap between them, in the datum's thread). Each run gets a
@@ -143,11 +143,15 @@ def _run_graph(specs: Path, data: Path, values: dict[str, Any], parallelism: int
 
     `host_argv` gets the argv and environment of the first user process of the pipeline
     `keep[0]` (of any pipeline without `keep`), whose staged /pfs is copied to `keep[1]`."""
-    from compiler import cli
     from compiler.compile import CompileRequest, compile_specs
     from compiler.local.progress import Progress, jobs_of
     from compiler.local.runners import HostRunner
-    from compiler.local.session import LOCAL_NAMESPACE, directory_store, execute
+    from compiler.local.session import (
+        LOCAL_NAMESPACE,
+        directory_store,
+        execute,
+        in_process_runtime,
+    )
     from compiler.local.workflow import load_program
 
     t0 = time.perf_counter()
@@ -193,7 +197,7 @@ def _run_graph(specs: Path, data: Path, values: dict[str, Any], parallelism: int
                 host_argv.extend([process.args, {**self.host_env, **env}])
             return process
 
-    inner = cli._in_process_runtime(store)
+    inner = in_process_runtime(store)
 
     def runtime(args: list[str], environ: dict[str, str], log: Any) -> int:
         started = time.perf_counter()

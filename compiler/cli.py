@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import os
@@ -507,6 +506,7 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
         default_parallelism,
         directory_store,
         execute,
+        in_process_runtime,
         missing_sources,
         output_heads,
         preflight,
@@ -596,7 +596,7 @@ def run(paths: tuple[Path, ...], data: Path | None, use_lakefs: bool, runner: st
         return bool(stopped)
 
     with _stop_signals():
-        result = execute(program, _in_process_runtime(store), user, progress=progress,
+        result = execute(program, in_process_runtime(store), user, progress=progress,
                          parallelism=jobs, runtime_env=runtime_env, secrets=secrets,
                          scratch=None, on_start=lambda e, p: stop.append((e, p)), wait=wait,
                          keep_scratch=keep_scratch)
@@ -649,36 +649,6 @@ def _stop_signals() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def _in_process_runtime(store: Any) -> Callable[..., int]:
-    """`dsc runtime <verb>` as the pods run it, in this process, against `store`."""
-    def call(args: list[str], environ: dict[str, str], log: Callable[[str], None],
-             progress: Callable[[int, int, int], None] | None = None,
-             alive: Callable[[], bool] | None = None) -> int:
-        try:
-            cli.main(args=list(args), prog_name="dsc", standalone_mode=False,
-                     obj=RuntimeHost(environ, store, log, progress, alive))
-        except SystemExit as exc:
-            return exc.code if isinstance(exc.code, int) else 1
-        except click.ClickException as exc:
-            log(f"dsc: error: {exc.format_message()}")
-            return exc.exit_code
-        return 0
-    return call
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeHost:
-    """What `dsc run` gives a runtime verb it calls in-process: the pod's environment, the
-    store (instead of lakeFS credentials), where its log lines go, where a worker's progress
-    goes, and whether the pod's user container still runs."""
-
-    environ: Mapping[str, str]
-    store: Any
-    log: Callable[[str], None]
-    progress: Callable[[int, int, int], None] | None = None
-    alive: Callable[[], bool] | None = None
 
 
 @cli.command("plan")
@@ -1025,71 +995,11 @@ def runtime() -> None:
     """
 
 
-def _runtime_verb(verb: str, act: Callable[[Any], Any]) -> int:
-    """Run one verb: a one-line error and exit 1 when the job cannot go on, 3 when lakeFS
-    refuses for good, 75 when it is unavailable (Argo retries only that and lost pods:
-    contract.RETRY_EXPRESSION)."""
-    from compiler.contract import lakefs_variables
-    from compiler.lakefs.client import from_environment
-    from compiler.runtime.job import Context, JobError, Run
-    from compiler.runtime.worker import UserGone
-    from compiler.store import LakeFSError
+def _step(verb: str, options: dict[str, list[str]]) -> int:
+    """One runtime step, in a pod: the lakeFS endpoint and keys from the environment."""
+    from compiler.runtime.steps import Host, run_step
 
-    host = click.get_current_context().obj
-    local = isinstance(host, RuntimeHost)
-    environ = host.environ if local else os.environ
-
-    def log(line: str) -> None:
-        if local:
-            host.log(line)
-        else:
-            click.echo(line, err=True)
-
-    try:
-        run = Run.from_environment(environ)
-        store = host.store if local else from_environment(lakefs_variables(dict(environ)))
-    except (LookupError, ValueError) as exc:
-        log(f"dsc runtime {verb}: error: {exc}")
-        return int(ExitCode.USAGE)
-    transfers = environ.get("DSC_TRANSFERS", "8")
-    progress = host.progress if local and host.progress else \
-        _argo_progress(environ.get("ARGO_PROGRESS_FILE", ""))
-    ctx = Context(store, run, log, transfers=int(transfers) if transfers.isdigit() else 8,
-                  presign=environ.get("DSC_PRESIGN", "") in ("1", "true", "yes"),
-                  progress=progress)
-    try:
-        act(ctx)
-    except JobError as exc:
-        log(f"dsc runtime {verb}: error: {exc}")
-        _termination_message(local, str(exc))
-        return int(ExitCode.FINDINGS)
-    except LakeFSError as exc:
-        log(f"dsc runtime {verb}: error: {exc}")
-        return int(_store_exit(exc))
-    except UserGone as exc:
-        log(f"dsc runtime {verb}: error: {exc}; the pod is run again")
-        return int(ExitCode.UNAVAILABLE)
-    return int(ExitCode.CLEAN)
-
-
-def _argo_progress(path: str) -> Callable[[int, int, int], None]:
-    """Argo's self-reported progress: `done/total` in the file Argo names (its executor
-    reads it into the node's `progress`, shown in the UI)."""
-    def write(done: int, total: int, _failed: int) -> None:
-        if path:
-            with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as f:
-                f.write(f"{done}/{total}\n")
-    return write
-
-
-# Kubernetes shows a container's termination message (4 KiB at most) as why it stopped.
-TERMINATION_LOG = "/dev/termination-log"
-
-
-def _termination_message(local: bool, message: str) -> None:
-    if not local and os.access(TERMINATION_LOG, os.W_OK):
-        with contextlib.suppress(OSError), open(TERMINATION_LOG, "w", encoding="utf-8") as f:
-            f.write(message[:4000])
+    return run_step(verb, options, Host(os.environ, lambda line: click.echo(line, err=True)))
 
 
 def _store_exit(exc: Any) -> ExitCode:
@@ -1121,17 +1031,11 @@ def runtime_open(job: str, pins: tuple[str, ...], pin_list: str, expect_datums: 
                  trigger_commit: str, reprocess: str) -> int:
     """Pin the inputs, open the job branch, plan the datums, sort them against the output
     head's index and store the plan. An empty value is the option left out."""
-    from compiler.runtime.verbs import Trigger, open_job
-
-    if bool(expect_datums) != bool(plan_digest):
-        raise click.UsageError("--expect-datums and --plan-digest go together")
-    if expect_datums and not expect_datums.isdigit():
-        raise click.UsageError(f"--expect-datums {expect_datums!r} is not a number of datums")
-    expect = (int(expect_datums), plan_digest) if expect_datums else None
-    every = [*pins, *filter(None, (p.strip() for p in pin_list.split(",")))]
-    return _runtime_verb("open", lambda ctx: open_job(
-        ctx, job, every, expect, cron_tick,
-        Trigger.parse(trigger_repo, trigger_branch, trigger_commit), reprocess))
+    return _step("open", {
+        "job": [job], "pin": list(pins), "pins": [pin_list], "expect-datums": [expect_datums],
+        "plan-digest": [plan_digest], "cron-tick": [cron_tick], "trigger-repo": [trigger_repo],
+        "trigger-branch": [trigger_branch], "trigger-commit": [trigger_commit],
+        "reprocess": [reprocess]})
 
 
 @runtime.command("prepare")
@@ -1139,16 +1043,7 @@ def runtime_open(job: str, pins: tuple[str, ...], pin_list: str, expect_datums: 
 def runtime_prepare() -> int:
     """A worker pod's init container: the FIFOs and the loop the user container runs, on
     the pod's /pfs volume (DSC_PFS, else /pfs)."""
-    from compiler.runtime.worker import prepare
-
-    host = click.get_current_context().obj
-    environ = host.environ if isinstance(host, RuntimeHost) else os.environ
-    try:
-        prepare(environ.get("DSC_PFS") or "/pfs")
-    except OSError as exc:
-        click.echo(f"dsc runtime prepare: error: {exc}", err=True)
-        return int(ExitCode.COULD_NOT_RUN)
-    return int(ExitCode.CLEAN)
+    return _step("prepare", {})
 
 
 @runtime.command("work")
@@ -1162,12 +1057,8 @@ def runtime_work(pipeline: str, repo: str, branch: str, worker: int) -> int:
     """Process this worker's share of the job's datums with the user container: stage each
     datum into /pfs, run it, publish /pfs/out (exit 1 when a datum failed all its tries,
     75 when the user container is gone)."""
-    from compiler.runtime.worker import work
-
-    host = click.get_current_context().obj
-    alive = host.alive if isinstance(host, RuntimeHost) and host.alive else lambda: True
-    return _runtime_verb("work", lambda ctx: work(ctx, pipeline, repo, branch, worker,
-                                                  alive=alive))
+    return _step("work", {"pipeline": [pipeline], "repo": [repo], "job-branch": [branch],
+                          "worker": [str(worker)]})
 
 
 @runtime.command("commit")
@@ -1176,9 +1067,7 @@ def runtime_work(pipeline: str, repo: str, branch: str, worker: int) -> int:
 @_guard
 def runtime_commit(job: str, branch: str) -> int:
     """Check the outputs, commit them with provenance and merge into the output branch."""
-    from compiler.runtime.verbs import commit
-
-    return _runtime_verb("commit", lambda ctx: commit(ctx, job, branch))
+    return _step("commit", {"job": [job], "job-branch": [branch]})
 
 
 @runtime.command("abort")
@@ -1190,10 +1079,8 @@ def runtime_commit(job: str, branch: str) -> int:
 def runtime_abort(graph: str, status: str, outputs: tuple[str, ...],
                   keep_branches: bool) -> int:
     """The exit handler: drop (or keep) a failed run's job branches."""
-    from compiler.runtime.verbs import abort
-
-    return _runtime_verb("abort", lambda ctx: abort(ctx, graph, status, outputs,
-                                                    keep_branches))
+    return _step("abort", {"graph": [graph], "status": [status], "output": list(outputs),
+                           **({"keep-branches": []} if keep_branches else {})})
 
 
 @runtime.command("reconcile")
@@ -1202,9 +1089,7 @@ def runtime_abort(graph: str, status: str, outputs: tuple[str, ...],
 @_guard
 def runtime_reconcile(sources: str) -> int:
     """The reconciler: list the runs lakeFS webhooks missed (output parameter `runs`)."""
-    from compiler.runtime.reconcile import reconcile
-
-    return _runtime_verb("reconcile", lambda ctx: reconcile(ctx, sources))
+    return _step("reconcile", {"sources": [sources]})
 
 
 @cli.command()

@@ -321,6 +321,33 @@ def reconcile_args(document: dict[str, Any]) -> list[str]:
 
 
 PREPARE_ARGS = ["runtime", "prepare"]
+FLAGS = frozenset({"keep-branches"})  # options of the verbs that take no value
+
+
+class ArgvError(ValueError):
+    """A runtime argv that is not `runtime <verb> --option value...` as this module builds."""
+
+
+def parse_args(argv: Iterable[str]) -> tuple[str, dict[str, list[str]]]:
+    """The verb and its options (each option's values, in order) of an argv this module
+    builds: what runs a step without the command line (`dsc run` runs them in-process)."""
+    args = list(argv)
+    if len(args) < 2 or args[0] != "runtime" or args[1] not in VERBS:
+        raise ArgvError(f"not a runtime step: {' '.join(args[:2])!r}")
+    options: dict[str, list[str]] = {}
+    rest = args[2:]
+    while rest:
+        name = rest.pop(0)
+        if not name.startswith("--"):
+            raise ArgvError(f"runtime {args[1]}: {name!r} is not an option")
+        key = name[2:]
+        if key in FLAGS:
+            options.setdefault(key, [])
+            continue
+        if not rest:
+            raise ArgvError(f"runtime {args[1]}: {name} needs a value")
+        options.setdefault(key, []).append(rest.pop(0))
+    return args[1], options
 
 
 def work_args(pipeline: str, repo: str, branch: str, worker: str) -> list[str]:

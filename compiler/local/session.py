@@ -154,6 +154,27 @@ def missing_sources(store: DirectoryStore, program: Program) -> list[str]:
     return sorted(missing.values())
 
 
+def in_process_runtime(store: Store) -> RuntimeCall:
+    """A runtime container's step as a pod runs it, in this process (compiler.runtime.steps),
+    against `store` instead of the lakeFS credentials a pod reads from its environment."""
+    from compiler.runtime.steps import Host, run_step
+
+    def call(args: list[str], environ: dict[str, str], log: Callable[[str], None],
+             progress: Callable[[int, int, int], None] | None = None,
+             alive: Callable[[], bool] | None = None) -> int:
+        try:
+            verb, options = contract.parse_args(args)
+        except contract.ArgvError as exc:
+            log(f"dsc: error: {exc}")
+            return 2
+        try:
+            return run_step(verb, options, Host(environ, log, store, progress, alive))
+        except Exception as exc:  # a bug in dsc: said in the pod's log, as a pod would
+            log(f"dsc: internal error: {type(exc).__name__}: {exc} (report it)")
+            return 3
+    return call
+
+
 def execute(program: Program, runtime: RuntimeCall, user: UserRunner, *,
             progress: Progress, parallelism: int, runtime_env: dict[str, str],
             secrets: Path | None, scratch: Path | None,

@@ -18,12 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from compiler.cli import _in_process_runtime
 from compiler.compile import CompileRequest, compile_specs
 from compiler.config import Config
 from compiler.local.progress import Progress, jobs_of
 from compiler.local.runners import HostRunner, RunnerError
-from compiler.local.session import LOCAL_NAMESPACE, LocalRun, directory_store, execute
+from compiler.local.session import (
+    LOCAL_NAMESPACE,
+    LocalRun,
+    directory_store,
+    execute,
+    in_process_runtime,
+)
 from compiler.local.workflow import load_program
 from compiler.spec.values_input import template_values
 from compiler.store import Store
@@ -59,7 +64,7 @@ def run_seed(store: Store, runner: HostRunner, scratch: Path, runtime_env: dict[
     program = program or program_for()
     log = io.StringIO()
     progress = Progress(jobs_of(program), log, tty=False)
-    result = execute(program, _in_process_runtime(store), runner, progress=progress,
+    result = execute(program, in_process_runtime(store), runner, progress=progress,
                      parallelism=2, runtime_env=runtime_env, secrets=None, scratch=scratch)
     return result, log.getvalue()
 
