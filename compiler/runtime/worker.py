@@ -400,11 +400,16 @@ class _Worker:
 
             while True:
                 self._clear_marker()
+                timeout, job_left = self.timeout, self._job_left()
+                if job_left is not None and (timeout is None or job_left < timeout):
+                    timeout = max(job_left, 0.0)  # job_timeout ends the datum too
                 try:
-                    result = side.run(index, self.timeout, relay)
+                    result = side.run(index, timeout, relay)
                 except UserGone as exc:
                     raise UserGone(f"datum {staged.key} ({staged.datum['id'][:12]}): {exc} "
                                    "(out of memory?)") from None
+                if result.timed_out and timeout != self.timeout:
+                    _check_deadline(self.ctx, self.job, self.record, f"datum {staged.key}")
                 if result.code == 0 or attempt >= self.tries:
                     break
                 self.ctx.log(f"worker {self.worker}: datum {staged.key} failed "
@@ -433,6 +438,12 @@ class _Worker:
                 else:
                     self._discard_current(f"failed-{index}")
             self._reap()
+
+    def _job_left(self) -> float | None:
+        """Seconds left of the job's job_timeout (None: no job_timeout)."""
+        if not self.job.job_timeout:
+            return None
+        return float(self.record["started"]) + self.job.job_timeout - self.ctx.clock()
 
     def _stage(self, index: int, slot: str) -> Staged:
         root = os.path.join(self.directory, "work", slot)

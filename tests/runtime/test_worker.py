@@ -212,3 +212,16 @@ def test_a_long_output_is_relayed_whole_up_to_a_bound_and_an_unpublishable_one_f
              if p.startswith(contract.BATCH_DIR)]
     assert [m["key"] for m in json.loads(h.standin.read("report", opened.branch,
                                                         batch[0]))] == ["0-a.txt"]
+
+
+def test_job_timeout_stops_the_datum_that_runs_past_it(h):
+    h.standin.seed("texts", {"a.txt": b"1"})
+    h.standin.seed("report", {})
+    marker = "51.7320"  # a sleep only this test starts
+    steps, user = compiled(h, ["sh", "-c", f"sleep {marker}"], job_timeout="2s")
+    opened = h.open(steps)
+    with pytest.raises(JobError, match=r"datum 0-a.txt: the job has run longer than its "
+                                       r"job_timeout of 2 s"):
+        run_worker(h, steps, user, opened.branch)
+    assert _sleeping(marker) == 0
+    assert "attempt 1 of 3" not in "\n".join(h.logs)  # not tried again: the job is over
