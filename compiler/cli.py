@@ -31,7 +31,7 @@ class CouldNotRun(Exception):
     @classmethod
     def store(cls, context: str, exc: Any) -> CouldNotRun:
         """A lakeFS (or data directory) failure: the same exit code in every command."""
-        return cls(f"{context}{exc}", _store_exit(exc))
+        return cls(f"{context}{exc}", ExitCode.of_store(exc.transient))
 
 
 def _fail(exc: CouldNotRun, traceback: bool) -> NoReturn:
@@ -1000,12 +1000,6 @@ def _step(verb: str, options: dict[str, list[str]]) -> int:
     from compiler.runtime.steps import Host, run_step
 
     return run_step(verb, options, Host(os.environ, lambda line: click.echo(line, err=True)))
-
-
-def _store_exit(exc: Any) -> ExitCode:
-    """The exit code of a lakeFS (or data directory) failure, the same in every command:
-    75 when a later attempt may succeed, else 3."""
-    return ExitCode.UNAVAILABLE if exc.transient else ExitCode.COULD_NOT_RUN
 
 
 @runtime.command("open")

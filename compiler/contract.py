@@ -123,13 +123,13 @@ OUTPUT_DIR = "/tmp/dsc"
 PFS = "/pfs"
 # Written by the worker loop when `err_cmd` recovered a failed datum; outside /pfs/out, so it
 # is never uploaded as output.
-RECOVERED_MARKER = "/pfs/.dsc-recovered"
-ENV_FILE = "/pfs/.dsc-env"
+ENV_NAME, RECOVERED_NAME = ".dsc-env", ".dsc-recovered"  # under /pfs
+RECOVERED_MARKER = f"{PFS}/{RECOVERED_NAME}"
+ENV_FILE = f"{PFS}/{ENV_NAME}"
 
 # --- The worker protocol (the module docstring says how it goes) ---------------------------
 
 WORKER_DIR = "/pfs/.dsc-worker"
-ENV_NAME, RECOVERED_NAME = ".dsc-env", ".dsc-recovered"  # under /pfs
 FIFOS = ("go", "done", "kill")
 LOOP_SCRIPT = f"{WORKER_DIR}/loop.sh"
 # The user container's command; its args are `cmd`'s length, `cmd` and `err_cmd` (user values
@@ -461,6 +461,11 @@ def datum_key(index: int, label: str = "") -> str:
     """`<index>` or `<index>-<readable hint>`; the runtime reads only the index."""
     hint = _LABEL_CHARS.sub("_", label.rstrip("/").rsplit("/", 1)[-1])[:24].strip("_.-")
     return f"{index}-{hint}" if hint else str(index)
+
+
+def planned_key(index: int, datum: dict[str, Any]) -> str:
+    """The key of the plan's datum `index` (a plan entry: its first match names it)."""
+    return datum_key(index, datum["m"][0][1] if datum["m"] else "")
 
 
 def plan_digest(datum_ids: Iterable[str]) -> str:

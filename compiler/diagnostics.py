@@ -40,6 +40,12 @@ class ExitCode(enum.IntEnum):
     # (compiler.contract.EXIT_UNAVAILABLE; EX_TEMPFAIL of sysexits.h).
     UNAVAILABLE = 75
 
+    @classmethod
+    def of_store(cls, transient: bool) -> ExitCode:
+        """A lakeFS (or data directory) failure, the same in every command and step: 75
+        when a later attempt may succeed, else 3."""
+        return cls.UNAVAILABLE if transient else cls.COULD_NOT_RUN
+
 
 @dataclass(slots=True)
 class LintResult:

@@ -84,7 +84,7 @@ def _run(verb: str, act: Action, host: Host) -> int:
         return int(ExitCode.FINDINGS)
     except LakeFSError as exc:
         host.log(f"dsc runtime {verb}: error: {exc}")
-        return int(ExitCode.UNAVAILABLE if exc.transient else ExitCode.COULD_NOT_RUN)
+        return int(ExitCode.of_store(exc.transient))
     except UserGone as exc:
         host.log(f"dsc runtime {verb}: error: {exc}; the pod is run again")
         return int(ExitCode.UNAVAILABLE)

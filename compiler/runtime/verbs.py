@@ -763,8 +763,24 @@ def _run_commit(ctx: Context, pipeline: str, repo: str, branch: str) -> Commit |
 
 def _manifests(ctx: Context, repo: str, branch: str, processed: list[int]
                ) -> dict[int, dict[str, Any]]:
-    """The manifest of every datum processed, from the workers' batch files and the loose
-    manifests of datums published since a worker's last batch (a worker lost mid-way)."""
+    """The manifest of every datum processed (published_manifests), or why not."""
+    batched, loose = published_manifests(ctx, repo, branch, set(processed),
+                                         contract.BATCH_DIR)
+    found = {**batched, **loose}
+    missing = [i for i in processed if i not in found]
+    if missing:
+        raise JobError(f"{len(missing)} of the {len(processed)} datums to process have not "
+                       f"published in this run (the first: datum {missing[0]}): the job is "
+                       "incomplete")
+    return found
+
+
+def published_manifests(ctx: Context, repo: str, branch: str, wanted: set[int],
+                        batches: str) -> tuple[dict[int, dict[str, Any]],
+                                               dict[int, dict[str, Any]]]:
+    """This run's manifests of the `wanted` datums on the job branch (index -> manifest):
+    those in the batch files whose paths start with `batches`, and the loose ones of the
+    others (published since their worker's last batch, by a worker lost mid-way)."""
     store, uid = ctx.store, ctx.run.uid
 
     def read(path: str) -> Any:
@@ -773,26 +789,25 @@ def _manifests(ctx: Context, repo: str, branch: str, processed: list[int]
         except (NotFound, ValueError):
             return None
 
-    found: dict[int, dict[str, Any]] = {}
-    batches = [o.path for o in store.objects(repo, branch, contract.BATCH_DIR)]
-    for batch in _parallel(ctx, read, batches):
+    batched: dict[int, dict[str, Any]] = {}
+    for batch in _parallel(ctx, read, [o.path for o in store.objects(repo, branch, batches)]):
         for manifest in batch or ():
-            if manifest.get("run_uid") == uid:
-                found[int(manifest["index"])] = manifest
-    wanted = set(processed) - found.keys()
-    if wanted:
-        loose = [o.path for o in store.objects(repo, branch, contract.MANIFEST_DIR)
-                 if o.path[len(contract.MANIFEST_DIR):].removesuffix(".json").isdigit()
-                 and int(o.path[len(contract.MANIFEST_DIR):].removesuffix(".json")) in wanted]
-        for manifest in _parallel(ctx, read, loose):
-            if manifest and manifest.get("run_uid") == uid:
-                found[int(manifest["index"])] = manifest
-    missing = [i for i in processed if i not in found]
-    if missing:
-        raise JobError(f"{len(missing)} of the {len(processed)} datums to process have not "
-                       f"published in this run (the first: datum {missing[0]}): the job is "
-                       "incomplete")
-    return found
+            if manifest.get("run_uid") == uid and manifest.get("index") in wanted:
+                batched[int(manifest["index"])] = manifest
+    left = wanted - batched.keys()
+    loose: dict[int, dict[str, Any]] = {}
+    if left:
+        paths = [o.path for o in store.objects(repo, branch, contract.MANIFEST_DIR)
+                 if _manifest_index(o.path) in left]
+        for manifest in _parallel(ctx, read, paths):
+            if manifest and manifest.get("run_uid") == uid and manifest.get("index") in left:
+                loose[int(manifest["index"])] = manifest
+    return batched, loose
+
+
+def _manifest_index(path: str) -> int | None:
+    name = path.rsplit("/", 1)[-1].removesuffix(".json")
+    return int(name) if name.isdigit() else None
 
 
 def _check_paths(job: Job, index: list[dict[str, Any]]) -> dict[str, str]:
@@ -802,7 +817,7 @@ def _check_paths(job: Job, index: list[dict[str, Any]]) -> dict[str, str]:
     writers: dict[str, tuple[int, dict[str, Any]]] = {}
 
     def name(i: int, d: dict[str, Any]) -> str:
-        key = contract.datum_key(i, d["m"][0][1] if d["m"] else "")
+        key = contract.planned_key(i, d)
         return f"{key} ({d['id'][:12]})"
 
     for i, d in enumerate(index):

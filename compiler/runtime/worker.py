@@ -34,6 +34,7 @@ from compiler.runtime.verbs import (
     _json,
     _parallel,
     _plan_chunk,
+    published_manifests,
 )
 from compiler.store import NotFound, ObjectInfo
 
@@ -239,7 +240,6 @@ class Share:
     indices: list[int]
     published: set[int] = field(default_factory=set)  # plan indices
     pending: list[dict[str, Any]] = field(default_factory=list)  # manifests not in a batch
-    batches: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +262,7 @@ def work(ctx: Context, pipeline: str, repo: str, branch: str, worker: int,
     workers = int(record.get("workers") or 1)
     if not 0 <= worker < workers:
         raise JobError(f"--worker {worker}: the job has {workers} workers (0 to {workers - 1})")
-    share = _share(ctx, repo, branch, record, worker, workers)
+    share = _share(ctx, repo, branch, worker, workers)
     total = len(share.indices)
     left = [i for i in share.indices if i not in share.published]
     ctx.log(f"worker {worker}/{workers} of {pipeline}: {_datums(total)}"
@@ -292,8 +292,7 @@ def _datums(n: int) -> str:
     return f"{n:,} datum{'' if n == 1 else 's'}"
 
 
-def _share(ctx: Context, repo: str, branch: str, record: dict[str, Any], worker: int,
-           workers: int) -> Share:
+def _share(ctx: Context, repo: str, branch: str, worker: int, workers: int) -> Share:
     try:
         ranges = json.loads(ctx.store.read(repo, branch, contract.TODO_FILE))
     except NotFound:
@@ -310,42 +309,10 @@ def _share(ctx: Context, repo: str, branch: str, record: dict[str, Any], worker:
         position += stop - start
         if position >= last:
             break
-    share = Share(indices)
-    mine = set(indices)
-    uid = ctx.run.uid
     # this worker's batch files only (listed by their prefix: a job may have 1,000 workers)
-    prefix = f"{contract.BATCH_DIR}{worker:05d}-"
-    batches = [o.path for o in ctx.store.objects(repo, branch, prefix)]
-    def read_batch(path: str) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = json.loads(ctx.store.read(repo, branch, path))
-        return batch
-
-    for batch in _parallel(ctx, read_batch, batches):
-        for manifest in batch:
-            if manifest.get("run_uid") == uid and manifest.get("index") in mine:
-                share.published.add(manifest["index"])
-    share.batches = len(batches)
-    loose = [o.path for o in ctx.store.objects(repo, branch, contract.MANIFEST_DIR)]
-    wanted = [p for p in loose if _manifest_index(p) in mine]
-
-    def read(path: str) -> dict[str, Any] | None:
-        try:
-            manifest: dict[str, Any] = json.loads(ctx.store.read(repo, branch, path))
-        except (NotFound, ValueError):
-            return None
-        return manifest
-
-    for manifest in _parallel(ctx, read, wanted):
-        if manifest and manifest.get("run_uid") == uid and manifest.get("index") in mine \
-                and manifest["index"] not in share.published:
-            share.published.add(manifest["index"])
-            share.pending.append(manifest)
-    return share
-
-
-def _manifest_index(path: str) -> int | None:
-    name = path.rsplit("/", 1)[-1].removesuffix(".json")
-    return int(name) if name.isdigit() else None
+    batched, loose = published_manifests(ctx, repo, branch, set(indices),
+                                         f"{contract.BATCH_DIR}{worker:05d}-")
+    return Share(indices, published={*batched, *loose}, pending=list(loose.values()))
 
 
 @dataclass(slots=True)
@@ -421,7 +388,7 @@ class _Worker:
             why = ""
             if result.code == 0:
                 recovered = os.path.exists(os.path.join(
-                    self.pfs, os.path.basename(contract.RECOVERED_MARKER)))
+                    self.pfs, contract.RECOVERED_NAME))
                 try:
                     outputs = [] if recovered else \
                         list(collect_outputs(self.pfs, self.job, staged.key))
@@ -452,7 +419,7 @@ class _Worker:
         os.makedirs(root)
         chunk = _plan_chunk(self.ctx, self.job.output_repo, self.branch, self.record, index)
         datum = chunk[index % contract.PLAN_CHUNK]
-        key = contract.datum_key(index, datum["m"][0][1] if datum["m"] else "")
+        key = contract.planned_key(index, datum)
         files, size = stage_into(self.ctx, self.job, self.record, datum, key, root)
         return Staged(index, key, datum, root, files, size)
 
@@ -472,30 +439,12 @@ class _Worker:
         names = {leaf.name for leaf in self.job.leaves} | {"out"}
         return [n for n in names if os.path.lexists(os.path.join(self.pfs, n))]
 
-    def _discard_current(self, name: str) -> None:
-        trash = os.path.join(self.directory, "work", "trash", name)
-        os.makedirs(trash, exist_ok=True)
-        for n in self._current():
-            os.rename(os.path.join(self.pfs, n), os.path.join(trash, n))
-
-    def _keep_current(self, key: str) -> None:
-        kept = os.path.join(self.directory, "work", "failed", key)
-        if os.path.lexists(kept):
-            shutil.rmtree(kept)
-        os.makedirs(kept)
-        for n in self._current():
-            os.rename(os.path.join(self.pfs, n), os.path.join(kept, n))
-
-    def _clear_marker(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(self.pfs, os.path.basename(contract.RECOVERED_MARKER)))
-
-    def _hand_over(self, staged: Staged, outputs: list[Output], recovered: bool,
-                   seconds: float, attempts: int) -> None:
-        """Move what the datum wrote and its inputs out of /pfs (the next datum goes there),
-        and publish it on the publisher thread."""
-        place = os.path.join(self.directory, "work", "published", str(staged.index))
-        if os.path.lexists(place):  # left by a try of this pod's that died
+    def _move_current(self, *where: str) -> tuple[str, dict[str, str]]:
+        """Move the current datum out of /pfs into work/<where...> (emptied first: a try of
+        this pod's that died may have left it); the directory, and where each name's real
+        path went."""
+        place = os.path.join(self.directory, "work", *where)
+        if os.path.lexists(place):
             shutil.rmtree(place)
         os.makedirs(place)
         moved = {}
@@ -503,6 +452,23 @@ class _Worker:
             real = os.path.realpath(os.path.join(self.pfs, n))
             os.rename(os.path.join(self.pfs, n), os.path.join(place, n))
             moved[real] = os.path.join(place, n)
+        return place, moved
+
+    def _discard_current(self, name: str) -> None:
+        self._move_current("trash", name)
+
+    def _keep_current(self, key: str) -> None:
+        self._move_current("failed", key)
+
+    def _clear_marker(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.pfs, contract.RECOVERED_NAME))
+
+    def _hand_over(self, staged: Staged, outputs: list[Output], recovered: bool,
+                   seconds: float, attempts: int) -> None:
+        """Move what the datum wrote and its inputs out of /pfs (the next datum goes there),
+        and publish it on the publisher thread."""
+        place, moved = self._move_current("published", str(staged.index))
         outputs = [o.moved(moved) for o in outputs]
         if len(self._published) >= 2:  # publishing is behind: wait rather than pile up
             self._published.pop(0).result()
@@ -703,7 +669,7 @@ def write_env(pfs: str, job: Job, record: dict[str, Any], datum: dict[str, Any],
     data = ("\n".join(lines) + "\n").encode()
     # Rewritten in place, then cut to length: truncating a file that holds data to zero
     # makes ext4 flush it on close (auto_da_alloc), ~0.2 ms a datum on the loop's path.
-    fd = os.open(os.path.join(pfs, os.path.basename(contract.ENV_FILE)),
+    fd = os.open(os.path.join(pfs, contract.ENV_NAME),
                  os.O_WRONLY | os.O_CREAT, 0o644)
     try:
         written = 0

@@ -16,7 +16,7 @@ import pytest
 from compiler.local.executor import Event, Node
 from compiler.local.progress import Job, Progress
 from compiler.local.runners import HostRunner, RunnerError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sleeping
 
 
 def dsc(*args: str, cwd: Path = ROOT, **kwargs) -> subprocess.Popen:
@@ -79,7 +79,7 @@ def test_a_stop_signal_stops_the_datums_and_leaves_no_output(tmp_path, host, sto
             break
     assert line, "".join(seen)
     waited = time.monotonic() + 600  # generous: it waits for an event, not on work
-    while _sleeping(marker) < 2 and time.monotonic() < waited:  # both datums' commands run
+    while sleeping(marker) < 2 and time.monotonic() < waited:  # both datums' commands run
         time.sleep(0.05)
     process.send_signal(stop)
     _out, err = process.communicate(timeout=600)
@@ -90,25 +90,13 @@ def test_a_stop_signal_stops_the_datums_and_leaves_no_output(tmp_path, host, sto
     # killed with their PID namespace, which the kernel empties just after dsc's child
     # exits: gone long before the sleep would end (it waits for the event, with a bound)
     waited = time.monotonic() + float(marker) / 2
-    while _sleeping(marker) and time.monotonic() < waited:
+    while sleeping(marker) and time.monotonic() < waited:
         time.sleep(0.05)
-    assert _sleeping(marker) == 0
+    assert sleeping(marker) == 0
     assert not [p for p in (data / "slow").rglob("*") if p.is_file()]
     branches = data / ".dsc" / "repos" / "slow" / "branches"
     assert sorted(p.stem for p in branches.iterdir()) == ["main"], err  # the job branch is gone
 
-
-def _sleeping(marker: str) -> int:
-    count = 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if cmdline[:2] == [b"sleep", marker.encode()]:
-                count += 1
-    return count
 
 
 def test_the_progress_bar_shows_each_pipeline_on_a_terminal():

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.local.test_cli_run import _sleeping, dsc, host, write_spec
+from tests.conftest import sleeping
+from tests.local.test_cli_run import dsc, host, write_spec
 
 MARKER = "27.1828"  # a sleep only these tests start
 __all__ = ["host"]  # the fixture: skips where the host runner cannot run
@@ -135,7 +136,7 @@ def start_slow_run(standin, tmp_path) -> object:
     process = dsc("run", str(spec(tmp_path, f"sleep {MARKER}")), "--lakefs", "-j", "2",
                   env=env(standin))
     waited = time.monotonic() + 600  # waits for an event, not on work
-    while _sleeping(MARKER) < 2 and time.monotonic() < waited and process.poll() is None:
+    while sleeping(MARKER) < 2 and time.monotonic() < waited and process.poll() is None:
         time.sleep(0.05)
     assert job_branches(standin), "the job opened"
     return process
@@ -150,9 +151,9 @@ def test_sigterm_stops_a_lakefs_run_and_leaves_no_job_branch(seeded, tmp_path, h
     # killed with their PID namespace, which the kernel empties just after dsc's child
     # exits: gone long before the sleep would end (it waits for the event, with a bound)
     waited = time.monotonic() + float(MARKER) / 2
-    while _sleeping(MARKER) and time.monotonic() < waited:
+    while sleeping(MARKER) and time.monotonic() < waited:
         time.sleep(0.05)
-    assert _sleeping(MARKER) == 0
+    assert sleeping(MARKER) == 0
     assert job_branches(seeded) == []
     assert seeded.head("copy", "main") == before
 
@@ -164,9 +165,9 @@ def test_after_kill_9_gc_removes_the_leftover_and_a_rerun_succeeds(seeded, tmp_p
     process.communicate(timeout=600)
     # the user's processes die with it (long before their sleep would end)
     waited = time.monotonic() + float(MARKER) / 2
-    while _sleeping(MARKER) and time.monotonic() < waited:
+    while sleeping(MARKER) and time.monotonic() < waited:
         time.sleep(0.05)
-    assert _sleeping(MARKER) == 0
+    assert sleeping(MARKER) == 0
     (leftover,) = job_branches(seeded)
     gc = dsc("gc", str(spec(tmp_path)), "--lakefs", env=env(seeded))
     _out, err = gc.communicate(timeout=600)

@@ -200,7 +200,7 @@ class Harness:
         for start, stop in ranges:
             for i in range(start, stop):
                 d = verbs._plan_chunk(ctx, steps.repo, branch, record, i)[i % contract.PLAN_CHUNK]
-                keys.append(contract.datum_key(i, d["m"][0][1] if d["m"] else ""))
+                keys.append(contract.planned_key(i, d))
         return keys
 
     def commit(self, steps: Steps, branch: str) -> verbs.Committed:

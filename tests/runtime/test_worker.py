@@ -18,6 +18,7 @@ from compiler import contract
 from compiler.compile import CompileRequest, compile_specs
 from compiler.runtime import worker
 from compiler.runtime.job import JobError
+from tests.conftest import sleeping
 from tests.runtime.harness import Harness, Steps, steps_of
 from tests.runtime.test_verbs import pfs, specs
 
@@ -149,7 +150,7 @@ def test_datum_timeout_stops_the_datum_and_every_process_it_started(h):
     opened = h.open(steps)
     with pytest.raises(JobError, match=r"0-a.txt \(stopped after its datum_timeout of 1 s\)"):
         run_worker(h, steps, user, opened.branch)
-    assert _sleeping(marker) == 0  # the datum's whole process tree, not only its shell
+    assert sleeping(marker) == 0  # the datum's whole process tree, not only its shell
 
 
 def test_err_cmd_recovers_a_datum_and_accept_return_code_counts_as_success(h):
@@ -168,18 +169,6 @@ def test_err_cmd_recovers_a_datum_and_accept_return_code_counts_as_success(h):
     assert h.standin.commit("report", done.commit).metadata["dsc.datums"] == \
         "total=2 processed=1 skipped=0 deleted=0 recovered=1"  # as Pachyderm counts them
 
-
-def _sleeping(marker: str) -> int:
-    count = 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if cmdline[:2] == [b"sleep", marker.encode()]:
-                count += 1
-    return count
 
 
 def test_a_worker_retried_after_its_last_datum_was_published_ends_its_loop_too(h):
@@ -223,5 +212,5 @@ def test_job_timeout_stops_the_datum_that_runs_past_it(h):
     with pytest.raises(JobError, match=r"datum 0-a.txt: the job has run longer than its "
                                        r"job_timeout of 2 s"):
         run_worker(h, steps, user, opened.branch)
-    assert _sleeping(marker) == 0
+    assert sleeping(marker) == 0
     assert "attempt 1 of 3" not in "\n".join(h.logs)  # not tried again: the job is over
