@@ -11,8 +11,8 @@
    with `dsc compile DIR` for N = 100 and N = 1,000, run alternately. Targets: 1,000 in at most
    10 s, and time(1,000) / time(100) at most 12.
 3. Pinned datums: one pipeline whose input repo lists 10,000 files under glob "/*" (10,000
-   datums), compiled with `pin=True` against a fake resolver (`compiler.pins`); the target is a
-   run Workflow document under 256 KiB, as YAML and as JSON. A revision without `compiler.pins`
+   datums), compiled with `pin=True` against a fake resolver (`PinResolver`); the target is a
+   run Workflow document under 256 KiB, as YAML and as JSON. A revision without `--pin`
    reports the case as "not available".
 
 Every measured command is started by the tiny fork/exec/wait4 wrapper of `procstat.py`, so the
@@ -134,7 +134,7 @@ def pinned_paths(n: int) -> list[str]:
 
 
 class ListingResolver:
-    """A fake lakeFS for `--pin` (the `compiler.pins.PinResolver` protocol): every branch's head
+    """A fake lakeFS for `--pin` (the `PinResolver` protocol): every branch's head
     is a fixed 64-hex commit ID, every repository lists the same paths."""
 
     def __init__(self, paths: list[str]) -> None:
@@ -151,16 +151,27 @@ class ListingResolver:
         yield from self.paths
 
 
+def compile_api() -> tuple[Any, Any]:
+    """CompileRequest and compile_specs of the revision measured (compiler.commands.compile;
+    compiler.compile before the commands/ layout)."""
+    try:
+        from compiler.commands.compile import CompileRequest, compile_specs
+    except ModuleNotFoundError:
+        from compiler.compile import CompileRequest, compile_specs  # type: ignore[no-redef]
+    return CompileRequest, compile_specs
+
+
 def pinned_workflow_sizes(spec_dir: Path, files: int) -> dict[str, Any]:
     """Compile spec_dir with its datums pinned and measure the run Workflow document."""
-    try:
-        import compiler.pins  # noqa: F401  (the resolver interface; absent before --pin)
-    except ModuleNotFoundError as exc:
-        if exc.name != "compiler.pins":
-            raise
-        return {"unavailable": "this revision has no `compiler.pins` (no `dsc compile --pin`)"}
+    import importlib.util
+
+    # the resolver interface: compiler.commands.pins, compiler.pins before the commands/
+    # layout, absent before --pin
+    if not any(importlib.util.find_spec(m) for m in ("compiler.commands.pins", "compiler.pins")):
+        return {"unavailable": "this revision has no `dsc compile --pin`"}
     from compiler.argo.emit import to_json, to_yaml
-    from compiler.compile import CompileRequest, compile_specs
+
+    CompileRequest, compile_specs = compile_api()
 
     resolver = ListingResolver(pinned_paths(files))
     t0 = time.perf_counter()

@@ -216,7 +216,10 @@ def setup_workload(name: str, args: list[str]) -> Callable[[], int]:
             return lambda: plan_with_ids(join_input(), {"left": left, "right": right})
         return lambda: dict_join(left, right)
     if name == "read-listing":
-        from compiler.preview import read_listing  # what `dsc datums --listing` runs first
+        try:  # what `dsc datums --listing` runs first
+            from compiler.commands.datums import read_listing
+        except ModuleNotFoundError:  # a revision before the commands/ layout
+            from compiler.preview import read_listing  # type: ignore[no-redef]
 
         path = Path(args[0])
         return lambda: sum(len(paths) for paths in read_listing(path).values())

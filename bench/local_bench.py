@@ -143,7 +143,10 @@ def _run_graph(specs: Path, data: Path, values: dict[str, Any], parallelism: int
 
     `host_argv` gets the argv and environment of the first user process of the pipeline
     `keep[0]` (of any pipeline without `keep`), whose staged /pfs is copied to `keep[1]`."""
-    from compiler.compile import CompileRequest, compile_specs
+    try:
+        from compiler.commands.compile import CompileRequest, compile_specs
+    except ModuleNotFoundError:  # a revision before the commands/ layout
+        from compiler.compile import CompileRequest, compile_specs  # type: ignore[no-redef]
     from compiler.local.progress import Progress, jobs_of
     from compiler.local.runners import HostRunner
     from compiler.local.session import (

@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compile_bench import write_chain
 
-from compiler import pins
 from compiler.argo.build import PipelinePins, stored_size
 from compiler.argo.emit import to_json, to_yaml
-from compiler.compile import CompileRequest, compile_specs
+from compiler.commands import pins
+from compiler.commands.compile import CompileRequest, compile_specs
 from compiler.config import Config
 from compiler.contract import plan_digest
 

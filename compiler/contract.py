@@ -322,6 +322,12 @@ def reconcile_args(document: dict[str, Any]) -> list[str]:
 
 PREPARE_ARGS = ["runtime", "prepare"]
 FLAGS = frozenset({"keep-branches"})  # options of the verbs that take no value
+# Each verb's options, as the *_args functions here write them (`open` also takes `--pin
+# REPO@COMMIT`, repeated, as people type it): `dsc runtime` accepts these and no other.
+STEP_OPTIONS: dict[str, tuple[str, ...]] = {
+    "open": (*OPEN_OPTIONS, "pin"), "prepare": (),
+    "work": ("pipeline", "repo", "job-branch", "worker"), "commit": ("job", "job-branch"),
+    "abort": ("graph", "status", "output", "keep-branches"), "reconcile": ("sources",)}
 
 
 class ArgvError(ValueError):
@@ -338,9 +344,16 @@ def parse_args(argv: Iterable[str]) -> tuple[str, dict[str, list[str]]]:
     rest = args[2:]
     while rest:
         name = rest.pop(0)
+        if name.startswith("--") and "=" in name:  # --option=value, as click takes it
+            name, value = name.split("=", 1)
+            rest.insert(0, value)
         if not name.startswith("--"):
             raise ArgvError(f"runtime {args[1]}: {name!r} is not an option")
         key = name[2:]
+        if key not in STEP_OPTIONS[args[1]]:
+            raise ArgvError(f"runtime {args[1]}: no such option {name} (it takes "
+                            + (", ".join(f"--{o}" for o in STEP_OPTIONS[args[1]]) or "none")
+                            + ")")
         if key in FLAGS:
             options.setdefault(key, [])
             continue

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from compiler.diagnostics import Diagnostic, LintResult, Severity
-
-if TYPE_CHECKING:
-    from compiler.datums.plan import Datum
 
 FORMATS = ("text", "json", "github")
 _COLOURS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.INFO: "\033[36m"}
@@ -72,48 +68,3 @@ def summary_line(result: LintResult) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-
-# --------------------------------------------------------------------------------------------
-# Datums (`dsc datums`)
-
-DATUM_FORMATS = ("table", "json")
-SHORT_ID = 12
-
-
-def render_datums(datums: Iterable[Datum], fmt: str, out: TextIO, *, dialect: str) -> int:
-    """Write datums as they come (a million of them never sit in memory); return how many.
-
-    json: `[{"id", "inputs": [{"name", "repo", "path"}]}, ...]`. table: number, the first 12
-    hex digits of the ID, then `name:path` for each path of the datum.
-    """
-    from compiler.datums.plan import spell
-
-    count = 0
-    if fmt == "json":
-        # Each source's name and repo are encoded once; a datum costs its ID and its paths.
-        heads: dict[int, str] = {}
-        encode = json.JSONEncoder(ensure_ascii=False).encode
-        out.write("[")
-        for datum in datums:
-            items = []
-            for m in datum.matches:
-                head = heads.get(id(m.source))
-                if head is None:
-                    head = heads[id(m.source)] = (
-                        f'{{"name": {encode(m.source.name)}, "repo": {encode(m.source.repo)}, '
-                        '"path": ')
-                items.append(head + encode(spell(m.path, dialect)) + "}")
-            out.write(",\n  " if count else "\n  ")
-            out.write(f'{{"id": "{datum.id}", "inputs": [{", ".join(items)}]}}')
-            count += 1
-        out.write("\n]\n" if count else "]\n")
-        return count
-    for datum in datums:
-        count += 1
-        if count == 1:
-            out.write(f"{'#':>5}  {'ID':<{SHORT_ID}}  INPUTS\n")
-        paths = "  ".join(f"{m.source.name}:{spell(m.path, dialect)}" for m in datum.matches)
-        out.write(f"{count:>5}  {datum.id[:SHORT_ID]}  {paths}\n")
-    return count

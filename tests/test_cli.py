@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.cli import _colour
+from compiler.commands.console import colour as _colour
 from tests.conftest import ROOT, run_dsc
 
 GOOD = """{

@@ -10,7 +10,7 @@ from typing import Any
 
 from compiler.argo.build import stored_size
 from compiler.argo.emit import to_json, to_yaml
-from compiler.compile import CompileRequest, compile_specs
+from compiler.commands.compile import CompileRequest, compile_specs
 from compiler.config import Config, LakeFS, load_config
 from compiler.contract import datum_key, plan_digest
 from tests.conftest import ROOT, needs_shared, run_dsc
@@ -244,8 +244,8 @@ def test_pinned_compile_embeds_the_plans_count_and_digest_and_pins_sources(
 @needs_shared
 def test_a_pinned_run_is_the_same_size_at_ten_datums_and_at_a_million(
         tmp_path: Path, monkeypatch: Any) -> None:
-    from compiler import pins as pins_module
     from compiler.argo.build import PipelinePins
+    from compiler.commands import pins as pins_module
 
     commit = "c" * 64
     d = write(tmp_path, spec("big", "lake"))

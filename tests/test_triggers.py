@@ -308,7 +308,7 @@ def test_install_never_commits_a_users_uncommitted_work(lakefs_standin, standin_
 
 
 def test_install_retried_after_a_crash_at_any_call_commits_once(lakefs_standin) -> None:
-    from compiler.actions import install
+    from compiler.commands.triggers import install
     from compiler.lakefs.client import LakeFS, RetryPolicy
 
     s = lakefs_standin

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from compiler import contract
+from compiler.commands.console import Console
+from compiler.commands.errors import UsageError
+from compiler.diagnostics import ExitCode
 from compiler.runtime.incremental import Forced, read_index
 from compiler.runtime.job import Context, Job, Run
 from compiler.runtime.verbs import plan_job
@@ -274,3 +279,50 @@ def render(plans: list[PipelinePlan], verbose: bool) -> str:
                              f"{d.reason or ('skipped' if d.action == 'skip' else 'removed')}"
                              f"  {inputs}")
     return "".join(line + "\n" for line in lines)
+
+
+def plan_command(paths: tuple[Path, ...], *, data: Path | None, use_lakefs: bool,
+                 verbose: bool, fmt: str, reprocess: str, graph_name: str | None,
+                 config_path: Path | None, sets: tuple[str, ...],
+                 values_files: tuple[Path, ...], console: Console) -> int:
+    """`dsc plan`: the plan on stdout as text or JSON; the exit code."""
+    from compiler.argo.build import CompileError, check_reprocess
+    from compiler.commands.compile import CompileRequest, checked_graph
+    from compiler.commands.sources import (
+        configuration,
+        data_root,
+        exclusive_stores,
+        lakefs_client,
+        template_values,
+    )
+
+    exclusive_stores(data, use_lakefs)
+    values = template_values(sets, values_files)
+    config = configuration(config_path)
+    graph = checked_graph(CompileRequest(paths=paths, values=values, name=graph_name,
+                                         config=config), console)
+    if graph is None:
+        return int(ExitCode.FINDINGS)
+    try:
+        check_reprocess(graph, reprocess)
+    except CompileError as exc:
+        raise UsageError(str(exc), "--reprocess") from None
+    jobs = job_documents(graph, config)
+    store: Any
+    if use_lakefs:
+        store = lakefs_client(config, "--lakefs: ")
+    else:
+        from compiler.store.directory import DirectoryStore
+
+        root = data_root(data)
+        names = {job.output_repo: job.pipeline for job in jobs}
+        for job in jobs:
+            for leaf in job.leaves:
+                names.setdefault(leaf.lakefs_repo, leaf.repo)
+        store = DirectoryStore(root, names)
+    plans = plan_graph(jobs, store, reprocess)
+    if fmt == "json":
+        console.print(json.dumps({"pipelines": [p.as_json(verbose) for p in plans]}, indent=1))
+    else:
+        console.out.write(render(plans, verbose))
+    return int(ExitCode.CLEAN)

@@ -296,7 +296,7 @@ class LakeFS:
         return response
 
     def listing(self, repo: str, commit: str) -> Iterator[str]:
-        """The paths of a commit (`compiler.pins.PinResolver`)."""
+        """The paths of a commit (`compiler.commands.pins.PinResolver`)."""
         return (o.path for o in self.objects(repo, commit))
 
     def read(self, repo: str, ref: str, path: str) -> bytes:

@@ -16,8 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from compiler.cli import cli
-from compiler.lakefs.client import KEY_VARIABLES, SECRET_VARIABLES, LakeFS, RetryPolicy
-from compiler.provenance import (
+from compiler.commands.provenance import (
     LakeFSURLError,
     parse_lakefs_url,
     render_json,
@@ -26,6 +25,7 @@ from compiler.provenance import (
     trace_lineage,
     unfold,
 )
+from compiler.lakefs.client import KEY_VARIABLES, SECRET_VARIABLES, LakeFS, RetryPolicy
 from compiler.store import Commit, NotFound
 from tests.conftest import ROOT
 

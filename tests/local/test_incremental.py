@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from compiler.commands.compile import CompileRequest, load_graph
 from compiler.commands.plan import job_documents, plan_graph
-from compiler.compile import CompileRequest, load_graph
 from compiler.config import Config
 from compiler.local.session import LOCAL_NAMESPACE, directory_store
 from compiler.spec.values_input import template_values
@@ -168,7 +168,7 @@ def test_reprocess_forces_a_pipeline_or_named_datums(seed):
 
 
 def _compiled(vals: dict, reprocess: str) -> list[dict]:
-    from compiler.compile import compile_specs
+    from compiler.commands.compile import compile_specs
 
     compiled = compile_specs(CompileRequest(paths=(PIPELINES,), values=vals, config=Config(),
                                             reprocess=reprocess))
@@ -181,7 +181,7 @@ def _datum_id(store: Store, repo: str, index: int) -> str:
 
 
 def _file_provenance(store: Store, repo: str, path: str) -> dict:
-    from compiler.provenance import file_provenance
+    from compiler.commands.provenance import file_provenance
 
     found = file_provenance(store, repo, "main", path)
     return {"run": found.run, "inputs": [(i.name, i.path) for i in found.inputs]}

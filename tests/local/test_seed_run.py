@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.compile import CompileRequest, compile_specs
+from compiler.commands.compile import CompileRequest, compile_specs
 from compiler.config import Config
 from compiler.local.progress import Progress, jobs_of
 from compiler.local.runners import HostRunner, RunnerError

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from compiler.compile import CompileRequest, compile_specs
+from compiler.commands.compile import CompileRequest, compile_specs
 from compiler.local.workflow import Unsupported, load_program, parse_depends, substitute
 from tests.conftest import ROOT
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler import contract
-from compiler.compile import CompileRequest, compile_specs
+from compiler.commands.compile import CompileRequest, compile_specs
 from compiler.config import Config
 from compiler.lakefs.client import LakeFS, RetryPolicy
 from compiler.runtime import verbs

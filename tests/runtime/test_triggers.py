@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from compiler import contract
-from compiler.compile import CompileRequest, compile_specs
+from compiler.commands.compile import CompileRequest, compile_specs
 from compiler.config import Config
 from compiler.contract import run_name
 from compiler.runtime import verbs

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from compiler import contract
-from compiler.compile import CompileRequest, compile_specs
+from compiler.commands.compile import CompileRequest, compile_specs
 from compiler.runtime import worker
 from compiler.runtime.job import JobError
 from tests.conftest import sleeping

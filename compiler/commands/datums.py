@@ -1,4 +1,5 @@
-"""`dsc datums`: one pipeline's datums over a listing file or a local directory, before any run.
+"""`dsc datums`: one pipeline's datums over a listing file, a data directory or a lakeFS, before
+any run, as a table or JSON.
 
 The listing adapters here are the only I/O; planning itself is `compiler.datums.plan`.
 """
@@ -12,11 +13,13 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from compiler.commands.console import Console, isatty
+from compiler.commands.errors import CouldNotRun, UsageError
 from compiler.datums.glob import GlobError, compile_glob, template_references
-from compiler.datums.plan import Datum, plan_datums, sources
-from compiler.diagnostics import Diagnostic, Finding, LintResult, Severity
+from compiler.datums.plan import Datum, plan_datums, sources, spell
+from compiler.diagnostics import Diagnostic, ExitCode, Finding, LintResult, Severity
 from compiler.spec.datum_input import datum_input
 from compiler.spec.lint import load_specs, locate
 from compiler.spec.model import PfsInput, Pipeline
@@ -25,6 +28,108 @@ from compiler.spec.model import PfsInput, Pipeline
 # the refusal shown as a warning. Anything else `unsupported` inside an input (git inputs,
 # 2.12 `reference` inputs, placeholders) leaves nothing well-defined to preview.
 _PREVIEWABLE_UNSUPPORTED = re.compile(r"(^|/)input/.*/(s3|trigger)$|^(?!(/\d+)?/input/)")
+
+
+
+def datums(paths: tuple[Path, ...], *, pipeline: str | None, from_dir: Path | None,
+           listing_file: Path | None, from_lakefs: bool, config_path: Path | None,
+           fmt: str | None, count_only: bool, dialect: str | None, sets: tuple[str, ...],
+           values_files: tuple[Path, ...], console: Console) -> int:
+    """The datums on stdout (what read where, and the spec's findings, on stderr); the exit
+    code."""
+    from compiler.commands.sources import configuration, lakefs_client, template_values
+    from compiler.store import LakeFSError
+
+    if sum((from_dir is not None, listing_file is not None, from_lakefs)) != 1:
+        raise UsageError("give the data as exactly one of --data DIR, --listing FILE or "
+                         "--lakefs")
+    values = template_values(sets, values_files)
+    source: DataDir | LakeFSData | dict[str, list[str]]
+    if from_lakefs:
+        config = configuration(config_path)
+        source = LakeFSData(lakefs_client(config, "--lakefs: "), config.lakefs_repo,
+                            config.default_branch)
+    elif listing_file is not None:
+        try:
+            source = read_listing(listing_file)
+        except ListingError as exc:
+            raise UsageError(str(exc), "--listing") from None
+        except OSError as exc:
+            raise CouldNotRun(f"cannot read the listing: {exc}") from None
+    else:
+        assert from_dir is not None
+        source = DataDir(from_dir)
+    try:
+        preview = preview_datums(paths, source, pipeline=pipeline, dialect=dialect,
+                                 values=values)
+    except LakeFSError as exc:
+        raise CouldNotRun.store("--lakefs: ", exc) from None
+    except SelectionError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise CouldNotRun(f"cannot read the data directory: {exc}") from None
+    result = preview.result
+    console.diagnostics(result)
+    code = result.exit_code()
+    if code or preview.pipeline is None:
+        if result.diagnostics:
+            console.refused(result)
+        return int(code)
+    if isinstance(source, LakeFSData):
+        for repo, name, branch, commit in source.read:
+            console.say(f"dsc: repo `{repo}`: lakeFS {name}@{branch} at {commit}")
+    for repo in preview.empty_repos:
+        where = (f"{from_dir}/{repo}/" if from_dir is not None else f"{listing_file}"
+                 if listing_file is not None else "lakeFS (no such repository or branch)")
+        console.say(f"dsc: warning: repo `{repo}` is not in {where}; read as an empty repo")
+    if count_only:
+        console.print(str(sum(1 for _ in preview.datums)))
+        return int(ExitCode.CLEAN)
+    fmt = fmt or ("table" if isatty(console.out) else "json")
+    shown = render_datums(preview.datums, fmt, console.out, dialect=preview.dialect)
+    if fmt == "table":
+        console.say(f"{shown} datum{'' if shown == 1 else 's'} for pipeline "
+                    f"`{preview.pipeline.name}`")
+    return int(ExitCode.CLEAN)
+
+
+DATUM_FORMATS = ("table", "json")
+SHORT_ID = 12
+
+
+def render_datums(datums: Iterable[Datum], fmt: str, out: TextIO, *, dialect: str) -> int:
+    """Write datums as they come (a million of them never sit in memory); return how many.
+
+    json: `[{"id", "inputs": [{"name", "repo", "path"}]}, ...]`. table: number, the first 12
+    hex digits of the ID, then `name:path` for each path of the datum.
+    """
+    count = 0
+    if fmt == "json":
+        # Each source's name and repo are encoded once; a datum costs its ID and its paths.
+        heads: dict[int, str] = {}
+        encode = json.JSONEncoder(ensure_ascii=False).encode
+        out.write("[")
+        for datum in datums:
+            items = []
+            for m in datum.matches:
+                head = heads.get(id(m.source))
+                if head is None:
+                    head = heads[id(m.source)] = (
+                        f'{{"name": {encode(m.source.name)}, "repo": {encode(m.source.repo)}, '
+                        '"path": ')
+                items.append(head + encode(spell(m.path, dialect)) + "}")
+            out.write(",\n  " if count else "\n  ")
+            out.write(f'{{"id": "{datum.id}", "inputs": [{", ".join(items)}]}}')
+            count += 1
+        out.write("\n]\n" if count else "]\n")
+        return count
+    for datum in datums:
+        count += 1
+        if count == 1:
+            out.write(f"{'#':>5}  {'ID':<{SHORT_ID}}  INPUTS\n")
+        paths = "  ".join(f"{m.source.name}:{spell(m.path, dialect)}" for m in datum.matches)
+        out.write(f"{count:>5}  {datum.id[:SHORT_ID]}  {paths}\n")
+    return count
 
 
 class ListingError(ValueError):

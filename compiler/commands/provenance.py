@@ -1,4 +1,5 @@
-"""`dsc provenance`: the lineage of a lakeFS commit, traced through dsc's commit metadata.
+"""`dsc provenance` and `dsc log`: the lineage of a lakeFS commit, traced through dsc's commit
+metadata, and a ref's history.
 
 Every output commit dsc makes names the commit each of its inputs was read at
 (`dsc.input.<input> = <repo>@<commit id>`, DESIGN.md §5); a commit without `dsc.pipeline` was
@@ -15,8 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
+from pathlib import Path
 from typing import Any, Protocol
 
+from compiler.commands.console import Console
+from compiler.commands.errors import CouldNotRun, UsageError
 from compiler.contract import (
     ARGO_LINK_KEY,
     DATUMS_KEY,
@@ -25,6 +29,7 @@ from compiler.contract import (
     PIPELINE_KEY,
     WORKFLOW_KEY,
 )
+from compiler.diagnostics import ExitCode
 from compiler.spec.names import LAKEFS_REPO, lakefs_repo_name
 from compiler.store import Commit, NotFound
 
@@ -594,3 +599,83 @@ def render_file(found: FileProvenance, fmt: str) -> str:
              "  inputs:"]
     lines += [f"    {i.name}: {i.repo}@{i.commit[:SHORT]}:{i.path}" for i in found.inputs]
     return "".join(line + "\n" for line in lines)
+
+
+# --------------------------------------------------------------------------------------------
+# The commands
+
+
+def provenance(url: str, *, fmt: str, depth: int | None, config_path: Path | None,
+               data: Path | None, console: Console) -> int:
+    """`dsc provenance`: the lineage (or a file's provenance) on stdout, metadata problems on
+    stderr; the exit code."""
+    from compiler.store import LakeFSError
+
+    url, path = split_object_url(url)
+    reader, repo, ref, names = _commit_reader(url, data, config_path)
+    if path:
+        if fmt == "mermaid":
+            raise UsageError("a file's provenance is `tree` (text) or `json`", "'-o'")
+        try:
+            console.out.write(render_file(file_provenance(reader, repo, ref, path),
+                                          "json" if fmt == "json" else "text"))
+        except FileNotTraced as exc:
+            raise CouldNotRun(str(exc)) from None
+        except NotFound as exc:
+            raise CouldNotRun(f"{url}: no such repository or ref ({exc})"
+                              f"{names.hint(repo, ref)}") from None
+        except LakeFSError as exc:
+            raise CouldNotRun.store(f"{url}: ", exc) from None
+        return int(ExitCode.CLEAN)
+    try:
+        tree = unfold(trace_lineage(reader, repo, ref, depth))
+    except NotFound as exc:
+        raise CouldNotRun(f"{url}: no such repository or ref ({exc}){names.hint(repo, ref)}") \
+            from None
+    except LakeFSError as exc:
+        raise CouldNotRun.store(f"{url}: ", exc) from None
+    console.out.write(render(tree, fmt))
+    for problem in tree.problems:
+        console.say(f"dsc: error: {problem}")
+    return int(ExitCode.FINDINGS if tree.problems else ExitCode.CLEAN)
+
+
+def log(url: str, *, limit: int | None, fmt: str, config_path: Path | None,
+        data: Path | None, console: Console) -> int:
+    """`dsc log`: the commits of lakefs://REPO/REF on stdout; the exit code."""
+    from compiler.store import LakeFSError
+
+    reader, repo, ref, names = _commit_reader(url, data, config_path)
+    try:
+        commits = history(reader, repo, ref, limit)
+    except NotFound as exc:
+        raise CouldNotRun(f"{url}: no such repository or ref ({exc}){names.hint(repo, ref)}") \
+            from None
+    except LakeFSError as exc:
+        raise CouldNotRun.store(f"{url}: ", exc) from None
+    console.out.write(render_log(commits, fmt))
+    return int(ExitCode.CLEAN)
+
+
+def _commit_reader(url: str, data: Path | None, config_path: Path | None
+                   ) -> tuple[Any, str, str, RepoNames]:
+    """Where `dsc provenance` and `dsc log` read commits (the data directory, else lakeFS),
+    the repository and ref `url` names, and how names map."""
+    from compiler.commands.sources import configuration, lakefs_client
+
+    reader: Any = None
+    if data is not None:
+        from compiler.store.directory import DirectoryStore
+
+        reader = DirectoryStore(data)
+        names = RepoNames.in_directory(reader)
+    else:
+        config = configuration(config_path)
+        names = RepoNames(config.lakefs_repo)
+    try:
+        repo, ref = parse_lakefs_url(url, names)
+    except LakeFSURLError as exc:
+        raise UsageError(str(exc), "'lakefs://REPO/REF'") from None
+    if reader is None:
+        reader = lakefs_client(config)
+    return reader, repo, ref, names

@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compiler.commands.console import Console
+from compiler.commands.errors import CouldNotRun, UsageError
 from compiler.config import Config
-from compiler.diagnostics import Diagnostic, Finding, LintResult, Severity
+from compiler.diagnostics import Diagnostic, ExitCode, Finding, LintResult, Severity
 from compiler.spec.lint import load_specs, locate
 from compiler.spec.model import Pipeline
 
 if TYPE_CHECKING:
     from compiler.argo.graph import Graph
-    from compiler.pins import PinResolver
+    from compiler.commands.pins import PinResolver
     from compiler.spec.loader import Document
 
 
@@ -101,12 +103,12 @@ def _load_graph(request: CompileRequest
 
 def compile_specs(request: CompileRequest, resolver: PinResolver | None = None) -> Compiled:
     """Check the specs as `dsc lint` does and, unless that finds errors, build the manifests.
-    With `request.pin`, `resolver` pins the source inputs (compiler.pins)."""
+    With `request.pin`, `resolver` pins the source inputs (compiler.commands.pins)."""
     result, graph, documents = _load_graph(request)
     if graph is None:
         return Compiled(result)
     from compiler.argo.build import CompileError, ReprocessError, build
-    from compiler.pins import PinError, resolve_pins
+    from compiler.commands.pins import PinError, resolve_pins
 
     config = request.config
     try:
@@ -138,3 +140,77 @@ REPROCESS_CODE = "reprocess"  # the diagnostic of a --reprocess naming what is n
 
 def _unlocated(message: str) -> Diagnostic:
     return Diagnostic("<specs>", 0, 0, Severity.ERROR, "compile", message)
+
+
+def checked_graph(request: CompileRequest, console: Console) -> Graph | None:
+    """The graph of the specs, with their findings on stderr; None when they hold errors
+    (after the summary line: the command exits 1)."""
+    result, graph = load_graph(request)
+    console.diagnostics(result)
+    if graph is None:
+        console.refused(result)
+    return graph
+
+
+def compiled_or_refused(request: CompileRequest, console: Console,
+                        resolver: PinResolver | None = None) -> list[dict[str, Any]] | int:
+    """The manifests, with the specs' findings on stderr; or the exit code when they hold
+    errors: 1, or 2 when what was wrong is a --reprocess option."""
+    compiled = compile_specs(request, resolver)
+    console.diagnostics(compiled.result)
+    if compiled.documents is not None:
+        return compiled.documents
+    console.refused(compiled.result)
+    if any(d.code == REPROCESS_CODE for d in compiled.result.diagnostics):
+        return int(ExitCode.USAGE)
+    return int(ExitCode.FINDINGS)
+
+
+def compile_command(paths: tuple[Path, ...], *, graph_name: str | None, fmt: str,
+                    output_dir: Path | None, generate_name: bool, config_path: Path | None,
+                    pin: bool, trigger: bool, runtime_image: str | None,
+                    lakefs_secret: str | None, default_branch: str | None,
+                    namespace: str | None, reprocess: str, sets: tuple[str, ...],
+                    values_files: tuple[Path, ...], console: Console) -> int:
+    """`dsc compile`: the manifests on stdout (or one file per object in `output_dir`);
+    the exit code."""
+    from compiler.commands.sources import configuration, lakefs_client, template_values
+    from compiler.store import LakeFSError
+
+    if pin and trigger:
+        raise UsageError("--pin fixes a run's inputs and --trigger runs the graph on every new "
+                         "commit; use one of them")
+    values = template_values(sets, values_files)
+    config = configuration(config_path, {("runtime_image",): runtime_image,
+                                         ("lakefs", "secret"): lakefs_secret,
+                                         ("default_branch",): default_branch,
+                                         ("namespace",): namespace})
+    request = CompileRequest(paths=paths, values=values, name=graph_name,
+                             generate_name=generate_name, config=config, pin=pin,
+                             trigger=trigger, reprocess=reprocess)
+    try:
+        documents = compiled_or_refused(
+            request, console, lakefs_client(config, "--pin: ") if pin else None)
+    except LakeFSError as exc:
+        raise CouldNotRun.store("--pin: ", exc) from None
+    if isinstance(documents, int):
+        return documents
+    compiled = Compiled(LintResult(), documents)
+    if output_dir is None:
+        console.out.write(compiled.text(fmt))
+        return int(ExitCode.CLEAN)
+    from compiler.commands.output_dir import write_files
+
+    try:
+        done = write_files(output_dir, compiled.files(fmt))
+    except OSError as exc:
+        raise CouldNotRun(f"cannot write the manifests: {exc}") from None
+    console.say(f"wrote {len(done.written)} files to {output_dir}")
+    if done.removed:
+        console.say(f"removed {len(done.removed)} file{'' if len(done.removed) == 1 else 's'} "
+                    f"an earlier compile wrote there: {', '.join(done.removed)}")
+    for name in done.kept:
+        console.say(f"dsc: warning: {output_dir / name}: an earlier compile wrote it and it has "
+                    f"changed since, so it stays; remove it before `kubectl apply -f "
+                    f"{output_dir}`")
+    return int(ExitCode.CLEAN)
