@@ -12,15 +12,16 @@ import click
 from compiler import __version__
 from compiler.cli_options import (
     Aliased,
+    commits_from,
     config_option,
     guard,
     lakefs_option,
     name_option,
-    options,
     reprocess_option,
     spec_paths,
     template_options,
     traceback_option,
+    trigger_options,
 )
 
 
@@ -295,18 +296,8 @@ def triggers() -> None:
     """
 
 
-_trigger_options = options(
-    spec_paths,
-    click.option("--name", "graph_name", metavar="NAME",
-                 help="The graph's name, as given to `dsc compile`."),
-    config_option(),
-    click.option("--namespace", metavar="NS",
-                 help="The namespace of the EventSource [config namespace; env DSC_NAMESPACE]."),
-    template_options)
-
-
 @triggers.command("action")
-@_trigger_options
+@trigger_options
 @click.option("--output-dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
               help="Write DIR/<repository>/_lakefs_actions/dsc-<graph>.yaml instead of "
               "printing them.")
@@ -329,7 +320,7 @@ def triggers_action(**options: Any) -> int:
 
 
 @triggers.command("install")
-@_trigger_options
+@trigger_options
 @guard
 def triggers_install(**options: Any) -> int:
     """Commit the action file to every branch the graph reads, through the lakeFS API.
@@ -356,17 +347,14 @@ def runtime(**options: Any) -> int:
     the manifests give them:
 
     \b
-      open --job JSON [--pins R@C,...] [--expect-datums N --plan-digest HEX] [--cron-tick REPO]
-           [--trigger-repo R --trigger-branch B --trigger-commit C] [--reprocess SPEC]
-           pin the inputs, open the job branch, plan and sort the datums, store the plan
-      prepare      a worker pod's init container: the FIFOs and loop on /pfs (DSC_PFS)
-      work --pipeline P --repo R --job-branch B --worker I
-                   stage, run and publish this worker's share of the datums
-      commit --job JSON --job-branch B
-                   check the outputs, commit them with provenance, merge
-      abort --graph G --status S [--output PIPELINE=REPO]... [--keep-branches]
-                   the exit handler: drop (or keep) a failed run's job branches
-      reconcile --sources JSON   list the runs lakeFS webhooks missed
+      open --job JSON [--pins R@C,...] [--expect-datums N --plan-digest HEX] [--cron-tick R]
+        [--trigger-repo R --trigger-branch B --trigger-commit C] [--reprocess SPEC]: pin the
+        inputs, open the job branch, plan and sort the datums
+      prepare: a worker pod's init container (the FIFOs and loop on /pfs, or DSC_PFS)
+      work --pipeline P --repo R --job-branch B --worker I: this worker's datums
+      commit --job JSON --job-branch B: commit the outputs with provenance, merge
+      abort --graph G --status S [--output P=REPO]... [--keep-branches]: the exit handler
+      reconcile --sources JSON: list the runs lakeFS webhooks missed
 
     They read the lakeFS endpoint and keys from LAKEFS_ENDPOINT, LAKEFS_ACCESS_KEY_ID and
     LAKEFS_SECRET_ACCESS_KEY (set from a Kubernetes Secret), and the run from DSC_RUN and
@@ -390,13 +378,7 @@ def runtime(**options: Any) -> int:
               "mermaid: a flowchart, one node per commit.")
 @click.option("--depth", type=click.IntRange(min=0), metavar="N",
               help="Read inputs at most N steps up from the commit [default: all].")
-@click.option("--config", "config_path", metavar="FILE",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The dsc configuration, for lakefs.endpoint [default: ./dsc.yaml when "
-              "present].")
-@click.option("--data", "data", metavar="DIR",
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Read the commits of a `dsc run --data DIR` instead of lakeFS.")
+@commits_from
 @guard
 def provenance(**options: Any) -> int:
     """Show where a lakeFS commit came from: the commits the inputs of the pipeline that
@@ -431,13 +413,7 @@ def provenance(**options: Any) -> int:
               show_default=True,
               help="text: short ID, date (UTC), what made the commit, one line each; json: a "
               "list with full IDs, parents, message and provenance.")
-@click.option("--config", "config_path", metavar="FILE",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The dsc configuration, for lakefs.endpoint [default: ./dsc.yaml when "
-              "present].")
-@click.option("--data", "data", metavar="DIR",
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Read the commits of a `dsc run --data DIR` instead of lakeFS.")
+@commits_from
 @guard
 def log_command(**options: Any) -> int:
     """List the commits of lakefs://REPO/REF, newest first: its first-parent chain, so on an

@@ -125,3 +125,21 @@ reprocess_option = click.option(
     help="Process again what incremental processing would skip: `*` (everything), a pipeline, "
     "or `PIPELINE:DATUM` (a datum ID or its start, as `dsc plan -v` shows it); "
     "comma-separated. The run's `reprocess` parameter.")
+
+
+trigger_options = options(  # dsc triggers action, dsc triggers install
+    spec_paths,
+    click.option("--name", "graph_name", metavar="NAME",
+                 help="The graph's name, as given to `dsc compile`."),
+    config_option(),
+    click.option("--namespace", metavar="NS",
+                 help="The namespace of the EventSource [config namespace; env DSC_NAMESPACE]."),
+    template_options)
+
+
+commits_from = options(  # dsc provenance, dsc log
+    config_option("The dsc configuration, for lakefs.endpoint [default: ./dsc.yaml when "
+                  "present]."),
+    click.option("--data", "data", metavar="DIR",
+                 type=click.Path(exists=True, file_okay=False, path_type=Path),
+                 help="Read the commits of a `dsc run --data DIR` instead of lakeFS."))
