@@ -15,7 +15,7 @@
    run Workflow document under 256 KiB, as YAML and as JSON. A revision without `compiler.pins`
    reports the case as "not available".
 
-Every measured command is started by the tiny fork/exec/wait4 wrapper of `procstat.py`, so the
+Every measured command is started by the tiny fork/exec/wait4 wrapper of `harness.py`, so the
 wall time and peak RSS are the command's own. "Cold" means a fresh process; the page cache is
 warm (untimed warm-up runs come first; dropping caches needs root). The pinned case runs this
 same file in a child mode (`--child pinned ...`) that builds the fake listing, compiles
@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstat import (
+from harness import (
     REPO,
     MeasurementError,
     ProcessStats,

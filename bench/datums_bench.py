@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstat import (
+from harness import (
     REPO,
     MeasurementError,
     cpu_model,

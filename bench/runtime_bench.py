@@ -11,7 +11,7 @@ stand-in and print a Markdown report.
    Target: `open` lists, plans and stores the plan in at most 10 s.
 
 Every verb runs as the real CLI (`python -m compiler runtime <verb> ...`) in a fresh process,
-started by the fork/exec/wait4 wrapper of `procstat.py`, so its wall time and peak RSS are its
+started by the fork/exec/wait4 wrapper of `harness.py`, so its wall time and peak RSS are its
 own. The times judged are what the verb itself logs ("... in X s": from the verb's start, after
 the interpreter, the imports and the lakeFS client are up, to its end), so the ~0.5 s import of
 lakefs-sdk does not blur the comparisons; the process walls are reported beside them.
@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstat import (
+from harness import (
     REPO,
     MeasurementError,
     ProcessStats,

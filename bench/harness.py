@@ -1,8 +1,9 @@
-"""What the benchmarks share: run a command in a fresh process and read its own wall time,
-exit code, peak RSS and CPU time; medians of repeated runs; format the figures as Markdown.
+"""The benchmarks' shared harness: run a command in a fresh process and read its own wall
+time, exit code, peak RSS and CPU time; medians of repeated runs; format the figures as
+Markdown.
 
-Standard library only; the scripts beside it import it as `procstat` (a script's directory
-is first on `sys.path`).
+Standard library only; the scripts beside it import it as `harness` (`python bench/x.py`
+puts a script's directory first on `sys.path`).
 """
 
 from __future__ import annotations
