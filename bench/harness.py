@@ -8,11 +8,18 @@ puts a script's directory first on `sys.path`).
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import os
+import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,3 +178,220 @@ def cpu_model() -> str:
     except OSError:
         pass
     return "?"
+
+
+# --------------------------------------------------------------------------------------------
+# A benchmark's run: progress, its temporary directory, the report
+
+
+def prog() -> str:
+    """The running script's name (`lint_bench`): what it prints on stderr starts with it."""
+    return Path(sys.argv[0]).stem
+
+
+def progress(message: str) -> None:
+    print(f"{prog()}: {message}", file=sys.stderr, flush=True)
+
+
+def missing_executables(*paths: str) -> bool:
+    """Whether one of `paths` is not an executable (each such one is reported on stderr)."""
+    missing = [p for p in paths if not os.access(p, os.X_OK)]
+    for path in missing:
+        print(f"{prog()}: error: {path} is missing or not executable", file=sys.stderr)
+    return bool(missing)
+
+
+def run_report(args: argparse.Namespace, prefix: str, body: Callable[[Path], str], *,
+               also: list[Path] | None = None, timed: bool = False) -> int:
+    """Run `body` in a new temporary directory and print the Markdown report it returns (and
+    write it to `args.output` when given); the exit status of a benchmark.
+
+    The directory, and those `body` adds to `also`, are removed at the end unless
+    `args.keep`. The status is 0 whether or not a target is met, 2 when a measurement could
+    not be made (`body` raised MeasurementError). `timed`: say how long it all took.
+    """
+    also = [] if also is None else also
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    started = time.perf_counter()
+    try:
+        text = body(work)
+    except MeasurementError as exc:
+        print(f"{prog()}: measurement error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.keep:
+            progress(f"kept the work directory {work}" + "".join(f" and {p}" for p in also))
+        else:
+            for path in (work, *also):
+                shutil.rmtree(path, ignore_errors=True)
+    if timed:
+        progress(f"done in {time.perf_counter() - started:.0f} s")
+    print(text, end="")
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    return 0
+
+
+def cached_env(work: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """`base` (default: this environment) with bytecode read from and written to a cache in
+    `work`, as a pip-installed dsc reads its .pyc, whatever PYTHONDONTWRITEBYTECODE says."""
+    env = {k: v for k, v in (os.environ if base is None else base).items()
+           if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# Bytecode modes (the benchmarks that measure whole processes both ways)
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """How the measured interpreters find bytecode."""
+
+    key: str
+    title: str
+    env: dict[str, str]
+    cwd: Path = REPO  # the commands run from here: the repository, or an exported revision
+
+
+def modes(choice: str, work: Path, others: str, source: Path | None = None) -> list[Mode]:
+    """The bytecode modes `choice` names (`both`, `cached`, `as-is`). `others` names the
+    site-packages measured beside dsc; with `source` (an exported revision), it is first on
+    PYTHONPATH, so its `compiler` package shadows the editable install's, and the commands
+    run from it."""
+    base = dict(os.environ)
+    if source is not None:
+        base["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(source), os.environ.get("PYTHONPATH")) if p)
+    cwd = source or REPO
+    cached = Mode("cached", "bytecode cached (as in a pip-installed dsc; .pyc kept in the "
+                  "temporary directory via PYTHONPYCACHEPREFIX)", cached_env(work, base), cwd)
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        as_is_title = ("environment as given: PYTHONDONTWRITEBYTECODE is set, so the "
+                       "editable-installed dsc compiles its own modules from source on every "
+                       f"start ({others} and the other site-packages have pip-compiled .pyc)")
+    else:
+        as_is_title = "environment as given (.pyc written next to the sources as usual)"
+    as_is = Mode("as-is", as_is_title, base, cwd)
+    return {"both": [cached, as_is], "cached": [cached], "as-is": [as_is]}[choice]
+
+
+def measure(argv: Sequence[str], work: Path, tag: str, mode: Mode,
+            ok_codes: Sequence[int] = (0,)) -> ProcessStats:
+    """Run argv once from a fresh wrapper, in `mode`; stdout/stderr land in
+    work/<tag>.out/.err. An exit code not in `ok_codes` is a MeasurementError."""
+    out, err = work / f"{tag}.out", work / f"{tag}.err"
+    what = shlex.join([Path(argv[0]).name, *argv[1:3]]) + " ..."
+    sample = run_measured(argv, out, err, cwd=mode.cwd, env=mode.env, what=what)
+    if sample.exit_code not in ok_codes:
+        detail = err.read_text(errors="replace").strip()[-600:]
+        expected = "" if tuple(ok_codes) == (0,) else f" (expected {sorted(ok_codes)})"
+        raise MeasurementError(f"{what} exited {sample.exit_code}{expected}: {detail}")
+    return sample
+
+
+# --------------------------------------------------------------------------------------------
+# What was measured: the machine, the dsc sources
+
+
+def load_average() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _git(*args: str) -> str:
+    """What git prints, run on the repository ("" when it fails)."""
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
+                          check=False).stdout
+
+
+def dsc_source(paths: Sequence[str], rev: str | None = None) -> str:
+    """Which dsc the figures are of: the checkout's commit and its uncommitted changes under
+    `paths`, or, with `rev`, the revision whose `paths` the benchmark exported (`export`)."""
+    if rev is not None:
+        commit = tool_output(["git", "-C", str(REPO), "rev-parse", "--short", rev])
+        return (f"git {commit} (`--rev {rev}`: {', '.join(paths)} exported with `git "
+                "archive`, first on PYTHONPATH; the working tree is not used)")
+    head = _git("rev-parse", "--short", "HEAD").strip()
+    changed = ", ".join(line[3:] for line in _git("status", "--porcelain", "--",
+                                                  *paths).splitlines())
+    return f"git {head or '?'}" + (f" + uncommitted changes in {changed}" if changed else "")
+
+
+def machine_facts(python: str, *, paths: Sequence[str], dsc: str | None = None,
+                  rev: str | None = None, packages: Sequence[str] = (),
+                  extra: Sequence[list[str]] = (), bytecode: bool = False) -> list[list[str]]:
+    """The report's first rows (fact, value): CPUs, OS, load, the venv's Python, dsc's
+    version (`dsc`, its console script) and source (`dsc_source`), the versions of
+    `packages` in the venv, `extra`, and with `bytecode` PYTHONDONTWRITEBYTECODE."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    rows = [["CPUs", f"{os.cpu_count()} (usable: {usable}); {cpu_model()}"],
+            ["OS", platform.platform()],
+            ["load average at start", load_average()],
+            ["python (venv)", tool_output([python, "--version"])]]
+    if dsc is not None:
+        rows.append(["dsc", tool_output([dsc, "--version"])])
+    rows.append(["dsc source", dsc_source(paths, rev)])
+    if packages:
+        versions = tool_output([python, "-c", "import sys; from importlib.metadata import "
+                                "version; print(*(version(p) for p in sys.argv[1:]))",
+                                *packages])
+        rows.append([" / ".join(packages), " / ".join(versions.split())])
+    rows += extra
+    if bytecode:
+        rows.append(["PYTHONDONTWRITEBYTECODE",
+                     os.environ.get("PYTHONDONTWRITEBYTECODE", "(unset)")])
+    return rows
+
+
+def source_digest(root: Path, dirs: Sequence[str] = ("compiler",)) -> str:
+    """A digest of the Python sources under root/<dirs> (what the benchmark runs), to notice
+    them changing while it runs."""
+    digest = hashlib.sha256()
+    for path in sorted(p for d in dirs for p in (root / d).rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def export(rev: str, work: Path, paths: Sequence[str]) -> Path:
+    """`paths` of git revision `rev`, extracted into work/src (for `--rev`)."""
+    target = work / "src"
+    target.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", rev, "--",
+                              *paths], capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise MeasurementError(f"git archive {rev} failed: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def report_head(title: str, facts: list[list[str]], *, changed: bool = False,
+                watched: Sequence[str] = ("compiler",)) -> list[str]:
+    """A report's title, its facts (with the load at the end, and whether the sources under
+    `watched` changed during the run) and the command that made it."""
+    facts = [*facts, ["load average at end", load_average()]]
+    if changed:
+        facts.append(["dsc source changed during the run", "**yes: the figures may mix two "
+                      f"versions of {' or '.join(f'{d}/' for d in watched)}**"])
+    command = shlex.join([rel(sys.executable), rel(sys.argv[0]), *sys.argv[1:]])
+    return [f"# {title}", "", *table(["fact", "value"], facts), "", f"Command: `{command}`",
+            ""]
+
+
+def trim_profile(text: str) -> str:
+    """pstats output from its column header on, blank lines left out, with the paths
+    shortened: relative to the repository, the working directory, the standard library and
+    the interpreter's lib/ directories."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+    prefixes = sorted({f"{p}/" for p in (REPO, os.getcwd(), os.path.dirname(os.__file__),
+                                         Path(sys.prefix) / "lib",
+                                         Path(sys.base_prefix) / "lib")},
+                      key=len, reverse=True)
+    out = []
+    for line in lines[start:]:
+        for prefix in prefixes:
+            line = line.replace(prefix, "")
+        if line.strip():
+            out.append(line.rstrip())
+    return "\n".join(out)
