@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import platform
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -395,3 +399,71 @@ def trim_profile(text: str) -> str:
         if line.strip():
             out.append(line.rstrip())
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Scripts that run the checkout's code in their own process: set-ups serving the lakeFS
+# stand-in (`tests/lakefs_standin`), process trees
+
+
+def use_checkout() -> None:
+    """Put the repository first on sys.path: `compiler` and `tests` (the stand-in, the
+    runtime test harness) of this checkout."""
+    sys.path.insert(0, str(REPO))
+
+
+def stop_event() -> threading.Event:
+    """An event that SIGTERM and SIGINT set: a server's cue to stop."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
+
+
+def tree_files(n: int) -> dict[str, bytes]:
+    """n small files, 1,000 a directory (`000/000000.txt`, ...), each holding its number."""
+    return {f"{i // 1000:03d}/{i:06d}.txt": b"%d\n" % i for i in range(n)}
+
+
+def changed_files(n: int, changed: float) -> dict[str, bytes]:
+    """The fraction `changed` of the `tree_files(n)` (every k-th), with a new content."""
+    step = max(1, round(1 / changed))
+    return {f"{i // 1000:03d}/{i:06d}.txt": b"changed %d\n" % i for i in range(0, n, step)}
+
+
+def seed_previous_job(standin: Any, pipeline: str, code: str,
+                      plan: list[dict[str, Any]]) -> None:
+    """Commit to `pipeline`'s output repo the datum index a previous job (`uid-previous` of
+    run `previous`, the pipeline's code `code`) left: every datum of `plan` (what the
+    runtime's `_plan` returns) processed, with one output file."""
+    from compiler import contract
+    from compiler.runtime.incremental import keys_text
+
+    files = {}
+    for i in range(0, len(plan), contract.INDEX_CHUNK):
+        chunk = [{"id": e["id"], "hash": e["h"], "state": "processed", "job": "uid-previous",
+                  "m": [[m[0], m[1]] for m in e["m"]],
+                  "files": {e["m"][0][1].lstrip("/") + ".out": {"size": 2,
+                                                               "checksum": "0" * 32}}}
+                 for e in plan[i:i + contract.INDEX_CHUNK]]
+        files[contract.index_path(i)] = json.dumps(chunk).encode()
+        files[contract.index_keys_path(i)] = keys_text(chunk)
+    files[contract.INDEX_JOBS] = json.dumps({"uid-previous": {
+        "run": "previous", "pipeline": pipeline, "code": code, "inputs": []}}).encode()
+    standin.seed(pipeline, files, message="the previous job",
+                 metadata={contract.PIPELINE_KEY: pipeline, contract.CODE_KEY: code})
+
+
+def processes() -> dict[int, tuple[int, int]]:
+    """Every process now, from /proc (Linux): pid -> (parent pid, resident pages)."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(entry)] = (int(fields[1]), int(fields[21]))  # ppid; rss (field 24 of stat)
+    return out
