@@ -25,7 +25,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness import REPO, changed_files, seed_previous_job, stop_event, tree_files, use_checkout
+from harness import REPO, changed_files, seed_previous_job, serving, tree_files
 
 
 def main() -> int:
@@ -34,20 +34,13 @@ def main() -> int:
     parser.add_argument("--datums", type=int, default=100_000)
     parser.add_argument("--changed", type=float, default=0.01, help="fraction changed")
     args = parser.parse_args()
-    use_checkout()
-    from compiler.config import Config
-    from compiler.lakefs.client import LakeFS
-    from compiler.runtime.job import Context, Job, Run
-    from compiler.runtime.verbs import _plan
-    from tests.lakefs_standin.fixtures import SWAGGER
-    from tests.lakefs_standin.server import LakeFSStandIn
-    from tests.runtime.harness import compiled_steps
+    with serving(args.directory) as (work, standin):
+        from compiler.config import Config
+        from compiler.lakefs.client import LakeFS
+        from compiler.runtime.job import Context, Job, Run
+        from compiler.runtime.verbs import _plan
+        from tests.runtime.harness import compiled_steps
 
-    work = args.directory.resolve()
-    (work / "specs").mkdir(parents=True, exist_ok=True)
-    (work / "out").mkdir(exist_ok=True)
-    stop = stop_event()
-    with LakeFSStandIn(SWAGGER, validate_responses=False) as standin:
         n = args.datums
         standin.seed("texts", tree_files(n))
         (work / "specs" / "counts.json").write_text(json.dumps({
@@ -85,8 +78,6 @@ def main() -> int:
             script.chmod(0o755)
         print(f"ready: {n:,} datums, {len(changed):,} changed; "
               f"{work}/open.sh, {work}/plan.sh", flush=True)
-        while not stop.wait(1.0):
-            pass
     return 0
 
 

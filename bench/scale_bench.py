@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness import REPO, changed_files, seed_previous_job, stop_event, tree_files, use_checkout
+from harness import REPO, changed_files, seed_previous_job, serving, tree_files
 
 
 def main() -> int:
@@ -52,15 +52,7 @@ def main() -> int:
     parser.add_argument("--loose-jobs", type=int, default=0,
                         help="jobs prepared for commit-loose.sh")
     args = parser.parse_args()
-    use_checkout()
-    from tests.lakefs_standin.fixtures import SWAGGER
-    from tests.lakefs_standin.server import LakeFSStandIn
-
-    work = args.directory.resolve()
-    (work / "specs").mkdir(parents=True, exist_ok=True)
-    (work / "out").mkdir(exist_ok=True)
-    stop = stop_event()
-    with LakeFSStandIn(SWAGGER, validate_responses=False) as standin:
+    with serving(args.directory) as (work, standin):
         _forget_replaced_plans(standin)
         env = {"LAKEFS_ENDPOINT": standin.endpoint,
                "LAKEFS_ACCESS_KEY_ID": standin.access_key_id,
@@ -75,8 +67,6 @@ def main() -> int:
                       args.loose_jobs)
         print(f"ready: {work}/open-first.sh, {work}/open-changed.sh, {work}/commit.sh "
               f"({args.commit_jobs} jobs)", flush=True)
-        while not stop.wait(1.0):
-            pass
     return 0
 
 
