@@ -57,6 +57,7 @@ from harness import (
     MeasurementError,
     Mode,
     Series,
+    add_run_options,
     export,
     machine_facts,
     measure,
@@ -556,22 +557,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(default: 5)")
     parser.add_argument("--only", choices=CASES, action="append",
                         help="run only this case; repeatable (default: all three)")
-    parser.add_argument("--bytecode", choices=["both", "cached", "as-is"], default="both",
-                        help="cached: every interpreter reads .pyc from a cache in the "
-                        "temporary directory (PYTHONPYCACHEPREFIX), as a normal install does; "
-                        "as-is: the environment unchanged (e.g. PYTHONDONTWRITEBYTECODE=1 "
-                        "makes an editable dsc recompile itself on every start) (default: both)")
-    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc (default: the repository's .venv)")
-    parser.add_argument("--rev", metavar="REV",
-                        help="measure the compiler/, schemas/ and examples/ of this git "
-                        "revision (exported with git archive to the temporary directory and put "
-                        "first on PYTHONPATH) instead of the working tree, e.g. while someone "
-                        "edits it (default: the working tree)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (generated specs, last outputs)")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="also write the Markdown report to this file")
+    add_run_options(parser, keeps="generated specs, last outputs", rev=EXPORTED, bytecode=True)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")

@@ -59,6 +59,7 @@ from typing import Any
 from harness import (
     REPO,
     MeasurementError,
+    add_run_options,
     cached_env,
     machine_facts,
     mib,
@@ -562,12 +563,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "join): checks the script runs; judges no target")
     parser.add_argument("--profile", action="store_true",
                         help="add a cProfile summary of each dsc workload (one extra run each)")
-    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc (default: the repository's .venv)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (listing, spec, last outputs)")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="also write the Markdown report to this file")
+    add_run_options(parser, keeps="listing, spec, last outputs")
     args = parser.parse_args(argv)
     if args.runs is None:
         args.runs = 1 if args.quick else 5

@@ -206,6 +206,33 @@ def missing_executables(*paths: str) -> bool:
     return bool(missing)
 
 
+def add_run_options(parser: argparse.ArgumentParser, *, holds: str = "dsc", keeps: str = "",
+                    rev: Sequence[str] = (), bytecode: bool = False) -> None:
+    """The options a benchmark driver shares with the others: --venv (holding `holds`),
+    --keep (the temporary directory, holding `keeps`) and -o, which `run_report` reads; with
+    `rev` (the directories `export` extracts), --rev; with `bytecode`, --bytecode (`modes`)."""
+    if bytecode:
+        parser.add_argument("--bytecode", choices=["both", "cached", "as-is"], default="both",
+                            help="cached: every interpreter reads .pyc from a cache in the "
+                            "temporary directory (PYTHONPYCACHEPREFIX), as a normal install "
+                            "does; as-is: the environment unchanged (e.g. "
+                            "PYTHONDONTWRITEBYTECODE=1 makes an editable dsc recompile itself "
+                            "on every start) (default: %(default)s)")
+    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
+                        help=f"virtualenv holding {holds} (default: %(default)s)")
+    if rev:
+        dirs = [f"{d}/" for d in rev]
+        parser.add_argument("--rev", metavar="REV",
+                            help=f"measure {', '.join(dirs[:-1])} and {dirs[-1]} of this git "
+                            "revision (exported with git archive and put first on "
+                            "PYTHONPATH) instead of the working tree, e.g. while someone edits "
+                            "it (default: the working tree)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory" + (f" ({keeps})" if keeps else ""))
+    parser.add_argument("-o", "--output", type=Path,
+                        help="also write the Markdown report to this file")
+
+
 def run_report(args: argparse.Namespace, prefix: str, body: Callable[[Path], str], *,
                also: list[Path] | None = None, timed: bool = False) -> int:
     """Run `body` in a new temporary directory and print the Markdown report it returns (and

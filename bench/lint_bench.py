@@ -45,10 +45,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
-    REPO,
     MeasurementError,
     Mode,
     Series,
+    add_run_options,
     machine_facts,
     measure,
     mib,
@@ -614,23 +614,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20240601, help="seed of the spec generator")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
                         help="reference corpus directory (its .json and .yaml files are used)")
-    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc and check-jsonschema")
     parser.add_argument("--schema", type=Path, default=Path("schemas/pipeline.schema.json"),
                         help="schema given to check-jsonschema (relative to the repository)")
     parser.add_argument("--cold-json", type=Path, default=DEFAULT_COLD_JSON,
                         help="JSON spec for the cold single-file measurement")
     parser.add_argument("--only", choices=["throughput", "cold"],
                         help="run one of the two benchmarks")
-    parser.add_argument("--bytecode", choices=["both", "cached", "as-is"], default="both",
-                        help="cached: every interpreter reads .pyc from a cache in the "
-                        "temporary directory (PYTHONPYCACHEPREFIX), as a normal install does; "
-                        "as-is: the environment unchanged (e.g. PYTHONDONTWRITEBYTECODE=1 "
-                        "makes an editable dsc recompile itself on every start)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (generated specs, last outputs)")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="also write the Markdown report to this file")
+    add_run_options(parser, holds="dsc and check-jsonschema", keeps="generated specs, last outputs",
+                    bytecode=True)
     args = parser.parse_args(argv)
     if args.runs < 1 or args.cold_runs < 1 or args.generated < 0:
         parser.error("--runs and --cold-runs must be >= 1, --generated >= 0")

@@ -77,6 +77,7 @@ from typing import Any
 from harness import (
     REPO,
     MeasurementError,
+    add_run_options,
     cached_env,
     export,
     machine_facts,
@@ -317,11 +318,18 @@ def _floors(args: dict[str, Any], host_argv: list[Any], work: Path) -> dict[str,
     return out
 
 
-def overhead_main(args: dict[str, Any]) -> int:
+def _child_start(args: dict[str, Any]) -> tuple[Path, Path]:
+    """A child run's start: the checkout it runs (its working directory) first on sys.path,
+    a fresh copy of the data directory; its scratch directory and that copy."""
     sys.path.insert(0, os.getcwd())
     work = Path(args["work"])
     data = work / "data"
     shutil.copytree(args["data"], data)
+    return work, data
+
+
+def overhead_main(args: dict[str, Any]) -> int:
+    work, data = _child_start(args)
     recorder = _Recorder()
     host_argv: list[Any] = []
     floors: dict[str, list[float]] = {}
@@ -382,10 +390,7 @@ def _replay(host_argv: list[Any], pfs: Path, work: Path, starts: int,
 
 
 def model_main(args: dict[str, Any]) -> int:
-    sys.path.insert(0, os.getcwd())
-    work = Path(args["work"])
-    data = work / "data"
-    shutil.copytree(args["data"], data)
+    work, data = _child_start(args)
     recorder = _Recorder()
     host_argv: list[Any] = []
     kept = work / "kept-pfs"
@@ -858,19 +863,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale-files", type=int,
                         help="information: one more overhead run over this many files, to see "
                         "what grows with N (default: 1000; 0: none; none with --quick)")
-    parser.add_argument("--rev", metavar="REV",
-                        help="measure compiler/, schemas/ and examples/ of this git revision "
-                        "(exported with git archive, first on PYTHONPATH) instead of the "
-                        "working tree")
     parser.add_argument("--only", choices=("overhead", "model"), action="append",
                         help="run only this case (default: both)")
     parser.add_argument("--profile", action="store_true",
                         help="add a cProfile of one more overhead run (every thread)")
-    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc (default: the repository's .venv)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="also write the Markdown report to this file")
+    add_run_options(parser, rev=EXPORTED)
     args = parser.parse_args(argv)
     args.files = args.files or (30 if args.quick else 200)
     args.runs = args.runs or (2 if args.quick else 5)

@@ -56,6 +56,7 @@ from harness import (
     REPO,
     MeasurementError,
     ProcessStats,
+    add_run_options,
     cached_env,
     export,
     machine_facts,
@@ -750,16 +751,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(default: 10)")
     parser.add_argument("--profile", action="store_true",
                         help="also cProfile one `open` in one process (stand-in `defaults`)")
-    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc (default: the repository's .venv)")
-    parser.add_argument("--rev", metavar="REV",
-                        help="measure compiler/, schemas/ and tests/ of this git revision "
-                        "(exported with git archive, first on PYTHONPATH) instead of the "
-                        "working tree (default: the working tree)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="also write the Markdown report to this file")
+    add_run_options(parser, rev=EXPORTED)
     args = parser.parse_args(argv)
     if args.quick:
         args.runs = 3
