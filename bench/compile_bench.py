@@ -15,7 +15,7 @@
    run Workflow document under 256 KiB, as YAML and as JSON. A revision without `--pin`
    reports the case as "not available".
 
-Every measured command is started by the tiny fork/exec/wait4 wrapper of `procstat.py`, so the
+Every measured command is started by the tiny fork/exec/wait4 wrapper of `harness.py`, so the
 wall time and peak RSS are the command's own. "Cold" means a fresh process; the page cache is
 warm (untimed warm-up runs come first; dropping caches needs root). The pinned case runs this
 same file in a child mode (`--child pinned ...`) that builds the fake listing, compiles
@@ -42,14 +42,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import shlex
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -57,19 +52,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstat import (
+from harness import (
     REPO,
     MeasurementError,
-    ProcessStats,
+    Mode,
     Series,
-    cpu_model,
+    add_run_options,
+    export,
+    machine_facts,
+    measure,
     mib,
+    missing_executables,
+    modes,
     ms,
+    progress,
     rel,
-    run_measured,
+    report_head,
+    run_report,
     sec,
+    source_digest,
     table,
-    tool_output,
     verdict,
 )
 
@@ -230,49 +232,6 @@ def child_main(argv: list[str]) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Mode:
-    """How the measured interpreters find bytecode."""
-
-    key: str
-    title: str
-    env: dict[str, str]
-    cwd: Path  # the commands run from here: the repository, or the exported revision
-
-
-def modes(choice: str, work: Path, source: Path | None) -> list[Mode]:
-    """The bytecode modes; with `source` (an exported revision) first on PYTHONPATH, so its
-    `compiler` package shadows the editable install's."""
-    base = dict(os.environ)
-    if source is not None:
-        base["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(source), os.environ.get("PYTHONPATH")) if p)
-    cwd = source or REPO
-    cached_env = {k: v for k, v in base.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    cached_env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
-    cached = Mode("cached", "bytecode cached (as in a pip-installed dsc; .pyc kept in the "
-                  "temporary directory via PYTHONPYCACHEPREFIX)", cached_env, cwd)
-    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        as_is_title = ("environment as given: PYTHONDONTWRITEBYTECODE is set, so the "
-                       "editable-installed dsc compiles its own modules from source on every "
-                       "start (hera, pydantic and the other site-packages have pip-compiled .pyc)")
-    else:
-        as_is_title = "environment as given (.pyc written next to the sources as usual)"
-    as_is = Mode("as-is", as_is_title, base, cwd)
-    return {"both": [cached, as_is], "cached": [cached], "as-is": [as_is]}[choice]
-
-
-def measure(argv: Sequence[str], work: Path, tag: str, mode: Mode) -> ProcessStats:
-    """Run argv once from a fresh wrapper; stdout/stderr land in work/<tag>.out/.err."""
-    out, err = work / f"{tag}.out", work / f"{tag}.err"
-    what = shlex.join([Path(argv[0]).name, *argv[1:3]]) + " ..."
-    sample = run_measured(argv, out, err, cwd=mode.cwd, env=mode.env, what=what)
-    if sample.exit_code != 0:
-        detail = err.read_text(errors="replace").strip()[-600:]
-        raise MeasurementError(f"{what} exited {sample.exit_code}: {detail}")
-    return sample
-
-
-@dataclass(frozen=True, slots=True)
 class Output:
     """What a `dsc compile` run printed: YAML documents separated by `---`."""
 
@@ -423,66 +382,12 @@ class ModeResult:
     chain: ChainResult | None = None
 
 
-def progress(message: str) -> None:
-    print(f"compile_bench: {message}", file=sys.stderr, flush=True)
-
-
 # --------------------------------------------------------------------------------------------
 # Report
 
 
 def kib(size: int) -> str:
     return f"{size / 1024:,.1f} KiB"
-
-
-def machine_facts(python: str, dsc: str, rev: str | None) -> list[list[str]]:
-    cpu = cpu_model()
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", *EXPORTED],
-                           capture_output=True, text=True, check=False).stdout
-    changed = ", ".join(line[3:] for line in dirty.splitlines())
-    if rev is not None:
-        commit = tool_output(["git", "-C", str(REPO), "rev-parse", "--short", rev])
-        source = (f"git {commit} (`--rev {rev}`: {', '.join(EXPORTED)} exported with `git "
-                  "archive`, first on PYTHONPATH; the working tree is not used)")
-    else:
-        source = f"git {head or '?'}" + (f" + uncommitted changes in {changed}"
-                                         if changed else "")
-    versions = tool_output([python, "-c", "from importlib.metadata import version; "
-                            "print(*(version(p) for p in ('hera', 'pydantic', 'PyYAML')))"])
-    hera, pydantic, pyyaml = versions.split()
-    return [
-        ["CPUs", f"{os.cpu_count()} (usable: {affinity}); {cpu}"],
-        ["OS", platform.platform()],
-        ["load average at start", " / ".join(f"{x:.2f}" for x in os.getloadavg())],
-        ["python (venv)", tool_output([python, "--version"])],
-        ["dsc", tool_output([dsc, "--version"])],
-        ["dsc source", source],
-        ["hera / pydantic / PyYAML", f"{hera} / {pydantic} / {pyyaml}"],
-        ["PYTHONDONTWRITEBYTECODE", os.environ.get("PYTHONDONTWRITEBYTECODE", "(unset)")],
-    ]
-
-
-def source_digest(root: Path) -> str:
-    """A digest of dsc's sources, to notice them changing while the benchmark runs."""
-    digest = hashlib.sha256()
-    for path in sorted((root / "compiler").rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def export(rev: str, work: Path) -> Path:
-    """The dsc sources and examples of git revision `rev`, extracted into work/src."""
-    target = work / "src"
-    target.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", rev, "--",
-                              *EXPORTED], capture_output=True, check=False)
-    if archive.returncode != 0:
-        raise MeasurementError(f"git archive {rev} failed: {archive.stderr.decode().strip()}")
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return target
 
 
 def _seed_section(seed: SeedResult, commands: dict[str, str]) -> list[str]:
@@ -602,15 +507,8 @@ def _targets(result: ModeResult, pinned: PinnedResult | None) -> list[tuple[str,
 
 def report(facts: list[list[str]], results: list[ModeResult], pinned: PinnedResult | None,
            censuses: dict[str, Census], commands: dict[str, str], source_changed: bool) -> str:
-    out = ["# dsc compile benchmark", ""]
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    facts = [*facts, ["load average at end", load]]
-    if source_changed:
-        facts.append(["dsc source changed during the run", "**yes: the figures may mix two "
-                      "versions of dsc**"])
-    out += table(["fact", "value"], facts)
-    out += ["", "Command: `" + shlex.join([rel(sys.executable), *sys.argv]) + "`", "",
-            "Wall times are whole processes (interpreter start included); peak RSS is the "
+    out = report_head("dsc compile benchmark", facts, changed=source_changed)
+    out += ["Wall times are whole processes (interpreter start included); peak RSS is the "
             "process's own `ru_maxrss`; ratios compare medians of commands run alternately in "
             "the same run.", ""]
     for result in results:
@@ -670,22 +568,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(default: 5)")
     parser.add_argument("--only", choices=CASES, action="append",
                         help="run only this case; repeatable (default: all three)")
-    parser.add_argument("--bytecode", choices=["both", "cached", "as-is"], default="both",
-                        help="cached: every interpreter reads .pyc from a cache in the "
-                        "temporary directory (PYTHONPYCACHEPREFIX), as a normal install does; "
-                        "as-is: the environment unchanged (e.g. PYTHONDONTWRITEBYTECODE=1 "
-                        "makes an editable dsc recompile itself on every start) (default: both)")
-    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc (default: the repository's .venv)")
-    parser.add_argument("--rev", metavar="REV",
-                        help="measure the compiler/, schemas/ and examples/ of this git "
-                        "revision (exported with git archive to the temporary directory and put "
-                        "first on PYTHONPATH) instead of the working tree, e.g. while someone "
-                        "edits it (default: the working tree)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (generated specs, last outputs)")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="also write the Markdown report to this file")
+    add_run_options(parser, keeps="generated specs, last outputs", rev=EXPORTED, bytecode=True)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
@@ -694,11 +577,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _run(args: argparse.Namespace, work: Path, python: str, dsc: str) -> str:
-    facts = machine_facts(python, dsc, args.rev)
-    source = export(args.rev, work) if args.rev is not None else None
+    facts = machine_facts(python, dsc=dsc, paths=EXPORTED, rev=args.rev, bytecode=True,
+                          packages=("hera", "pydantic", "PyYAML"))
+    source = export(args.rev, work, EXPORTED) if args.rev is not None else None
     root = source or REPO
     digest = source_digest(root)
-    results = [ModeResult(mode) for mode in modes(args.bytecode, work, source)]
+    results = [ModeResult(mode) for mode in modes(args.bytecode, work, "hera, pydantic",
+                                                   source)]
     commands: dict[str, str] = {}
     censuses: dict[str, Census] = {}
     pinned = None
@@ -738,25 +623,9 @@ def _run(args: argparse.Namespace, work: Path, python: str, dsc: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     python, dsc = (str(args.venv / "bin" / n) for n in ("python", "dsc"))
-    for exe in (python, dsc):
-        if not os.access(exe, os.X_OK):
-            print(f"compile_bench: error: {exe} is missing or not executable", file=sys.stderr)
-            return 2
-    work = Path(tempfile.mkdtemp(prefix="dsc-compile-bench-"))
-    try:
-        text = _run(args, work, python, dsc)
-    except MeasurementError as exc:
-        print(f"compile_bench: measurement error: {exc}", file=sys.stderr)
+    if missing_executables(python, dsc):
         return 2
-    finally:
-        if args.keep:
-            progress(f"kept the work directory {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print(text, end="")
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
-    return 0
+    return run_report(args, "dsc-compile-bench-", lambda work: _run(args, work, python, dsc))
 
 
 if __name__ == "__main__":

@@ -44,31 +44,34 @@ import io
 import itertools
 import json
 import os
-import platform
 import pstats
 import resource
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstat import (
+from harness import (
     REPO,
     MeasurementError,
-    cpu_model,
+    add_run_options,
+    cached_env,
+    machine_facts,
     mib,
-    rel,
+    missing_executables,
+    progress,
+    report_head,
     run_measured,
+    run_report,
     sec,
+    source_digest,
     table,
-    tool_output,
+    trim_profile,
 )
 
 from compiler.datums.glob import compile_glob
@@ -243,7 +246,7 @@ def child_main(argv: list[str]) -> int:
         text = io.StringIO()
         stats = pstats.Stats(profiler, stream=text)
         stats.sort_stats("tottime").print_stats(14)
-        result["profile"] = profile_table(text.getvalue())
+        result["profile"] = trim_profile(text.getvalue())
     else:
         count = work()
         t2 = time.perf_counter()
@@ -251,21 +254,6 @@ def child_main(argv: list[str]) -> int:
                   work_cpu_s=time.process_time() - c1, rss_setup_kib=rss_setup)
     print(json.dumps(result))
     return 0
-
-
-def profile_table(text: str) -> str:
-    """pstats output from its column header on, with paths shortened to the repository."""
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
-    prefixes = sorted({str(REPO) + "/", os.path.dirname(os.__file__) + "/"}, key=len,
-                      reverse=True)
-    out = []
-    for line in lines[start:]:
-        for prefix in prefixes:
-            line = line.replace(prefix, "")
-        if line.strip():
-            out.append(line.rstrip())
-    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,7 +354,7 @@ def profile(case: Case, python: str, work: Path, env: dict[str, str]) -> str:
         stats = pstats.Stats(str(stats_file), stream=text)
         stats.sort_stats("tottime").print_stats(14)
         total = stats.get_stats_profile().total_tt
-        return f"{total:.3f} s under cProfile\n{profile_table(text.getvalue())}"
+        return f"{total:.3f} s under cProfile\n{trim_profile(text.getvalue())}"
     argv = [*case.argv[:2], "--child", "--profile", *case.argv[3:]]
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False,
                           env=env)
@@ -446,55 +434,14 @@ def run_all(cases: dict[str, Case], sizes: Sizes, runs: int, work: Path, env: di
     return series, profiles
 
 
-def progress(message: str) -> None:
-    print(f"datums_bench: {message}", file=sys.stderr, flush=True)
-
-
 # --------------------------------------------------------------------------------------------
 # Report
-
-
-
-
-
-
 
 
 def verdict(ok: bool, judged: bool) -> str:
     if not judged:
         return "n/a (not the target's sizes)"
     return "**PASS**" if ok else "**MISS**"
-
-
-
-
-
-def machine_facts(python: str, dsc: str) -> list[list[str]]:
-    cpu = cpu_model()
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain",
-                            "--untracked-files=no", "--", "compiler"],
-                           capture_output=True, text=True, check=False).stdout.splitlines()
-    changed = ", ".join(line[3:] for line in dirty)
-    return [
-        ["CPUs", f"{os.cpu_count()} (usable: {affinity}); {cpu}"],
-        ["OS", platform.platform()],
-        ["load average at start", " / ".join(f"{x:.2f}" for x in os.getloadavg())],
-        ["python (venv)", tool_output([python, "--version"])],
-        ["dsc", tool_output([dsc, "--version"])],
-        ["dsc source", f"git {head or '?'}" + (f" + uncommitted changes in {changed}"
-                                                if dirty else "")],
-    ]
-
-
-def source_digest() -> str:
-    """A digest of dsc's sources, to notice them changing while the benchmark runs."""
-    digest = hashlib.sha256()
-    for path in sorted((REPO / "compiler").rglob("*.py")):
-        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 def case_rows(series: dict[str, Series], keys: list[str], base: dict[str, str]) -> list[list[str]]:
@@ -519,16 +466,8 @@ def report(sizes: Sizes, facts: list[list[str]], series: dict[str, Series],
            profiles: dict[str, str], listing_bytes: int, source_changed: bool) -> str:
     judged = sizes == FULL
     runs = len(series["noop"].samples)
-    out = ["# dsc datums benchmark", ""]
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    facts = [*facts, ["load average at end", load]]
-    if source_changed:
-        facts.append(["dsc source changed during the run", "**yes: the figures may mix two "
-                      "versions of dsc**"])
-    out += table(["fact", "value"], facts)
-    out += ["", "Command: `" + shlex.join([rel(sys.executable), rel(sys.argv[0]),
-                                            *sys.argv[1:]]) + "`", "",
-            f"Each case ran {runs} time(s), each in a fresh process, interleaved. `median`, "
+    out = report_head("dsc datums benchmark", facts, changed=source_changed)
+    out += [f"Each case ran {runs} time(s), each in a fresh process, interleaved. `median`, "
             "`min` and `max` are the wall time of the timed work alone (the CLI: the whole "
             "process), `CPU` its CPU time (above the wall time's floor when other processes "
             "compete for the 2 cores); the ratio compares median walls. `process wall` adds "
@@ -627,12 +566,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "join): checks the script runs; judges no target")
     parser.add_argument("--profile", action="store_true",
                         help="add a cProfile summary of each dsc workload (one extra run each)")
-    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc (default: the repository's .venv)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (listing, spec, last outputs)")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="also write the Markdown report to this file")
+    add_run_options(parser, keeps="listing, spec, last outputs")
     args = parser.parse_args(argv)
     if args.runs is None:
         args.runs = 1 if args.quick else 5
@@ -644,36 +578,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     python, dsc = (str(args.venv / "bin" / n) for n in ("python", "dsc"))
-    for exe in (python, dsc):
-        if not os.access(exe, os.X_OK):
-            print(f"datums_bench: error: {exe} is missing or not executable", file=sys.stderr)
-            return 2
+    if missing_executables(python, dsc):
+        return 2
     sizes = QUICK if args.quick else FULL
-    work = Path(tempfile.mkdtemp(prefix="dsc-datums-bench-"))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
-    try:
-        facts = machine_facts(python, dsc)
-        digest = source_digest()
+
+    def run(work: Path) -> str:
+        env = cached_env(work)
+        facts = machine_facts(python, dsc=dsc, paths=("compiler",))
+        digest = source_digest(REPO)
         progress(f"writing the inputs to {work}")
         write_inputs(sizes, work)
         cases = build_cases(python, dsc, sizes, work)
         series, profiles = run_all(cases, sizes, args.runs, work, env,
                                    python if args.profile else None)
-        text = report(sizes, facts, series, profiles, (work / "big.json").stat().st_size,
-                      source_digest() != digest)
-    except MeasurementError as exc:
-        print(f"datums_bench: measurement error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            progress(f"kept the work directory {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print(text, end="")
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
-    return 0
+        return report(sizes, facts, series, profiles, (work / "big.json").stat().st_size,
+                      source_digest(REPO) != digest)
+
+    return run_report(args, "dsc-datums-bench-", run)
 
 
 if __name__ == "__main__":

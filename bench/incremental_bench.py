@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import REPO, changed_files, seed_previous_job, serving, tree_files
 
 
 def main() -> int:
@@ -36,26 +34,15 @@ def main() -> int:
     parser.add_argument("--datums", type=int, default=100_000)
     parser.add_argument("--changed", type=float, default=0.01, help="fraction changed")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from compiler import contract
-    from compiler.config import Config
-    from compiler.lakefs.client import LakeFS
-    from compiler.runtime.incremental import keys_text
-    from compiler.runtime.job import Context, Job, Run
-    from compiler.runtime.verbs import _plan
-    from tests.lakefs_standin.fixtures import SWAGGER
-    from tests.lakefs_standin.server import LakeFSStandIn
-    from tests.runtime.harness import compiled_steps
+    with serving(args.directory) as (work, standin):
+        from compiler.config import Config
+        from compiler.lakefs.client import LakeFS
+        from compiler.runtime.job import Context, Job, Run
+        from compiler.runtime.verbs import _plan
+        from tests.runtime.harness import compiled_steps
 
-    work = args.directory.resolve()
-    (work / "specs").mkdir(parents=True, exist_ok=True)
-    (work / "out").mkdir(exist_ok=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with LakeFSStandIn(SWAGGER, validate_responses=False) as standin:
         n = args.datums
-        standin.seed("texts", {f"{i // 1000:03d}/{i:06d}.txt": b"%d\n" % i for i in range(n)})
+        standin.seed("texts", tree_files(n))
         (work / "specs" / "counts.json").write_text(json.dumps({
             "pipeline": {"name": "counts"},
             "transform": {"image": "busybox@sha256:" + "0" * 64, "cmd": ["true"]},
@@ -69,23 +56,10 @@ def main() -> int:
                                     "DSC_OUTPUT_DIR": str(work / "out")})
         ctx = Context(client, run, lambda _line: None)
         head = client.head("texts", "main")
-        plan = _plan(ctx, job, {job.leaves[0].name: head})
-        index = [{"id": e["id"], "hash": e["h"], "state": "processed", "job": "uid-previous",
-                  "m": [[m[0], m[1]] for m in e["m"]],
-                  "files": {e["m"][0][1].lstrip("/") + ".out": {"size": 2,
-                                                               "checksum": "0" * 32}}}
-                 for e in plan]
-        files = {contract.index_path(i): json.dumps(index[i:i + contract.INDEX_CHUNK]).encode()
-                 for i in range(0, n, contract.INDEX_CHUNK)}
-        files.update({contract.index_keys_path(i): keys_text(index[i:i + contract.INDEX_CHUNK])
-                      for i in range(0, n, contract.INDEX_CHUNK)})
-        files[contract.INDEX_JOBS] = json.dumps({"uid-previous": {
-            "run": "previous", "pipeline": "counts", "code": job.code, "inputs": []}}).encode()
-        standin.seed("counts", files, message="the previous job",
-                     metadata={contract.PIPELINE_KEY: "counts", contract.CODE_KEY: job.code})
-        step = max(1, round(1 / args.changed))
-        standin.seed("texts", {f"{i // 1000:03d}/{i:06d}.txt": b"changed %d\n" % i
-                               for i in range(0, n, step)})
+        seed_previous_job(standin, "counts", job.code,
+                          _plan(ctx, job, {job.leaves[0].name: head}))
+        changed = changed_files(n, args.changed)
+        standin.seed("texts", changed)
         python = sys.executable
         (work / "dsc.yaml").write_text(f"limits: {{max_datums: {10 * n}}}\n")
         (work / "job.json").write_text(steps.job)
@@ -93,7 +67,7 @@ def main() -> int:
             "LAKEFS_ENDPOINT": standin.endpoint, "LAKEFS_ACCESS_KEY_ID": standin.access_key_id,
             "LAKEFS_SECRET_ACCESS_KEY": standin.secret_access_key, "DSC_RUN": "bench",
             "DSC_RUN_UID": "uid-bench", "DSC_OUTPUT_DIR": str(work / "out"),
-            "DSC_PFS": str(work / "pfs"), "PYTHONPATH": str(ROOT)}.items()))
+            "DSC_PFS": str(work / "pfs"), "PYTHONPATH": str(REPO)}.items()))
         for name, command in (
                 ("open", f'{python} -m compiler runtime open --job "$(cat {work}/job.json)"'),
                 ("plan", f"{python} -m compiler plan --lakefs --config {work}/dsc.yaml "
@@ -102,10 +76,8 @@ def main() -> int:
             script.write_text(f"#!/bin/sh\nset -a\n. {work}/env\nset +a\n"
                               f"exec {command} >/dev/null 2>{work}/{name}.log\n")
             script.chmod(0o755)
-        print(f"ready: {n:,} datums, {len(range(0, n, step)):,} changed; "
+        print(f"ready: {n:,} datums, {len(changed):,} changed; "
               f"{work}/open.sh, {work}/plan.sh", flush=True)
-        while not stop.wait(1.0):
-            pass
     return 0
 
 

@@ -23,14 +23,14 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import use_checkout
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datums", type=int, default=10)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
+    use_checkout()
     from tests.lakefs_standin.fixtures import SWAGGER
     from tests.lakefs_standin.server import LakeFSStandIn
     from tests.runtime.harness import Harness, compiled_steps

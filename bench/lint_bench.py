@@ -34,31 +34,31 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import re
 import shlex
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstat import (
-    REPO,
+from harness import (
     MeasurementError,
-    ProcessStats,
+    Mode,
     Series,
-    cpu_model,
+    add_run_options,
+    machine_facts,
+    measure,
     mib,
+    missing_executables,
+    modes,
     ms,
+    progress,
     rel,
-    run_measured,
+    report_head,
+    run_report,
     sec,
     table,
     tool_output,
@@ -71,25 +71,6 @@ DEFAULT_COLD_JSON = Path("examples/hyperparameter/pipelines/split.json")
 TARGET_RATIO = 3.0
 TARGET_COLD_MS = 120.0
 TARGET_RSS_MIB = 40.0
-
-Sample = ProcessStats
-
-
-def measure(argv: Sequence[str], workdir: Path, tag: str, ok_codes: Sequence[int],
-            env: dict[str, str]) -> Sample:
-    """Run argv once from a fresh wrapper; stdout/stderr land in workdir/<tag>.out/.err.
-
-    The wrapper runs isolated (-I -S: PYTHON* variables do not affect it); the command it
-    execs gets `env`.
-    """
-    out, err = workdir / f"{tag}.out", workdir / f"{tag}.err"
-    sample = run_measured(argv, out, err, cwd=REPO, env=env, what=f"{shlex.join(argv[:3])} ...")
-    if sample.exit_code not in ok_codes:
-        detail = err.read_text(errors="replace").strip()[-600:]
-        raise MeasurementError(f"{shlex.join(argv[:3])} ... exited {sample.exit_code} "
-                               f"(expected {sorted(ok_codes)}): {detail}")
-    return sample
-
 
 # --------------------------------------------------------------------------------------------
 # Generated specs
@@ -431,10 +412,6 @@ def generate(directory: Path, count: int, seed: int) -> tuple[list[Path], GenSta
 # Benchmarks
 
 
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def dsc_files_processed(output: Path) -> int:
     try:
         return int(json.loads(output.read_text())["summary"]["files"])
@@ -452,31 +429,6 @@ def checkjs_files_processed(output: Path) -> tuple[int, int, int, int]:
     except (ValueError, KeyError, TypeError) as exc:
         raise MeasurementError(f"check-jsonschema -o json output is unreadable: {exc}") from None
     return len(valid | invalid | broken), len(valid), len(invalid), len(broken)
-
-
-@dataclass(frozen=True, slots=True)
-class Mode:
-    """How the measured interpreters find bytecode."""
-
-    key: str
-    title: str
-    env: dict[str, str]
-
-
-def modes(choice: str, work: Path) -> list[Mode]:
-    cached_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    cached_env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
-    cached = Mode("cached", "bytecode cached (as in a pip-installed dsc; .pyc kept in the "
-                  "temporary directory via PYTHONPYCACHEPREFIX)", cached_env)
-    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        as_is_title = ("environment as given: PYTHONDONTWRITEBYTECODE is set, so the "
-                       "editable-installed dsc compiles its own modules from source on every "
-                       "start (check-jsonschema and the other site-packages have pip-compiled "
-                       ".pyc)")
-    else:
-        as_is_title = "environment as given (.pyc written next to the sources as usual)"
-    as_is = Mode("as-is", as_is_title, dict(os.environ))
-    return {"both": [cached, as_is], "cached": [cached], "as-is": [as_is]}[choice]
 
 
 @dataclass(slots=True)
@@ -499,26 +451,25 @@ class Throughput:
 def run_throughput(dsc_argv: list[str], cj_argv: list[str], files: list[str], runs: int,
                    work: Path, mode: Mode) -> Throughput:
     n = len(files)
-    env = mode.env
     # Untimed census runs count what each tool read (check-jsonschema's text output does not
     # list the files it found valid); with the untimed runs of the exact commands they also
     # warm the page cache and, in the cached mode, fill the bytecode cache.
     progress(f"[{mode.key}] throughput: census and warm-up runs over {n} files")
-    measure(dsc_argv + files, work, "census-dsc", (0, 1), env)
+    measure(dsc_argv + files, work, "census-dsc", mode, (0, 1))
     census_report = json.loads((work / "census-dsc.out").read_text())
     dsc_census = {k: int(v) for k, v in census_report["summary"].items()}
     cj_census_argv = [cj_argv[0], "-o", "json", "-v", *cj_argv[1:], *files]
-    measure(cj_census_argv, work, "census-cj", (0, 1), env)
+    measure(cj_census_argv, work, "census-cj", mode, (0, 1))
     cj_census = checkjs_files_processed(work / "census-cj.out")
-    measure(dsc_argv + files, work, "dsc", (0, 1), env)
-    measure(cj_argv + files, work, "cj", (0, 1), env)
+    measure(dsc_argv + files, work, "dsc", mode, (0, 1))
+    measure(cj_argv + files, work, "cj", mode, (0, 1))
     dsc_series, cj_series = Series("dsc"), Series("check-jsonschema")
     dsc_files: set[int] = set()
     for i in range(runs):
         progress(f"[{mode.key}] throughput: run {i + 1}/{runs}")
-        dsc_series.samples.append(measure(dsc_argv + files, work, "dsc", (0, 1), env))
+        dsc_series.samples.append(measure(dsc_argv + files, work, "dsc", mode, (0, 1)))
         dsc_files.add(dsc_files_processed(work / "dsc.out"))
-        cj_series.samples.append(measure(cj_argv + files, work, "cj", (0, 1), env))
+        cj_series.samples.append(measure(cj_argv + files, work, "cj", mode, (0, 1)))
     if dsc_files != {n}:
         raise MeasurementError(f"dsc reported {sorted(dsc_files)} files processed, expected {n}")
     if cj_census[0] != n:
@@ -532,15 +483,15 @@ def run_cold(commands: dict[str, list[str]], runs: int, work: Path,
     series = {label: Series(label) for label in commands}
     labels = list(commands)
     for label in labels:  # one untimed warm-up each (page cache; bytecode cache if cached)
-        measure(commands[label], work, "cold-warmup", (0, 1), mode.env)
+        measure(commands[label], work, "cold-warmup", mode, (0, 1))
     for i in range(runs):
         if i % 10 == 0:
             progress(f"[{mode.key}] cold: run {i + 1}/{runs}")
         # Rotate the order so no command always runs right after the same neighbour.
         order = labels[i % len(labels):] + labels[:i % len(labels)]
         for label in order:
-            series[label].samples.append(measure(commands[label], work, "cold", (0, 1),
-                                                 mode.env))
+            series[label].samples.append(measure(commands[label], work, "cold", mode,
+                                                 (0, 1)))
     return series
 
 
@@ -553,27 +504,6 @@ class ModeResult:
 
 # --------------------------------------------------------------------------------------------
 # Report
-
-
-def machine_facts(venv_python: str, dsc: str, cj: str) -> list[list[str]]:
-    cpu = cpu_model()
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "compiler",
-                            "schemas"], capture_output=True, text=True, check=False).stdout
-    n_dirty = len(dirty.splitlines())
-    return [
-        ["CPUs", f"{os.cpu_count()} (usable: {affinity}); {cpu}"],
-        ["OS", platform.platform()],
-        ["load average at start", " / ".join(f"{x:.2f}" for x in os.getloadavg())],
-        ["python (venv)", tool_output([venv_python, "--version"])],
-        ["dsc", tool_output([dsc, "--version"])],
-        ["dsc source", f"git {head or '?'}" + (f" + {n_dirty} uncommitted change(s) under "
-                                                "compiler/ or schemas/" if n_dirty else "")],
-        ["check-jsonschema", tool_output([cj, "--version"])],
-        ["PYTHONDONTWRITEBYTECODE", os.environ.get("PYTHONDONTWRITEBYTECODE", "(unset)")],
-    ]
 
 
 def _throughput_section(thr: Throughput, corpus_n: int, commands: dict[str, str]) -> list[str]:
@@ -632,10 +562,7 @@ def _targets(result: ModeResult) -> list[tuple[str, str, str, bool]]:
 
 def report(args: argparse.Namespace, facts: list[list[str]], results: list[ModeResult],
            gen: GenStats | None, corpus_n: int, commands: dict[str, str]) -> str:
-    out = ["# dsc lint benchmark", ""]
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    out += table(["fact", "value"], [*facts, ["load average at end", load]])
-    out += ["", "Command: `" + shlex.join([rel(sys.executable), *sys.argv]) + "`", ""]
+    out = report_head("dsc lint benchmark", facts)
     if gen is not None:
         shapes = ", ".join(f"{k} {v}" for k, v in sorted(gen.shapes.items()))
         errors = ", ".join(f"{k} {v}" for k, v in sorted(gen.errors.items()))
@@ -687,23 +614,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20240601, help="seed of the spec generator")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
                         help="reference corpus directory (its .json and .yaml files are used)")
-    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc and check-jsonschema")
     parser.add_argument("--schema", type=Path, default=Path("schemas/pipeline.schema.json"),
                         help="schema given to check-jsonschema (relative to the repository)")
     parser.add_argument("--cold-json", type=Path, default=DEFAULT_COLD_JSON,
                         help="JSON spec for the cold single-file measurement")
     parser.add_argument("--only", choices=["throughput", "cold"],
                         help="run one of the two benchmarks")
-    parser.add_argument("--bytecode", choices=["both", "cached", "as-is"], default="both",
-                        help="cached: every interpreter reads .pyc from a cache in the "
-                        "temporary directory (PYTHONPYCACHEPREFIX), as a normal install does; "
-                        "as-is: the environment unchanged (e.g. PYTHONDONTWRITEBYTECODE=1 "
-                        "makes an editable dsc recompile itself on every start)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (generated specs, last outputs)")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="also write the Markdown report to this file")
+    add_run_options(parser, holds="dsc and check-jsonschema", keeps="generated specs, last outputs",
+                    bytecode=True)
     args = parser.parse_args(argv)
     if args.runs < 1 or args.cold_runs < 1 or args.generated < 0:
         parser.error("--runs and --cold-runs must be >= 1, --generated >= 0")
@@ -714,31 +632,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     bin_dir = args.venv / "bin"
     venv_python, dsc, cj = (str(bin_dir / n) for n in ("python", "dsc", "check-jsonschema"))
-    for exe in (venv_python, dsc, cj):
-        if not os.access(exe, os.X_OK):
-            print(f"lint_bench: error: {exe} is missing or not executable", file=sys.stderr)
-            return 2
-    work = Path(tempfile.mkdtemp(prefix="dsc-bench-"))
-    try:
-        text = _run(args, work, venv_python, dsc, cj)
-    except MeasurementError as exc:
-        print(f"lint_bench: measurement error: {exc}", file=sys.stderr)
+    if missing_executables(venv_python, dsc, cj):
         return 2
-    finally:
-        if args.keep:
-            progress(f"kept the work directory {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    print(text, end="")
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
-    return 0
+    return run_report(args, "dsc-bench-", lambda work: _run(args, work, venv_python, dsc, cj))
 
 
 def _run(args: argparse.Namespace, work: Path, venv_python: str, dsc: str, cj: str) -> str:
-    facts = machine_facts(venv_python, dsc, cj)
+    facts = machine_facts(venv_python, dsc=dsc, paths=("compiler", "schemas"), bytecode=True,
+                          extra=[["check-jsonschema", tool_output([cj, "--version"])]])
     commands: dict[str, str] = {}
-    results = [ModeResult(mode) for mode in modes(args.bytecode, work)]
+    results = [ModeResult(mode) for mode in modes(args.bytecode, work, "check-jsonschema")]
     gen_stats = None
     corpus_n = 0
     if args.only in (None, "throughput"):

@@ -58,11 +58,9 @@ Run it with `.venv/bin/python bench/local_bench.py` from the repository.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import os
-import platform
 import shlex
 import shutil
 import statistics
@@ -76,15 +74,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from procstat import (
+from harness import (
     REPO,
     MeasurementError,
-    cpu_model,
+    add_run_options,
+    cached_env,
+    export,
+    machine_facts,
+    missing_executables,
     percentile,
-    rel,
+    progress,
+    report_head,
+    run_report,
+    source_digest,
     table,
     targets,
     tool_output,
+    trim_profile,
     verdict,
 )
 
@@ -93,8 +99,10 @@ TARGET_CORES = 1.5  # "clearly above one core"
 TARGET_SPEEDUP = 1.3  # "clearly faster": our reading of it
 
 EXAMPLE = Path("examples") / "hyperparameter"  # under the repository or the exported --rev
-# What `--rev` exports: the package, the schemas it reads, the seed demo; not under /tmp
-# (see `export`).
+# What `--rev` exports: the package, the schemas it reads, the seed demo; under
+# SOURCE_PARENT, not under /tmp: the host runner binds a private /tmp before it changes into
+# the working directory (and the model's code is read from there), so a working directory
+# under /tmp cannot be entered (every datum fails with "can't cd").
 EXPORTED = ("compiler", "schemas", "examples")
 SOURCE_PARENT = "/var/tmp"
 PIPELINE = "empty"
@@ -313,11 +321,18 @@ def _floors(args: dict[str, Any], host_argv: list[Any], work: Path) -> dict[str,
     return out
 
 
-def overhead_main(args: dict[str, Any]) -> int:
+def _child_start(args: dict[str, Any]) -> tuple[Path, Path]:
+    """A child run's start: the checkout it runs (its working directory) first on sys.path,
+    a fresh copy of the data directory; its scratch directory and that copy."""
     sys.path.insert(0, os.getcwd())
     work = Path(args["work"])
     data = work / "data"
     shutil.copytree(args["data"], data)
+    return work, data
+
+
+def overhead_main(args: dict[str, Any]) -> int:
+    work, data = _child_start(args)
     recorder = _Recorder()
     host_argv: list[Any] = []
     floors: dict[str, list[float]] = {}
@@ -378,10 +393,7 @@ def _replay(host_argv: list[Any], pfs: Path, work: Path, starts: int,
 
 
 def model_main(args: dict[str, Any]) -> int:
-    sys.path.insert(0, os.getcwd())
-    work = Path(args["work"])
-    data = work / "data"
-    shutil.copytree(args["data"], data)
+    work, data = _child_start(args)
     recorder = _Recorder()
     host_argv: list[Any] = []
     kept = work / "kept-pfs"
@@ -431,26 +443,12 @@ class _AllThreads:
             text = io.StringIO()
             stats.stream = text  # type: ignore[attr-defined]
             stats.sort_stats(key).print_stats(lines)
-            out[key] = _trim_profile(text.getvalue())
+            out[key] = trim_profile(text.getvalue())
         return out
-
-
-def _trim_profile(text: str) -> str:
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
-    site = str(Path(sys.prefix) / "lib")
-    base = str(Path(sys.base_prefix) / "lib")
-    return "\n".join(line.replace(site + "/", "").replace(base + "/", "")
-                     .replace(os.getcwd() + "/", "")
-                     for line in lines[start:] if line.strip())
 
 
 # --------------------------------------------------------------------------------------------
 # The driver
-
-
-def progress(message: str) -> None:
-    print(f"local_bench: {message}", file=sys.stderr, flush=True)
 
 
 def write_overhead_inputs(work: Path, files: int) -> tuple[Path, Path]:
@@ -659,44 +657,8 @@ def run_model(children: Children, specs: Path, runs: int, replay: int) -> ModelR
     return ModelResult(out, warm["replay"])
 
 
-def source_digest(root: Path) -> str:
-    """A digest of what the children run, to notice it changing during a run."""
-    digest = hashlib.sha256()
-    for path in sorted((root / "compiler").rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def export(rev: str, work: Path) -> Path:
-    """compiler/, schemas/ and examples/ of git revision `rev`, extracted into work/src.
-
-    `work` must not be under /tmp: the host runner binds a private /tmp before it changes
-    into the working directory (and the model's code is read from there), so a working
-    directory under /tmp cannot be entered (every datum fails with "can't cd")."""
-    target = work / "src"
-    target.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", rev, "--",
-                              *EXPORTED], capture_output=True, check=False)
-    if archive.returncode != 0:
-        raise MeasurementError(f"git archive {rev} failed: {archive.stderr.decode().strip()}")
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return target
-
-
-def machine_facts(python: str, rev: str | None) -> list[list[str]]:
-    if rev is not None:
-        commit = tool_output(["git", "-C", str(REPO), "rev-parse", "--short", rev])
-        source = (f"git {commit} (`--rev {rev}`: {', '.join(EXPORTED)} exported with `git "
-                  "archive`, first on PYTHONPATH)")
-    else:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
-                                *EXPORTED], capture_output=True, text=True,
-                               check=False).stdout
-        changed = ", ".join(line[3:] for line in dirty.splitlines())
-        source = f"git {head or '?'}" + (f" + uncommitted changes in {changed}"
-                                         if changed else "")
+def python3_facts() -> list[list[str]]:
+    """What the model's datums run with: `python3` (and how fast it starts), /bin/sh."""
     python3 = shutil.which("python3") or "?"
     real = tool_output(["python3", "-c", "import sys; print(sys.executable)"])
     starts: dict[str, float] = {}
@@ -705,16 +667,10 @@ def machine_facts(python: str, rev: str | None) -> list[list[str]]:
             t0 = time.perf_counter()
             subprocess.run([exe, "-c", "pass"], check=True)
             starts[exe] = min(starts.get(exe, 1e9), time.perf_counter() - t0)
-    return [["CPUs", f"{os.cpu_count()}; {cpu_model()}"],
-            ["OS", platform.platform()],
-            ["Python (dsc)", tool_output([python, "-c",
-                                          "import sys; print(sys.version.split()[0])"])],
-            ["`python3` of the model's datums", f"{python3} (`python3 -c pass`: "
+    return [["`python3` of the model's datums", f"{python3} (`python3 -c pass`: "
              f"{ms(starts[python3])}; the interpreter it runs, {real}: {ms(starts[real])}; "
              "fastest of 10)"],
-            ["/bin/sh", os.path.realpath("/bin/sh")],
-            ["dsc", source],
-            ["load average at start", " / ".join(f"{x:.2f}" for x in os.getloadavg())]]
+            ["/bin/sh", os.path.realpath("/bin/sh")]]
 
 
 def ms(seconds: float) -> str:
@@ -863,13 +819,7 @@ def _model_section(m: ModelResult) -> list[str]:
 
 def report(facts: list[list[str]], o: OverheadResult | None, scale: dict[str, Any] | None,
            m: ModelResult | None, changed: bool, quick: bool) -> str:
-    out = ["# dsc run benchmark", ""]
-    facts = [*facts, ["load average at end", " / ".join(f"{x:.2f}" for x in os.getloadavg())]]
-    if changed:
-        facts.append(["dsc source changed during the run",
-                      "**yes: the figures may mix two versions of compiler/**"])
-    out += table(["fact", "value"], facts)
-    out += ["", "Command: `" + shlex.join([rel(sys.executable), *sys.argv]) + "`", ""]
+    out = report_head("dsc run benchmark", facts, changed=changed)
     if quick:
         out += ["**Smoke sizes (`--quick`): the verdicts are indicative only.**", ""]
     if o is not None:
@@ -916,19 +866,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale-files", type=int,
                         help="information: one more overhead run over this many files, to see "
                         "what grows with N (default: 1000; 0: none; none with --quick)")
-    parser.add_argument("--rev", metavar="REV",
-                        help="measure compiler/, schemas/ and examples/ of this git revision "
-                        "(exported with git archive, first on PYTHONPATH) instead of the "
-                        "working tree")
     parser.add_argument("--only", choices=("overhead", "model"), action="append",
                         help="run only this case (default: both)")
     parser.add_argument("--profile", action="store_true",
                         help="add a cProfile of one more overhead run (every thread)")
-    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc (default: the repository's .venv)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="also write the Markdown report to this file")
+    add_run_options(parser, rev=EXPORTED)
     args = parser.parse_args(argv)
     args.files = args.files or (30 if args.quick else 200)
     args.runs = args.runs or (2 if args.quick else 5)
@@ -944,20 +886,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     python = str(args.venv / "bin" / "python")
-    if not os.access(python, os.X_OK):
-        print(f"local_bench: error: {python} is missing or not executable", file=sys.stderr)
+    if missing_executables(python):
         return 2
-    work = Path(tempfile.mkdtemp(prefix="dsc-local-bench-"))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")  # as a pip-installed dsc reads .pyc
-    source = None
-    started = time.perf_counter()
-    try:
-        facts = machine_facts(python, args.rev)
+    exported: list[Path] = []  # the exported sources, removed with the work directory
+
+    def run(work: Path) -> str:
+        env = cached_env(work)  # as a pip-installed dsc reads .pyc
+        facts = machine_facts(python, paths=EXPORTED, rev=args.rev, extra=python3_facts())
         cwd = REPO
         if args.rev is not None:
             source = Path(tempfile.mkdtemp(prefix="dsc-local-bench-src-", dir=SOURCE_PARENT))
-            cwd = export(args.rev, source)
+            exported.append(source)
+            cwd = export(args.rev, source, EXPORTED)
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(cwd), env.get("PYTHONPATH"))
                                                 if p)
         digest = source_digest(cwd)
@@ -975,23 +915,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "model" in args.only:
             model = run_model(children, write_model_inputs(work, cwd), args.model_runs,
                               5 if args.quick else 20)
-        text = report(facts, overhead, scale, model, source_digest(cwd) != digest, args.quick)
-    except MeasurementError as exc:
-        print(f"local_bench: measurement error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            progress(f"kept the work directory {work}"
-                     + (f" and the exported sources {source}" if source else ""))
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-            if source is not None:
-                shutil.rmtree(source, ignore_errors=True)
-    progress(f"done in {time.perf_counter() - started:.0f} s")
-    print(text, end="")
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
-    return 0
+        return report(facts, overhead, scale, model, source_digest(cwd) != digest,
+                      args.quick)
+
+    return run_report(args, "dsc-local-bench-", run, also=exported, timed=True)
 
 
 if __name__ == "__main__":

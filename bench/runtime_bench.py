@@ -11,7 +11,7 @@ stand-in and print a Markdown report.
    Target: `open` lists, plans and stores the plan in at most 10 s.
 
 Every verb runs as the real CLI (`python -m compiler runtime <verb> ...`) in a fresh process,
-started by the fork/exec/wait4 wrapper of `procstat.py`, so its wall time and peak RSS are its
+started by the fork/exec/wait4 wrapper of `harness.py`, so its wall time and peak RSS are its
 own. The times judged are what the verb itself logs ("... in X s": from the verb's start, after
 the interpreter, the imports and the lakeFS client are up, to its end), so the ~0.5 s import of
 lakefs-sdk does not blur the comparisons; the process walls are reported beside them.
@@ -39,7 +39,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -53,18 +52,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procstat import (
+from harness import (
     REPO,
     MeasurementError,
     ProcessStats,
-    cpu_model,
+    add_run_options,
+    cached_env,
+    export,
+    machine_facts,
     mib,
+    missing_executables,
+    progress,
     rel,
+    report_head,
     run_measured,
+    run_report,
     sec,
+    source_digest,
     table,
     targets,
-    tool_output,
+    trim_profile,
     verdict,
 )
 
@@ -83,6 +90,7 @@ PARTS_RUNS = 3  # of the open breakdown, in one process
 CASES = ("stage", "publish", "open")
 # What `--rev` exports: the package, the schemas it reads, the stand-in and the test harness.
 EXPORTED = ("compiler", "schemas", "tests")
+WATCHED = ("compiler", "tests")  # the sources of what runs, digested to notice a change
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,25 +243,13 @@ def open_parts_main(args: dict[str, Any]) -> int:
         out["profile_s"] = time.perf_counter() - t0
         text = io.StringIO()
         pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(14)
-        out["profile"] = _trim_profile(text.getvalue())
+        out["profile"] = trim_profile(text.getvalue())
     _reply(out)
     return 0
 
 
-def _trim_profile(text: str) -> str:
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
-    site = str(Path(sys.prefix) / "lib")
-    return "\n".join(line.replace(site + "/", "").replace(os.getcwd() + "/", "")
-                     for line in lines[start:] if line.strip())
-
-
 # --------------------------------------------------------------------------------------------
 # The driver
-
-
-def progress(message: str) -> None:
-    print(f"runtime_bench: {message}", file=sys.stderr, flush=True)
 
 
 class Standin:
@@ -615,29 +611,6 @@ def logged(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def machine_facts(python: str, rev: str | None) -> list[list[str]]:
-    cpu = cpu_model()
-    head = tool_output(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    if rev is not None:
-        commit = tool_output(["git", "-C", str(REPO), "rev-parse", "--short", rev])
-        source = f"git {commit} (`--rev {rev}`: {', '.join(EXPORTED)} exported; the working " \
-                 "tree is not used)"
-    else:
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
-                                *EXPORTED], capture_output=True, text=True, check=False).stdout
-        changed = ", ".join(line[3:] for line in dirty.splitlines())
-        source = f"git {head}" + (f" + uncommitted changes in {changed}" if changed else "")
-    versions = tool_output([python, "-c", "from importlib.metadata import version; print(*("
-                            "version(p) for p in ('lakefs-sdk', 'openapi-core', 'urllib3')))"])
-    sdk, openapi, urllib3 = versions.split()
-    return [["CPUs", f"{os.cpu_count()}; {cpu}"],
-            ["OS", platform.platform()],
-            ["Python", tool_output([python, "-c", "import sys; print(sys.version.split()[0])"])],
-            ["dsc", source],
-            ["lakefs-sdk / openapi-core / urllib3", f"{sdk} / {openapi} / {urllib3}"],
-            ["load average at start", " / ".join(f"{x:.2f}" for x in os.getloadavg())]]
-
-
 def _stage_section(results: list[StageResult]) -> list[str]:
     first = results[0]
     out = ["## 1. Stage: 1,000 objects of 4 KiB, one datum (glob `/`)", "",
@@ -724,14 +697,11 @@ def _open_section(o: OpenResult) -> list[str]:
 
 def report(facts: list[list[str]], stage: list[StageResult], publish: PublishResult | None,
            opened: OpenResult | None, configs: dict[str, StandinConfig],
-           problems: list[str]) -> str:
-    out = ["# dsc runtime benchmark", ""]
-    facts = [*facts, ["load average at end", " / ".join(f"{x:.2f}" for x in os.getloadavg())]]
+           problems: list[str], changed: bool) -> str:
     if problems:
-        facts.append(["stand-in problems", "; ".join(problems)[:500]])
-    out += table(["fact", "value"], facts)
-    out += ["", "Command: `" + shlex.join([rel(sys.executable), *sys.argv]) + "`", "",
-            "Stand-ins: " + "; ".join(f"`{c.key}`: {c.title}" for c in configs.values()) + ".",
+        facts = [*facts, ["stand-in problems", "; ".join(problems)[:500]]]
+    out = report_head("dsc runtime benchmark", facts, changed=changed, watched=WATCHED)
+    out += ["Stand-ins: " + "; ".join(f"`{c.key}`: {c.title}" for c in configs.values()) + ".",
             ""]
     if stage:
         out += _stage_section(stage)
@@ -781,16 +751,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "(default: 10)")
     parser.add_argument("--profile", action="store_true",
                         help="also cProfile one `open` in one process (stand-in `defaults`)")
-    parser.add_argument("--venv", type=Path, default=REPO / ".venv",
-                        help="virtualenv holding dsc (default: the repository's .venv)")
-    parser.add_argument("--rev", metavar="REV",
-                        help="measure compiler/, schemas/ and tests/ of this git revision "
-                        "(exported with git archive, first on PYTHONPATH) instead of the "
-                        "working tree (default: the working tree)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory")
-    parser.add_argument("-o", "--output", type=Path,
-                        help="also write the Markdown report to this file")
+    add_run_options(parser, rev=EXPORTED)
     args = parser.parse_args(argv)
     if args.quick:
         args.runs = 3
@@ -800,33 +761,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def source_digest(root: Path) -> str:
-    """A digest of what the verbs and the stand-in run, to notice it changing during a run."""
-    digest = hashlib.sha256()
-    for path in sorted([*(root / "compiler").rglob("*.py"), *(root / "tests").rglob("*.py")]):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def export(rev: str, work: Path) -> Path:
-    target = work / "src"
-    target.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", rev, "--",
-                              *EXPORTED], capture_output=True, check=False)
-    if archive.returncode != 0:
-        raise MeasurementError(f"git archive {rev} failed: {archive.stderr.decode().strip()}")
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return target
-
-
 def _run(args: argparse.Namespace, work: Path, python: str) -> str:
-    facts = machine_facts(python, args.rev)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    facts = machine_facts(python, paths=EXPORTED, rev=args.rev,
+                          packages=("lakefs-sdk", "openapi-core", "urllib3"))
     # Bytecode cached in the temporary directory, as a pip-installed dsc reads its .pyc.
-    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    env = cached_env(work)
     cwd = REPO
     if args.rev is not None:
-        cwd = export(args.rev, work)
+        cwd = export(args.rev, work, EXPORTED)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(cwd), env.get("PYTHONPATH")) if p)
     configs = standin_configs(args.latency_ms)
     wanted = ["defaults"] if args.quick else ["defaults", "unvalidated", "latency"]
@@ -834,7 +776,7 @@ def _run(args: argparse.Namespace, work: Path, python: str) -> str:
         wanted = [k for k in wanted if k != "latency"]
     if args.only == ["publish"]:
         wanted = ["defaults"]
-    digest = source_digest(cwd)
+    digest = source_digest(cwd, WATCHED)
     driver = Driver(python, work, cwd, env)
     standins: dict[str, Standin] = {}
     problems: list[str] = []
@@ -856,39 +798,21 @@ def _run(args: argparse.Namespace, work: Path, python: str) -> str:
     finally:
         for key, s in standins.items():
             problems += [f"`{key}`: {p}" for p in s.stop()]
-    if source_digest(cwd) != digest:
-        facts.append(["dsc source changed during the run", "**yes: the figures may mix two "
-                      "versions of compiler/ or tests/**"])
-    return report(facts, stage, publish, opened, {k: configs[k] for k in standins}, problems)
+    return report(facts, stage, publish, opened, {k: configs[k] for k in standins}, problems,
+                  source_digest(cwd, WATCHED) != digest)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     python = str(args.venv / "bin" / "python")
-    if not os.access(python, os.X_OK):
-        print(f"runtime_bench: error: {python} is missing or not executable", file=sys.stderr)
+    if missing_executables(python):
         return 2
     if not SWAGGER.is_file():
         print(f"runtime_bench: error: {SWAGGER} (lakeFS's API, which the stand-in serves) is "
               "missing", file=sys.stderr)
         return 2
-    work = Path(tempfile.mkdtemp(prefix="dsc-runtime-bench-"))
-    started = time.perf_counter()
-    try:
-        text = _run(args, work, python)
-    except MeasurementError as exc:
-        print(f"runtime_bench: measurement error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            progress(f"kept the work directory {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    progress(f"done in {time.perf_counter() - started:.0f} s")
-    print(text, end="")
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
-    return 0
+    return run_report(args, "dsc-runtime-bench-", lambda work: _run(args, work, python),
+                      timed=True)
 
 
 if __name__ == "__main__":

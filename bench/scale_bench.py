@@ -33,14 +33,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import signal
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import REPO, changed_files, seed_previous_job, serving, tree_files
 
 
 def main() -> int:
@@ -54,17 +52,7 @@ def main() -> int:
     parser.add_argument("--loose-jobs", type=int, default=0,
                         help="jobs prepared for commit-loose.sh")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    from tests.lakefs_standin.fixtures import SWAGGER
-    from tests.lakefs_standin.server import LakeFSStandIn
-
-    work = args.directory.resolve()
-    (work / "specs").mkdir(parents=True, exist_ok=True)
-    (work / "out").mkdir(exist_ok=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with LakeFSStandIn(SWAGGER, validate_responses=False) as standin:
+    with serving(args.directory) as (work, standin):
         _forget_replaced_plans(standin)
         env = {"LAKEFS_ENDPOINT": standin.endpoint,
                "LAKEFS_ACCESS_KEY_ID": standin.access_key_id,
@@ -79,8 +67,6 @@ def main() -> int:
                       args.loose_jobs)
         print(f"ready: {work}/open-first.sh, {work}/open-changed.sh, {work}/commit.sh "
               f"({args.commit_jobs} jobs)", flush=True)
-        while not stop.wait(1.0):
-            pass
     return 0
 
 
@@ -108,18 +94,12 @@ def _pipelines(work: Path, datums: int, commit_datums: int, commit_jobs: int,
     return compiled_steps(work / "specs", Config(max_datums=limit))[0]
 
 
-def _files(n: int, content: bytes = b"") -> dict[str, bytes]:
-    return {f"{i // 1000:03d}/{i:06d}.txt": content or b"%d\n" % i for i in range(n)}
-
-
 def _open_case(standin: Any, work: Path, steps: dict[str, Any], n: int,
                changed: float) -> None:
-    from compiler import contract
-    from compiler.runtime.incremental import keys_text
     from compiler.runtime.job import Context, Job, Run
     from compiler.runtime.verbs import _plan
 
-    before = standin.seed("texts", _files(n))
+    before = standin.seed("texts", tree_files(n))
     standin.seed("fresh", {})
     job = Job.parse(steps["counts"].job)
     run = Run.from_environment({"DSC_RUN": "previous", "DSC_RUN_UID": "uid-previous",
@@ -128,26 +108,8 @@ def _open_case(standin: Any, work: Path, steps: dict[str, Any], n: int,
     # The previous index, from the plan of the files before the change, read from the
     # stand-in's model directly (no HTTP: 1,000 pages would take minutes here).
     ctx = Context(_Listed(standin), run, lambda _line: None)  # type: ignore[arg-type]
-    plan = _plan(ctx, job, {job.leaves[0].name: before})
-    index = [{"id": e["id"], "hash": e["h"], "state": "processed", "job": "uid-previous",
-              "m": [[m[0], m[1]] for m in e["m"]],
-              "files": {e["m"][0][1].lstrip("/") + ".out": {"size": 2, "checksum": "0" * 32}}}
-             for e in plan]
-    del plan
-    files = {}
-    for i in range(0, n, contract.INDEX_CHUNK):
-        chunk = index[i:i + contract.INDEX_CHUNK]
-        files[contract.index_path(i)] = json.dumps(chunk).encode()
-        files[contract.index_keys_path(i)] = keys_text(chunk)
-    del index
-    files[contract.INDEX_JOBS] = json.dumps({"uid-previous": {
-        "run": "previous", "pipeline": "counts", "code": job.code, "inputs": []}}).encode()
-    standin.seed("counts", files, message="the previous job",
-                 metadata={contract.PIPELINE_KEY: "counts", contract.CODE_KEY: job.code})
-    del files
-    step = max(1, round(1 / changed))
-    standin.seed("texts", {f"{i // 1000:03d}/{i:06d}.txt": b"changed %d\n" % i
-                           for i in range(0, n, step)})
+    seed_previous_job(standin, "counts", job.code, _plan(ctx, job, {job.leaves[0].name: before}))
+    standin.seed("texts", changed_files(n, changed))
     for name, pipeline in (("open-first", "fresh"), ("open-changed", "counts")):
         (work / f"{pipeline}.job.json").write_text(steps[pipeline].job)
         _script(work, name, "runtime open --job \"$(cat " + f"{work}/{pipeline}.job.json)\"")
@@ -168,7 +130,7 @@ def _commit_cases(standin: Any, work: Path, steps: dict[str, Any], env: dict[str
     from compiler.runtime.job import Context, Run
     from compiler.runtime.verbs import open_job
 
-    standin.seed("small", _files(n))
+    standin.seed("small", tree_files(n))
     client = LakeFS(standin.endpoint, standin.access_key_id, standin.secret_access_key)
     run = Run.from_environment(env)
     ctx = Context(client, run, lambda _line: None)
@@ -272,7 +234,7 @@ def _script(work: Path, name: str, command: str, pick: str = "", python: str = "
     script = work / f"{name}.sh"
     script.write_text(
         f"#!/bin/sh\n# {name}.sh [TREE]: one whole `dsc` process; TREE: the checkout to run\n"
-        f"set -a\n. {work}/env\nset +a\nPYTHONPATH=${{1:-{ROOT}}}\nexport PYTHONPATH\n{pick}"
+        f"set -a\n. {work}/env\nset +a\nPYTHONPATH=${{1:-{REPO}}}\nexport PYTHONPATH\n{pick}"
         f"exec {sys.executable} {python or '-m compiler ' + command} >/dev/null "
         f"2>>{work}/{name}.log\n")
     script.chmod(0o755)

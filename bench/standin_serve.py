@@ -12,13 +12,10 @@ answers instead (ENV_FILE then names it, with made-up keys).
 from __future__ import annotations
 
 import argparse
-import signal
 import socket
-import sys
-import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import stop_event, use_checkout
 
 
 def main() -> int:
@@ -27,9 +24,7 @@ def main() -> int:
     parser.add_argument("--seed", action="append", default=[], metavar="REPO=N")
     parser.add_argument("--silent", action="store_true")
     args = parser.parse_args()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_event()
     if args.silent:
         server = socket.socket()
         server.bind(("127.0.0.1", 0))
@@ -45,7 +40,7 @@ def main() -> int:
             except OSError:
                 continue
         return 0
-    sys.path.insert(0, str(ROOT))
+    use_checkout()
     from tests.lakefs_standin.fixtures import SWAGGER
     from tests.lakefs_standin.server import LakeFSStandIn
 

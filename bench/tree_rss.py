@@ -15,32 +15,22 @@ import subprocess
 import sys
 import time
 
+from harness import processes
+
 INTERVAL = 0.2
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def tree_rss(root: int) -> int:
     """Bytes resident in `root` and its descendants now."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry)
-        parents[pid] = int(fields[1])  # ppid, after the state field
-        rss[pid] = int(fields[21]) * PAGE  # rss in pages (field 24 of stat)
+    table = processes()
     total = 0
-    for pid, size in rss.items():
+    for pid, (_, pages) in table.items():
         p = pid
         while p > 1 and p != root:
-            p = parents.get(p, 0)
+            p = table[p][0] if p in table else 0
         if p == root:
-            total += size
+            total += pages * PAGE
     return total
 
 

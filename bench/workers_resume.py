@@ -40,7 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from harness import REPO, processes
+
 LOOP = "/pfs/.dsc-worker/loop.sh"
 # What a worker has started and not yet published, at most: the datum its user code runs and
 # two handed to its publisher (compiler/runtime/worker.py waits for the older beyond two).
@@ -81,14 +82,7 @@ def lines(path: Path) -> int:
 
 
 def descendants(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    parents[int(entry)] = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except OSError:
-                continue
+    parents = {pid: parent for pid, (parent, _) in processes().items()}
     found, todo = [], [root]
     while todo:
         pid = todo.pop()

@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import REPO
+
+sys.path.insert(0, str(REPO))
 
 from compile_bench import write_chain
 
