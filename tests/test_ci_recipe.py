@@ -1,18 +1,32 @@
-"""examples/ci: the CI/CD recipe is a valid GitHub Actions workflow."""
+"""examples/ci: the CI/CD recipe (README, "CI/CD") is a valid GitHub Actions workflow, and its
+shell version runs here end to end, with the build and push replaced by a stub that prints a
+digest and `kubectl apply` by ../shared/tools/validate_argo.py."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SHARED, needs_shared
 
 CI = ROOT / "examples" / "ci"
 WORKFLOW = CI / "github-actions.yml"
+SCRIPT = CI / "dsc-ci.sh"
+SPECS = ROOT / "examples" / "hyperparameter"
+VALIDATOR = SHARED / "tools" / "validate_argo.py"
+
+REPO = "registry.example/team/iris"
+TAG = "0123abc"
+DIGEST = "sha256:" + "5e" * 32
+# What dsc-ci.sh reads from the environment: none of the caller's reaches a test.
+SETTINGS = ("IMAGE_REPO", "SPECS", "BUILD_CONTEXT", "TAG", "IMAGE_VALUE", "SPEC_ARGS",
+            "LINT_ARGS", "COMPILE_ARGS", "MANIFESTS", "DSC", "BUILD_CMD", "APPLY_CMD")
 
 
 def _check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
@@ -59,3 +73,115 @@ def test_the_workflow_lints_every_change_and_deploys_the_digest_its_build_pushed
     steps = deploy["steps"]
     assert steps.index(build) < steps.index(compile_step) < next(
         i for i, s in enumerate(steps) if "kubectl apply -f manifests.yaml" in s.get("run", ""))
+
+
+def _stub(path: Path, body: str) -> str:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def _ci(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """Run dsc-ci.sh in tmp_path, with no DSC_* setting of the caller's environment."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("DSC_") and k not in SETTINGS}
+    env |= {"SPECS": str(SPECS), "DSC": f"{sys.executable} -m compiler",
+            "MANIFESTS": str(tmp_path / "manifests.yaml"), "TAG": TAG,
+            "APPLY_CMD": _stub(tmp_path / "apply", f'echo "$@" >> {tmp_path}/applied\n')}
+    env |= settings
+    return subprocess.run([str(SCRIPT), *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, check=False, timeout=120)
+
+
+def _user_images(docs: list[Any]) -> dict[str, str]:
+    """pipeline -> the image of its `user` container, from the compiled WorkflowTemplate."""
+    (template,) = [d for d in docs if d["kind"] == "WorkflowTemplate"]
+    return {t["metadata"]["labels"]["dsc.io/pipeline"]: c["image"]
+            for t in template["spec"]["templates"] if "containerSet" in t
+            for c in t["containerSet"]["containers"] if c["name"] == "user"}
+
+
+@needs_shared
+def test_the_shell_recipe_deploys_the_image_by_the_digest_the_build_printed(
+        tmp_path: Path) -> None:
+    build = _stub(tmp_path / "build", (
+        f'echo "$1 $2" > {tmp_path}/built\n'
+        'echo "pushing..." >&2\necho "a log line on stdout"\n'
+        f"echo {DIGEST}\n"))
+    # kubectl apply, offline: the repository's validator (--crd too would read Argo's full
+    # CRDs, 6 s; tests/test_compile.py runs it on this example's manifests).
+    apply = _stub(tmp_path / "apply-validate", (
+        f'echo "$@" >> {tmp_path}/applied\n'
+        f'exec "{sys.executable}" "{VALIDATOR}" --strict --rules "$@"\n'))
+    done = _ci(tmp_path, "deploy", IMAGE_REPO=REPO, BUILD_CMD=build, APPLY_CMD=apply)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    manifests = tmp_path / "manifests.yaml"
+    assert (tmp_path / "built").read_text() == f"{REPO}:{TAG} {SPECS}\n"
+    assert (tmp_path / "applied").read_text() == f"{manifests}\n"
+    assert f"dsc-ci: deployed {REPO}@{DIGEST}" in done.stderr
+    report = done.stdout.splitlines()
+    assert [line.split()[2] for line in report if line.startswith("ok ")] == [
+        "WorkflowTemplate", "Workflow", "CronWorkflow"], done.stdout
+    assert not [line for line in report if line.startswith("FAIL")], done.stdout
+
+    text = manifests.read_text()
+    assert f"{REPO}:{TAG}" not in text, "the tag reached the manifests"
+    images = _user_images(list(yaml.safe_load_all(text)))
+    # The seed demo's CI builds the image of `model` (examples/hyperparameter/Dockerfile); the
+    # other pipelines keep the images their specs name.
+    assert images["model"] == f"{REPO}@{DIGEST}"
+    assert all(image == f"{REPO}@{DIGEST}" for image in images.values() if REPO in image)
+    kinds = [d["kind"] for d in yaml.safe_load_all(text)]
+    assert "Sensor" in kinds and "EventSource" in kinds, "COMPILE_ARGS defaults to --trigger"
+
+
+@pytest.mark.parametrize(("build", "says"), [
+    ('echo "error: failed to solve" >&2\nexit 17\n', "build and push failed (exit 17)"),
+    ("echo pushed\n", "the build's last line of output is 'pushed', not the pushed image's"),
+    (f"echo {DIGEST[:-1]}\n", "not the pushed image's digest (sha256:<64 hex>)"),
+], ids=["build-fails", "no-digest", "short-digest"])
+def test_the_shell_recipe_stops_before_compiling_when_the_build_fails(
+        tmp_path: Path, build: str, says: str) -> None:
+    (tmp_path / "manifests.yaml").write_text("kind: Workflow  # left by an earlier run\n")
+    done = _ci(tmp_path, "deploy", IMAGE_REPO=REPO, BUILD_CMD=_stub(tmp_path / "build", build))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert says in done.stderr
+    assert "nothing was compiled or applied" in done.stderr
+    assert not (tmp_path / "applied").exists()
+    assert not (tmp_path / "manifests.yaml").exists()
+
+
+def test_the_shell_recipe_applies_nothing_when_the_compile_fails(tmp_path: Path) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "edges.json.j2").write_text(
+        '{"pipeline": {"name": "edges"}, "transform": {"image": "{{ image }}", '
+        '"cmd": ["sh"]}, "input": {"pfs": {"repo": "images", "glob": "/[a"}}}\n')
+    build = _stub(tmp_path / "build", f"echo {DIGEST}\n")
+    done = _ci(tmp_path, "deploy", IMAGE_REPO=REPO, BUILD_CMD=build, SPECS=str(specs))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "[glob-syntax]" in done.stderr
+    assert "dsc compile failed (exit 1): nothing was applied" in done.stderr
+    assert not (tmp_path / "applied").exists()
+    assert not (tmp_path / "manifests.yaml").exists()
+
+
+@pytest.mark.parametrize(("settings", "says"), [
+    ({}, "set IMAGE_REPO to the repository"),
+    ({"IMAGE_REPO": "registry.example:5000/iris:1"}, "without a tag or digest"),
+], ids=["no-repo", "repo-with-tag"])
+def test_the_shell_recipe_refuses_a_missing_or_tagged_repository(
+        tmp_path: Path, settings: dict[str, str], says: str) -> None:
+    done = _ci(tmp_path, "deploy", BUILD_CMD=_stub(tmp_path / "build", "touch built\n"),
+               **settings)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert says in done.stderr
+    assert not (tmp_path / "built").exists()
+
+
+def test_the_shell_recipe_lints(tmp_path: Path) -> None:
+    done = _ci(tmp_path, "lint", LINT_ARGS="-o github")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "::notice file=" in done.stdout and "title=dsc mutable-image::" in done.stdout
+    assert _ci(tmp_path, "publish").returncode == 2
