@@ -66,6 +66,7 @@ def test_the_workflow_lints_every_change_and_deploys_the_digest_its_build_pushed
     (build,) = [s for s in deploy["steps"]
                 if s.get("uses", "").startswith("docker/build-push-action@")]
     assert build["with"]["push"] is True
+    assert build["env"]["SOURCE_DATE_EPOCH"] == 0, "an unchanged image must keep its digest"
     (compile_step,) = [s for s in deploy["steps"] if "dsc compile" in s.get("run", "")]
     digest = "steps." + build["id"] + ".outputs.digest"
     assert compile_step["env"]["DIGEST"] == "${{ " + digest + " }}"
@@ -134,6 +135,28 @@ def test_the_shell_recipe_deploys_the_image_by_the_digest_the_build_printed(
     assert all(image == f"{REPO}@{DIGEST}" for image in images.values() if REPO in image)
     kinds = [d["kind"] for d in yaml.safe_load_all(text)]
     assert "Sensor" in kinds and "EventSource" in kinds, "COMPILE_ARGS defaults to --trigger"
+
+
+def test_the_default_build_takes_the_pushed_digest_from_buildx_metadata(tmp_path: Path) -> None:
+    # A `docker` that writes the metadata file as buildx does: the config digest (what
+    # --iidfile names) first, then the digest of the pushed manifest.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _stub(bin_dir / "docker", (
+        f'echo "$* SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH" > {tmp_path}/docker-args\n'
+        'while [ "$1" != --metadata-file ]; do shift; done\n'
+        "cat > \"$2\" <<EOF\n{\n"
+        f'  "containerimage.config.digest": "sha256:{"c0" * 32}",\n'
+        f'  "containerimage.digest": "{DIGEST}",\n'
+        f'  "image.name": "{REPO}:{TAG}"\n}}\nEOF\n'))
+    done = _ci(tmp_path, "deploy", IMAGE_REPO=REPO, COMPILE_ARGS="",
+               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    args = (tmp_path / "docker-args").read_text().split()
+    assert args[:5] == ["buildx", "build", "--push", "--tag", f"{REPO}:{TAG}"]
+    assert args[-2:] == [str(SPECS), "SOURCE_DATE_EPOCH=0"]
+    images = _user_images(list(yaml.safe_load_all((tmp_path / "manifests.yaml").read_text())))
+    assert images["model"] == f"{REPO}@{DIGEST}"
 
 
 @pytest.mark.parametrize(("build", "says"), [

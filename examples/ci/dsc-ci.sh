@@ -48,11 +48,14 @@ usage() { say "$*"; exit 2; }
 # The default BUILD_CMD. The digest is the one the registry stores the pushed manifest under
 # (buildx's `containerimage.digest`, which docker/build-push-action outputs as `digest`), not
 # the image ID `--iidfile` writes: that names the image's config, which no registry serves as
-# REPO@sha256:... . Called in a command substitution, where `set -e` does not apply, so every
-# step checks its own status.
+# REPO@sha256:... . SOURCE_DATE_EPOCH fixes the timestamps, so the same code and base image
+# give the same digest: rebuilding unchanged code does not reprocess every datum it runs on.
+# Called in a command substitution, where `set -e` does not apply, so every step checks its
+# own status.
 docker_buildx_push() {
     meta=$(mktemp) || return 1
-    docker buildx build --push --tag "$1" --metadata-file "$meta" "$2" >&2 || {
+    SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0} \
+        docker buildx build --push --tag "$1" --metadata-file "$meta" "$2" >&2 || {
         rm -f "$meta"; return 1; }
     sed -n 's/.*"containerimage\.digest": *"\(sha256:[0-9a-f]*\)".*/\1/p' "$meta"
     rm -f "$meta"
