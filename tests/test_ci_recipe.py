@@ -208,3 +208,10 @@ def test_the_shell_recipe_lints(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "::notice file=" in done.stdout and "title=dsc mutable-image::" in done.stdout
     assert _ci(tmp_path, "publish").returncode == 2
+
+
+def test_the_readme_shows_both_recipes_where_dsc_lint_points() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "\n## CI/CD\n" in readme  # `mutable-image` says: README "CI/CD"
+    section = readme.split("\n## CI/CD\n", 1)[1].split("\n## ", 1)[0]
+    assert "examples/ci/github-actions.yml" in section and "examples/ci/dsc-ci.sh" in section
