@@ -1,6 +1,7 @@
-"""Golden files: each directory under examples/ compiles to the bytes of tests/golden/<name>.yaml.
+"""Golden files: each example compiles to the bytes of tests/golden/<name>.yaml.
 
-A new example is picked up by being a directory; `DSC_REGENERATE=1 pytest tests/test_golden.py`
+An example is a directory under examples/ with a `pipelines/` directory (examples/ci, a recipe,
+has none); a new one is picked up by being there; `DSC_REGENERATE=1 pytest tests/test_golden.py`
 writes its golden file (and rewrites the others from the current compiler: review the diff).
 Templates compile with their own defaults, as `dsc compile examples/<name>/` does. An example
 with a `data/` directory (one subdirectory per repo) must also give `dsc datums --from-dir` a
@@ -18,7 +19,7 @@ import pytest
 from compiler.spec.lint import load_specs
 from tests.conftest import ROOT, run_dsc
 
-EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
+EXAMPLES = sorted(p.parent for p in (ROOT / "examples").glob("*/pipelines"))
 WITH_DATA = [p for p in EXAMPLES if (p / "data").is_dir()]
 GOLDEN = ROOT / "tests" / "golden"
 # Read at import: the `hermetic` fixture hides every DSC_* variable from the compiler.

@@ -272,13 +272,17 @@ def _transform_findings(p: Pipeline, raw: dict[str, Any]) -> Iterator[Finding]:
             f"image {image!r} is {'untagged' if m.group('tag') is None else 'tagged :latest'}; "
             "pin a version tag or digest so every run uses the same code"), Severity.WARNING)
     elif m.group("digest") is None and p.reprocess_spec != "every_job":
-        # Incremental processing skips a datum whose inputs and code identity (which holds
-        # the image reference, not what it names) are unchanged: an image pushed again under
-        # the same tag would leave its outputs in place.
+        # A tag can be pushed again. The output commits' provenance records the reference
+        # (`dsc.image`), so it would not say which code ran; and incremental processing skips
+        # a datum whose inputs and code identity (which holds the reference, not what it
+        # names) are unchanged, so code pushed again under the same tag would leave the old
+        # outputs in place. The README's CI/CD section compiles with the digest the build
+        # pushed.
         yield Finding((*at, "image"), "mutable-image", (
-            f"image {image!r} is a tag: an image pushed again under it would not reprocess "
-            "the datums dsc skips; pin it by digest (name@sha256:...) or set "
-            "`reprocess_spec: every_job`"), Severity.INFO)
+            f"image {image!r} is a tag, which can be pushed again: provenance would not say "
+            "which code ran, and incremental processing (keyed on the image reference) would "
+            "skip datums whose code changed under it; pin it by digest (name@sha256:..., "
+            "README \"CI/CD\") or set `reprocess_spec: every_job`"), Severity.INFO)
     if t.err_stdin and not t.err_cmd:
         yield Finding((*at, "err_stdin"), "err-cmd", (
             "`err_stdin` is piped into `err_cmd`, which the transform does not have"))
