@@ -36,8 +36,9 @@ def main() -> int:
     args = parser.parse_args()
     with serving(args.directory) as (work, standin):
         from compiler.config import Config
+        from compiler.contract.job import Job
         from compiler.lakefs.client import LakeFS
-        from compiler.runtime.job import Context, Job, Run
+        from compiler.runtime.job import Context, Run
         from compiler.runtime.verbs import _plan
         from tests.runtime.harness import compiled_steps
 

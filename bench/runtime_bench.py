@@ -195,9 +195,10 @@ def open_parts_main(args: dict[str, Any]) -> int:
     """Time the parts of `open` in this process: the listing through the adapter and
     planning the in-memory listing."""
     sys.path.insert(0, os.getcwd())
+    from compiler.contract.job import Job
     from compiler.lakefs.client import LakeFS
     from compiler.runtime import verbs
-    from compiler.runtime.job import Context, Job, Run
+    from compiler.runtime.job import Context, Run
 
     lakefs = LakeFS(args["endpoint"], args["access_key_id"], args["secret_access_key"])
     job = Job.parse(args["job"])

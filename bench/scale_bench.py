@@ -96,7 +96,8 @@ def _pipelines(work: Path, datums: int, commit_datums: int, commit_jobs: int,
 
 def _open_case(standin: Any, work: Path, steps: dict[str, Any], n: int,
                changed: float) -> None:
-    from compiler.runtime.job import Context, Job, Run
+    from compiler.contract.job import Job
+    from compiler.runtime.job import Context, Run
     from compiler.runtime.verbs import _plan
 
     before = standin.seed("texts", tree_files(n))

@@ -35,6 +35,7 @@ from compiler.argo.emit import digest_text, plain, to_json
 from compiler.argo.graph import Graph, short_hash
 from compiler.argo.names import CRON_MAX, OBJECT_MAX, fit, unique_names
 from compiler.config import Config
+from compiler.contract.job import Job
 from compiler.spec.identity import code_identity
 from compiler.spec.model import CombinedInput, CronInput, Input, PfsInput, Pipeline, Resources
 
@@ -111,33 +112,17 @@ REPROCESS = "reprocess"  # the run parameter naming what to process again
 WORKER_RETRIES = 6  # times Argo runs a lost worker pod again (each resumes)
 
 
-def job_spec(p: Pipeline, config: Config) -> dict[str, Any]:
-    """The JOB document the runtime verbs get (compiler.contract)."""
-    job: dict[str, Any] = {
-        "pipeline": p.name,
-        "input": _input_json(p.input, config) if p.input else None,
-        "output": {"repo": config.lakefs_repo(p.name),
-                   "branch": p.output_branch or config.default_branch},
-        "image": p.transform.image, "spec_sha256": spec_digest(p), "code": code_identity(p)}
-    # Defaults left out (compiler.runtime.job.Job.parse fills them in): a run stores the
-    # document once per pipeline in its status.
-    if config.default_branch != job["output"]["branch"]:
-        job["default_branch"] = config.default_branch
-    if workers(p, config) != 1:
-        job["workers"] = workers(p, config)
-    if p.datum_tries != 3:
-        job["datum_tries"] = p.datum_tries
-    if p.salt:
-        job["salt"] = p.salt
-    if p.reprocess_spec != "until_success":
-        job["reprocess_spec"] = p.reprocess_spec
-    if config.max_datums:
-        job["max_datums"] = config.max_datums
-    if p.datum_timeout:
-        job["datum_timeout"] = p.datum_timeout
-    if p.job_timeout:
-        job["job_timeout"] = math.ceil(p.job_timeout)
-    return job
+def job_spec(p: Pipeline, config: Config) -> Job:
+    """The job the runtime steps get (compiler.contract.job)."""
+    return Job.of(
+        pipeline=p.name, input=_input_json(p.input, config) if p.input else None,
+        output_repo=config.lakefs_repo(p.name),
+        output_branch=p.output_branch or config.default_branch, image=p.transform.image,
+        spec_sha256=spec_digest(p), code=code_identity(p), default_branch=config.default_branch,
+        workers=workers(p, config), datum_tries=p.datum_tries, salt=p.salt,
+        reprocess_spec=p.reprocess_spec, max_datums=config.max_datums or 0,
+        datum_timeout=p.datum_timeout,
+        job_timeout=math.ceil(p.job_timeout) if p.job_timeout else None)
 
 
 def workers(p: Pipeline, config: Config) -> int:
@@ -585,7 +570,7 @@ def _pipeline_templates(p: Pipeline, names: _Names, graph: Graph, config: Config
     opened = "{{tasks.open.outputs.parameters.branch}}"
     with DAG(
         name=task,
-        inputs=[Parameter(name="job", value=contract.job_document(job_spec(p, config))),
+        inputs=[Parameter(name="job", value=job_spec(p, config).document()),
                 *(Parameter(name=f"pin-{names.tasks[u]}") for u in ups)],
         # The commit, which downstream pipelines read (its URL is the commit step's).
         outputs=[Parameter(name="commit", value_from=m.ValueFrom(

@@ -51,8 +51,8 @@ def _named(what: str, call: Callable[[str, str], T], repo: str, ref: str) -> T:
 
 
 def resolve_pins(graph: Graph, resolver: PinResolver, config: Config) -> Pins:
+    from compiler.argo.build import job_spec
     from compiler.datums.plan import plan_datums
-    from compiler.spec.datum_input import datum_input
 
     produced = {p.name for p in graph.pipelines}
     heads: dict[tuple[str, str], str] = {}
@@ -101,7 +101,9 @@ def resolve_pins(graph: Graph, resolver: PinResolver, config: Config) -> Pins:
                     count += 1
                     yield d.id
 
-            digest = plan_digest(ids(plan_datums(datum_input(p.input), listing)))
+            # The tree `open` plans: the job document's, so the digest it checks is its own.
+            tree, _ = job_spec(p, config).tree()
+            digest = plan_digest(ids(plan_datums(tree, listing)))
             datums = count
         pins[p.name] = PipelinePins(tuple(sorted(commits.items())), datums, digest)
     return pins

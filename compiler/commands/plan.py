@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler import contract
 from compiler.commands.console import Console
 from compiler.commands.errors import UsageError
+from compiler.contract.job import Job
 from compiler.diagnostics import ExitCode
 from compiler.runtime.incremental import Forced, read_index
-from compiler.runtime.job import Context, Job, Run
+from compiler.runtime.job import Context, Run
 from compiler.runtime.verbs import plan_job
 from compiler.store import Commit, NotFound, ObjectInfo, Store
 
@@ -245,7 +245,7 @@ def job_documents(graph: Any, config: Any) -> list[Job]:
     """The job each pipeline's `open` gets, as `dsc compile` writes it."""
     from compiler.argo.build import job_spec
 
-    return [Job.parse(contract.job_document(job_spec(p, config))) for p in graph.pipelines]
+    return [job_spec(p, config) for p in graph.pipelines]
 
 
 def render(plans: list[PipelinePlan], verbose: bool) -> str:

@@ -43,7 +43,7 @@ class Job:
 def jobs_of(program: Program) -> dict[str, Job]:
     """Each pipeline's DAG template -> what its job document (the DAG's `job` input,
     compiler.argo.build) says."""
-    from compiler.runtime.job import Job as JobDocument
+    from compiler.contract.job import Job as JobDocument
 
     found: dict[str, Job] = {}
     for (_owner, name), template in program.templates.items():

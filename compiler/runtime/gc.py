@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler import contract
-from compiler.runtime.job import Job, JobError, Run
+from compiler.contract.job import Job, JobError
+from compiler.runtime.job import Run
 from compiler.store import NotFound, Store
 
 LANDED, EXPIRED, ORPHANED, UNOPENED, OLDER = "landed", "expired", "orphaned", "unopened", "older"

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler import contract
-from compiler.runtime.job import Context, JobError, write_outputs
+from compiler.contract.job import JobError
+from compiler.runtime.job import Context, write_outputs
 from compiler.store import Commit, NotFound, Store
 
 MAX_BOOKKEEPING = 20  # bookkeeping commits looked through above a data commit

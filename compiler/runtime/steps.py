@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from compiler import contract
+from compiler.contract.job import JobError
 from compiler.diagnostics import ExitCode
-from compiler.runtime.job import Context, JobError, Run
+from compiler.runtime.job import Context, Run
 from compiler.store import LakeFSError, Store
 
 Options = Mapping[str, Sequence[str]]

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from compiler import __version__, contract
+from compiler.contract.job import Job, JobError, Leaf
 from compiler.runtime import gc
 from compiler.runtime.incremental import (
     PROCESSED,
@@ -41,7 +42,7 @@ from compiler.runtime.incremental import (
     keys_text,
     read_index,
 )
-from compiler.runtime.job import Context, Job, JobError, Leaf, Run, write_outputs
+from compiler.runtime.job import Context, Run, write_outputs
 from compiler.store import Commit, Conflict, LakeFSError, NotFound, Store
 
 T = TypeVar("T")

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from compiler import contract
-from compiler.runtime.job import Context, Job, JobError, Leaf
+from compiler.contract.job import Job, JobError, Leaf
+from compiler.runtime.job import Context
 from compiler.runtime.verbs import (
     _MD5,
     _bytes,

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from compiler.runtime.job import JobError
+from compiler.contract.job import JobError
 from compiler.store import LakeFSError
 from tests.runtime.harness import Harness, Killed, compiled_steps
 

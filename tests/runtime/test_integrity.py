@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from compiler.contract.job import JobError
 from compiler.runtime import gc, verbs
-from compiler.runtime.job import JobError
 from compiler.store import LakeFSError
 from tests.runtime.harness import Harness
 from tests.runtime.test_verbs import pfs, pipeline, steps_for, write

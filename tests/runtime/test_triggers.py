@@ -13,8 +13,8 @@ from compiler import contract
 from compiler.commands.compile import CompileRequest, compile_specs
 from compiler.config import Config
 from compiler.contract import run_name
+from compiler.contract.job import JobError
 from compiler.runtime import verbs
-from compiler.runtime.job import JobError
 from compiler.runtime.reconcile import reconcile
 from tests.runtime.harness import Harness, Steps, steps_of
 from tests.runtime.test_verbs import pfs, pipeline, specs, write

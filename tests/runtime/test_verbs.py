@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from compiler.config import Config, load_config
+from compiler.contract.job import JobError
 from compiler.runtime import verbs
-from compiler.runtime.job import JobError
 from tests.runtime.harness import Harness, compiled_steps
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from compiler import contract
 from compiler.commands.compile import CompileRequest, compile_specs
+from compiler.contract.job import JobError
 from compiler.runtime import worker
-from compiler.runtime.job import JobError
 from tests.conftest import sleeping
 from tests.runtime.harness import Harness, Steps, steps_of
 from tests.runtime.test_verbs import pfs, specs

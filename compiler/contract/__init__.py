@@ -65,8 +65,8 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
         logs what became of each output branch: advanced by this run (to which commit),
         unchanged by it, or unknown (and why).
 
-JOB is the job document (`job_document`), a compact JSON string: the pipeline, its input
-tree (globs as written; the runtime plans them with `compiler.datums`, as `dsc datums` does),
+JOB is the job document (compiler.contract.job, `Job.document()`), a compact JSON string: the
+pipeline, its input tree (globs as written; the runtime plans them with `compiler.datums`),
 the output repository and branch, image, spec digest, code identity, salt, reprocess_spec,
 workers (from `parallelism_spec`), datum_tries, and when set datum_timeout and job_timeout
 (seconds; `work` and `commit` fail once the job has run longer, as Pachyderm kills the job)
@@ -286,9 +286,10 @@ def lakefs_variables(environ: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def job_document(job: dict[str, Any]) -> str:
-    """The JOB argument: compact, key-sorted JSON, so equal jobs are equal bytes."""
-    return json.dumps(job, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def json_argument(document: Any) -> str:
+    """A JSON argument (the reconciler's sources): compact, key-sorted, so equal documents are
+    equal bytes."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 # `open`'s options, each given by the one `open` template of a graph ("" = not given).
@@ -317,7 +318,7 @@ def trigger_args(repo: str, branch: str, commit: str) -> list[str]:
 
 
 def reconcile_args(document: dict[str, Any]) -> list[str]:
-    return ["runtime", "reconcile", "--sources", job_document(document)]
+    return ["runtime", "reconcile", "--sources", json_argument(document)]
 
 
 PREPARE_ARGS = ["runtime", "prepare"]
