@@ -400,3 +400,14 @@ def test_a_stop_ends_a_running_dag_and_leaves_no_thread_behind(tmp_path):
     assert box[0].phase == FAILED and box[0].message == "interrupted"
     assert [t.name for t in threading.enumerate()
             if t not in before and t.name.startswith("dsc-")] == []
+
+
+def test_a_stop_request_wakes_whoever_waits_on_it_meanwhile():
+    from compiler.local.executor import Cancel
+
+    cancel, woken = Cancel(), []
+    with cancel.waking(lambda: woken.append("dag")):
+        cancel.set()
+    cancel.clear()
+    cancel.set()  # no one waits any more
+    assert woken == ["dag"] and cancel.is_set()
