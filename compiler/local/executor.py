@@ -145,7 +145,8 @@ class Settings:
     namespace: str
     directory: Path  # scratch space for pods
     parallelism: int  # pods at once
-    sleep: Callable[[float], None] = time.sleep
+    # waits out a retry's backoff; None: waits on the run's stop request, which ends it
+    sleep: Callable[[float], object] | None = None
     clock: Callable[[], float] = time.monotonic
     keep_scratch: bool = False  # keep every pod's volumes (what it staged and wrote)
 
@@ -330,8 +331,8 @@ class Executor:
                               exit_code=result.exit_code))
             if not retry:
                 return result
-            if wait:
-                self.settings.sleep(wait)
+            if wait:  # a worker's backoff grows to minutes: a stop must not wait it out
+                (self.settings.sleep or self.cancel.wait)(wait)
             attempt += 1
 
     def _attempt(self, owner: str, template: dict[str, Any], scope: dict[str, str],

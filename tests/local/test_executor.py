@@ -411,3 +411,33 @@ def test_a_stop_request_wakes_whoever_waits_on_it_meanwhile():
     cancel.clear()
     cancel.set()  # no one waits any more
     assert woken == ["dag"] and cancel.is_set()
+
+
+def test_a_stop_ends_a_retry_backoff_at_once(tmp_path):
+    prog = program(dag("main", {"name": "d", "template": "p"}),
+                   {**container("p", "x"), "retryStrategy": {
+                       "limit": "3", "backoff": {"duration": "1h"}}})
+    retried = threading.Event()
+    events: list = []
+
+    def event(e):
+        events.append(e)
+        if e.kind == "retry":
+            retried.set()
+
+    settings = Settings(name="wf", uid="u", created="t", namespace="default",
+                        directory=tmp_path, parallelism=2)  # the backoff waits for real
+    executor = Executor(prog, FakePods(lambda args, n: (FAILED, {})), settings, event)
+    box = []
+    worker = threading.Thread(target=lambda: box.append(executor.run()), daemon=True)
+    worker.start()
+    assert retried.wait(600)
+    executor.cancel.set()
+    worker.join(600)
+    assert not worker.is_alive()
+    assert box[0].phase == FAILED and box[0].message == "interrupted"
+    # the attempt after the backoff starts and ends at once, as it always has
+    assert record(events)[1:5] == [("start", "d", None, ""), ("retry", "d", None, FAILED),
+                                   ("start", "d", None, ""),
+                                   ("finish", "d", None, FAILED)]
+    assert events[4].message == "interrupted"
