@@ -297,20 +297,23 @@ def test_a_task_starts_when_its_dependency_finishes_while_a_sibling_still_runs(t
                 {"name": "v", "value": "b"}]}}),
         {**container("p", "{{inputs.parameters.v}}"), "inputs": {"parameters": [
             {"name": "v"}]}})
-    b_ran = threading.Event()
+    b_done = threading.Event()
     seen: list[bool] = []
+    events: list = []
 
     def behaviour(args, n):
         if args == ["slow"]:
-            seen.append(b_ran.wait(600))  # `slow` ends only once `b` has run
-        if args == ["b"]:
-            b_ran.set()
+            seen.append(b_done.wait(600))  # `slow` ends only once `b` has finished
         return SUCCEEDED, {}
 
-    events: list = []
+    def event(e):
+        events.append(e)
+        if (e.kind, e.node.task) == ("finish", "b"):
+            b_done.set()
+
     settings = Settings(name="wf", uid="u", created="t", namespace="default",
                         directory=tmp_path, parallelism=4)
-    assert Executor(prog, FakePods(behaviour), settings, events.append).run().phase == SUCCEEDED
+    assert Executor(prog, FakePods(behaviour), settings, event).run().phase == SUCCEEDED
     assert seen == [True]
     finished = [task for kind, task, _item, _phase in record(events) if kind == "finish"]
     assert finished == ["a", "b", "slow", None]
