@@ -9,25 +9,29 @@ dsc could not run it; Always: both) after its backoff, until `maxDuration` has p
 the first attempt; `activeDeadlineSeconds` kills a pod that runs longer; a mutex serialises
 the nodes naming it; the exit handler runs last with `{{workflow.status}}`.
 
-Pods are run by a `PodRunner` (runners.py); time and sleeping come in as functions, so tests
-need no waiting.
+A DAG's scheduler waits for its children's results, and a stop request wakes it; nothing
+polls. Pods are run by a `PodRunner` (runners.py); time and sleeping come in as functions,
+so tests need no waiting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from compiler import contract
 from compiler.local.workflow import (
+    Depends,
     Program,
     Unsupported,
     duration,
@@ -141,7 +145,8 @@ class Settings:
     namespace: str
     directory: Path  # scratch space for pods
     parallelism: int  # pods at once
-    sleep: Callable[[float], None] = time.sleep
+    # waits out a retry's backoff; None: waits on the run's stop request, which ends it
+    sleep: Callable[[float], object] | None = None
     clock: Callable[[], float] = time.monotonic
     keep_scratch: bool = False  # keep every pod's volumes (what it staged and wrote)
 
@@ -177,6 +182,34 @@ class Reaper:
             thread.join()
 
 
+class Cancel(threading.Event):
+    """The run's stop request (Ctrl-C, SIGTERM): an Event that also wakes those waiting
+    for something else meanwhile (a DAG waits for its children's results, not on this)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wakes: list[Callable[[], None]] = []
+        self._guard = threading.Lock()
+
+    def set(self) -> None:
+        super().set()
+        with self._guard:
+            wakes = list(self._wakes)
+        for wake in wakes:
+            wake()
+
+    @contextlib.contextmanager
+    def waking(self, wake: Callable[[], None]) -> Iterator[None]:
+        """Call `wake` on each stop request made meanwhile."""
+        with self._guard:
+            self._wakes.append(wake)
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._wakes.remove(wake)
+
+
 class Executor:
     def __init__(self, program: Program, runner: PodRunner, settings: Settings,
                  events: Callable[[Event], None] = lambda _e: None) -> None:
@@ -184,7 +217,7 @@ class Executor:
         self.runner = runner
         self.settings = settings
         self.events = events
-        self.cancel = threading.Event()
+        self.cancel = Cancel()
         limit = settings.parallelism
         if program.parallelism:
             limit = min(limit, program.parallelism)
@@ -298,8 +331,8 @@ class Executor:
                               exit_code=result.exit_code))
             if not retry:
                 return result
-            if wait:
-                self.settings.sleep(wait)
+            if wait:  # a worker's backoff grows to minutes: a stop must not wait it out
+                (self.settings.sleep or self.cancel.wait)(wait)
             attempt += 1
 
     def _attempt(self, owner: str, template: dict[str, Any], scope: dict[str, str],
@@ -378,144 +411,210 @@ class Executor:
 
     def _dag(self, owner: str, template: dict[str, Any], scope: dict[str, str],
              node: Node) -> _Result:
-        where = f"template `{template['name']}`"
-        tasks = template["dag"]["tasks"]
-        names = [t["name"] for t in tasks]
-        if len(set(names)) != len(names):
-            raise Unsupported(f"{where}: two tasks of one name")
-        depends = {}
-        for t in tasks:
-            if "depends" in t:
-                expr, used = parse_depends(str(t["depends"]), f"{where} task `{t['name']}`")
-                unknown = used - set(names)
-                if unknown:
-                    raise Unsupported(f"{where} task `{t['name']}`: depends on unknown task "
-                                      f"`{sorted(unknown)[0]}`")
-                depends[t["name"]] = expr
-        limit = int(template.get("parallelism") or 0) or None
-        done: dict[str, str] = {}  # task -> result
-        outputs: dict[str, dict[str, str]] = {}
-        messages: list[str] = []
-        condition = threading.Condition()
-        running = pods = 0
-        queue: list[tuple[dict[str, Any], dict[str, str], Node, list[_Result]]] = []
-        open_tasks: dict[str, tuple[int, list[_Result]]] = {}  # task -> (children, results)
-        failed = fatal = False
-        pending = list(tasks)
-
-        def child(task: dict[str, Any], arguments: dict[str, str], child_node: Node,
-                  sink: list[_Result], is_pod: bool) -> None:
-            nonlocal running, pods, failed
-            try:
-                result = self._execute(*self.program.called(owner, task), arguments, workflow,
-                                       child_node)
-            except Unsupported as exc:
-                result = _Result(ERROR, str(exc), fatal=True)
-            except Exception as exc:  # a bug: fail the node, never hang the DAG
-                result = _Result(ERROR, f"internal error: {type(exc).__name__}: {exc}")
-            with condition:
-                sink.append(result)
-                running -= 1
-                pods -= is_pod
-                if result.phase != SUCCEEDED:
-                    failed = True  # failFast: no new node after any failure
-                    messages.append(f"task `{task['name']}`: {result.message}")
-                condition.notify_all()
-
-        workflow = {k: v for k, v in scope.items() if k.startswith("workflow.")}
-        with condition:
-            while True:
-                # Settle finished fan-outs.
-                for name, (count, finished) in list(open_tasks.items()):
-                    if len(finished) == count:
-                        del open_tasks[name]
-                        bad = [r for r in finished if r.phase != SUCCEEDED]
-                        # `depends` speaks of Errored where a node's phase is Error
-                        done[name] = SUCCEEDED if not bad else (
-                            "Errored" if all(r.phase == ERROR for r in bad) else FAILED)
-                        if count == 1 and not bad:
-                            outputs[name] = finished[0].outputs
-                # Start what may start (failFast: nothing new after a failure).
-                for task in list(pending):
-                    if failed or self.cancel.is_set():
-                        break
-                    name = task["name"]
-                    verdict = depends[name](done) if name in depends else True
-                    if verdict is None:
-                        continue
-                    pending.remove(task)
-                    if verdict is False:
-                        done[name] = OMITTED
-                        continue
-                    task_scope = {**scope, **_task_outputs(outputs)}
-                    task_where = f"{where} task `{name}`"
-                    try:
-                        items = _items(task, task_scope, task_where)
-                        target = self._target(owner, task)
-                        labels = target.get("metadata", {}).get("labels", {})
-                        entries = items if items is not None else [None]
-                        children = [({p["name"]: substitute(
-                            str(p.get("value", "")),
-                            task_scope if item is None else {**task_scope, "item": item},
-                            task_where) for p in task.get("arguments", {}).get(
-                                "parameters", [])}, item) for item in entries]
-                    except Unsupported as exc:  # let what runs finish, then fail
-                        failed = fatal = True
-                        done[name] = "Errored"
-                        messages.append(str(exc))
-                        break
-                    if items is not None:
-                        self.events(Event("expand", self._node(
-                            target["name"], labels, template["name"], name, None),
-                            count=len(items)))
-                        if not items:
-                            done[name] = SKIPPED
-                            continue
-                    results: list[_Result] = []
-                    open_tasks[name] = (len(children), results)
-                    for arguments, item in children:
-                        queue.append((task, arguments, self._node(
-                            target["name"], labels, template["name"], name, item), results))
-                # Run queued children within the template's limit, and pods within the
-                # run's (more threads than that would only wait for a pod slot).
-                while queue and not failed and not self.cancel.is_set():
-                    task, arguments, child_node, sink = queue[0]
-                    is_pod = "dag" not in self._target(owner, task)
-                    if (limit and running >= limit) or (is_pod and pods >= self._pod_limit):
-                        break
-                    queue.pop(0)
-                    running += 1
-                    pods += is_pod
-                    threading.Thread(target=child, args=(task, arguments, child_node, sink,
-                                                         is_pod),
-                                     name=f"dsc-{child_node.id}", daemon=True).start()
-                if self.cancel.is_set() or failed:
-                    for _task, _arguments, _node, sink in queue:  # never started
-                        sink.append(_Result(FAILED, "interrupted" if self.cancel.is_set()
-                                            else "not started after a failure"))
-                    queue.clear()
-                if running == 0 and not queue:
-                    if not open_tasks:
-                        break  # nothing in flight: no result can change any more
-                    continue  # settle what just finished
-                condition.wait(0.5)
-        for task in pending:
-            done.setdefault(task["name"], OMITTED)
-        if failed or self.cancel.is_set():
-            return _Result(ERROR if fatal else FAILED, "; ".join(messages) or "interrupted",
-                           fatal=fatal)
-        result_scope = {**scope, **_task_outputs(outputs)}
-        values = {}
-        for p in template.get("outputs", {}).get("parameters", []):
-            source = p.get("valueFrom", {}).get("parameter")
-            if source is None:
-                raise Unsupported(f"{where}: output `{p['name']}` of a dag must come from a "
-                                  "task's parameter (valueFrom.parameter)")
-            values[p["name"]] = substitute(source, result_scope, where)
-        return _Result(SUCCEEDED, outputs=values)
+        return _DagRun(self, owner, template, scope).run()
 
     def _target(self, owner: str, task: dict[str, Any]) -> dict[str, Any]:
         return self.program.template(*self.program.called(owner, task))
+
+
+@dataclass(slots=True)
+class _Started:
+    """A task of a DAG that started: how many children it runs, their results so far."""
+
+    name: str
+    children: int
+    results: list[_Result] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Child:
+    """One node a started task runs (one per item of a fan-out)."""
+
+    task: dict[str, Any]
+    started: _Started
+    arguments: dict[str, str]
+    node: Node
+    is_pod: bool
+    thread: threading.Thread | None = None
+
+
+class _DagRun:
+    """One attempt at a DAG template, scheduled as Argo's controller does it.
+
+    A task starts when its `depends` holds (at once without one) and is omitted when it
+    cannot; it runs one child, or one per item of a fan-out. Children run on threads of their
+    own, within the template's `parallelism` and, for pods, the run's; each puts its result
+    in the scheduler's inbox, which is all the scheduler waits on (a stop request puts a
+    wake-up there too). After a failure (failFast) or a stop nothing new starts: the children
+    that waited for a slot end unstarted, and those running are waited for.
+    """
+
+    def __init__(self, executor: Executor, owner: str, template: dict[str, Any],
+                 scope: dict[str, str]) -> None:
+        self.executor = executor
+        self.owner = owner
+        self.template = template
+        self.scope = scope
+        self.where = f"template `{template['name']}`"
+        self.depends = _depends(template["dag"]["tasks"], self.where)
+        self.limit = int(template.get("parallelism") or 0) or None
+        self.workflow = {k: v for k, v in scope.items() if k.startswith("workflow.")}
+        self.pending: list[dict[str, Any]] = list(template["dag"]["tasks"])  # not yet started
+        self.done: dict[str, str] = {}  # task -> its result, as `depends` reads it
+        self.outputs: dict[str, dict[str, str]] = {}  # task -> its outputs (one child only)
+        self.waiting: deque[_Child] = deque()  # for a slot, in the order tasks started
+        self.running = self.pods = 0
+        self.messages: list[str] = []
+        self.failed = self.fatal = False
+        self.inbox: queue.SimpleQueue[tuple[_Child, _Result] | None] = queue.SimpleQueue()
+
+    def run(self) -> _Result:
+        with self.executor.cancel.waking(lambda: self.inbox.put(None)):
+            self._schedule()
+            while self.running or self.waiting:
+                self._receive()
+                self._schedule()
+        return self._result()
+
+    @property
+    def _stopping(self) -> bool:
+        return self.failed or self.executor.cancel.is_set()
+
+    # --- readiness: which tasks start ---------------------------------------------------
+
+    def _schedule(self) -> None:
+        self._start_ready()
+        self._launch()
+        if self._stopping:
+            self._end_waiting()
+
+    def _start_ready(self) -> None:
+        """Start, omit or skip each pending task whose `depends` can be decided now (in the
+        order of the tasks, so one decided here counts for those after it)."""
+        for task in list(self.pending):
+            if self._stopping:
+                return
+            verdict = self._verdict(task["name"])
+            if verdict is None:
+                continue  # a task it names has not finished
+            self.pending.remove(task)
+            if verdict is False:
+                self.done[task["name"]] = OMITTED
+            elif not self._start(task):
+                return
+
+    def _verdict(self, name: str) -> bool | None:
+        """Whether the task runs (None: not known until more tasks finish)."""
+        return self.depends[name](self.done) if name in self.depends else True
+
+    def _start(self, task: dict[str, Any]) -> bool:
+        """Queue the task's children; False when the task cannot run (the DAG then fails
+        with an Error once what runs has finished)."""
+        name = task["name"]
+        task_scope = {**self.scope, **_task_outputs(self.outputs)}
+        where = f"{self.where} task `{name}`"
+        try:
+            items = _items(task, task_scope, where)
+            target = self.executor._target(self.owner, task)
+            children = [(_arguments(task, task_scope, item, where), item)
+                        for item in (items if items is not None else [None])]
+        except Unsupported as exc:
+            self.failed = self.fatal = True
+            self.done[name] = "Errored"
+            self.messages.append(str(exc))
+            return False
+        labels = target.get("metadata", {}).get("labels", {})
+        if items is not None:
+            self.executor.events(Event("expand", self.executor._node(
+                target["name"], labels, self.template["name"], name, None), count=len(items)))
+            if not items:
+                self.done[name] = SKIPPED
+                return True
+        started = _Started(name, len(children))
+        for arguments, item in children:
+            self.waiting.append(_Child(task, started, arguments, self.executor._node(
+                target["name"], labels, self.template["name"], name, item), "dag" not in target))
+        return True
+
+    # --- launching ----------------------------------------------------------------------
+
+    def _launch(self) -> None:
+        """Start waiting children, in order, within the template's limit and, for pods, the
+        run's (more threads than that would only wait for a pod slot)."""
+        while self.waiting and not self._stopping:
+            child = self.waiting[0]
+            if (self.limit and self.running >= self.limit) or \
+                    (child.is_pod and self.pods >= self.executor._pod_limit):
+                return
+            self.waiting.popleft()
+            self.running += 1
+            self.pods += child.is_pod
+            child.thread = threading.Thread(target=self._child, args=(child,),
+                                            name=f"dsc-{child.node.id}", daemon=True)
+            child.thread.start()
+
+    def _end_waiting(self) -> None:
+        """failFast, or a stop: the children waiting for a slot never start."""
+        why = "interrupted" if self.executor.cancel.is_set() else "not started after a failure"
+        while self.waiting:
+            self._settle(self.waiting.popleft().started, _Result(FAILED, why))
+
+    def _child(self, child: _Child) -> None:
+        """A child's thread: its node, then its result to the scheduler."""
+        try:
+            result = self.executor._execute(*self.executor.program.called(self.owner, child.task),
+                                            child.arguments, self.workflow, child.node)
+        except Unsupported as exc:
+            result = _Result(ERROR, str(exc), fatal=True)
+        except Exception as exc:  # a bug: fail the node, never hang the DAG
+            result = _Result(ERROR, f"internal error: {type(exc).__name__}: {exc}")
+        self.inbox.put((child, result))
+
+    # --- results ------------------------------------------------------------------------
+
+    def _receive(self) -> None:
+        """Wait for a child's result or a stop request, then take every result in."""
+        message = self.inbox.get()
+        while True:
+            if message is not None:
+                self._record(*message)
+            try:
+                message = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _record(self, child: _Child, result: _Result) -> None:
+        assert child.thread is not None
+        child.thread.join()  # it has only to return: a DAG leaves no thread behind it
+        self.running -= 1
+        self.pods -= child.is_pod
+        if result.phase != SUCCEEDED:
+            self.failed = True  # failFast: no new node after any failure
+            self.messages.append(f"task `{child.task['name']}`: {result.message}")
+        self._settle(child.started, result)
+
+    def _settle(self, started: _Started, result: _Result) -> None:
+        """Count a child's result; with the last of its task's, the task is done."""
+        started.results.append(result)
+        if len(started.results) < started.children:
+            return
+        self.done[started.name] = _task_result(started.results)
+        if started.children == 1 and result.phase == SUCCEEDED:
+            self.outputs[started.name] = result.outputs
+
+    def _result(self) -> _Result:
+        if self._stopping:
+            return _Result(ERROR if self.fatal else FAILED,
+                           "; ".join(self.messages) or "interrupted", fatal=self.fatal)
+        scope = {**self.scope, **_task_outputs(self.outputs)}
+        values = {}
+        for p in self.template.get("outputs", {}).get("parameters", []):
+            source = p.get("valueFrom", {}).get("parameter")
+            if source is None:
+                raise Unsupported(f"{self.where}: output `{p['name']}` of a dag must come "
+                                  "from a task's parameter (valueFrom.parameter)")
+            values[p["name"]] = substitute(source, scope, self.where)
+        return _Result(SUCCEEDED, outputs=values)
 
 
 @dataclass(slots=True)
@@ -532,6 +631,41 @@ def _task_outputs(outputs: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     """`{{tasks.<task>.outputs.parameters.<name>}}` for the finished tasks of a DAG."""
     return {f"tasks.{t}.outputs.parameters.{p}": v
             for t, params in outputs.items() for p, v in params.items()}
+
+
+def _depends(tasks: list[dict[str, Any]], where: str) -> dict[str, Depends]:
+    """Each task's `depends`, by task, checked against the DAG's task names."""
+    names = [t["name"] for t in tasks]
+    if len(set(names)) != len(names):
+        raise Unsupported(f"{where}: two tasks of one name")
+    depends = {}
+    for t in tasks:
+        if "depends" in t:
+            expr, used = parse_depends(str(t["depends"]), f"{where} task `{t['name']}`")
+            unknown = used - set(names)
+            if unknown:
+                raise Unsupported(f"{where} task `{t['name']}`: depends on unknown task "
+                                  f"`{sorted(unknown)[0]}`")
+            depends[t["name"]] = expr
+    return depends
+
+
+def _task_result(results: list[_Result]) -> str:
+    """A finished task's result as `depends` reads it: Succeeded, Failed or Errored (where a
+    node's phase is Error)."""
+    bad = [r for r in results if r.phase != SUCCEEDED]
+    if not bad:
+        return SUCCEEDED
+    return "Errored" if all(r.phase == ERROR for r in bad) else FAILED
+
+
+def _arguments(task: dict[str, Any], scope: Mapping[str, str], item: str | None,
+               where: str) -> dict[str, str]:
+    """The parameters a task passes to one child (`{{item}}` its item in a fan-out)."""
+    if item is not None:
+        scope = {**scope, "item": item}
+    return {p["name"]: substitute(str(p.get("value", "")), scope, where)
+            for p in task.get("arguments", {}).get("parameters", [])}
 
 
 def _items(task: dict[str, Any], scope: Mapping[str, str], where: str) -> list[str] | None:

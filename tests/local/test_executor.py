@@ -280,3 +280,167 @@ def test_a_bad_fan_out_fails_the_run_naming_it_after_what_runs_has_finished(tmp_
     assert outcome.phase == "Error"
     assert "withParam is not a JSON list: 'not json'" in outcome.message
     assert pods.running == 0 and sorted(pods.calls) == [["open"], ["work"]]
+
+
+def record(events):
+    """(kind, task, item, phase) of each event, in the order the executor reported them."""
+    return [(e.kind, e.node.task, e.node.item, e.phase) for e in events]
+
+
+def test_a_task_starts_when_its_dependency_finishes_while_a_sibling_still_runs(tmp_path):
+    prog = program(
+        dag("main", {"name": "slow", "template": "p", "arguments": {"parameters": [
+            {"name": "v", "value": "slow"}]}},
+            {"name": "a", "template": "p", "arguments": {"parameters": [
+                {"name": "v", "value": "a"}]}},
+            {"name": "b", "template": "p", "depends": "a", "arguments": {"parameters": [
+                {"name": "v", "value": "b"}]}}),
+        {**container("p", "{{inputs.parameters.v}}"), "inputs": {"parameters": [
+            {"name": "v"}]}})
+    b_done = threading.Event()
+    seen: list[bool] = []
+    events: list = []
+
+    def behaviour(args, n):
+        if args == ["slow"]:
+            seen.append(b_done.wait(600))  # `slow` ends only once `b` has finished
+        return SUCCEEDED, {}
+
+    def event(e):
+        events.append(e)
+        if (e.kind, e.node.task) == ("finish", "b"):
+            b_done.set()
+
+    settings = Settings(name="wf", uid="u", created="t", namespace="default",
+                        directory=tmp_path, parallelism=4)
+    assert Executor(prog, FakePods(behaviour), settings, event).run().phase == SUCCEEDED
+    assert seen == [True]
+    finished = [task for kind, task, _item, _phase in record(events) if kind == "finish"]
+    assert finished == ["a", "b", "slow", None]
+
+
+def test_events_come_in_the_order_the_nodes_ran(tmp_path):
+    prog = program(
+        dag("main", {"name": "a", "template": "p"},
+            {"name": "b", "template": "p", "depends": "a", "withItems": ["x", "y"]},
+            {"name": "c", "template": "p", "depends": "b"}, parallelism=1),
+        container("p", "work"))
+    events: list = []
+    settings = Settings(name="wf", uid="u", created="t", namespace="default",
+                        directory=tmp_path, parallelism=4)
+    assert Executor(prog, FakePods(), settings, events.append).run().phase == SUCCEEDED
+    assert record(events) == [
+        ("start", None, None, ""),
+        ("start", "a", None, ""), ("finish", "a", None, SUCCEEDED),
+        ("expand", "b", None, ""),
+        ("start", "b", "x", ""), ("finish", "b", "x", SUCCEEDED),
+        ("start", "b", "y", ""), ("finish", "b", "y", SUCCEEDED),
+        ("start", "c", None, ""), ("finish", "c", None, SUCCEEDED),
+        ("finish", None, None, SUCCEEDED)]
+
+
+def test_depends_reads_skipped_and_omitted_tasks_as_argo_does(tmp_path):
+    prog = program(
+        dag("main", {"name": "empty", "template": "p", "withItems": []},
+            {"name": "after-skip", "template": "p", "depends": "empty.Skipped"},
+            {"name": "bare", "template": "p", "depends": "empty"},
+            {"name": "on-success", "template": "p", "depends": "empty.Succeeded"},
+            {"name": "after-omit", "template": "p", "depends": "on-success.Omitted"},
+            {"name": "needs-omitted", "template": "p", "depends": "on-success"},
+            {"name": "either", "template": "p",
+             "depends": "needs-omitted.Succeeded || after-omit.Succeeded"}),
+        container("p", "work"))
+    events: list = []
+    settings = Settings(name="wf", uid="u", created="t", namespace="default",
+                        directory=tmp_path, parallelism=4)
+    assert Executor(prog, FakePods(), settings, events.append).run().phase == SUCCEEDED
+    ran = {task for kind, task, _item, _phase in record(events) if kind == "start"}
+    assert ran == {None, "after-skip", "bare", "after-omit", "either"}
+
+
+def test_after_a_failure_the_children_waiting_for_a_slot_never_start(tmp_path):
+    prog = program(dag("main", {"name": "d", "template": "p", "withItems": list("abcd"),
+                                "arguments": {"parameters": [{"name": "v",
+                                                              "value": "{{item}}"}]}},
+                       {"name": "next", "template": "p", "depends": "d.Failed",
+                        "arguments": {"parameters": [{"name": "v", "value": "next"}]}},
+                       parallelism=1),
+                   {**container("p", "{{inputs.parameters.v}}"),
+                    "inputs": {"parameters": [{"name": "v"}]}})
+    pods = FakePods(lambda args, n: (FAILED, {}))
+    outcome = run(prog, pods, tmp_path)
+    assert outcome.phase == FAILED
+    assert outcome.message == "task `d`: ['a'] failed"
+    assert pods.calls == [["a"]]  # failFast: not the other items, nor what handles it
+
+
+def test_a_stop_ends_a_running_dag_and_leaves_no_thread_behind(tmp_path):
+    prog = program(
+        dag("main", {"name": "inner", "template": "inner"},
+            {"name": "d", "template": "p", "withItems": list("abcdef")}),
+        dag("inner", {"name": "d", "template": "p", "withItems": list("ghijkl")},
+            parallelism=2),
+        container("p", "work"))
+    before = set(threading.enumerate())
+    started = threading.Semaphore(0)
+
+    def pods(pod, cancel):  # as a real pod does: it runs until stopped
+        started.release()
+        cancel.wait(600)
+        return PodResult(FAILED, "stopped")
+
+    settings = Settings(name="wf", uid="u", created="t", namespace="default",
+                        directory=tmp_path, parallelism=3)
+    executor = Executor(prog, pods, settings)
+    box = []
+    worker = threading.Thread(target=lambda: box.append(executor.run()))
+    worker.start()
+    for _ in range(3):  # the run's pod slots are full
+        assert started.acquire(timeout=600)
+    executor.cancel.set()
+    worker.join(600)
+    assert not worker.is_alive()
+    assert box[0].phase == FAILED and box[0].message == "interrupted"
+    assert [t.name for t in threading.enumerate()
+            if t not in before and t.name.startswith("dsc-")] == []
+
+
+def test_a_stop_request_wakes_whoever_waits_on_it_meanwhile():
+    from compiler.local.executor import Cancel
+
+    cancel, woken = Cancel(), []
+    with cancel.waking(lambda: woken.append("dag")):
+        cancel.set()
+    cancel.clear()
+    cancel.set()  # no one waits any more
+    assert woken == ["dag"] and cancel.is_set()
+
+
+def test_a_stop_ends_a_retry_backoff_at_once(tmp_path):
+    prog = program(dag("main", {"name": "d", "template": "p"}),
+                   {**container("p", "x"), "retryStrategy": {
+                       "limit": "3", "backoff": {"duration": "1h"}}})
+    retried = threading.Event()
+    events: list = []
+
+    def event(e):
+        events.append(e)
+        if e.kind == "retry":
+            retried.set()
+
+    settings = Settings(name="wf", uid="u", created="t", namespace="default",
+                        directory=tmp_path, parallelism=2)  # the backoff waits for real
+    executor = Executor(prog, FakePods(lambda args, n: (FAILED, {})), settings, event)
+    box = []
+    worker = threading.Thread(target=lambda: box.append(executor.run()), daemon=True)
+    worker.start()
+    assert retried.wait(600)
+    executor.cancel.set()
+    worker.join(600)
+    assert not worker.is_alive()
+    assert box[0].phase == FAILED and box[0].message == "interrupted"
+    # the attempt after the backoff starts and ends at once, as it always has
+    assert record(events)[1:5] == [("start", "d", None, ""), ("retry", "d", None, FAILED),
+                                   ("start", "d", None, ""),
+                                   ("finish", "d", None, FAILED)]
+    assert events[4].message == "interrupted"
