@@ -489,19 +489,25 @@ class _DagRun:
             self._end_waiting()
 
     def _start_ready(self) -> None:
-        """Start, omit or skip each pending task whose `depends` can be decided now (in the
-        order of the tasks, so one decided here counts for those after it)."""
-        for task in list(self.pending):
-            if self._stopping:
-                return
-            verdict = self._verdict(task["name"])
-            if verdict is None:
-                continue  # a task it names has not finished
-            self.pending.remove(task)
-            if verdict is False:
-                self.done[task["name"]] = OMITTED
-            elif not self._start(task):
-                return
+        """Start, omit or skip each pending task whose `depends` can be decided now. A task
+        decided at once (omitted, or an empty fan-out skipped) may decide one listed before
+        it, so the pass repeats until it decides nothing more: Argo orders by the graph, not
+        by the list."""
+        decided = True
+        while decided:
+            decided = False
+            for task in list(self.pending):
+                if self._stopping:
+                    return
+                verdict = self._verdict(task["name"])
+                if verdict is None:
+                    continue  # a task it names has not finished
+                self.pending.remove(task)
+                decided = True
+                if verdict is False:
+                    self.done[task["name"]] = OMITTED
+                elif not self._start(task):
+                    return
 
     def _verdict(self, name: str) -> bool | None:
         """Whether the task runs (None: not known until more tasks finish)."""

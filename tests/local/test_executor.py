@@ -444,3 +444,17 @@ def test_a_stop_ends_a_retry_backoff_at_once(tmp_path):
                                    ("start", "d", None, ""),
                                    ("finish", "d", None, FAILED)]
     assert events[4].message == "interrupted"
+
+
+def test_a_task_listed_before_the_task_it_depends_on_runs_once_that_one_is_decided(tmp_path):
+    # Argo orders a DAG by its dependencies, not by the order of the list: `after` waits for
+    # `empty`, which is skipped (an empty fan-out) without running anything.
+    prog = program(
+        dag("main", {"name": "after", "template": "p", "depends": "empty.Skipped"},
+            {"name": "omitted", "template": "p", "depends": "after.Failed"},
+            {"name": "last", "template": "p", "depends": "omitted.Omitted"},
+            {"name": "empty", "template": "p", "withItems": []}),
+        container("p", "work"))
+    pods = FakePods()
+    assert run(prog, pods, tmp_path).phase == SUCCEEDED
+    assert pods.calls == [["work"], ["work"]]  # after, then last
