@@ -27,7 +27,6 @@ from compiler.spec.loader import (
     LoadError,
     PortableDocument,
     discover,
-    needs_yaml_or_jinja,
     read_documents,
 )
 from compiler.spec.model import Pipeline
@@ -98,7 +97,7 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
     gc.disable()
     try:
         if workers > 1:
-            loaded = _forked(files, values or {}, with_info, models, workers)
+            loaded = _parallel(files, values or {}, with_info, models, workers)
         else:
             _load_files(loaded, files, values or {})
         if values:
@@ -256,28 +255,6 @@ def _from_portable(data: tuple[Any, ...], with_info: bool,
     return part, checked
 
 
-# A token is a 2-byte chunk number, and a queue holds at most PIPE_BUF (512) bytes of them, so
-# writing them all before forking never blocks, whatever the system's pipe size.
-_MAX_CHUNKS = 256
-
-
-class _WorkQueue:
-    """Chunks of files that the workers claim one at a time through a pipe: whichever worker
-    is free takes the next, so a core that is slower or busier does not hold the run up."""
-
-    def __init__(self, files: list[tuple[int, Path]]) -> None:
-        size = max(1, -(-len(files) // _MAX_CHUNKS))
-        self.chunks = [files[i:i + size] for i in range(0, len(files), size)]
-        self.read_end, write_end = os.pipe()
-        os.write(write_end, b"".join(i.to_bytes(2, "little") for i in range(len(self.chunks))))
-        os.close(write_end)  # readers see the end of the queue once it is empty
-
-    def claim(self) -> list[tuple[int, Path]] | None:
-        # Reads from a pipe are atomic: each token goes to exactly one worker.
-        token = os.read(self.read_end, 2)
-        return self.chunks[int.from_bytes(token, "little")] if token else None
-
-
 def _check_files(part: LoadedSpecs, files: list[tuple[int, Path]], values: Mapping[str, Any],
                  checked: Checked) -> None:
     for file in files:
@@ -285,94 +262,57 @@ def _check_files(part: LoadedSpecs, files: list[tuple[int, Path]], values: Mappi
         checked.append((file[0], len(part.result.diagnostics)))
 
 
-def _work(part: LoadedSpecs, queues: list[_WorkQueue], values: Mapping[str, Any]) -> Checked:
-    """Check chunks from `queues`, emptying each before the next."""
-    checked: Checked = []
-    for queue in queues:
-        while (chunk := queue.claim()) is not None:
-            _check_files(part, chunk, values, checked)
-    return checked
+# Chunks submitted per worker: enough that a worker on a slower or busier core takes fewer,
+# few enough that sending them and their results costs little.
+_CHUNKS_PER_WORKER = 8
+
+# What a pool worker checks with: set once in each worker by `_start_worker`.
+_worker_state: tuple[Mapping[str, Any], bool, bool] | None = None
 
 
-# What checking costs, in JSON files of the corpus's sizes (about 0.17 ms each on a 2-core dev
-# machine): a YAML file takes about twice as long, and importing PyYAML (its resolver compiles
-# dozens of regexes) as long as 90 JSON files.
-_YAML_FILE_COST = 2
-_YAML_IMPORT_COST = 90
+def _start_worker(values: Mapping[str, Any], with_info: bool, models: bool) -> None:
+    global _worker_state
+    _worker_state = (values, with_info, models)
 
 
-def _yaml_readers(light: int, heavy: int, workers: int) -> int:
-    """How many children should read the files that may need PyYAML or Jinja2 (`heavy`): the
-    fewest that is fastest, so that this process, which also merges the results, and the
-    other children never import them. 0 when every worker had better read every kind (nearly
-    all files are YAML)."""
-    heavy_cost = _YAML_FILE_COST * heavy
-    readers, slowest = 0, _YAML_IMPORT_COST + (light + heavy_cost) / workers
-    for m in range(1, workers) if heavy and light else ():
-        share = max(heavy_cost / m + _YAML_IMPORT_COST,
-                    (light + heavy_cost + _YAML_IMPORT_COST * m) / workers)
-        if share < slowest:
-            readers, slowest = m, share
-    return readers
-
-
-def _forked(files: list[tuple[int, Path]], values: Mapping[str, Any], with_info: bool,
-            models: bool, workers: int) -> LoadedSpecs:
-    """Check `files` in this process and `workers - 1` forked children, which claim chunks
-    from shared queues (`_WorkQueue`), and merge what they found in file order.
-
-    Checking is pure and CPU-bound, so a fork (which shares the loaded modules and the
-    compiled schema) beats a process pool. Files a child does not report back (it failed for
-    any reason) are checked here: parallelism may never change the answer.
-    """
+def _check_chunk(files: list[tuple[int, Path]]) -> bytes:
+    """In a pool worker: check `files` and return the results as `marshal` bytes."""
     import marshal
 
-    light_files = [f for f in files if not needs_yaml_or_jinja(f[1])]
-    heavy_files = [f for f in files if needs_yaml_or_jinja(f[1])]
-    readers = _yaml_readers(len(light_files), len(heavy_files), workers)
-    # What every worker needs is imported once, before forking, not again in each.
-    if light_files:
-        from compiler.spec import jsonsource  # noqa: F401
-    if heavy_files and not readers:
-        from compiler.spec import yamlsource  # noqa: F401
-    light, heavy = _WorkQueue(light_files), _WorkQueue(heavy_files)
+    assert _worker_state is not None
+    values, with_info, models = _worker_state
+    part = LoadedSpecs(with_info=with_info, models=models)
+    checked: Checked = []
+    _check_files(part, files, values, checked)
+    return marshal.dumps(_portable(part, checked))
+
+
+def _parallel(files: list[tuple[int, Path]], values: Mapping[str, Any], with_info: bool,
+              models: bool, workers: int) -> LoadedSpecs:
+    """Check `files` in a pool of `workers` forked processes, chunk by chunk, and merge what
+    they found in file order.
+
+    Forked, the workers share the loaded modules (and `values`, which need not pickle). A
+    chunk whose worker failed, for any reason, is checked here: parallelism may never change
+    the answer.
+    """
+    import marshal
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = max(1, -(-len(files) // (workers * _CHUNKS_PER_WORKER)))
+    chunks = [files[i:i + size] for i in range(0, len(files), size)]
     parts: list[tuple[LoadedSpecs, Checked]] = []
-    try:
-        children: list[tuple[int, int]] = []
-        for k in range(1, workers):
-            queues = [light, heavy] if not readers else [heavy, light] if k <= readers else [
-                light]
-            read_end, write_end = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the child: check its chunks, send the result, leave without cleanup
-                os.close(read_end)
-                code = 0
-                try:
-                    part = LoadedSpecs(with_info=with_info, models=models)
-                    checked = _work(part, queues, values)
-                    with os.fdopen(write_end, "wb") as out:
-                        out.write(marshal.dumps(_portable(part, checked)))
-                except BaseException:
-                    code = 1
-                os._exit(code)
-            os.close(write_end)
-            children.append((pid, read_end))
-        first = LoadedSpecs(with_info=with_info, models=models)
-        parts.append((first, _work(first, [light] if readers else [light, heavy], values)))
-        for pid, read_end in children:
-            with os.fdopen(read_end, "rb") as source:
-                data = source.read()
-            _, status = os.waitpid(pid, 0)
-            if status == 0:
-                try:
-                    parts.append(_from_portable(marshal.loads(data), with_info, models))
-                except Exception:
-                    continue
-    finally:
-        os.close(light.read_end)
-        os.close(heavy.read_end)
-    done = {index for _, checked in parts for index, _ in checked}
-    missed = [f for f in files if f[0] not in done]
+    missed: list[tuple[int, Path]] = []
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_start_worker,
+                             initargs=(values, with_info, models)) as pool:
+        futures = [(chunk, pool.submit(_check_chunk, chunk)) for chunk in chunks]
+        for chunk, future in futures:
+            try:
+                parts.append(_from_portable(marshal.loads(future.result()), with_info, models))
+            except Exception:
+                missed.extend(chunk)
     if missed:
         redone = LoadedSpecs(with_info=with_info, models=models)
         redone_checked: Checked = []
