@@ -118,12 +118,6 @@ def _graphs(loaded: LoadedSpecs, files: list[tuple[int, Path]],
     return list(graphs.values())
 
 
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity where the OS says)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-
-
 def _load_files(loaded: LoadedSpecs, files: list[tuple[int, Path]],
                 values: Mapping[str, Any]) -> None:
     result = loaded.result
