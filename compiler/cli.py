@@ -45,8 +45,9 @@ def cli(traceback: bool) -> None:
 @click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
 @click.option("-q", "--quiet", is_flag=True, help="Hide info notes and the summary line.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), envvar="DSC_JOBS",
-              help="Processes checking files in parallel [default: one per CPU from 100 files "
-              "on; env DSC_JOBS]. The output never depends on it.")
+              help="Deprecated, ignored: dsc lint checks every file in one process (a pool of "
+              "processes did not pay for itself). Still accepted, as is env DSC_JOBS, so that "
+              "existing hooks and scripts keep working.")
 @config_option("The dsc configuration, for default_branch [default: ./dsc.yaml when "
                 "present].")
 @click.option("--default-branch", metavar="BRANCH",

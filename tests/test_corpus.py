@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.diagnostics import Diagnostic, Severity
-from compiler.spec import lint
+from compiler.diagnostics import Severity
 from compiler.spec.lint import lint_paths, load_specs
 from tests.conftest import CORPUS, SEED, needs_shared, run_dsc
 
@@ -77,43 +76,21 @@ def test_seed_pipelines_lint_clean() -> None:
 
 
 @needs_shared
-def test_parallel_lint_gives_exactly_the_serial_answer() -> None:
-    # The corpus twice: every pipeline is a duplicate whose message names the first file, so
-    # any change of order between processes would show.
-    paths = [*_corpus(), *_corpus()]
-    serial = lint_paths(paths, jobs=1)
-    for jobs in (2, 3):
-        parallel = lint_paths(paths, jobs=jobs)
-        # Every field, in the order found (file order), not only in the order shown.
-        assert [_fields(d) for d in parallel.diagnostics] == [
-            _fields(d) for d in serial.diagnostics]
-        assert (parallel.files, parallel.specs) == (serial.files, serial.specs)
-    assert sum(d.code == "duplicate-pipeline" for d in serial.diagnostics) > 200
+def test_lint_output_does_not_depend_on_the_deprecated_jobs() -> None:
+    # -j and DSC_JOBS are accepted for compatibility and change nothing. The corpus twice:
+    # every pipeline is a duplicate whose message names the first file, so order shows.
+    args = ["lint", *(str(p) for p in (*_corpus(), *_corpus()))]
+    plain = run_dsc(*args)
+    assert plain.exit_code == 1
+    assert plain.stdout.count("[duplicate-pipeline]") > 200
+    for other in (run_dsc(*args, "-j", "1"), run_dsc(*args, "-j", "2"),
+                  run_dsc(*args, "--jobs", "3"), run_dsc(*args, env={"DSC_JOBS": "2"})):
+        assert (other.exit_code, other.stdout, other.output) == (
+            plain.exit_code, plain.stdout, plain.output)
 
 
 @needs_shared
-def test_parallel_load_gives_the_serial_models() -> None:
-    serial = load_specs(_corpus(), jobs=1)
-    parallel = load_specs(_corpus(), jobs=2)
-    assert parallel.pipelines == serial.pipelines
-    assert parallel.graph == serial.graph
-    assert [(d.path, d.source.origin) for d in parallel.documents] == [
-        (d.path, d.source.origin) for d in serial.documents]
-    assert parallel.result.sorted() == serial.result.sorted()
-    assert load_specs(_corpus(), jobs=2, models=False).pipelines == []
-
-
-@needs_shared
-def test_a_failed_worker_is_redone_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fail(*args: object) -> object:
-        raise RuntimeError("a worker died")
-
-    serial = lint_paths(_corpus(), jobs=1)
-    monkeypatch.setattr(lint, "_portable", fail)  # every forked worker fails to report
-    parallel = lint_paths(_corpus(), jobs=3)
-    assert [_fields(d) for d in parallel.diagnostics] == [_fields(d) for d in serial.diagnostics]
-    assert (parallel.files, parallel.specs) == (serial.files, serial.specs)
-
-
-def _fields(d: Diagnostic) -> tuple[object, ...]:
-    return (d.path, d.line, d.col, d.severity, d.code, d.message, d.json_path)
+def test_load_without_models_keeps_only_what_the_checks_need() -> None:
+    loaded = load_specs(_corpus(), models=False)
+    assert loaded.pipelines == []
+    assert len(loaded.graph) == len(loaded.documents) > 200

@@ -110,8 +110,8 @@ def test_a_mapping_the_template_renders_as_json_is_fine(tmp_path: Path) -> None:
     assert (result.exit_code, result.output) == (0, "")
 
 
-def test_reads_from_parallel_workers_count(tmp_path: Path) -> None:
-    # Two templates, each reading one key, checked by two processes: neither key is unread.
+def test_reads_of_every_template_count(tmp_path: Path) -> None:
+    # Two templates, each reading one key: neither key is unread (-j, deprecated, is ignored).
     (tmp_path / "a.yaml.j2").write_text(TEMPLATE.replace("{{ image }}", "{{ image_a }}"))
     (tmp_path / "b.yaml.j2").write_text(
         TEMPLATE.replace("{{ image }}", "{{ image_b }}").replace("edges", "other"))

@@ -79,7 +79,7 @@ def load_graph(request: CompileRequest) -> tuple[LintResult, Graph | None]:
 def _load_graph(request: CompileRequest
                 ) -> tuple[LintResult, Graph | None, dict[str, tuple[Pipeline, Document]]]:
     """load_graph, and where each pipeline was read (to locate what `build` refuses)."""
-    loaded = load_specs(request.paths, request.values, with_info=False, jobs=1)
+    loaded = load_specs(request.paths, request.values, with_info=False)
     result = loaded.result
     config = request.config
     for pipeline, doc in zip(loaded.pipelines, loaded.documents, strict=True):

@@ -160,7 +160,7 @@ def preview_datums(paths: Iterable[Path],
 
     Raises SelectionError when `pipeline` names none of them (or is needed and missing).
     """
-    loaded = load_specs(paths, values, with_info=False, jobs=1)
+    loaded = load_specs(paths, values, with_info=False)
     result = loaded.result
     result.diagnostics = [_previewable(d) for d in result.diagnostics]
     preview = Preview(result)

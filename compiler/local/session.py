@@ -7,6 +7,7 @@ with its own name and UID, as `argo submit` would make it.
 
 from __future__ import annotations
 
+import os
 import secrets as _random
 import shutil
 import tempfile
@@ -231,6 +232,11 @@ def where_lakefs(ui: str | None) -> Callable[[str, str, str], str]:
 
 
 def default_parallelism() -> int:
-    from compiler.spec.lint import available_cpus
-
+    """`dsc run`'s pods at once: one per CPU this process may run on."""
     return available_cpus()
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the OS says)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,7 @@ from compiler.spec.checks import (
 from compiler.spec.loader import (
     Document,
     LoadError,
-    PortableDocument,
     discover,
-    needs_yaml_or_jinja,
     read_documents,
 )
 from compiler.spec.model import Pipeline
@@ -40,16 +38,11 @@ from compiler.spec.values_input import TemplateReads, check_values_read
 LOAD_CODES = frozenset({"duplicate-field"})
 
 
-# Below this many files a second process costs more than it saves (fork, sending results).
-PARALLEL_MIN_FILES = 100
-
-
 @dataclass(slots=True)
 class LoadedSpecs:
     """Every diagnostic met on the way, and what the checks across specs need of each pipeline
     that could be modelled: its graph node and the document it came from. With `models`, also
-    the pipelines themselves. Documents checked in a forked worker keep their source map but
-    not their values (`data` is None): the models hold what later stages need."""
+    the pipelines themselves."""
 
     graph: list[GraphNode] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)  # documents[i] holds graph[i]
@@ -73,15 +66,13 @@ def locate(doc: Document, finding: Finding) -> Diagnostic:
 
 
 def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
-               with_info: bool = True, jobs: int | None = None,
-               models: bool = True, per_directory: bool = False,
+               with_info: bool = True, models: bool = True, per_directory: bool = False,
                default_branch: str | None = None) -> LoadedSpecs:
     """Every spec under `paths`, modelled and checked.
 
     `with_info=False` drops info notes before they are located (locating is most of the cost
-    of a clean JSON file). `jobs` processes check files in parallel (None: one per CPU for
-    large batches); results are merged in file order, so the output does not depend on it.
-    `models=False` keeps no pipeline models (all `dsc lint` needs is the diagnostics).
+    of a clean JSON file). `models=False` keeps no pipeline models (all `dsc lint` needs is
+    the diagnostics).
     A value of `values` that no template reads, or one rendered as text where it is a
     mapping, is raised as the values say (`TemplateValues.refuse`): a usage error.
     The checks across specs take every spec given as one graph (what `dsc compile` builds),
@@ -90,17 +81,13 @@ def load_specs(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *
     not write is warned about.
     """
     files = list(enumerate(discover(paths)))
-    workers = _workers(len(files), jobs)
     loaded = LoadedSpecs(with_info=with_info, models=models)
     # Checking allocates a great many small objects and makes no reference cycles worth
     # collecting: cyclic garbage collection passing over them only costs time (5% of a run).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        if workers > 1:
-            loaded = _forked(files, values or {}, with_info, models, workers)
-        else:
-            _load_files(loaded, files, values or {})
+        _load_files(loaded, files, values or {})
         if values:
             check_values_read(values, loaded.reads)
         for members in _graphs(loaded, files, per_directory):
@@ -129,20 +116,6 @@ def _graphs(loaded: LoadedSpecs, files: list[tuple[int, Path]],
     for i, file_index in enumerate(loaded.file_index):
         graphs.setdefault(directory_of[file_index], []).append(i)
     return list(graphs.values())
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity where the OS says)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-
-
-def _workers(files: int, jobs: int | None) -> int:
-    if jobs is None:
-        if files < PARALLEL_MIN_FILES:
-            return 1
-        jobs = available_cpus()
-    return max(1, min(jobs, files, 8)) if hasattr(os, "fork") else 1
 
 
 def _load_files(loaded: LoadedSpecs, files: list[tuple[int, Path]],
@@ -194,223 +167,6 @@ def looks_like_spec(value: Any) -> bool:
         canonical_key(key).lower(), SPEC_FIELDS, n=1, cutoff=0.8) for key in value)
 
 
-_SEVERITIES = {s.value: s for s in Severity}
-
-
-# Which files a worker checked, each with the number of diagnostics it had after that file.
-Checked = list[tuple[int, int]]
-
-
-def _portable(part: LoadedSpecs, checked: Checked) -> tuple[Any, ...]:
-    """A forked worker's results as plain data for `marshal` (much faster than pickling
-    dataclasses); the models, only when asked for, are pickled."""
-    documents: dict[int, int] = {}  # one entry per document, however many specs it holds
-    portable_docs: list[PortableDocument] = []
-    doc_refs: list[int] = []
-    for doc in part.documents:
-        ref = documents.get(id(doc))
-        if ref is None:
-            ref = documents[id(doc)] = len(portable_docs)
-            portable_docs.append(doc.portable())
-        doc_refs.append(ref)
-    models = None
-    if part.models:
-        import pickle
-
-        models = pickle.dumps([replace(d, data=None) for d in part.documents], protocol=5), (
-            pickle.dumps(part.pipelines, protocol=5))
-    result = part.result
-    reads = part.reads
-    return (
-        checked,
-        [(d.path, d.line, d.col, d.severity.value, d.code, d.message, d.json_path)
-         for d in result.diagnostics],
-        result.specs, result.could_not_run,
-        [(n.name, n.path, n.at, n.repos, n.pfs_repos, n.output_branch) for n in part.graph],
-        portable_docs, doc_refs, part.file_index, models,
-        (sorted(reads.paths), reads.templates, reads.complete),
-    )
-
-
-def _from_portable(data: tuple[Any, ...], with_info: bool,
-                   models: bool) -> tuple[LoadedSpecs, Checked]:
-    (checked, diagnostics, specs, could_not_run, graph, portable_docs, doc_refs, file_index,
-     pickled, (read_paths, templates, complete)) = data
-    part = LoadedSpecs(with_info=with_info, models=models)
-    part.result.diagnostics = [
-        Diagnostic(path, line, col, _SEVERITIES[severity], code, message, json_path)
-        for path, line, col, severity, code, message, json_path in diagnostics]
-    part.result.files, part.result.specs = len(checked), specs
-    part.result.could_not_run = could_not_run
-    part.graph = [GraphNode(*node) for node in graph]
-    if models:
-        import pickle
-
-        part.documents = pickle.loads(pickled[0])
-        part.pipelines = pickle.loads(pickled[1])
-    else:
-        docs = [Document.from_portable(d) for d in portable_docs]
-        part.documents = [docs[ref] for ref in doc_refs]
-    part.file_index = file_index
-    part.reads = TemplateReads(set(read_paths), templates, complete)
-    return part, checked
-
-
-# A token is a 2-byte chunk number, and a queue holds at most PIPE_BUF (512) bytes of them, so
-# writing them all before forking never blocks, whatever the system's pipe size.
-_MAX_CHUNKS = 256
-
-
-class _WorkQueue:
-    """Chunks of files that the workers claim one at a time through a pipe: whichever worker
-    is free takes the next, so a core that is slower or busier does not hold the run up."""
-
-    def __init__(self, files: list[tuple[int, Path]]) -> None:
-        size = max(1, -(-len(files) // _MAX_CHUNKS))
-        self.chunks = [files[i:i + size] for i in range(0, len(files), size)]
-        self.read_end, write_end = os.pipe()
-        os.write(write_end, b"".join(i.to_bytes(2, "little") for i in range(len(self.chunks))))
-        os.close(write_end)  # readers see the end of the queue once it is empty
-
-    def claim(self) -> list[tuple[int, Path]] | None:
-        # Reads from a pipe are atomic: each token goes to exactly one worker.
-        token = os.read(self.read_end, 2)
-        return self.chunks[int.from_bytes(token, "little")] if token else None
-
-
-def _check_files(part: LoadedSpecs, files: list[tuple[int, Path]], values: Mapping[str, Any],
-                 checked: Checked) -> None:
-    for file in files:
-        _load_files(part, [file], values)
-        checked.append((file[0], len(part.result.diagnostics)))
-
-
-def _work(part: LoadedSpecs, queues: list[_WorkQueue], values: Mapping[str, Any]) -> Checked:
-    """Check chunks from `queues`, emptying each before the next."""
-    checked: Checked = []
-    for queue in queues:
-        while (chunk := queue.claim()) is not None:
-            _check_files(part, chunk, values, checked)
-    return checked
-
-
-# What checking costs, in JSON files of the corpus's sizes (about 0.17 ms each on a 2-core dev
-# machine): a YAML file takes about twice as long, and importing PyYAML (its resolver compiles
-# dozens of regexes) as long as 90 JSON files.
-_YAML_FILE_COST = 2
-_YAML_IMPORT_COST = 90
-
-
-def _yaml_readers(light: int, heavy: int, workers: int) -> int:
-    """How many children should read the files that may need PyYAML or Jinja2 (`heavy`): the
-    fewest that is fastest, so that this process, which also merges the results, and the
-    other children never import them. 0 when every worker had better read every kind (nearly
-    all files are YAML)."""
-    heavy_cost = _YAML_FILE_COST * heavy
-    readers, slowest = 0, _YAML_IMPORT_COST + (light + heavy_cost) / workers
-    for m in range(1, workers) if heavy and light else ():
-        share = max(heavy_cost / m + _YAML_IMPORT_COST,
-                    (light + heavy_cost + _YAML_IMPORT_COST * m) / workers)
-        if share < slowest:
-            readers, slowest = m, share
-    return readers
-
-
-def _forked(files: list[tuple[int, Path]], values: Mapping[str, Any], with_info: bool,
-            models: bool, workers: int) -> LoadedSpecs:
-    """Check `files` in this process and `workers - 1` forked children, which claim chunks
-    from shared queues (`_WorkQueue`), and merge what they found in file order.
-
-    Checking is pure and CPU-bound, so a fork (which shares the loaded modules and the
-    compiled schema) beats a process pool. Files a child does not report back (it failed for
-    any reason) are checked here: parallelism may never change the answer.
-    """
-    import marshal
-
-    light_files = [f for f in files if not needs_yaml_or_jinja(f[1])]
-    heavy_files = [f for f in files if needs_yaml_or_jinja(f[1])]
-    readers = _yaml_readers(len(light_files), len(heavy_files), workers)
-    # What every worker needs is imported once, before forking, not again in each.
-    if light_files:
-        from compiler.spec import jsonsource  # noqa: F401
-    if heavy_files and not readers:
-        from compiler.spec import yamlsource  # noqa: F401
-    light, heavy = _WorkQueue(light_files), _WorkQueue(heavy_files)
-    parts: list[tuple[LoadedSpecs, Checked]] = []
-    try:
-        children: list[tuple[int, int]] = []
-        for k in range(1, workers):
-            queues = [light, heavy] if not readers else [heavy, light] if k <= readers else [
-                light]
-            read_end, write_end = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the child: check its chunks, send the result, leave without cleanup
-                os.close(read_end)
-                code = 0
-                try:
-                    part = LoadedSpecs(with_info=with_info, models=models)
-                    checked = _work(part, queues, values)
-                    with os.fdopen(write_end, "wb") as out:
-                        out.write(marshal.dumps(_portable(part, checked)))
-                except BaseException:
-                    code = 1
-                os._exit(code)
-            os.close(write_end)
-            children.append((pid, read_end))
-        first = LoadedSpecs(with_info=with_info, models=models)
-        parts.append((first, _work(first, [light] if readers else [light, heavy], values)))
-        for pid, read_end in children:
-            with os.fdopen(read_end, "rb") as source:
-                data = source.read()
-            _, status = os.waitpid(pid, 0)
-            if status == 0:
-                try:
-                    parts.append(_from_portable(marshal.loads(data), with_info, models))
-                except Exception:
-                    continue
-    finally:
-        os.close(light.read_end)
-        os.close(heavy.read_end)
-    done = {index for _, checked in parts for index, _ in checked}
-    missed = [f for f in files if f[0] not in done]
-    if missed:
-        redone = LoadedSpecs(with_info=with_info, models=models)
-        redone_checked: Checked = []
-        _check_files(redone, missed, values, redone_checked)
-        parts.append((redone, redone_checked))
-    return _merged(parts, with_info, models)
-
-
-def _merged(parts: list[tuple[LoadedSpecs, Checked]], with_info: bool,
-            models: bool) -> LoadedSpecs:
-    """The workers' results as one, in file order: exactly what a serial run builds."""
-    loaded = LoadedSpecs(with_info=with_info, models=models)
-    result = loaded.result
-    diagnostics: dict[int, list[Diagnostic]] = {}
-    for part, checked in parts:
-        start = 0
-        for index, end in checked:
-            diagnostics[index] = part.result.diagnostics[start:end]
-            start = end
-        result.files += part.result.files
-        result.specs += part.result.specs
-        result.could_not_run |= part.result.could_not_run
-        loaded.reads.merge(part.reads)
-    for index in sorted(diagnostics):
-        result.diagnostics.extend(diagnostics[index])
-    # A stable order: one file's pipelines are all in one part, already in order.
-    order = sorted((file_index, p, i) for p, (part, _) in enumerate(parts)
-                   for i, file_index in enumerate(part.file_index))
-    for file_index, p, i in order:
-        part = parts[p][0]
-        loaded.graph.append(part.graph[i])
-        loaded.documents.append(part.documents[i])
-        loaded.file_index.append(file_index)
-        if models:
-            loaded.pipelines.append(part.pipelines[i])
-    return loaded
-
-
 def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
                 file_index: int) -> None:
     result = loaded.result
@@ -460,9 +216,8 @@ def _check_spec(loaded: LoadedSpecs, doc: Document, raw: Any, at: JsonPath,
 
 
 def lint_paths(paths: Iterable[Path], values: Mapping[str, Any] | None = None, *,
-               with_info: bool = True, jobs: int | None = None,
-               default_branch: str | None = None) -> LintResult:
+               with_info: bool = True, default_branch: str | None = None) -> LintResult:
     """What `dsc lint` reports: the specs of each directory are one graph; `default_branch`
     is the configured one (None: inputs' branches are not compared with their upstream's)."""
-    return load_specs(paths, values, with_info=with_info, jobs=jobs, models=False,
+    return load_specs(paths, values, with_info=with_info, models=False,
                       per_directory=True, default_branch=default_branch).result

@@ -9,11 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compiler.spec.source import (
-    Entry,
-    JsonPath,
     LineIndex,
     LoadError,
-    Position,
     SourceMap,
     template_line,
 )
@@ -21,8 +18,7 @@ from compiler.spec.source import (
 if TYPE_CHECKING:
     from compiler.spec.values_input import TemplateReads
 
-__all__ = ["Document", "LoadError", "discover", "is_spec_file", "needs_yaml_or_jinja",
-           "read_documents"]
+__all__ = ["Document", "LoadError", "discover", "is_spec_file", "read_documents"]
 
 # A pipeline spec is a few KiB; the largest corpus file is 13 KiB. Anything this big is not a
 # spec, and refusing it keeps a pre-commit hook from stalling on a data file.
@@ -31,12 +27,6 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 TEMPLATE_SUFFIXES = (".j2", ".jinja")
 JSONNET_SUFFIX = ".jsonnet"
-
-
-# A Document without its values, as plain data that `marshal` carries: path, origin,
-# positions (a YAML document's dict, or a JSON document's text and start), template lines.
-PortableDocument = tuple[str, Position, "dict[JsonPath, Entry] | tuple[str, int]",
-                         "tuple[int, ...] | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,29 +42,6 @@ class Document:
     # False when the document surely sets no field to null (`drop_null_fields` would return
     # the data as it is), known as cheaply.
     nulls: bool = True
-
-    def portable(self) -> PortableDocument:
-        """What locating findings needs, without the values (what a forked worker sends)."""
-        source = self.source
-        positions = source.positions
-        if isinstance(positions, dict):
-            return self.path, source.origin, positions, source.template_lines
-        from compiler.spec.jsonsource import JsonPositions
-
-        assert isinstance(positions, JsonPositions)
-        return (self.path, source.origin, (positions.text, positions.start),
-                source.template_lines)
-
-    @staticmethod
-    def from_portable(portable: PortableDocument) -> Document:
-        path, origin, positions, template_lines = portable
-        if isinstance(positions, tuple):
-            from compiler.spec.jsonsource import JsonPositions
-
-            return Document(path, None, SourceMap(origin, JsonPositions(*positions),
-                                                  template_lines))
-        return Document(path, None, SourceMap(origin, positions, template_lines))
-
 
 def _rendered_name(path: Path) -> tuple[str, bool]:
     """The lowercased name the file has once rendered (`a.json.j2` -> `a.json`), and whether
@@ -92,13 +59,6 @@ def is_spec_file(path: Path) -> bool:
     Pachyderm's examples (which keep a Jsonnet twin beside many specs) must not fail for it.
     """
     return _rendered_name(path)[0].endswith(SPEC_SUFFIXES)
-
-
-def needs_yaml_or_jinja(path: Path) -> bool:
-    """Whether reading the file may import PyYAML or Jinja2 (a YAML name, a template, a name
-    that says nothing); `.json` and `.jsonnet` files never do."""
-    name, template = _rendered_name(path)
-    return template or not name.endswith((".json", JSONNET_SUFFIX))
 
 
 def discover(paths: Iterable[Path]) -> Iterator[Path]:
