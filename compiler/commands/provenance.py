@@ -28,6 +28,7 @@ from compiler.contract import (
     INPUT_PREFIX,
     PIPELINE_KEY,
     WORKFLOW_KEY,
+    input_value,
 )
 from compiler.diagnostics import ExitCode
 from compiler.spec.names import LAKEFS_REPO, lakefs_repo_name
@@ -35,7 +36,7 @@ from compiler.store import Commit, NotFound
 
 # The rest of the provenance metadata `dsc runtime commit` writes (DESIGN.md §5) that is shown.
 
-_INPUT_VALUE = re.compile(r"(?P<repo>[^@]+)@(?P<commit>[0-9a-f]{64})")
+_COMMIT_ID = re.compile(r"[0-9a-f]{64}")
 _DATUM_COUNT = re.compile(r"(\w+)=(\d+)")
 SHORT = 12  # characters of a commit ID in the tree and in mermaid labels
 
@@ -171,10 +172,10 @@ def read_node(ref: CommitRef, commit: Commit) -> LineageNode:
     links = []
     for key in sorted(k for k in meta if k.startswith(INPUT_PREFIX)):
         value = meta[key]
-        match = _INPUT_VALUE.fullmatch(value)
+        read_repo, read_commit = input_value(value)
         source = None
-        if match and LAKEFS_REPO.fullmatch(match["repo"]):
-            source = CommitRef(match["repo"], match["commit"])
+        if _COMMIT_ID.fullmatch(read_commit) and LAKEFS_REPO.fullmatch(read_repo):
+            source = CommitRef(read_repo, read_commit)
         links.append(InputLink(key[len(INPUT_PREFIX):], value, source))
     return LineageNode(ref, meta.get(PIPELINE_KEY), meta.get(WORKFLOW_KEY), meta.get(IMAGE_KEY),
                        meta.get(DATUMS_KEY), meta.get(ARGO_LINK_KEY), tuple(links))

@@ -96,7 +96,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -464,6 +464,36 @@ CODE_KEY = "dsc.code"  # the pipeline's code identity (compiler.spec.identity)
 # no run, and the reconciler looks through it to the data commit below.
 BOOKKEEPING_KEY = "dsc.bookkeeping"
 ARGO_LINK_KEY = "::lakefs::Argo::url[url:ui]"  # lakeFS shows it as an "Open Argo UI" button
+
+
+def input_metadata(inputs: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """The `dsc.input.*` metadata of an output commit from (input name, lakeFS repository,
+    commit) of each input: `dsc.input.<name>` = `<repository>@<commit>`; union members that
+    share a name and read another repository or commit: `dsc.input.<name>.<repository>`."""
+    out: dict[str, str] = {}
+    for name, repo, commit in inputs:
+        key, value = INPUT_PREFIX + name, f"{repo}@{commit}"
+        if out.setdefault(key, value) != value:
+            out[f"{key}.{repo}"] = value
+    return out
+
+
+def input_value(value: str) -> tuple[str, str]:
+    """The (repository, commit) a `dsc.input.*` value says (either may be empty or not a
+    name lakeFS would give: readers check what they need)."""
+    repo, _, commit = value.rpartition("@")
+    return repo, commit
+
+
+def recorded_commit(metadata: Mapping[str, str], input_name: str, repo: str) -> str | None:
+    """The commit of `repo` that an output commit records for input `input_name`."""
+    key = INPUT_PREFIX + input_name
+    for value in (metadata.get(f"{key}.{repo}"), metadata.get(key)):
+        if value:
+            at_repo, commit = input_value(value)
+            if at_repo == repo:
+                return commit
+    return None
 
 
 # A datum's key, as worker logs and failure reports name it: its plan index and a readable

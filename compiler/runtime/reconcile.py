@@ -39,17 +39,6 @@ def head_chain(store: Store, repo: str, branch: str) -> list[str]:
     return chain
 
 
-def recorded_commit(metadata: dict[str, str], input_name: str, repo: str) -> str | None:
-    """The commit of `repo` that an output commit records for input `input_name`."""
-    key = contract.INPUT_PREFIX + input_name
-    for value in (metadata.get(f"{key}.{repo}"), metadata.get(key)):
-        if value:
-            at_repo, _, commit = value.rpartition("@")
-            if at_repo == repo:
-                return commit
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class Missed:
     name: str
@@ -90,7 +79,7 @@ def detect(store: Store, document: dict[str, Any]) -> list[Missed]:
             if head is None:
                 behind.append(f"pipeline `{reader['pipeline']}` has no output yet ({where})")
                 continue
-            seen = recorded_commit(head.metadata, reader["input"], repo)
+            seen = contract.recorded_commit(head.metadata, reader["input"], repo)
             if seen is None:
                 behind.append(f"pipeline `{reader['pipeline']}`'s output head {where} "
                               f"({head.id[:12]}) records no commit of input "

@@ -279,13 +279,11 @@ def _entry_into(plan: list[dict[str, Any]]
 def _holds(head: Commit, job: Job, commits: dict[str, str]) -> bool:
     """Whether the output head is this pipeline's output, made by this code from exactly
     these input commits (then a job would change nothing, and none runs)."""
-    from compiler.runtime.reconcile import recorded_commit
-
     meta = head.metadata
     if not job.code or meta.get(contract.CODE_KEY) != job.code or \
             meta.get(contract.PIPELINE_KEY) != job.pipeline:
         return False
-    return all(recorded_commit(meta, leaf.name, leaf.lakefs_repo) == commits[leaf.name]
+    return all(contract.recorded_commit(meta, leaf.name, leaf.lakefs_repo) == commits[leaf.name]
                for leaf in job.leaves)
 
 
@@ -845,11 +843,8 @@ def _provenance(job: Job, record: dict[str, Any], run: Run,
                 "dsc.version": __version__, "dsc.job": record["branch"]}
     if job.code:
         metadata[contract.CODE_KEY] = job.code
-    for entry in record["inputs"]:
-        key = contract.INPUT_PREFIX + entry["name"]
-        value = f"{entry['lakefs_repo']}@{entry['commit']}"
-        if metadata.setdefault(key, value) != value:  # union members may share a name
-            metadata[f"{key}.{entry['lakefs_repo']}"] = value
+    metadata.update(contract.input_metadata(
+        (entry["name"], entry["lakefs_repo"], entry["commit"]) for entry in record["inputs"]))
     if run.runner != "host":  # the host runner runs the command here, never the image
         metadata[contract.IMAGE_KEY] = job.image
     if url := run.argo_url():
