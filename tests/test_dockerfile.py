@@ -192,7 +192,8 @@ def test_the_wheel_runs_installed_without_the_source_tree(tmp_path: Path) -> Non
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         archive.extractall(site)
-    assert {"compiler/cli.py", "compiler/contract.py", "compiler/lakefs/client.py",
+    assert {"compiler/cli.py", "compiler/contract/__init__.py", "compiler/contract/job.py",
+            "compiler/commands/run.py", "compiler/lakefs/client.py",
             "compiler/schemas/pipeline.schema.json",
             "compiler/schemas/config.schema.json"} <= names
     assert not any(n.startswith(("tests/", "schemas/", "examples/")) for n in names)

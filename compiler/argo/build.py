@@ -32,10 +32,10 @@ from typing import Any
 from compiler import contract, kit
 from compiler.argo import triggers
 from compiler.argo.emit import digest_text, plain, to_json
-from compiler.argo.graph import Graph, short_hash
-from compiler.argo.names import CRON_MAX, OBJECT_MAX, fit, unique_names
+from compiler.argo.object_names import CRON_MAX, OBJECT_MAX, fit, unique_names
 from compiler.config import Config
 from compiler.contract.job import Job
+from compiler.spec.graph import Graph, short_hash
 from compiler.spec.identity import code_identity
 from compiler.spec.model import CombinedInput, CronInput, Input, PfsInput, Pipeline, Resources
 

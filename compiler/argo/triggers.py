@@ -19,9 +19,9 @@ import yaml
 
 from compiler import contract, kit
 from compiler.argo.emit import to_yaml
-from compiler.argo.graph import Graph, short_hash
-from compiler.argo.names import CRON_MAX, OBJECT_MAX, fit
+from compiler.argo.object_names import CRON_MAX, OBJECT_MAX, fit
 from compiler.config import Config
+from compiler.spec.graph import Graph, short_hash
 from compiler.spec.model import PfsInput
 
 ACTION_DIR = "_lakefs_actions"

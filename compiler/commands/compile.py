@@ -15,8 +15,8 @@ from compiler.spec.lint import load_specs, locate
 from compiler.spec.model import Pipeline
 
 if TYPE_CHECKING:
-    from compiler.argo.graph import Graph
     from compiler.commands.pins import PinResolver
+    from compiler.spec.graph import Graph
     from compiler.spec.loader import Document
 
 
@@ -93,7 +93,7 @@ def _load_graph(request: CompileRequest
         result.add(_unlocated("no pipeline specs in the paths given"))
     if result.exit_code() != 0:
         return result, None, {}
-    from compiler.argo.graph import build_graph
+    from compiler.spec.graph import build_graph
 
     documents = {p.name: (p, doc) for p, doc in zip(loaded.pipelines, loaded.documents,
                                                     strict=True)}

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from compiler.argo.build import Pins, PipelinePins
-from compiler.argo.graph import Graph
 from compiler.config import Config
 from compiler.contract import plan_digest
+from compiler.spec.graph import Graph
 from compiler.spec.model import CronInput, PfsInput
 from compiler.store import NotFound
 

@@ -73,7 +73,7 @@ def action_files(paths: tuple[Path, ...], *, graph_name: str | None, config_path
                  console: Console) -> tuple[Any, str, list[ActionFile]] | int:
     """The config, the graph's name and its action file per source repository; or the exit
     code when the specs hold errors."""
-    from compiler.argo.names import OBJECT_MAX, fit
+    from compiler.argo.object_names import OBJECT_MAX, fit
     from compiler.argo.triggers import action_file, action_path, sources
     from compiler.commands.compile import CompileRequest, checked_graph
     from compiler.commands.sources import configuration, template_values

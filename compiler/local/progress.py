@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from compiler.contract.job import Job
 from compiler.local.executor import SUCCEEDED, Event
 from compiler.local.workflow import Program
 
@@ -32,31 +33,16 @@ class PipelineState:
     workers: dict[str, tuple[int, int]] = field(default_factory=dict)  # node -> done, failed
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
-    pipeline: str
-    repo: str  # lakeFS name of the output repository
-    inputs: tuple[tuple[str, str, str], ...]  # (Pachyderm repo, lakeFS repo, pfs | cron)
-    branch: str = "main"  # the output branch
-
-
 def jobs_of(program: Program) -> dict[str, Job]:
-    """Each pipeline's DAG template -> what its job document (the DAG's `job` input,
-    compiler.argo.build) says."""
-    from compiler.contract.job import Job as JobDocument
-
+    """Each pipeline's DAG template -> its job document (the DAG's `job` input)."""
     found: dict[str, Job] = {}
     for (_owner, name), template in program.templates.items():
         if "dag" not in template:
             continue
         text = next((p.get("value") for p in template.get("inputs", {}).get("parameters", [])
                      if p.get("name") == "job"), None)
-        if not text:
-            continue
-        job = JobDocument.parse(str(text))
-        found[name] = Job(job.pipeline, job.output_repo, tuple(
-            (leaf.repo, leaf.lakefs_repo, "cron" if leaf.cron else "pfs")
-            for leaf in job.leaves), job.output_branch)
+        if text:
+            found[name] = Job.parse(str(text))
     return found
 
 
@@ -65,7 +51,7 @@ class Progress:
 
     def __init__(self, jobs: dict[str, Job], stream: TextIO, tty: bool,
                  clock: Callable[[], float] = time.monotonic, verbose: bool = False) -> None:
-        self.states = {dag: PipelineState(j.pipeline, j.repo) for dag, j in jobs.items()}
+        self.states = {dag: PipelineState(j.pipeline, j.output_repo) for dag, j in jobs.items()}
         self.stream = stream
         self.tty = tty
         self.clock = clock

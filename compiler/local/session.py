@@ -58,14 +58,14 @@ def preflight(store: Store, program: Program, storage_namespace: str | None) -> 
     each. Raises the store's error."""
     repos: dict[str, str] = {}
     jobs = jobs_of(program).values()
-    produced = {job.repo for job in jobs}
+    produced = {job.output_repo for job in jobs}
     for job in jobs:
-        for repo, lakefs_repo, kind in job.inputs:
-            if kind == "pfs" and lakefs_repo not in produced:
-                repos.setdefault(lakefs_repo, f"repo `{repo}`, read by pipeline "
+        for leaf in job.leaves:
+            if not leaf.cron and leaf.lakefs_repo not in produced:
+                repos.setdefault(leaf.lakefs_repo, f"repo `{leaf.repo}`, read by pipeline "
                                  f"`{job.pipeline}`")
         if not storage_namespace:
-            repos.setdefault(job.repo, f"the output of pipeline `{job.pipeline}`; set "
+            repos.setdefault(job.output_repo, f"the output of pipeline `{job.pipeline}`; set "
                              "`lakefs.storage_namespace` in dsc.yaml to let dsc create it")
     check = getattr(store, "preflight", None)
     if check is not None:
@@ -79,12 +79,13 @@ def output_heads(store: Store, program: Program) -> Heads:
     """The head of every output branch of the graph now (None: it does not exist)."""
     heads: Heads = {}
     for job in jobs_of(program).values():
+        key = (job.output_repo, job.output_branch)
         try:
-            heads[(job.repo, job.branch)] = store.head(job.repo, job.branch)
+            heads[key] = store.head(*key)
         except NotFound:
-            heads[(job.repo, job.branch)] = None
+            heads[key] = None
         except LakeFSError as exc:
-            heads[(job.repo, job.branch)] = exc
+            heads[key] = exc
     return heads
 
 
@@ -95,9 +96,9 @@ def branch_outcomes(store: Store, program: Program, before: Heads, uid: str,
     after = output_heads(store, program)
     outcomes: dict[str, str] = {}
     for job in jobs_of(program).values():
-        key = (job.repo, job.branch)
+        key = (job.output_repo, job.output_branch)
         was, now = before.get(key), after.get(key)
-        where = f"{job.repo}@{job.branch}"
+        where = f"{job.output_repo}@{job.output_branch}"
         if isinstance(was, LakeFSError) or isinstance(now, LakeFSError):
             error = was if isinstance(was, LakeFSError) else now
             outcomes[job.pipeline] = f"{where}: unknown ({error})"
@@ -108,7 +109,7 @@ def branch_outcomes(store: Store, program: Program, before: Heads, uid: str,
             continue
         assert now is not None
         try:
-            commits = list(store.log(job.repo, now, stop_at=was))
+            commits = list(store.log(job.output_repo, now, stop_at=was))
         except LakeFSError as exc:
             outcomes[job.pipeline] = f"{where}: moved to {now[:12]}; unknown by whom ({exc})"
             continue
@@ -121,9 +122,9 @@ def branch_outcomes(store: Store, program: Program, before: Heads, uid: str,
             outcomes[job.pipeline] = (f"{where}: unchanged by this run; moved to {now[:12]} "
                                       "by another writer")
         elif mine.id == now:
-            outcomes[job.pipeline] = place(job.repo, job.branch, now)
+            outcomes[job.pipeline] = place(job.output_repo, job.output_branch, now)
         else:
-            outcomes[job.pipeline] = (place(job.repo, job.branch, mine.id)
+            outcomes[job.pipeline] = (place(job.output_repo, job.output_branch, mine.id)
                                       + f"; since moved on to {now[:12]} by another writer")
     return outcomes
 
@@ -132,9 +133,9 @@ def directory_store(root: Path, program: Program) -> DirectoryStore:
     """The `--data DIR` store: each repo in the directory of its Pachyderm name."""
     names: dict[str, str] = {}
     for job in jobs_of(program).values():
-        names[job.repo] = job.pipeline
-        for repo, lakefs_repo, _kind in job.inputs:
-            names.setdefault(lakefs_repo, repo)
+        names[job.output_repo] = job.pipeline
+        for leaf in job.leaves:
+            names.setdefault(leaf.lakefs_repo, leaf.repo)
     store = DirectoryStore(root, names)
     store.remember()
     return store
@@ -144,14 +145,14 @@ def missing_sources(store: DirectoryStore, program: Program) -> list[str]:
     """The data directories the graph reads and no pipeline of it writes, that are absent
     (said before anything runs, rather than by a failing `open` and its retries)."""
     jobs = jobs_of(program).values()
-    produced = {job.repo for job in jobs}
+    produced = {job.output_repo for job in jobs}
     missing: dict[str, str] = {}
     for job in jobs:
-        for repo, lakefs_repo, kind in job.inputs:
-            if kind == "pfs" and lakefs_repo not in produced and \
-                    not store.directory(lakefs_repo).is_dir():
-                missing.setdefault(lakefs_repo, f"{store.directory(lakefs_repo)} (repo "
-                                   f"`{repo}`, read by pipeline `{job.pipeline}`)")
+        for leaf in job.leaves:
+            where = store.directory(leaf.lakefs_repo)
+            if not leaf.cron and leaf.lakefs_repo not in produced and not where.is_dir():
+                missing.setdefault(leaf.lakefs_repo, f"{where} (repo `{leaf.repo}`, read by "
+                                   f"pipeline `{job.pipeline}`)")
     return sorted(missing.values())
 
 

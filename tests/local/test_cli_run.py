@@ -13,10 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from compiler.contract.job import Job
 from compiler.local.executor import Event, Node
-from compiler.local.progress import Job, Progress
+from compiler.local.progress import Progress
 from compiler.local.runners import HostRunner, RunnerError
 from tests.conftest import ROOT, sleeping
+
+MODEL_JOB = Job.of(pipeline="model", input=None, output_repo="model", output_branch="main",
+                   image="", spec_sha256="", code="")
 
 
 def dsc(*args: str, cwd: Path = ROOT, **kwargs) -> subprocess.Popen:
@@ -102,7 +106,7 @@ def test_a_stop_signal_stops_the_datums_and_leaves_no_output(tmp_path, host, sto
 def test_the_progress_bar_shows_each_pipeline_on_a_terminal():
     stream = io.StringIO()
     clock = iter(range(100)).__next__
-    progress = Progress({"model": Job("model", "model", ())}, stream, tty=True,
+    progress = Progress({"model": MODEL_JOB}, stream, tty=True,
                         clock=lambda: float(clock()))
     opening = Node("1", "open", {}, "model", "open", None)
     progress(Event("finish", opening, phase="Succeeded",
@@ -128,7 +132,7 @@ def test_the_progress_bar_shows_each_pipeline_on_a_terminal():
 
 def test_without_a_terminal_progress_is_plain_lines():
     stream = io.StringIO()
-    progress = Progress({"model": Job("model", "model", ())}, stream, tty=False)
+    progress = Progress({"model": MODEL_JOB}, stream, tty=False)
     progress(Event("finish", Node("1", "open", {}, "model", "open", None), phase="Succeeded",
                    outputs={"datums": "2", "workers": '["0", "1"]', "branch": "dsc-model-r"}))
     for worker in ("0", "1"):

@@ -1,4 +1,6 @@
-"""The pipelines given, as one graph: who reads whose output, in a deterministic order."""
+"""The pipelines given, as one graph: who reads whose output, in a deterministic order (what
+`dsc compile` builds manifests from, and `plan`, `gc` and `triggers` read). Not Argo's: a
+runner of any kind would order the pipelines so."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.argo.graph import short_hash
+from compiler.spec.graph import short_hash
 from compiler.spec.names import k8s_name
 
 OBJECT_MAX = 63  # Workflow, WorkflowTemplate (copied into a pod label)
