@@ -93,9 +93,11 @@ def run(paths: tuple[Path, ...], *, data: Path | None, use_lakefs: bool, runner:
     stopped: list[int] = []
 
     def wait(finished: Any) -> bool:
+        # An Event's wait without a timeout is interrupted by a signal (POSIX), whose handler
+        # raises here in the main thread: no polling.
         while not finished.is_set():
             try:
-                finished.wait(0.2)
+                finished.wait()
             except KeyboardInterrupt as exc:
                 if stopped:
                     raise
