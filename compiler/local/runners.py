@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -293,21 +294,31 @@ exec "$@"
 TMP = "/tmp"
 
 
+# A path under /tmp inside a word: `sh -c "python3 /tmp/x/train.py"`, `--out=/tmp/y`.
+_TMP_IN_TEXT = re.compile(r"(?<![\w.~/-])/tmp/[^\s'\"`;|&<>(){}$=,:]+")
+
+
 def kept_under_tmp(paths: list[str]) -> list[str]:
-    """The directories under /tmp to keep reachable for these paths (files by their
-    directory), each once, outermost first; /tmp itself cannot be both kept and covered."""
+    """The directories under /tmp to keep reachable for these paths, or for the paths under
+    /tmp that they hold as text (a shell command's words), files by their directory, each
+    once, outermost first; /tmp itself cannot be both kept and covered."""
     found: set[str] = set()
-    for path in paths:
+    for path in [*paths, *(m for p in paths for m in _TMP_IN_TEXT.findall(p))]:
         if not path.startswith("/"):
             continue
-        real = os.path.realpath(path)
-        if not real.startswith(TMP + "/"):
-            continue
-        if not os.path.isdir(real):
-            real = os.path.dirname(real)
-            if not os.path.isdir(real) or real == TMP:
+        # As named (a virtualenv's bin/python is a link under /tmp to a python elsewhere),
+        # and where it leads (a link elsewhere to code under /tmp).
+        for place in {os.path.normpath(path), os.path.realpath(path)}:
+            if not place.startswith(TMP + "/"):
                 continue
-        found.add(real)
+            if not os.path.isdir(place):
+                place = os.path.dirname(place)
+                if not os.path.isdir(place) or place == TMP:
+                    continue
+            if os.path.basename(place) == "bin" and os.path.isfile(
+                    os.path.join(os.path.dirname(place), "pyvenv.cfg")):
+                place = os.path.dirname(place)  # a virtualenv: Python reads its pyvenv.cfg
+            found.add(place)
     outer = sorted(found)
     return [p for p in outer if not any(p.startswith(o + "/") for o in outer if o != p)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+import venv
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,27 @@ def test_the_docker_runner_mounts_the_volumes_and_keeps_values_off_the_command_l
 def test_the_docker_runner_says_when_there_is_no_engine():
     with pytest.raises(RunnerError, match="needs a running Docker engine"):
         DockerRunner(docker="/bin/false")
+
+
+def test_code_and_a_virtualenv_named_by_absolute_paths_under_tmp_stay_reachable(tmp_path, host):
+    # pytest's tmp_path is under /tmp, which the runner covers: a script and a virtualenv
+    # outside the working directory, named by their absolute paths, must still run.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    tool = elsewhere / "tool.sh"
+    tool.write_text("#!/bin/sh\necho from-tool > /pfs/out/tool\n")
+    tool.chmod(0o755)
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(tmp_path / "venv")
+    python = tmp_path / "venv" / "bin" / "python"
+    work = tmp_path / "work"
+    work.mkdir()
+    script = (f"{tool} && {python} -c 'import sys; "
+              "open(\"/pfs/out/prefix\", \"w\").write(sys.prefix)'")
+    p = pod(tmp_path / "pod", user("/bin/sh", "-c", script))
+    assert LocalPods(never, HostRunner(work))(p, threading.Event()).phase == SUCCEEDED
+    out = tmp_path / "pod" / "pfs" / "out"
+    assert (out / "tool").read_text() == "from-tool\n"
+    assert (out / "prefix").read_text() == str(tmp_path / "venv")
 
 
 def test_a_working_directory_under_tmp_stays_reachable(tmp_path, host):
