@@ -24,6 +24,16 @@ needs_shared = pytest.mark.skipif(
     "repository; CI always has it)")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _scratch_in_pytests_own_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """What dsc leaves in the temporary directory (a failed `dsc run` keeps its pods' logs
+    there, as users want) goes under pytest's own, which keeps only its last three runs."""
+    import tempfile
+
+    os.environ["TMPDIR"] = str(tmp_path_factory.mktemp("tmpdir"))
+    tempfile.tempdir = None  # read TMPDIR again
+
+
 def run_dsc(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
