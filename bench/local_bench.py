@@ -34,6 +34,18 @@ more files, beside the judged runs: what grows with the number of datums (the st
 of the first and last tenth of the datums, open and commit). `--profile` adds a cProfile of
 one more overhead run, every thread's profile merged.
 
+Since workers (0f9982f) a pipeline's datums run in worker pods, as many as its
+parallelism_spec asks (one without it): each starts its user container once (the worker loop)
+and runs `dsc runtime work` beside it, which stages each datum, hands it to the loop and
+publishes it. At such a revision: (1) the datums phase is from the fan-out of the workers to
+the last worker's end, the datums counted from the workers' logs; per datum it is split into
+`work` (of which each datum's turn in the loop, `FifoLoop.run` timed), the pod's start
+(`prepare`, `HostRunner.start`) and the rest; the floor is one start of the runner's process a
+worker pod, over its datums; the compiled user container can no longer be started bare (it
+waits on its FIFOs), so it is not timed. (2) model.json.j2 gets `parallelism_spec: {constant:
+2}` instead of none, so that two worker pods share the 77 datums and `-j` alone says whether
+they run at once; the replay of the first datum's user process (the ceiling) is not available.
+
 Both run through the real code path, `compiler.local.session.execute` (what `dsc run` calls
 after compiling), each run in a fresh child process of this script (`--child ...`): the CLI's
 own steps are repeated there (compile_specs, load_program, directory_store, HostRunner, the
@@ -58,6 +70,7 @@ Run it with `.venv/bin/python bench/local_bench.py` from the repository.
 from __future__ import annotations
 
 import argparse
+import inspect
 import io
 import json
 import os
@@ -171,13 +184,13 @@ def _run_graph(specs: Path, data: Path, values: dict[str, Any], parallelism: int
         from compiler.compile import CompileRequest, compile_specs  # type: ignore[no-redef]
     from compiler.local.progress import Progress, jobs_of
     from compiler.local.runners import HostRunner
-    from compiler.local.session import (
-        LOCAL_NAMESPACE,
-        directory_store,
-        execute,
-        in_process_runtime,
-    )
+    from compiler.local.session import LOCAL_NAMESPACE, directory_store, execute
     from compiler.local.workflow import load_program
+
+    try:
+        from compiler.local.session import in_process_runtime
+    except ImportError:  # before c8008cc, the CLI's own
+        from compiler.cli import _in_process_runtime as in_process_runtime  # type: ignore[no-redef]
 
     t0 = time.perf_counter()
     compiled = compile_specs(CompileRequest(paths=(specs,), values=values))
@@ -250,8 +263,10 @@ def _run_graph(specs: Path, data: Path, values: dict[str, Any], parallelism: int
     if profiler:
         profiler.start()
     t0 = time.perf_counter()
+    # at revisions of 6c8f82e's time, execute took the store too (program, store, ...)
+    store_arg = (store,) if "store" in inspect.signature(execute).parameters else ()
     try:
-        result = execute(program, runtime, user, progress=progress,
+        result = execute(program, *store_arg, runtime, user, progress=progress,
                          parallelism=parallelism,
                          runtime_env={"DSC_STORAGE_NAMESPACE": LOCAL_NAMESPACE}, secrets=None,
                          scratch=None)
