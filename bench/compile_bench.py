@@ -9,11 +9,15 @@
 2. A chain of N pipelines, generated in the temporary directory (pipeline i reads the repo of
    pipeline i-1 with a pfs input, glob "/*"; the first reads the source repo `raw`), compiled
    with `dsc compile DIR` for N = 100 and N = 1,000, run alternately. Targets: 1,000 in at most
-   10 s, and time(1,000) / time(100) at most 12.
+   10 s, and time(1,000) / time(100) at most 12. Since workers (0f9982f) dsc refuses a graph
+   whose templates a run would store past `limits.stored_budget` (about 320 of these
+   pipelines): where the measured source has that limit, both sizes compile with a config
+   raising it (CHAIN_STORED_BUDGET), so that the 1,000-pipeline graph is still compiled whole.
 3. Pinned datums: one pipeline whose input repo lists 10,000 files under glob "/*" (10,000
    datums), compiled with `pin=True` against a fake resolver (`PinResolver`); the target is a
    run Workflow document under 256 KiB, as YAML and as JSON. A revision without `--pin`
-   reports the case as "not available".
+   reports the case as "not available". The run must carry the 10,000 datums: before workers
+   as the keys of a `withItems`, since as its `expect-datums` (the count `open` checks).
 
 Every measured command is started by the tiny fork/exec/wait4 wrapper of `harness.py`, so the
 wall time and peak RSS are the command's own. "Cold" means a fresh process; the page cache is
@@ -116,6 +120,24 @@ def write_chain(directory: Path, n: int) -> None:
                                                        encoding="utf-8")
 
 
+# Since workers (0f9982f) dsc refuses a graph whose templates a run would store past
+# `limits.stored_budget` (900 KiB by default, within the 1 MiB Argo allows one object): about
+# 320 pipelines of this chain. The chain case raises the budget so that the 1,000-pipeline
+# graph is compiled whole, as it was before; what it prints is then too big for one Argo run.
+CHAIN_STORED_BUDGET = 64 * 2**20
+
+
+def chain_config(root: Path, work: Path) -> list[str]:
+    """`--config FILE` raising `limits.stored_budget` for the chains, when the measured source
+    (`root`) has that limit; no options at a revision without it."""
+    schema = root / "schemas" / "config.schema.json"
+    if not schema.is_file() or "stored_budget" not in schema.read_text(encoding="utf-8"):
+        return []
+    path = work / "chain-dsc.yaml"
+    path.write_text(f"limits:\n  stored_budget: {CHAIN_STORED_BUDGET}\n", encoding="utf-8")
+    return ["--config", str(path)]
+
+
 PINNED_SPEC = {
     "pipeline": {"name": "pinned"},
     "description": "One pipeline over 10,000 files, its datums known at compile time.",
@@ -169,7 +191,13 @@ def pinned_workflow_sizes(spec_dir: Path, files: int) -> dict[str, Any]:
 
     # the resolver interface: compiler.commands.pins, compiler.pins before the commands/
     # layout, absent before --pin
-    if not any(importlib.util.find_spec(m) for m in ("compiler.commands.pins", "compiler.pins")):
+    def found(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # its package is missing: compiler.commands before it was
+            return False
+
+    if not any(found(m) for m in ("compiler.commands.pins", "compiler.pins")):
         return {"unavailable": "this revision has no `dsc compile --pin`"}
     from compiler.argo.emit import to_json, to_yaml
 
@@ -202,6 +230,8 @@ def pinned_workflow_sizes(spec_dir: Path, files: int) -> dict[str, Any]:
             "compact_json_bytes": len(compact[big]),
             "yaml_sha256": hashlib.sha256(as_yaml[big]).hexdigest(),
             "with_items": max((len(x) for x in _with_items(workflows[big])), default=None),
+            "expect_datums": max((int(v) for v in _expected_datums(workflows[big])),
+                                 default=None),
             "resolver_heads": resolver.heads, "resolver_listings": resolver.listings,
             "work_s": t1 - t0}
 
@@ -217,6 +247,26 @@ def _with_items(value: Any) -> Iterator[list[Any]]:
     elif isinstance(value, list):
         for item in value:
             yield from _with_items(item)
+
+
+def _expected_datums(value: Any) -> Iterator[str]:
+    """The value of every `expect-datums` argument in a document: since workers (0f9982f) a
+    pinned run carries its pipeline's datum count (and plan digest), which `open` checks,
+    instead of listing the datum keys in a `withItems`."""
+    if isinstance(value, dict):
+        if value.get("name") == "expect-datums" and str(value.get("value", "")).isdigit():
+            yield str(value["value"])
+        for item in value.values():
+            yield from _expected_datums(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _expected_datums(item)
+
+
+def planned_datums(run: dict[str, Any]) -> int | None:
+    """How many datums a pinned run carries: its largest `withItems` (before workers) or its
+    `expect-datums` (since)."""
+    return run.get("expect_datums") or run["with_items"]
 
 
 def child_main(argv: list[str]) -> int:
@@ -362,10 +412,11 @@ def run_pinned(argv: list[str], repeat: int, work: Path, mode: Mode) -> PinnedRe
     if "unavailable" in first:
         return PinnedResult(unavailable=first["unavailable"])
     # A size measured on a run that does not carry the datums would pass for the wrong reason.
-    if first["with_items"] != PINNED_FILES:
-        raise MeasurementError(f"the pinned run Workflow embeds {first['with_items']} datum keys "
-                               f"(the largest `withItems`), expected {PINNED_FILES:,}: the fake "
-                               "listing's paths were not planned as datums")
+    if planned_datums(first) != PINNED_FILES:
+        raise MeasurementError(f"the pinned run Workflow carries {planned_datums(first)} datums "
+                               "(its largest `withItems`, or since workers its `expect-datums`), "
+                               f"expected {PINNED_FILES:,}: the fake listing's paths were not "
+                               "planned as datums")
     result = PinnedResult(series=Series("pinned"))
     assert result.series is not None
     for i in range(repeat):
@@ -424,6 +475,11 @@ def _chain_section(chain: ChainResult, commands: dict[str, str]) -> list[str]:
     small, big = CHAIN_SIZES
     out = [f"2\\. Chains, `{commands['chain']}` with stdout to a file: "
            f"{len(chain.series[small].samples)} fresh processes per size, alternating.", ""]
+    if "--config" in commands["chain"]:
+        out += [f"`chain-dsc.yaml` sets `limits.stored_budget: {CHAIN_STORED_BUDGET}`: with the "
+                "default budget (900 KiB of templates a run stores) dsc refuses a graph of "
+                f"{big:,} such pipelines and asks to split it; raised, it compiles the whole "
+                "graph, and what it prints is more than one Argo run accepts.", ""]
     rows = []
     for n, s in chain.series.items():
         o = chain.outputs[n]
@@ -449,7 +505,7 @@ def _pinned_section(pinned: PinnedResult, mode: Mode, command: str) -> list[str]
     assert pinned.series is not None
     r, s = pinned.first, pinned.series
     work = statistics.median(run["work_s"] for run in pinned.runs)
-    items = r["with_items"]
+    items, expected = r["with_items"], r.get("expect_datums")
     out += [f"`{command}`: one pipeline (input repo `images`, {PINNED_FILES:,} files "
             f"`image-000000.png` ..., so {PINNED_FILES:,} datums) compiled with "
             "`CompileRequest(..., pin=True)` against a fake resolver; measured once, in the "
@@ -468,6 +524,7 @@ def _pinned_section(pinned: PinnedResult, mode: Mode, command: str) -> list[str]
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(r["kinds"].items()))
     out += ["", f"Documents: {r['documents']} ({kinds}); "
             f"largest `withItems` list: {f'{items:,}' if items is not None else 'none found'}; "
+            f"`expect-datums`: {f'{expected:,}' if expected is not None else 'none found'}; "
             f"resolver calls: {r['resolver_heads']} `head`, {r['resolver_listings']} `listing`; "
             f"same bytes in every run: {'yes' if pinned.deterministic else '**no**'}. "
             f"Compile and render in the child: median {sec(work)}; whole process: median "
@@ -608,13 +665,15 @@ def _run(args: argparse.Namespace, work: Path, python: str, dsc: str) -> str:
             result.seed = run_seed(argvs, args.repeat, work, result.mode)
     if "chain" in args.only:
         chain_argvs = {}
+        budget = chain_config(root, work)
         for n in CHAIN_SIZES:
             write_chain(work / f"chain{n}", n)
-            chain_argvs[n] = [dsc, "compile", str(work / f"chain{n}")]
+            chain_argvs[n] = [dsc, "compile", str(work / f"chain{n}"), *budget]
             progress(f"chain: census of {n} pipelines (-o json, untimed)")
             measure([*chain_argvs[n], "-o", "json"], work, "census", results[0].mode)
             censuses[f"chain of {n:,}"] = census(work / "census.out")
-        commands["chain"] = shlex.join([rel(dsc), "compile", "$TMP/chainN"])
+        commands["chain"] = shlex.join([rel(dsc), "compile", "$TMP/chainN",
+                                        *(["--config", "$TMP/chain-dsc.yaml"] if budget else [])])
         for result in results:
             result.chain = run_chain(chain_argvs, args.repeat, work, result.mode)
     return report(facts, results, pinned, censuses, commands, source_digest(root) != digest)

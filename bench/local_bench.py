@@ -34,6 +34,18 @@ more files, beside the judged runs: what grows with the number of datums (the st
 of the first and last tenth of the datums, open and commit). `--profile` adds a cProfile of
 one more overhead run, every thread's profile merged.
 
+Since workers (0f9982f) a pipeline's datums run in worker pods, as many as its
+parallelism_spec asks (one without it): each starts its user container once (the worker loop)
+and runs `dsc runtime work` beside it, which stages each datum, hands it to the loop and
+publishes it. At such a revision: (1) the datums phase is from the fan-out of the workers to
+the last worker's end, the datums counted from the workers' logs; per datum it is split into
+`work` (of which each datum's turn in the loop, `FifoLoop.run` timed), the pod's start
+(`prepare`, `HostRunner.start`) and the rest; the floor is one start of the runner's process a
+worker pod, over its datums; the compiled user container can no longer be started bare (it
+waits on its FIFOs), so it is not timed. (2) model.json.j2 gets `parallelism_spec: {constant:
+2}` instead of none, so that two worker pods share the 77 datums and `-j` alone says whether
+they run at once; the replay of the first datum's user process (the ceiling) is not available.
+
 Both run through the real code path, `compiler.local.session.execute` (what `dsc run` calls
 after compiling), each run in a fresh child process of this script (`--child ...`): the CLI's
 own steps are repeated there (compile_specs, load_program, directory_store, HostRunner, the
@@ -58,9 +70,11 @@ Run it with `.venv/bin/python bench/local_bench.py` from the repository.
 from __future__ import annotations
 
 import argparse
+import inspect
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -121,6 +135,19 @@ class _Recorder:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []  # runtime verbs and user-process starts
+        self.datums: list[dict[str, Any]] = []  # since workers: each datum a worker logged
+        self.loops: list[dict[str, Any]] = []  # since workers: each datum's turn in the loop
+
+
+def _has_workers() -> bool:
+    """Whether the checkout run (the working directory of a child) processes datums with
+    worker pods (`dsc runtime work`, since 0f9982f) rather than a pod per datum."""
+    return (Path.cwd() / "compiler" / "runtime" / "worker.py").is_file()
+
+
+# A datum a worker finished: "worker 0: datum 12-f00012.txt (3f2a...) done in 0.01 s: ..."
+_DATUM_DONE = re.compile(r"worker (\d+): datum (\S+) \((\w+)\) done(?: after \d+ attempts)? "
+                         r"in (\d+(?:\.\d+)?) s: ")
 
 
 def _cpu() -> tuple[float, float]:
@@ -157,13 +184,13 @@ def _run_graph(specs: Path, data: Path, values: dict[str, Any], parallelism: int
         from compiler.compile import CompileRequest, compile_specs  # type: ignore[no-redef]
     from compiler.local.progress import Progress, jobs_of
     from compiler.local.runners import HostRunner
-    from compiler.local.session import (
-        LOCAL_NAMESPACE,
-        directory_store,
-        execute,
-        in_process_runtime,
-    )
+    from compiler.local.session import LOCAL_NAMESPACE, directory_store, execute
     from compiler.local.workflow import load_program
+
+    try:
+        from compiler.local.session import in_process_runtime
+    except ImportError:  # before c8008cc, the CLI's own
+        from compiler.cli import _in_process_runtime as in_process_runtime  # type: ignore[no-redef]
 
     t0 = time.perf_counter()
     compiled = compile_specs(CompileRequest(paths=(specs,), values=values))
@@ -210,24 +237,42 @@ def _run_graph(specs: Path, data: Path, values: dict[str, Any], parallelism: int
 
     inner = in_process_runtime(store)
 
-    def runtime(args: list[str], environ: dict[str, str], log: Any) -> int:
+    def runtime(args: list[str], environ: dict[str, str], log: Any, *more: Any) -> int:
+        # `more`: since workers, a worker's progress callback and whether its user container
+        # is alive (compiler.local.runners.RuntimeCall)
         started = time.perf_counter()
-        code = inner(args, environ, log)
-        recorder.calls.append({
-            "thread": threading.current_thread().name, "verb": args[1],
-            "pipeline": args[args.index("--pipeline") + 1] if "--pipeline" in args else "",
-            "t0": started, "t1": time.perf_counter()})
+        pipeline = args[args.index("--pipeline") + 1] if "--pipeline" in args else ""
+        thread = threading.current_thread().name
+        write = log
+        if args[1] == "work":
+            def write(line: str) -> None:  # each datum's line, timed, then the pod's log
+                m = _DATUM_DONE.match(line)
+                if m:
+                    recorder.datums.append({"t": time.perf_counter(), "thread": thread,
+                                            "pipeline": pipeline, "worker": int(m.group(1)),
+                                            "key": m.group(2), "loop_s": float(m.group(4))})
+                log(line)
+        code = inner(args, environ, write, *more)
+        recorder.calls.append({"thread": thread, "verb": args[1], "pipeline": pipeline,
+                               "t0": started, "t1": time.perf_counter()})
         return code
 
     user = TimedHost(Path.cwd())
     progress = Recording(jobs_of(program), io.StringIO(), tty=False, verbose=True)
+    restore = _time_the_loop(recorder) if _has_workers() else None
     if profiler:
         profiler.start()
     t0 = time.perf_counter()
-    result = execute(program, runtime, user, progress=progress,
-                     parallelism=parallelism,
-                     runtime_env={"DSC_STORAGE_NAMESPACE": LOCAL_NAMESPACE}, secrets=None,
-                     scratch=None)
+    # at revisions of 6c8f82e's time, execute took the store too (program, store, ...)
+    store_arg = (store,) if "store" in inspect.signature(execute).parameters else ()
+    try:
+        result = execute(program, *store_arg, runtime, user, progress=progress,
+                         parallelism=parallelism,
+                         runtime_env={"DSC_STORAGE_NAMESPACE": LOCAL_NAMESPACE}, secrets=None,
+                         scratch=None)
+    finally:
+        if restore is not None:
+            restore()
     total = time.perf_counter() - t0
     if profiler:
         profiler.stop()
@@ -237,26 +282,56 @@ def _run_graph(specs: Path, data: Path, values: dict[str, Any], parallelism: int
     return {"compile_s": compile_s, "run_s": total}
 
 
+def _time_the_loop(recorder: _Recorder) -> Any:
+    """Since workers: time each datum's turn in the user container, the worker's call of
+    `FifoLoop.run` (from writing the datum's number on `go` to its answer on `done`), which
+    changes nothing in what it does; returns what undoes it."""
+    from compiler.runtime.worker import FifoLoop
+
+    original = FifoLoop.run
+
+    def run(self: Any, n: int, timeout: float | None, relay: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(self, n, timeout, relay)
+        finally:
+            recorder.loops.append({"thread": threading.current_thread().name,
+                                   "s": time.perf_counter() - started})
+
+    FifoLoop.run = run  # type: ignore[method-assign]
+
+    def restore() -> None:
+        FifoLoop.run = original  # type: ignore[method-assign]
+    return restore
+
+
 def _phases(recorder: _Recorder, pipeline: str) -> dict[str, Any]:
-    """One pipeline's datums phase: from its fan-out to its last datum's end."""
+    """One pipeline's datums phase: from its fan-out to its last datum's end. Before workers
+    the fan-out is of a pod per datum (task `datums`); since, of the worker pods (task
+    `work`), and the datums are those the workers logged."""
     events = [e for e in recorder.events if e["dag"] == pipeline]
-    expand = [e for e in events if e["kind"] == "expand" and e["task"] == "datums"]
-    datums = [e for e in events if e["kind"] == "finish" and e["task"] == "datums"]
+    task = "work" if _has_workers() else "datums"
+    expand = [e for e in events if e["kind"] == "expand" and e["task"] == task]
+    pods = [e for e in events if e["kind"] == "finish" and e["task"] == task]
     opened = [e for e in events if e["kind"] == "finish" and e["task"] == "open"]
     commit = [e for e in events if e["kind"] == "finish" and e["task"] == "commit"]
     retries = [e for e in events if e["kind"] == "retry"]
-    if len(expand) != 1 or not datums or len(datums) != expand[0]["count"] or not commit:
-        raise MeasurementError(f"pipeline {pipeline}: {len(expand)} fan-outs, {len(datums)} "
-                               "datums finished, "
+    if len(expand) != 1 or not pods or len(pods) != expand[0]["count"] or not commit:
+        raise MeasurementError(f"pipeline {pipeline}: {len(expand)} fan-outs, {len(pods)} "
+                               f"{task} pods finished, "
                                f"{expand[0]['count'] if expand else '?'} expected")
-    start, last = expand[0], max(datums, key=lambda e: e["t"])
+    datums = len(pods)
+    if task == "work":
+        datums = sum(1 for d in recorder.datums if d["pipeline"] == pipeline)
+    start, last = expand[0], max(pods, key=lambda e: e["t"])
     inside = [e for e in recorder.events if start["t"] <= e["t"] <= last["t"]
               and e["dag"] != pipeline]
-    return {"datums": len(datums), "phase_s": last["t"] - start["t"],
+    return {"datums": datums, "pods": len(pods), "workers": task == "work",
+            "phase_s": last["t"] - start["t"],
             "cpu_s": last["cpu"] - start["cpu"],
             "children_s": last["children"] - start["children"],
             "machine_s": last["machine"] - start["machine"],
-            "pod_s": [e["seconds"] for e in datums],
+            "pod_s": [e["seconds"] for e in pods],
             "open_s": opened[0]["seconds"] if opened else None,
             "commit_s": commit[0]["seconds"], "retries": len(retries),
             "other_events": len(inside)}
@@ -286,6 +361,27 @@ def _per_datum(recorder: _Recorder, pipeline: str) -> dict[str, list[float]]:
     return out
 
 
+def _per_worker(recorder: _Recorder, pipeline: str) -> dict[str, list[float]]:
+    """Since workers: per datum, its turn in the user container's loop (`FifoLoop.run`, go
+    to done); per worker pod, its `prepare`, the start of its user container
+    (`HostRunner.start`) and its `work` call."""
+    threads = {c["thread"] for c in recorder.calls
+               if c["verb"] == "work" and c["pipeline"] == pipeline}
+    out: dict[str, list[float]] = {
+        "loop": [d["s"] for d in recorder.loops if d["thread"] in threads],
+        "work": [], "prepare": [], "spawn": []}
+    for c in recorder.calls:
+        if c["thread"] not in threads:
+            continue
+        if c["verb"] == "work":
+            out["work"].append(c["t1"] - c["t0"])
+        elif c["verb"] == "prepare":
+            out["prepare"].append(c["t1"] - c["t0"])
+        elif c["verb"] == "user-start":
+            out["spawn"].append(c["t1"] - c["t0"])
+    return out
+
+
 def _floor(argv: list[str], env: dict[str, str], log: Path) -> float:
     """Start a process as the host runner does and wait for it; its wall time."""
     started = time.perf_counter()
@@ -308,16 +404,22 @@ def _floors(args: dict[str, Any], host_argv: list[Any], work: Path) -> dict[str,
     pfs, tmp = work / "floor-pfs", work / "floor-tmp"
     pfs.mkdir(exist_ok=True)
     tmp.mkdir(exist_ok=True)
+    # since 0f9982f the runner's script takes the directories under /tmp to keep (none here)
+    kept = ["0"] if "n=$4" in _ENTER else []
     bare = [*runner.prefix, "/bin/sh", "-c", _ENTER, "dsc-host", str(pfs), str(tmp),
-            str(Path.cwd()), "true"]
+            str(Path.cwd()), *kept, "true"]
     argv, env = host_argv
     argv = list(argv)
     at = argv.index(_ENTER)  # ..., _ENTER, "dsc-host", pfs, tmp, cwd, user command...
     argv[at + 2:at + 4] = [str(pfs), str(tmp)]
+    # Since workers the compiled user container is the worker loop, which waits for `dsc
+    # runtime work` on its FIFOs: it cannot be started bare, so only the floor is timed.
+    wrapped = not _has_workers()
     out: dict[str, list[float]] = {"bare": [], "wrapped": []}
     for _ in range(args["floors"]):
         out["bare"].append(_floor(bare, runner.host_env, work / "floor.log"))
-        out["wrapped"].append(_floor(argv, env, work / "floor.log"))
+        if wrapped:
+            out["wrapped"].append(_floor(argv, env, work / "floor.log"))
     return out
 
 
@@ -347,7 +449,8 @@ def overhead_main(args: dict[str, Any]) -> int:
         run["profile"] = profiler.report(args.get("profile_lines", 25))
     if not args["floor_first"]:
         floors = _floors(args, host_argv, work)
-    out = {**run, **_phases(recorder, PIPELINE), "parts": _per_datum(recorder, PIPELINE),
+    parts = _per_worker(recorder, PIPELINE) if _has_workers() else _per_datum(recorder, PIPELINE)
+    out = {**run, **_phases(recorder, PIPELINE), "parts": parts,
            "floors": floors, "user_argv": [str(a) for a in host_argv[0]]}
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
@@ -397,11 +500,14 @@ def model_main(args: dict[str, Any]) -> int:
     recorder = _Recorder()
     host_argv: list[Any] = []
     kept = work / "kept-pfs"
+    # Since workers a pod's /pfs holds no datum when its user container (the loop) starts,
+    # and the loop cannot be started bare: the replay is not available.
+    replay = args.get("replay") and not _has_workers()
     run = _run_graph(Path(args["specs"]), data, args["values"], args["parallelism"], recorder,
-                     host_argv, keep=("model", kept) if args.get("replay") else None)
-    parts = _per_datum(recorder, "model")
+                     host_argv, keep=("model", kept) if replay else None)
+    parts = _per_worker(recorder, "model") if _has_workers() else _per_datum(recorder, "model")
     out = {**run, **_phases(recorder, "model"), "parts": parts}
-    if args.get("replay"):
+    if replay:
         out["replay"] = _replay(host_argv, kept, work, args["replay"], 2)
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
@@ -470,9 +576,14 @@ def write_overhead_inputs(work: Path, files: int) -> tuple[Path, Path]:
     return specs, data
 
 
+def workers_in(source: Path) -> bool:
+    """Whether the checkout at `source` runs datums in worker pods (since 0f9982f)."""
+    return (source / "compiler" / "runtime" / "worker.py").is_file()
+
+
 def write_model_inputs(work: Path, source: Path) -> Path:
-    """A copy of the demo's pipelines: model without its parallelism_spec, split and model
-    only."""
+    """A copy of the demo's pipelines, split and model only: model without its
+    parallelism_spec (before workers), with two workers (since)."""
     specs = work / "model-specs"
     shutil.copytree(source / EXAMPLE / "pipelines", specs)
     model = specs / "model.json.j2"
@@ -481,7 +592,10 @@ def write_model_inputs(work: Path, source: Path) -> Path:
     if line not in text:
         raise MeasurementError(f"{EXAMPLE / 'pipelines' / 'model.json.j2'} has no "
                                f"{line.strip()!r} line to remove")
-    model.write_text(text.replace(line, ""), encoding="utf-8")
+    # Since workers, parallelism_spec is the number of worker pods (one without it), each
+    # taking its share of the datums: two workers, and -j alone says whether they run at once.
+    two = '  "parallelism_spec": {"constant": "2"},\n' if workers_in(source) else ""
+    model.write_text(text.replace(line, two), encoding="utf-8")
     for name in ("test.json.j2", "select.json"):
         (specs / name).unlink(missing_ok=True)
     return specs
@@ -521,11 +635,27 @@ class OverheadResult:
     reps: list[dict[str, Any]]
     profile: dict[str, str] | None
 
+    @property
+    def workers(self) -> bool:
+        return bool(self.reps[0].get("workers"))
+
     def per_rep(self, key: str) -> list[float]:
         """Per repetition: mean seconds per datum of `key`."""
         out = []
         for r in self.reps:
-            if key == "datum":
+            n = r["datums"]
+            parts = r["parts"]
+            if self.workers and key in ("pod", "work", "podstart", "inwork", "loop",
+                                        "bookkeeping", "floor", "own"):
+                # since workers: per datum, what a worker pod spends on all of its datums
+                work, start = sum(parts["work"]), sum(parts["prepare"]) + sum(parts["spawn"])
+                floor = statistics.fmean(r["floors"]["bare"]) * r["pods"] / n
+                out.append({"pod": sum(r["pod_s"]) / n, "work": work / n, "podstart": start / n,
+                            "loop": statistics.fmean(parts["loop"]),
+                            "inwork": (work - sum(parts["loop"])) / n,
+                            "bookkeeping": (r["phase_s"] - work - start) / n,
+                            "floor": floor, "own": r["phase_s"] / n - floor}[key])
+            elif key == "datum":
                 out.append(r["phase_s"] / r["datums"])
             elif key == "pod":
                 out.append(statistics.fmean(r["pod_s"]))
@@ -552,6 +682,10 @@ class OverheadResult:
 
     def singles(self, key: str) -> list[float]:
         """Every datum (or floor start) of every repetition."""
+        if self.workers:
+            if key == "loop":
+                return [s for r in self.reps for s in r["parts"]["loop"]]
+            return [s for r in self.reps for s in r["floors"]["bare"]] if key == "bare" else []
         if key == "pod":
             return [s for r in self.reps for s in r["pod_s"]]
         if key in ("bare", "wrapped"):
@@ -603,7 +737,11 @@ def run_scale(children: Children, work: Path, files: int) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class ModelResult:
     runs: dict[int, list[dict[str, Any]]]
-    replay: dict[str, list[dict[str, float]]]  # "1" / "2" at a time -> rounds
+    replay: dict[str, list[dict[str, float]]] | None  # "1" / "2" at a time -> rounds
+
+    @property
+    def workers(self) -> bool:
+        return bool(self.runs[1][0].get("workers"))
 
     def walls(self, j: int) -> list[float]:
         return [r["phase_s"] for r in self.runs[j]]
@@ -621,7 +759,10 @@ class ModelResult:
 
     def in_flight(self, j: int) -> list[float]:
         """Pods running at once, on average over the datums phase (stage start to publish
-        end of each datum, summed, over the phase's wall time)."""
+        end of each datum, summed, over the phase's wall time; since workers, the worker
+        pods' times as the executor gives them)."""
+        if self.workers:
+            return [sum(r["pod_s"]) / r["phase_s"] for r in self.runs[j]]
         return [sum(r["parts"]["span"]) / r["phase_s"] for r in self.runs[j]]
 
     def med(self, j: int, key: str) -> float:
@@ -654,7 +795,7 @@ def run_model(children: Children, specs: Path, runs: int, replay: int) -> ModelR
             raise MeasurementError(f"{r['other_events']} events of other pipelines during the "
                                    "model's datums phase")
         out[j].append(r)
-    return ModelResult(out, warm["replay"])
+    return ModelResult(out, warm.get("replay"))
 
 
 def python3_facts() -> list[list[str]]:
@@ -677,7 +818,26 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
+WORKER_LABELS = [
+    ("datum", "**per datum: datums phase / N** (the worker's fan-out to its end)"),
+    ("pod", "worker pod, as the executor times it (`finish` event), / N"),
+    ("work", "`dsc runtime work` in-process, / N"),
+    ("loop", "  of which a datum's turn in the user container's loop (go to done)"),
+    ("inwork", "  the rest of `work`, / N: staging and publishing not overlapped, the "
+     "worker's start and end"),
+    ("podstart", "pod start: `prepare` + `HostRunner.start` of the loop, once a pod, / N"),
+    ("bookkeeping", "bookkeeping: per datum - work - pod start"),
+    ("bare", "floor: `unshare` + its namespaces + 2 bind mounts + `exec true`, one start"),
+    ("floor", "**floor per datum**: one start a worker pod / its datums"),
+    ("own", "**dsc's own part: per datum - floor per datum**"),
+    ("cpu", "dsc process CPU per datum"),
+    ("children", "children CPU per datum (the loop and what it ran)"),
+]
+
+
 def _overhead_section(o: OverheadResult) -> list[str]:
+    if o.workers:
+        return _overhead_workers_section(o)
     n = len(o.reps)
     out = [f"## 1. Executor overhead per datum: {o.files} datums of one 1 KiB file, "
            "`cmd: [true]`, one at a time", "",
@@ -730,6 +890,47 @@ def _overhead_section(o: OverheadResult) -> list[str]:
     return out
 
 
+def _overhead_workers_section(o: OverheadResult) -> list[str]:
+    n = len(o.reps)
+    out = [f"## 1. Executor overhead per datum: {o.files} datums of one 1 KiB file, "
+           "`cmd: [true]`, one worker", "",
+           f"{n} runs, each in a fresh process after one untimed run; in each, {o.files} "
+           "starts of the bare host-runner process, after the run in odd runs and before it "
+           "in even ones. Since workers one worker pod (`parallelism_spec: {constant: 1}`) "
+           "processes every datum: `prepare`, then its user container (the worker loop, "
+           "started once) beside `dsc runtime work`, which stages each datum, hands it to the "
+           "loop and publishes it. So the floor, one start of the runner's process, is paid "
+           "once a pod, not once a datum. A row's `median`, `min` and `max` are over the runs, "
+           "of each run's mean per datum; `single datums` are over every datum (or start) of "
+           "every run.", ""]
+    rows = []
+    for key, label in WORKER_LABELS:
+        values = o.per_rep(key)
+        singles = o.singles(key)
+        rows.append([label, ms(statistics.median(values)), ms(min(values)), ms(max(values)),
+                     f"{ms(statistics.median(singles))} / {ms(percentile(singles, 90))}"
+                     if singles else "-"])
+    out += table(["per datum", "median", "min", "max", "single datums: median / p90"], rows)
+    first = o.reps[0]
+    opened = statistics.median(r["open_s"] for r in o.reps)
+    commit = statistics.median(r["commit_s"] for r in o.reps)
+    compiled = statistics.median(r["compile_s"] for r in o.reps)
+    out += ["", f"Outside the datums phase (medians): compile {ms(compiled)}, open "
+            f"{ms(opened)}, commit {ms(commit)}; the whole graph "
+            f"{statistics.median(r['run_s'] for r in o.reps):.2f} s. Retries: "
+            f"{sum(r['retries'] for r in o.reps)}. Other processes used "
+            f"{statistics.median(o.per_rep('others')):.2f} cores of the machine during the "
+            "datums phase (median).", "",
+            "The user container the host runner started for the worker of the first run "
+            "(the worker loop, which runs `true` for each datum):", "", "```",
+            shlex.join(first["user_argv"])[:1500], "```", ""]
+    if o.profile:
+        for key, title in (("tottime", "own time"), ("cumulative", "cumulative time")):
+            out += [f"cProfile of one more run (every thread, merged; the profiler inflates "
+                    f"per-call costs), by {title}:", "", "```", o.profile[key], "```", ""]
+    return out
+
+
 def _tenths(reps: list[dict[str, Any]], key: str) -> str:
     """Median of the first and of the last tenth of the datums (in the order they ran),
     pooled over the runs."""
@@ -748,6 +949,24 @@ def _scale_section(o: OverheadResult, scale: dict[str, Any]) -> list[str]:
            f"One run of {scale['datums']:,} datums beside the {o.files}-datum runs above (their "
            "figures pooled). Stage and publish: medians of the first and of the last tenth of "
            "the datums, in the order they ran.", ""]
+    if o.workers:
+        out[-2] = (f"One run of {scale['datums']:,} datums beside the {o.files}-datum runs "
+                   "above (their figures pooled). The loop: the medians of the first and of "
+                   "the last tenth of the datums, in the order they ran; work: the worker's "
+                   "`work` call, per datum.")
+        rows = []
+        for label, reps in ((f"{o.files:,} ({len(o.reps)} runs)", o.reps),
+                            (f"{scale['datums']:,} (1 run)", [scale])):
+            per = statistics.median(r["phase_s"] / r["datums"] for r in reps)
+            work = statistics.median(sum(r["parts"]["work"]) / r["datums"] for r in reps)
+            whole = statistics.median((r["phase_s"] + r["commit_s"] + r["open_s"])
+                                      / r["datums"] for r in reps)
+            rows.append([label, ms(per), ms(work), _tenths(reps, "loop"),
+                         ms(statistics.median(r["open_s"] for r in reps)),
+                         f"{statistics.median(r['commit_s'] for r in reps):.2f} s", ms(whole)])
+        out += table(["datums", "per datum", "work / datum", "loop: first / last tenth",
+                      "open", "commit", "(open + datums + commit) / N"], rows)
+        return [*out, ""]
     rows = []
     for label, reps in ((f"{o.files:,} ({len(o.reps)} runs)", o.reps),
                         (f"{scale['datums']:,} (1 run)", [scale])):
@@ -774,10 +993,33 @@ def _model_section(m: ModelResult) -> list[str]:
            "wall. Pods in flight: the datums' stage-start-to-publish-end spans summed, over "
            "the wall time. Other processes: the machine's CPU time (/proc/stat) less the "
            "run's, in cores. Per datum: medians over every datum of every run.", ""]
+    if m.workers:
+        out[2] = ("The model's datums phase alone (the fan-out of its two worker pods to the "
+                  "last one's end; no other pipeline runs meanwhile, checked), each run in a "
+                  "fresh process, alternating. Since workers the model has "
+                  "`parallelism_spec: {constant: 2}`: two worker pods share the 77 datums, "
+                  "and `-j` says whether they run one after the other or at once. CPU: the "
+                  "dsc process's own (executor, in-process `work`) and its reaped children's "
+                  "(unshare, the worker loops and what they ran: cp, cat, `python3 "
+                  "pytrain.py`); utilisation = both / wall. Pods in flight: the worker pods' "
+                  "times summed, over the wall time. Other processes: the machine's CPU time "
+                  "(/proc/stat) less the run's, in cores. Loop / datum: a datum's turn in "
+                  "the loop (`FifoLoop.run`: go to done), median over every datum of every "
+                  "run.")
     rows = []
     for j in (1, 2):
         walls, cores = m.walls(j), m.cores(j)
         phase = m.med(j, "phase_s")
+        if m.workers:
+            rows.append([f"-j {j}", str(len(walls)), f"{statistics.median(walls):.2f} s",
+                         f"{min(walls):.2f} / {max(walls):.2f} s",
+                         f"{MODEL_DATUMS / phase:.1f}/s",
+                         f"{m.med(j, 'cpu_s'):.2f} s", f"{m.med(j, 'children_s'):.2f} s",
+                         f"**{statistics.median(cores):.2f}** "
+                         f"({min(cores):.2f}-{max(cores):.2f})",
+                         f"{statistics.median(m.in_flight(j)):.2f}",
+                         f"{statistics.median(m.others(j)):.2f}", ms(m.part(j, "loop"))])
+            continue
         rows.append([f"-j {j}", str(len(walls)), f"{statistics.median(walls):.2f} s",
                      f"{min(walls):.2f} / {max(walls):.2f} s",
                      f"{MODEL_DATUMS / phase:.1f}/s",
@@ -788,10 +1030,16 @@ def _model_section(m: ModelResult) -> list[str]:
                      ms(m.part(j, "user")), ms(m.part(j, "stage")), ms(m.part(j, "publish"))])
     out += table(["setting", "runs", "median wall", "min / max", "datums", "dsc CPU",
                   "children CPU", "cores used", "pods in flight", "other processes (cores)",
-                  "user process / datum", "stage / datum", "publish / datum"], rows)
+                  *(["loop / datum"] if m.workers else
+                    ["user process / datum", "stage / datum", "publish / datum"])], rows)
     pairs = [a["phase_s"] / b["phase_s"] for a, b in zip(m.runs[1], m.runs[2], strict=False)]
     out += ["", f"Speedup -j 1 / -j 2 (ratio of the medians): **{m.speedup:.2f}x**; per pair "
             f"{min(pairs):.2f}x to {max(pairs):.2f}x.", ""]
+    if m.replay is None:
+        return [*out, "The ceiling without dsc (a datum's user process started again bare, one "
+                "and two at a time) is not available since workers: the user container is "
+                "the worker loop, which waits for `dsc runtime work` on its FIFOs, and the "
+                "pod's /pfs holds no datum when it starts.", ""]
     one, two = m.replay["1"], m.replay["2"]
     out += ["The ceiling without dsc: the user process of the model's first datum (unshare, "
             "the mounts, dsc's wrapper, bash running the spec's stdin: cp, cat, `python3 "
@@ -830,9 +1078,11 @@ def report(facts: list[list[str]], o: OverheadResult | None, scale: dict[str, An
         out += _model_section(m)
     rows = []
     if o is not None:
-        datum, floor, own = o.median("datum"), o.median("bare"), o.median("own")
+        datum, own = o.median("datum"), o.median("own")
+        floor = o.median("floor") if o.workers else o.median("bare")
         rows.append([f"1 executor overhead per datum (stage + publish + bookkeeping), "
-                     f"empty command, {o.files} datums one at a time: per datum - floor",
+                     f"empty command, {o.files} datums "
+                     f"{'one worker' if o.workers else 'one at a time'}: per datum - floor",
                      f"<= {TARGET_OVERHEAD_MS:g} ms",
                      f"{ms(own)} ({ms(datum)} per datum - {ms(floor)} floor)",
                      verdict(own <= TARGET_OVERHEAD_MS / 1000)])

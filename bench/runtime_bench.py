@@ -10,6 +10,14 @@ stand-in and print a Markdown report.
 3. Open: an input repo of 100,000 objects in 1,000 directories, glob `/*` (1,000 datums).
    Target: `open` lists, plans and stores the plan in at most 10 s.
 
+Since workers (0f9982f) there is no `stage` or `publish` verb: a worker pod's `dsc runtime
+work` stages each datum, hands it to the user container's loop and publishes its output. At
+such a revision cases 1 and 2 time `work` over one datum instead (a new job each run: an
+untimed `open` under a new run name, `dsc runtime prepare`, the loop started with /bin/sh in
+DSC_PFS as the user container), its time what the worker logs; the datum's user code counts
+the staged files (1) or hard-links the 1 GiB file into /pfs/out (2). At a revision before,
+the verbs are timed as they were.
+
 Every verb runs as the real CLI (`python -m compiler runtime <verb> ...`) in a fresh process,
 started by the fork/exec/wait4 wrapper of `harness.py`, so its wall time and peak RSS are its
 own. The times judged are what the verb itself logs ("... in X s": from the verb's start, after
@@ -170,7 +178,7 @@ def _serve_command(standin: Any, command: dict[str, Any]) -> dict[str, Any]:
         specs = Path(command["dir"])
         specs.mkdir(parents=True, exist_ok=True)
         spec = {"pipeline": {"name": command["pipeline"]},
-                "transform": {"image": "busybox:1", "cmd": ["true"]},
+                "transform": {"image": "busybox:1", "cmd": command.get("cmd") or ["true"]},
                 "input": {"pfs": {"repo": command["input_repo"], "glob": command["glob"]}}}
         (specs / f"{command['pipeline']}.json").write_text(json.dumps(spec), encoding="utf-8")
         steps, _abort = compiled_steps(specs)
@@ -361,10 +369,14 @@ class Driver:
         self.cwd = cwd
         self.env = env
         self.count = 0
+        # Since workers (0f9982f) a job's datums are processed by `dsc runtime work`, not by
+        # `stage` and `publish` per datum: which of the two the measured source has.
+        self.workers = (cwd / "compiler" / "runtime" / "worker.py").is_file()
 
     def run(self, standin: Standin | None, argv: list[str], extra: dict[str, str],
-            verb: str | None) -> VerbRun:
-        """One fresh process; with `verb`, its log line "<verb> ... in X s" is required."""
+            verb: str | None, pattern: str | None = None) -> VerbRun:
+        """One fresh process; with `verb`, its log line "<verb> ... in X s" is required
+        (`pattern`, when given: a line matching it, whose group 1 is the seconds)."""
         self.count += 1
         out, err = self.work / f"run{self.count}.out", self.work / f"run{self.count}.err"
         env = {**self.env, **(standin.credentials if standin else {}), **extra}
@@ -379,23 +391,74 @@ class Driver:
         if verb is None:
             return VerbRun(sample, 0.0, "", standin_cpu)
         for line in text.splitlines():
-            m = re.fullmatch(rf"{verb} .* in (\d+(?:\.\d+)?) s(?:;.*)?", line)
+            m = re.fullmatch(pattern or rf"{verb} .* in (\d+(?:\.\d+)?) s(?:;.*)?", line)
             if m:
                 return VerbRun(sample, float(m.group(1)), line, standin_cpu)
         raise MeasurementError(f"{what}: no `{verb} ... in X s` line in its log: "
                                f"{text.strip()[-400:]}")
 
     def open_job(self, standin: Standin, job: str, run_name: str) -> tuple[VerbRun, str, str]:
-        """`dsc runtime open`; returns the run, the job branch and the first datum key."""
+        """`dsc runtime open`; returns the run, the job branch and the first datum key (before
+        workers, from OUT/datums.json) or, since, "" (OUT/workers.json must name one worker
+        at least)."""
         params = self.work / f"params-{run_name}"
         r = self.run(standin, ["runtime", "open", "--job", job],
                      {"DSC_RUN": run_name, "DSC_RUN_UID": run_name,
                       "DSC_PFS": str(self.work / "pfs-open"), "DSC_OUTPUT_DIR": str(params)},
                      "open")
-        keys = json.loads((params / "datums.json").read_text())
         branch = (params / "branch").read_text().strip()
+        if (params / "datums.json").is_file():
+            key = json.loads((params / "datums.json").read_text())[0]
+        else:
+            workers = json.loads((params / "workers.json").read_text())
+            if not workers:
+                raise MeasurementError(f"open of {run_name} gave no worker: {r.line}")
+            key = ""
         shutil.rmtree(params)
-        return r, branch, keys[0]
+        return r, branch, key
+
+    def work_job(self, standin: Standin, job: str, pipeline: str, cmd: list[str],
+                 run_name: str, extra: dict[str, str],
+                 loop_env: dict[str, str]) -> tuple[VerbRun, str, str, int]:
+        """A job of one worker as its pod runs it: `open` (untimed), `dsc runtime prepare`
+        into a fresh DSC_PFS, the user container's loop (compiler.contract.LOOP, run by
+        /bin/sh in DSC_PFS with `loop_env`, running the spec's `cmd`), and, timed, `dsc
+        runtime work --worker 0` in a fresh process. Returns the work run (its time: what the
+        worker logs, "worker 0/1 of P: ... done ... in X s"), the job branch, the worker's
+        log and the requests the stand-in served during `work`."""
+        _, branch, _ = self.open_job(standin, job, run_name)
+        pfs = Path(tempfile.mkdtemp(prefix="pfs-", dir=self.work))
+        env = {**self.env, "DSC_RUN": run_name, "DSC_RUN_UID": run_name, "DSC_PFS": str(pfs)}
+        try:
+            prepared = subprocess.run([self.python, "-m", "compiler", "runtime", "prepare"],
+                                      cwd=self.cwd, env=env, capture_output=True, text=True,
+                                      check=False)
+            if prepared.returncode != 0:
+                raise MeasurementError(f"dsc runtime prepare exited {prepared.returncode}: "
+                                       f"{prepared.stderr.strip()[-400:]}")
+            loop = subprocess.Popen(
+                ["/bin/sh", str(pfs / ".dsc-worker" / "loop.sh"), str(len(cmd)), *cmd],
+                cwd=pfs, env={**self.env, **loop_env}, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                before = standin.ask("stats")["requests"]
+                argv = ["runtime", "work", "--pipeline", pipeline, "--repo", pipeline,
+                        "--job-branch", branch, "--worker", "0"]
+                r = self.run(standin, argv, {"DSC_RUN": run_name, "DSC_RUN_UID": run_name,
+                                             "DSC_PFS": str(pfs),
+                                             "DSC_OUTPUT_DIR": str(self.work / "params"),
+                                             **extra}, "work",
+                             r"worker 0/1 of \S+: .* done \(.*\) in (\d+(?:\.\d+)?) s")
+                requests = standin.ask("stats")["requests"] - before
+                loop.wait(timeout=60)  # `work` closed `go`: the loop ends
+            finally:
+                if loop.poll() is None:
+                    os.killpg(loop.pid, 9)
+                    loop.wait()
+            text = (self.work / f"run{self.count}.err").read_text(errors="replace")
+        finally:
+            shutil.rmtree(pfs, ignore_errors=True)
+        return r, branch, text, requests
 
 
 def datum_argv(verb: str, pipeline: str, repo: str, branch: str, key: str) -> list[str]:
@@ -412,6 +475,7 @@ class StageResult:
     serial: Runs
     requests_per_run: int
     command: str
+    workers: bool = False  # measured through `work` (since workers), not `stage`
 
     @property
     def ratio(self) -> float:
@@ -423,16 +487,60 @@ class StageResult:
                                                     strict=True)]
 
 
-def prepare_stage(standin: Standin, work: Path) -> str:
+# Since workers, the datum's user code (run by the loop in DSC_PFS) says what was staged, so
+# that a run is checked though the worker removes the datum's files once it is published.
+STAGE_CMD = ["sh", "-c", 'echo "staged $(find smallfiles -type f | wc -l) '
+             '$(find smallfiles -type f -size 4096c | wc -l)"']
+
+
+def prepare_stage(standin: Standin, work: Path, cmd: list[str] | None = None) -> str:
     standin.ask("seed", repo="smallfiles", kind="random", count=STAGE_FILES,
                 size=STAGE_FILE_BYTES)
     standin.ask("seed", repo="stagebench", kind="empty")
     job: str = standin.ask("compile", dir=str(work / f"specs-stage-{standin.config.key}"),
-                           pipeline="stagebench", input_repo="smallfiles", glob="/")["job"]
+                           pipeline="stagebench", input_repo="smallfiles", glob="/",
+                           cmd=cmd)["job"]
     return job
 
 
+def run_stage_work(driver: Driver, standin: Standin, runs: int) -> StageResult:
+    """Stage since workers: one worker's `work` over the one datum, DSC_TRANSFERS 8 and 1.
+    A worker skips the datums its run has published, so each run is a new job (an untimed
+    `open` under a new run name)."""
+    label = standin.config.key
+    progress(f"stage, stand-in `{label}`: seeding {STAGE_FILES:,} objects")
+    job = prepare_stage(standin, driver.work, STAGE_CMD)
+    series = {8: Runs("DSC_TRANSFERS=8"), 1: Runs("DSC_TRANSFERS=1")}
+    count = 0
+    requests = 0
+
+    def once(transfers: int) -> VerbRun:
+        nonlocal count, requests
+        count += 1
+        r, _branch, text, requests = driver.work_job(
+            standin, job, "stagebench", STAGE_CMD, f"stagebench-{label}-{count}",
+            {"DSC_TRANSFERS": str(transfers)}, {})
+        if f"| staged {STAGE_FILES} {STAGE_FILES}" not in text:
+            raise MeasurementError(f"the datum's user code did not see {STAGE_FILES} files of "
+                                   f"{STAGE_FILE_BYTES} bytes: {text.strip()[-600:]}")
+        return r
+
+    once(8)  # warm-up, untimed: the bytecode cache, the page cache, the stand-in's caches
+    for i in range(runs):
+        for transfers in ((8, 1) if i % 2 == 0 else (1, 8)):
+            r = once(transfers)
+            series[transfers].runs.append(r)
+            progress(f"stage (work) `{label}` run {i + 1}/{runs}: DSC_TRANSFERS={transfers}: "
+                     f"{r.verb_s:.2f} s")
+    argv = ["runtime", "work", "--pipeline", "stagebench", "--repo", "stagebench",
+            "--job-branch", "$BRANCH", "--worker", "0"]
+    command = "DSC_TRANSFERS=8|1 " + shlex.join([rel(driver.python), "-m", "compiler", *argv])
+    return StageResult(standin.config, series[8], series[1], requests, command, workers=True)
+
+
 def run_stage(driver: Driver, standin: Standin, runs: int) -> StageResult:
+    if driver.workers:
+        return run_stage_work(driver, standin, runs)
     label = standin.config.key
     progress(f"stage, stand-in `{label}`: seeding {STAGE_FILES:,} objects, opening the job")
     job = prepare_stage(standin, driver.work)
@@ -481,6 +589,7 @@ class PublishResult:
     stored_size: int
     checksum_ok: bool
     command: str
+    workers: bool = False  # measured through `work` (since workers), not `publish`
 
 
 def write_random(path: Path, size: int) -> str:
@@ -496,6 +605,70 @@ def write_random(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
+# Since workers, the datum's user code writes its output: a hard link to the file the script
+# wrote (BENCH_OUTPUT, in the loop's environment), so the user code costs nothing to speak of
+# and the worker publishes those very bytes.
+PUBLISH_CMD = ["sh", "-c", 'ln "$BENCH_OUTPUT" out/']
+
+
+def run_publish_work(driver: Driver, standin: Standin, runs: int) -> PublishResult:
+    """Publish since workers: one worker's `work` over one datum (a 16-byte input file),
+    whose user code puts the 1 GiB file (or a 5-byte one) in /pfs/out. Each run is a new job
+    (an untimed `open` under a new run name)."""
+    progress("publish: writing 1 GiB of random bytes")
+    standin.ask("seed", repo="pubinput", kind="random", count=1, size=16)
+    standin.ask("seed", repo="publishbench", kind="empty")
+    job = standin.ask("compile", dir=str(driver.work / "specs-publish"),
+                      pipeline="publishbench", input_repo="pubinput", glob="/*",
+                      cmd=PUBLISH_CMD)["job"]
+    big, tiny = driver.work / "big.bin", driver.work / "tiny.txt"
+    md5 = write_random(big, PUBLISH_BYTES)
+    tiny.write_bytes(b"tiny\n")
+    result = PublishResult(Runs("`dsc runtime --help`"), Runs("work: a 5-byte output"),
+                           Runs("work: the 1 GiB output"), 0, False, "", workers=True)
+    count = 0
+    branch = ""
+
+    def job_run(source: Path) -> VerbRun:
+        nonlocal count, branch
+        count += 1
+        r, branch, _text, _requests = driver.work_job(
+            standin, job, "publishbench", PUBLISH_CMD, f"publishbench-{count}", {},
+            {"BENCH_OUTPUT": str(source)})
+        return r
+
+    commands = {
+        "help": lambda: driver.run(None, ["runtime", "--help"], {}, None),
+        "tiny": lambda: job_run(tiny),
+        "big": lambda: job_run(big),
+    }
+    commands["help"]()  # warm-up, untimed
+    commands["tiny"]()
+    order = ["help", "tiny", "big"]
+    last = ""
+    for i in range(runs):
+        for name in order[i % 3:] + order[:i % 3]:
+            r = commands[name]()
+            getattr(result, name).runs.append(r)
+            last = name if name != "help" else last
+            if name == "big":
+                progress(f"publish (work) run {i + 1}/{runs}: 1 GiB in {r.verb_s:.2f} s, peak "
+                         f"RSS {mib(r.process.maxrss_kib)}")
+    if last != "big":  # the last job must be a big one, to check what landed
+        commands["big"]()
+    stat = standin.ask("stat", repo="publishbench", ref=branch, path="big.bin")
+    result.stored_size = stat["size"] or 0
+    result.checksum_ok = stat.get("checksum") == md5
+    if result.stored_size != PUBLISH_BYTES or not result.checksum_ok:
+        raise MeasurementError(f"the stand-in holds big.bin with {result.stored_size} bytes and "
+                               f"checksum {stat.get('checksum')}, not {PUBLISH_BYTES} / {md5}")
+    result.command = shlex.join([rel(driver.python), "-m", "compiler", "runtime", "work",
+                                 "--pipeline", "publishbench", "--repo", "publishbench",
+                                 "--job-branch", "$BRANCH", "--worker", "0"])
+    big.unlink()
+    return result
+
+
 def run_publish(driver: Driver, standin: Standin, runs: int) -> PublishResult:
     need = (runs + 2) * PUBLISH_BYTES + (1 << 30)  # the file, one stored copy per run, margin
     free = shutil.disk_usage(driver.work).free
@@ -503,6 +676,8 @@ def run_publish(driver: Driver, standin: Standin, runs: int) -> PublishResult:
         raise MeasurementError(f"publish needs about {need / 2**30:.0f} GiB free under "
                                f"{driver.work} (the file and the stand-in's copies); "
                                f"{free / 2**30:.1f} GiB free")
+    if driver.workers:
+        return run_publish_work(driver, standin, runs)
     progress("publish: writing 1 GiB of random bytes, opening the job")
     standin.ask("seed", repo="pubinput", kind="random", count=1, size=16)
     standin.ask("seed", repo="publishbench", kind="empty")
@@ -614,6 +789,8 @@ def logged(seconds: float) -> str:
 
 def _stage_section(results: list[StageResult]) -> list[str]:
     first = results[0]
+    if first.workers:
+        return _stage_work_section(results)
     out = ["## 1. Stage: 1,000 objects of 4 KiB, one datum (glob `/`)", "",
            f"`{first.command}`, each run into a fresh DSC_PFS; the two settings alternate "
            f"(8, 1, 1, 8, ...) after one untimed run. One stage makes "
@@ -621,6 +798,28 @@ def _stage_section(results: list[StageResult]) -> list[str]:
            "per object). Time: what the verb logs (\"... in X s\"); process: the whole fresh "
            "process; stand-in CPU: the stand-in process's CPU time during the run (all its "
            "threads).", ""]
+    return out + _stage_rows(results)
+
+
+def _stage_work_section(results: list[StageResult]) -> list[str]:
+    first = results[0]
+    out = ["## 1. Stage: 1,000 objects of 4 KiB, one datum (glob `/`), staged by `work`", "",
+           f"`{first.command}`: since workers, a datum is staged inside `dsc runtime work`, "
+           "so what is timed is one worker processing the one datum: stage it (one listing "
+           "page, one GET per object), run the user code (through the loop, a `/bin/sh` "
+           "process started beside it in DSC_PFS, as the user container; it counts the staged "
+           "files, which checks the run), publish its empty output (the manifest, the batch). "
+           "Each run is a new job: an untimed `open` under a new run name, `dsc runtime "
+           "prepare` into a fresh DSC_PFS and the loop's start, then `work` in a fresh "
+           "process, its time what the worker logs (\"worker 0/1 of stagebench: ... in X "
+           "s\"). The two settings alternate (8, 1, 1, 8, ...) after one untimed run. One "
+           f"`work` makes {first.requests_per_run:,} requests. Process: the whole fresh "
+           "process; stand-in CPU: the stand-in process's CPU time during the run.", ""]
+    return out + _stage_rows(results)
+
+
+def _stage_rows(results: list[StageResult]) -> list[str]:
+    """The stage table and each stand-in's verdict."""
     rows = []
     for r in results:
         for s in (r.parallel, r.serial):
@@ -628,8 +827,8 @@ def _stage_section(results: list[StageResult]) -> list[str]:
                          logged(s.verb_median), logged(s.verb_min), logged(s.verb_max),
                          sec(s.wall_median), sec(s.cpu_median), sec(s.standin_cpu_median),
                          f"{STAGE_FILES / s.verb_median:,.0f}/s", mib(s.rss_peak_kib)])
-    out += table(["stand-in", "setting", "median", "min", "max", "process wall", "process CPU",
-                  "stand-in CPU", "objects", "peak RSS"], rows)
+    out = table(["stand-in", "setting", "median", "min", "max", "process wall", "process CPU",
+                 "stand-in CPU", "objects", "peak RSS"], rows)
     out += [""]
     for r in results:
         pr = r.pair_ratios
@@ -642,12 +841,24 @@ def _stage_section(results: list[StageResult]) -> list[str]:
 
 
 def _publish_section(p: PublishResult) -> list[str]:
+    if p.workers:
+        how = (f"`{p.command}`: since workers, a datum's output is published inside `dsc "
+               "runtime work`, so what is timed is one worker processing one datum (a 16-byte "
+               "input file) whose user code (the loop, a `/bin/sh` process beside it, as the "
+               "user container) hard-links the 1 GiB file, or a 5-byte one, into /pfs/out; the "
+               "worker uploads it, then the manifest and the batch. Each run is a new job (an "
+               "untimed `open` under a new run name, `prepare`, the loop's start). Rotated "
+               f"with `{rel(sys.executable)} -m compiler runtime --help`; stand-in `defaults` "
+               "in its own process. Peak RSS: the `work` process alone (`ru_maxrss`; the "
+               "loop is not its child).")
+    else:
+        how = (f"`{p.command}` with DSC_PFS holding `out/big.bin` (1 GiB) or `out/tiny.txt`, "
+               f"and `{rel(sys.executable)} -m compiler runtime --help`, rotated; stand-in "
+               "`defaults` in its own process. Peak RSS: the verb's process alone "
+               "(`ru_maxrss`).")
     out = ["## 2. Publish: a 1 GiB file of random bytes", "",
-           f"`{p.command}` with DSC_PFS holding `out/big.bin` (1 GiB) or `out/tiny.txt`, and "
-           f"`{rel(sys.executable)} -m compiler runtime --help`, rotated; stand-in "
-           "`defaults` in its own process. Peak RSS: the verb's process alone (`ru_maxrss`). "
-           f"The stand-in then held big.bin with {p.stored_size:,} bytes and the file's MD5 "
-           f"({'checked' if p.checksum_ok else '**wrong**'}).", ""]
+           f"{how} The stand-in then held big.bin with {p.stored_size:,} bytes and the file's "
+           f"MD5 ({'checked' if p.checksum_ok else '**wrong**'}).", ""]
     rows = []
     for s in (p.help, p.tiny, p.big):
         rows.append([s.label, logged(s.verb_median) if s.runs[0].line else "-",
