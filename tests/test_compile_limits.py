@@ -5,6 +5,7 @@ limit one off either way fails it (tests/README.md, the mutation sample)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,15 @@ def test_pipelines_each_over_the_size_budget_are_refused_not_split_forever(
     (error,) = compiled.result.diagnostics
     assert re.search(r"WorkflowTemplate `[a-z0-9-]+` would be [0-9,]+ bytes, over the size "
                      r"budget of 4,000; raise `limits.size_budget` in dsc.yaml", error.message)
+
+
+# --- workers -----------------------------------------------------------------------------------
+
+def test_a_pipeline_may_ask_for_exactly_the_most_workers_allowed(tmp_path: Path) -> None:
+    """`limits.max_workers` is the most a pipeline may run: asking for it compiles, one more
+    is refused (tests/test_compile_graph.py)."""
+    d = write(tmp_path, spec("wide", "raw", parallelism_spec={"constant": 1000}))
+    (template, _run) = documents(d)
+    job = json.loads(next(p["value"] for p in templates(template)["wide"]["inputs"]["parameters"]
+                          if p["name"] == "job"))
+    assert job["workers"] == 1000

@@ -9,9 +9,10 @@ from typing import Any
 from tests.test_compile_graph import documents, spec, templates, write
 
 
-def user_container(tmp_path: Path, **transform: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def user_container(tmp_path: Path, top: dict[str, Any] | None = None, **transform: Any
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The user container of a one-pipeline graph, and its worker template."""
-    s = spec("solo", "raw")
+    s = spec("solo", "raw", **(top or {}))
     s["transform"].update(transform)
     docs = documents(write(tmp_path, s))
     worker = templates(docs[0])["solo-worker"]
@@ -37,3 +38,14 @@ def test_a_secret_given_a_mount_path_is_mounted_read_only_there(tmp_path: Path) 
     (volume,) = [v for v in worker["volumes"] if v["name"] == mount["name"]]
     assert volume["secret"] == {"secretName": "tls"}
     assert not any(e.get("valueFrom") for e in user.get("env", []))
+
+
+def test_pod_spec_compiles_to_the_same_patch_whatever_its_key_order(tmp_path: Path) -> None:
+    """The manifests of a spec do not depend on how its `pod_spec` JSON was written: a
+    reformatted spec gives the same WorkflowTemplate (and the same run name)."""
+    patches = []
+    for i, text in enumerate(['{"hostNetwork": true, "dnsPolicy": "Default"}',
+                              '{"dnsPolicy": "Default", "hostNetwork": true}']):
+        _, worker = user_container(tmp_path / str(i), {"pod_spec": text})
+        patches.append(worker["podSpecPatch"])
+    assert patches[0] == patches[1] == '{"dnsPolicy": "Default", "hostNetwork": true}'
