@@ -106,3 +106,18 @@ def test_a_worker_checks_what_it_downloads_for_a_datum_of_several_files(h, monke
     with pytest.raises(JobError, match=r"datum 0-\S+: (texts|params)@\w{12}:/[ap].txt: read "
                                        r"\d bytes, lakeFS lists \d"):
         h.work(steps["report"], opened.branch, write("a.out", "x"))
+
+
+def test_a_removed_input_files_datum_is_counted_deleted_in_the_provenance(h):
+    h.standin.seed("texts", {"a.txt": b"1", "b.txt": b"2"})
+    h.standin.seed("report", {})
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    h.job(steps["report"], lambda pfs_dir, env: None)
+    store = h.context().store
+    store.delete_objects("texts", "main", ["a.txt"])
+    store.commit_once("texts", "main", "remove a.txt", {"by": "test"}, "by",
+                      since=store.head("texts", "main"))
+
+    done = again(h).job(steps["report"], lambda pfs_dir, env: None)
+    assert h.standin.commit("report", done.commit).metadata[contract.DATUMS_KEY] == \
+        "total=1 processed=0 skipped=1 deleted=1 recovered=0"
