@@ -12,7 +12,7 @@ import pytest
 from compiler import contract
 from compiler.commands.plan import plan_graph
 from compiler.runtime.job import Job, JobError
-from tests.runtime.harness import Harness
+from tests.runtime.harness import Harness, Killed
 from tests.runtime.test_verbs import branches, h, pfs, pipeline, steps_for, write
 
 __all__ = ["h"]  # the harness fixture
@@ -121,3 +121,54 @@ def test_a_removed_input_files_datum_is_counted_deleted_in_the_provenance(h):
     done = again(h).job(steps["report"], lambda pfs_dir, env: None)
     assert h.standin.commit("report", done.commit).metadata[contract.DATUMS_KEY] == \
         "total=1 processed=0 skipped=1 deleted=1 recovered=0"
+
+
+def test_a_worker_lost_before_it_batched_its_manifests_still_lands_every_datum(h, monkeypatch):
+    """A worker publishes each datum's manifest as it finishes, and gathers them into a batch
+    file at the end of its share; one lost before that (its node gone) leaves them loose, and
+    `commit` reads them there."""
+    from compiler.runtime import worker
+
+    h.standin.seed("texts", {"a.txt": b"1", "b.txt": b"2"})
+    h.standin.seed("report", {})
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    opened = h.open(steps["report"])
+
+    def lost(self):
+        raise Killed("the node is gone")
+
+    def user(pfs_dir, env):
+        name = env["texts"].rsplit("/", 1)[-1]
+        (pfs_dir / "out" / name).write_text(name)
+
+    with monkeypatch.context() as m:
+        m.setattr(worker._Worker, "_flush", lost)
+        with pytest.raises(Killed):
+            h.work(steps["report"], opened.branch, user)
+    done = h.commit(steps["report"], opened.branch)
+    files = {p: v for p, v in h.standin.objects("report", done.commit).items()
+             if not p.startswith(".dsc/")}
+    assert files == {"a.txt": b"a.txt", "b.txt": b"b.txt"}
+
+
+@pytest.mark.parametrize("ref", ["abc123", "z" * 64])
+def test_commit_refuses_a_nothing_to_do_branch_that_is_not_a_commit_id(h, ref):
+    """`--job-branch @<commit>` (what `open` outputs when there is nothing to do) must name a
+    64-hex commit ID: anything else is refused as such, before lakeFS is asked."""
+    h.standin.seed("texts", {"a.txt": b"1"})
+    h.standin.seed("report", {})
+    steps, _ = steps_for(h, pipeline("report", pfs("texts")))
+    with pytest.raises(JobError, match=rf"--job-branch @{ref}: not `@` and a 64-hex commit ID"):
+        h.commit(steps["report"], "@" + ref)
+
+
+def test_the_output_commit_names_each_input_commit_once(h):
+    texts = h.standin.seed("texts", {"a.txt": b"1"})
+    params = h.standin.seed("params", {"p.txt": b"2"})
+    h.standin.seed("report", {})
+    steps, _ = steps_for(h, pipeline("report", {"cross": [pfs("texts"), pfs("params")]}))
+    done = h.job(steps["report"], lambda pfs_dir, env: None)
+    metadata = h.standin.commit("report", done.commit).metadata
+    inputs = {k: v for k, v in metadata.items() if k.startswith(contract.INPUT_PREFIX)}
+    assert inputs == {contract.INPUT_PREFIX + "texts": f"texts@{texts}",
+                      contract.INPUT_PREFIX + "params": f"params@{params}"}
