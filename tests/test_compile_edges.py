@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from compiler.compile import CompileRequest, compile_specs
+from compiler.commands.compile import CompileRequest, compile_specs
 from compiler.config import Config
 from tests.test_compile_graph import FakeLakeFS, _job, documents, spec, templates, write
 

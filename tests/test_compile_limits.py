@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.argo.emit import to_json
-from compiler.compile import CompileRequest, compile_specs
+from compiler.commands.compile import CompileRequest, compile_specs
 from compiler.config import Config
 from tests.test_compile_graph import documents, spec, templates, write
 

@@ -195,7 +195,12 @@ FAULTS = [(500, False), (409, False), (412, False), (429, False), ("timeout", Fa
                                                      for k, a in FAULTS])
 def test_a_fault_at_any_call_lands_once_or_changes_nothing(job, tmp_path, kind, apply):
     standin, steps, abort_args = job
-    h = Harness(standin, tmp_path, transfers=1, read_timeout=0.3)
+    # A short read timeout only where the fault is a timeout (it must fire within the test),
+    # and a delay well past it; elsewhere the harness's 2 s, so that a request slowed by a
+    # loaded machine is not taken for a fault and retried (shifting the calls the fault
+    # counts).
+    h = Harness(standin, tmp_path, transfers=1,
+                **({"read_timeout": 0.6} if kind == "timeout" else {}))
     before = standin.branch_state("wordcount", "main")
     clean = clean_run(h, steps)
     assert len(clean.sequence) > 30
@@ -205,7 +210,7 @@ def test_a_fault_at_any_call_lands_once_or_changes_nothing(job, tmp_path, kind, 
         at = clean.step_of[n]
         standin.restore(clean.states[at])
         fault = standin.faults.add(operation, kind, after=occurrence - clean.seen[at][operation],
-                                   apply=apply, delay=0.5)
+                                   apply=apply, delay=1.2)
         commit = drive(h, steps, aborting_changes_nothing(h, abort_args, before, failures),
                        start=at, opened=clean.opened)
         assert fault.fired == 1, (n, operation, "the fault never reached the verb")
@@ -241,10 +246,15 @@ def test_killed_before_any_call_and_restarted_lands_once(job, tmp_path):
 @pytest.mark.parametrize("operation", ["getBranch", "deleteBranch"])
 def test_abort_under_a_fault_is_rerun_to_no_job_branch(job, tmp_path, kind, apply, operation):
     standin, steps, abort_args = job
-    h = Harness(standin, tmp_path, transfers=1, read_timeout=0.3)
+    # A short read timeout only where the fault is a timeout (it must fire within the test),
+    # and a delay well past it; elsewhere the harness's 2 s, so that a request slowed by a
+    # loaded machine is not taken for a fault and retried (shifting the calls the fault
+    # counts).
+    h = Harness(standin, tmp_path, transfers=1,
+                **({"read_timeout": 0.6} if kind == "timeout" else {}))
     h.open(steps)
     before = standin.branch_state("wordcount", "main")
-    fault = standin.faults.add(operation, kind, apply=apply, delay=0.5)
+    fault = standin.faults.add(operation, kind, apply=apply, delay=1.2)
     try:
         abort(h, abort_args)
     except LakeFSError:

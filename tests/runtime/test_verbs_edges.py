@@ -11,7 +11,7 @@ import pytest
 
 from compiler import contract
 from compiler.commands.plan import plan_graph
-from compiler.runtime.job import Job, JobError
+from compiler.contract.job import Job, JobError
 from tests.runtime.harness import Harness, Killed
 from tests.runtime.test_verbs import branches, h, pfs, pipeline, steps_for, write
 
