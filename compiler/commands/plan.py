@@ -25,7 +25,7 @@ from compiler.commands.console import Console
 from compiler.commands.errors import UsageError
 from compiler.contract.job import Job
 from compiler.diagnostics import ExitCode
-from compiler.runtime.incremental import Forced, read_index
+from compiler.runtime.incremental import INPUT, NEW, Forced, read_index
 from compiler.runtime.job import Context, Run
 from compiler.runtime.verbs import plan_job
 from compiler.store import Commit, NotFound, ObjectInfo, Store
@@ -162,7 +162,7 @@ def plan_graph(jobs: list[Job], store: Store, reprocess: str = "",
                     reference = before
                 continue
             why = entry["r"]
-            if estimated:
+            if estimated and why in (NEW, INPUT):  # changed code (forced...) runs whatever
                 why = "input may change" if before is not None else f"{why}, estimated"
             plan.datums.append(DatumPlan(entry["id"], "process", why, inputs, estimated))
             if before is not None:  # assumed to rewrite what it wrote before

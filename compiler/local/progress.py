@@ -69,6 +69,8 @@ class Progress:
                         event.pod or not event.message.startswith("task `")):
                     self._say(f"{event.node.template}: {event.phase.lower()}: "
                               f"{event.message}", event.log_tail)
+                    if event.exit_code is not None:  # the exit handler's, as any step's
+                        self.step_exit_codes.append(event.exit_code)
                 return
             task = event.node.task
             now = self.clock()

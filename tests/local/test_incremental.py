@@ -87,7 +87,8 @@ def test_only_the_datums_that_changed_run_and_the_preview_says_so_beforehand(see
     assert processed(first) == {"split": 1, "model": 77, "test": 77, "select": 1}
     models = outputs(store, "model")
     a_model = models[0]
-    first_model_job = store.commit_of("model", "main").metadata["dsc.workflow"]
+    first_meta = store.commit_of("model", "main").metadata
+    first_model_job = first_meta["dsc.workflow"]
 
     # Nothing changed: no datum runs, no commit anywhere
     before = heads(store)
@@ -110,7 +111,8 @@ def test_only_the_datums_that_changed_run_and_the_preview_says_so_beforehand(see
     added = seed.run()
     assert processed(added) == {"split": 0, "model": 7, "test": 7, "select": 1}
     assert store.head("split", "main") == before["split"]
-    assert len(outputs(store, "model")) == 84 and len(outputs(store, "test")) == 84
+    models = outputs(store, "model")
+    assert len(models) == 84 and len(outputs(store, "test")) == 84
     meta = store.commit_of("model", "main").metadata
     assert meta["dsc.datums"] == "total=84 processed=7 skipped=77 deleted=0 recovered=0"
 
@@ -120,12 +122,16 @@ def test_only_the_datums_that_changed_run_and_the_preview_says_so_beforehand(see
     removed.unlink()
     plan = preview(store)
     assert (plan["model"]["process"], plan["model"]["delete"]) == (0, 12)
+    _plan_cli_says_the_same(data, plan)
     gone = seed.run()
     assert processed(gone) == {"split": 0, "model": 0, "test": 0, "select": 1}
     left = outputs(store, "model")
-    assert len(left) == 72 and not [m for m in left if m.endswith(f"_G{gamma}.pkl")]
-    assert sorted(set(outputs(store, "model")) ^ set(left)) == []
+    of_gamma = {m for m in models if m.endswith(f"_G{gamma}.pkl")}
+    assert len(of_gamma) == 12
+    assert set(left) == set(models) - of_gamma  # exactly that gamma's models went
     assert len(outputs(store, "test")) == 72
+    meta = store.commit_of("model", "main").metadata
+    assert meta["dsc.datums"] == "total=72 processed=0 skipped=72 deleted=12 recovered=0"
 
     # File-level provenance of a model the first run trained, asked now
     assert a_model in left
@@ -133,20 +139,38 @@ def test_only_the_datums_that_changed_run_and_the_preview_says_so_beforehand(see
     assert record["run"] == first_model_job
     assert {name for name, _path in record["inputs"]} == {"split", "c-parameters",
                                                            "gamma-parameters"}
+    # read at the commits the first run's model commit records, with its code
+    found = _found(store, "model", a_model)
+    assert {i.name: f"{i.repo}@{i.commit}" for i in found.inputs} == {
+        k.removeprefix("dsc.input."): v for k, v in first_meta.items()
+        if k.startswith("dsc.input.")}
+    assert found.carried and found.run_uid == first_meta["dsc.workflow.uid"]
+    assert (found.image, found.spec_sha256, found.code) == (
+        first_meta.get("dsc.image", ""), first_meta["dsc.spec.sha256"], first_meta["dsc.code"])
+    _provenance_cli_says_the_same(data, found)
 
-    # model's command changed (its image, a template value): every model datum runs, "code
-    # changed"; the models come out the same, so test has nothing to recompute
+    # model's image changed (a template value): the preview says every model datum would
+    # run, "code changed"
     plan = preview(store, image="registry.example/iris-train:2.0")
     assert plan["model"]["reasons"] == {"code changed": 72}
-    code = seed.run(image="registry.example/iris-train:2.0")
-    assert processed(code) == {"split": 0, "model": 72, "test": 0, "select": 0}
+
+    # The command changed (the `python` value of model's and test's stdin): every datum of
+    # both runs, "code changed"; the models come out the same
+    command = {"python": f"{sys.executable} -B"}
+    plan = preview(store, **command)
+    assert plan["model"]["reasons"] == {"code changed": 72}
+    assert plan["test"]["reasons"] == {"code changed": 72}
+    assert (plan["model"]["skip"], plan["test"]["skip"]) == (0, 0)
+    code = seed.run(**command)
+    assert processed(code) == {"split": 0, "model": 72, "test": 72, "select": 0}
+    assert outputs(store, "model") == left
 
     # One byte of raw_data/iris.csv edited: split runs, and all downstream of it
     iris = data / "raw_data" / "iris.csv"
     raw = bytearray(iris.read_bytes())
     raw[2] = ord("9") if raw[2] != ord("9") else ord("8")  # a digit of the first row
     iris.write_bytes(bytes(raw))
-    edited = seed.run(image="registry.example/iris-train:2.0")
+    edited = seed.run(**command)
     assert processed(edited) == {"split": 1, "model": 72, "test": 72, "select": 1}
 
 
@@ -178,6 +202,65 @@ def _compiled(vals: dict, reprocess: str) -> list[dict]:
 
 def _datum_id(store: Store, repo: str, index: int) -> str:
     return json.loads(store.read(repo, "main", ".dsc/index/000000.json"))[index]["id"][:12]
+
+
+def _plan_cli_says_the_same(data: Path, plan: dict[str, dict]) -> None:
+    """`dsc plan --data DIR` as a user types it: a line per pipeline, with -v a line per
+    datum (+ processed, = skipped, - outputs deleted), and -o json the same as the preview."""
+    from tests.conftest import run_dsc
+
+    args = ("plan", "--data", str(data), "--values", str(HOST_VALUES),
+            "--set", f"python={sys.executable}", str(PIPELINES))
+    text = run_dsc(*args)
+    assert text.exit_code == 0, text.output
+    lines = {line.split()[0]: line for line in text.stdout.splitlines()}
+    assert set(lines) == set(NAMES)
+    assert lines["model"] == "model   72 datums: 0 to process, 72 skipped, 12 to delete"
+    assert lines["split"].startswith("split   nothing to do: split@main (")
+    assert lines["select"].startswith("select  1 datum: 1 to process (1 input changed), ")
+    verbose = run_dsc(*args, "-v")
+    assert verbose.exit_code == 0, verbose.output
+    marks: dict[str, list[str]] = {}
+    pipeline = ""
+    for line in verbose.stdout.splitlines():
+        if line.startswith("  "):
+            marks.setdefault(pipeline, []).append(line.split()[0])
+        else:
+            pipeline = line.split()[0]
+    assert sorted(marks["model"]) == ["-"] * 12 + ["="] * 72
+    assert sorted(marks["test"]) == ["-"] * 12 + ["="] * 72
+    assert marks["select"] == ["+"] and "split" not in marks
+    as_json = run_dsc(*args, "-o", "json")
+    assert as_json.exit_code == 0, as_json.output
+    assert {p["pipeline"]: p for p in json.loads(as_json.stdout)["pipelines"]} == plan
+
+
+def _found(store: Store, repo: str, path: str):
+    from compiler.commands.provenance import file_provenance
+
+    return file_provenance(store, repo, "main", path)
+
+
+def _provenance_cli_says_the_same(data: Path, found) -> None:
+    """`dsc provenance --data DIR lakefs://model/main/FILE`, as a user types it: the datum,
+    the run that wrote the file (carried unchanged since), and its inputs; -o json alike."""
+    from tests.conftest import run_dsc
+
+    url = f"lakefs://model/main/{found.path}"
+    text = run_dsc("provenance", "--data", str(data), url)
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"lakefs://model/{found.commit[:12]}/{found.path}"
+    assert lines[1].startswith(f"  written by datum {found.datum[:12]} of pipeline model, run "
+                               f"{found.run} (job started ")
+    assert lines[1].endswith(", carried unchanged by the later jobs")
+    assert f"  spec sha256 {found.spec_sha256[:12]}  code {found.code[:12]}" in lines
+    assert sorted(lines[lines.index("  inputs:") + 1:]) == sorted(
+        f"    {i.name}: {i.repo}@{i.commit[:12]}:{i.path}" for i in found.inputs)
+    as_json = run_dsc("provenance", "--data", str(data), "-o", "json", url)
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == found.as_json()
+    assert json.loads(as_json.stdout)["carried"] is True
 
 
 def _file_provenance(store: Store, repo: str, path: str) -> dict:

@@ -203,3 +203,60 @@ def test_user_code_sees_neither_dsc_nor_its_credentials(seeded, tmp_path, host):
     assert int(out["processes"]) <= 7 and out["dsc"] == b"0\n"
     meta = seeded.commit("copy", "main").metadata
     assert meta["dsc.runner"] == "host" and "dsc.image" not in meta
+
+
+def chain(tmp: Path, second_cmd: str) -> Path:
+    """`copy` (texts -> copy) and `second` (copy -> second), as in one graph."""
+    specs = spec(tmp)
+    return write_spec(specs, {
+        "pipeline": {"name": "second"}, "transform": {"image": "alpine:3.20",
+                                                      "cmd": ["sh", "-c", second_cmd]},
+        "datum_tries": 1, "input": {"pfs": {"repo": "copy", "glob": "/*"}}})
+
+
+def summary(err: str) -> dict[str, str]:
+    """The summary table's output-branch column, per pipeline."""
+    lines = err[err.index("\npipeline "):].splitlines()[2:]
+    return {line.split()[0]: line for line in lines if line.split()[0] in ("copy", "second")}
+
+
+def test_a_failed_run_says_which_outputs_advanced_and_which_did_not(seeded, tmp_path, host):
+    """Issue 19: `copy` committed before `second` failed. The summary says `copy` advanced
+    (to the commit now at its head) and `second` is unchanged; nothing claims that all
+    output branches are unchanged."""
+    seeded.seed("second", {})
+    before = seeded.head("second", "main")
+    err = finish(dsc("run", str(chain(tmp_path, "exit 1")), "--lakefs", env=env(seeded)), 1)
+    landed = seeded.head("copy", "main")
+    assert seeded.commit("copy", "main").metadata["dsc.pipeline"] == "copy"
+    rows = summary(err)
+    assert rows["copy"].endswith(f"copy@main: advanced to {landed[:12]} (lakefs://copy/"
+                                 f"{landed})"), err
+    assert rows["second"].endswith(f"second@main: unchanged at {before[:12]}"), err
+    assert seeded.head("second", "main") == before
+    final = err.rstrip("\n").splitlines()[-1]
+    assert final.startswith("dsc run: ") and " failed: second: " in final, err
+    assert "unchanged" not in final
+    assert sorted(b for repo in ("copy", "second")
+                  for b in seeded.state()[repo].branches if b.startswith("dsc-")) == []
+
+
+def test_when_only_the_exit_handlers_clean_up_fails_the_summary_says_all_advanced(
+        seeded, tmp_path, host):
+    """Issue 19: both pipelines merged, then no job branch could be deleted (a 403, as for a
+    protected branch), so the exit handler failed: the summary still says that each output
+    branch advanced, to the commit now at its head."""
+    seeded.seed("second", {})
+    seeded.faults.add("deleteBranch", 403, times=None)
+    err = finish(dsc("run", str(chain(tmp_path, "cp $copy /pfs/out/")), "--lakefs",
+                     env=env(seeded)), 3)
+    rows = summary(err)
+    for repo in ("copy", "second"):
+        head = seeded.head(repo, "main")
+        assert seeded.commit(repo, "main").metadata["dsc.pipeline"] == repo
+        assert rows[repo].endswith(f"{repo}@main: advanced to {head[:12]} (lakefs://{repo}/"
+                                   f"{head})"), err
+    assert sorted(seeded.objects("second", "main")) == [
+        ".dsc/index/000000.json", ".dsc/index/000000.keys", ".dsc/index/jobs.json",
+        ".dsc/job.json", ".dsc/plan/000000.json", "a.txt", "b.txt", "c.txt"]
+    assert "unchanged" not in err

@@ -222,6 +222,65 @@ def test_the_exit_handler_says_which_outputs_this_run_advanced(h):
     assert "output branch second@main unchanged by this run" in lines["second"]
 
 
+def only(repo: str, operation: str):
+    """A fault selector's `where`: requests of `operation`'s path on `repo`'s main branch."""
+    return lambda r: r.path.startswith(f"/repositories/{repo}/") and (
+        r.path.endswith("/branches/main") if operation == "getBranch" else True)
+
+
+def test_the_exit_handler_says_unknown_and_why_when_an_output_cannot_be_read(h):
+    """Issue 19: when the output branch's history cannot be read, the exit handler neither
+    claims it advanced nor that it is unchanged: it says unknown, and why. The job branch is
+    still deleted."""
+    h.standin.seed("texts", {"a.txt": b"1"})
+    h.standin.seed("report", {})
+    steps, abort = steps_for(h, pipeline("report", pfs("texts")))
+    opened = h.open(steps["report"])
+    outputs = [abort[i + 1] for i, a in enumerate(abort) if a == "--output"]
+    h.standin.faults.add("logCommits", 403, times=None, where=only("report", "logCommits"))
+    verbs.abort(h.context(), "g", "Failed", outputs, keep_branches=False)
+    assert h.logs[-1] == (f"abort g (Failed): report: deleted job branch report@{opened.branch}"
+                          "; output branch report@main: unknown, it could not be read (lakeFS "
+                          "log commits: 403: HTTP 403 (injected by the lakeFS stand-in))")
+    assert branches(h, "report") == ["main"]
+
+
+def test_the_run_summary_says_unknown_and_why_when_an_output_cannot_be_read(h):
+    """`dsc run`'s summary (branch_outcomes): a head that cannot be read is "unknown" with
+    the error, and a head that moved when its history cannot be read is "unknown by whom";
+    never "advanced" or "unchanged"."""
+    from compiler.commands.compile import CompileRequest, compile_specs
+    from compiler.local.session import branch_outcomes, output_heads
+    from compiler.local.workflow import load_program
+
+    h.standin.seed("texts", {"a.txt": b"1"})
+    for repo in ("first", "second"):
+        h.standin.seed(repo, {})
+    docs = (pipeline("first", pfs("texts")), pipeline("second", pfs("first")))
+    steps, _ = steps_for(h, *docs)
+    compiled = compile_specs(CompileRequest(paths=(specs(h.tmp, *docs),)))
+    assert compiled.documents is not None
+    program = load_program(compiled.documents)
+    store = h.client()
+    before = output_heads(store, program)
+    done = h.job(steps["first"], write("a.out", "x"))
+    h.job(steps["second"], write("b.out", "y"), pins=[f"first@{done.commit}"])
+
+    def place(repo: str, branch: str, commit: str) -> str:
+        return f"{repo}@{branch}: advanced to {commit[:12]}"
+
+    assert branch_outcomes(store, program, before, h.uid, place)["first"] == \
+        f"first@main: advanced to {done.commit[:12]}"
+    h.standin.faults.add("getBranch", 403, times=None, where=only("first", "getBranch"))
+    h.standin.faults.add("logCommits", 403, times=None, where=only("second", "logCommits"))
+    outcomes = branch_outcomes(store, program, before, h.uid, place)
+    injected = "403: HTTP 403 (injected by the lakeFS stand-in)"
+    assert outcomes == {
+        "first": f"first@main: unknown (lakeFS get branch: {injected})",
+        "second": (f"second@main: moved to {h.standin.head('second', 'main')[:12]}; unknown "
+                   f"by whom (lakeFS log commits: {injected})")}
+
+
 def test_open_creates_a_missing_output_repository_in_the_storage_namespace(h):
     h.standin.seed("texts", {"a.txt": b"1"})
     steps, _ = steps_for(h, pipeline("report", pfs("texts")))
