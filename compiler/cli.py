@@ -348,13 +348,14 @@ def runtime(**options: Any) -> int:
     the manifests give them:
 
     \b
-      open --job JSON [--pins R@C,...] [--expect-datums N --plan-digest HEX] [--cron-tick R]
-        [--trigger-repo R --trigger-branch B --trigger-commit C] [--reprocess SPEC]: pin the
-        inputs, open the job branch, plan and sort the datums
+      open --job JSON [--pin R@C]... [--pins R@C,...] [--expect-datums N --plan-digest HEX]
+        [--cron-tick R] [--trigger-repo R --trigger-branch B --trigger-commit C]
+        [--reprocess SPEC]: pin the inputs, open the job branch, plan and sort the datums (an
+        empty value is the option left out)
       prepare: a worker pod's init container (the FIFOs and loop on /pfs, or DSC_PFS)
       work --pipeline P --repo R --job-branch B --worker I: this worker's datums
       commit --job JSON --job-branch B: commit the outputs with provenance, merge
-      abort --graph G --status S [--output P=REPO]... [--keep-branches]: the exit handler
+      abort --graph G --status S [--output P=REPO@BRANCH]... [--keep-branches]: exit handler
       reconcile --sources JSON: list the runs lakeFS webhooks missed
 
     They read the lakeFS endpoint and keys from LAKEFS_ENDPOINT, LAKEFS_ACCESS_KEY_ID and

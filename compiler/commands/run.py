@@ -93,11 +93,11 @@ def run(paths: tuple[Path, ...], *, data: Path | None, use_lakefs: bool, runner:
     stopped: list[int] = []
 
     def wait(finished: Any) -> bool:
-        # An Event's wait without a timeout is interrupted by a signal (POSIX), whose handler
-        # raises here in the main thread: no polling.
+        # A signal interrupts the wait (Linux, macOS), and its handler raises here in the main
+        # thread; the bound only matters where a lock's wait cannot be interrupted.
         while not finished.is_set():
             try:
-                finished.wait()
+                finished.wait(60)
             except KeyboardInterrupt as exc:
                 if stopped:
                     raise

@@ -318,6 +318,8 @@ def kept_under_tmp(paths: list[str]) -> list[str]:
             if os.path.basename(place) == "bin" and os.path.isfile(
                     os.path.join(os.path.dirname(place), "pyvenv.cfg")):
                 place = os.path.dirname(place)  # a virtualenv: Python reads its pyvenv.cfg
+            if os.path.realpath(place) in (TMP, "/"):
+                continue  # a link to /tmp itself would bind the whole host /tmp back
             found.add(place)
     outer = sorted(found)
     return [p for p in outer if not any(p.startswith(o + "/") for o in outer if o != p)]

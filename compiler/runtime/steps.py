@@ -69,7 +69,7 @@ def _run(verb: str, act: Action, host: Host) -> int:
             from compiler.lakefs.client import from_environment
 
             store = from_environment(contract.lakefs_variables(dict(environ)))
-    except (LookupError, ValueError) as exc:
+    except (LookupError, ValueError, JobError) as exc:  # a variable the manifests set
         host.log(f"dsc runtime {verb}: error: {exc}")
         return int(ExitCode.USAGE)
     transfers = environ.get("DSC_TRANSFERS", "8")
@@ -112,8 +112,10 @@ def _termination_message(message: str) -> None:
 
 def _one(options: Options, name: str) -> str:
     values = options.get(name) or []
-    if len(values) != 1:
-        raise StepUsage(f"--{name} is required, once")
+    if not values:
+        raise StepUsage(f"--{name} is required")
+    if len(values) > 1:
+        raise StepUsage(f"--{name} is given {len(values)} times; give it once")
     return values[0]
 
 

@@ -29,6 +29,7 @@
 # Exit status: 0 applied (or linted clean), 1 a step failed (named on stderr; nothing after it
 # ran: a failed build compiles and applies nothing), 2 a setting is missing or malformed.
 set -eu
+set -f  # the *_ARGS and commands are split at spaces, never expanded as globs
 
 SPECS=${SPECS:-examples/hyperparameter}
 BUILD_CONTEXT=${BUILD_CONTEXT:-$SPECS}
@@ -48,14 +49,19 @@ usage() { say "$*"; exit 2; }
 # The default BUILD_CMD. The digest is the one the registry stores the pushed manifest under
 # (buildx's `containerimage.digest`, which docker/build-push-action outputs as `digest`), not
 # the image ID `--iidfile` writes: that names the image's config, which no registry serves as
-# REPO@sha256:... . SOURCE_DATE_EPOCH fixes the timestamps, so the same code and base image
-# give the same digest: rebuilding unchanged code does not reprocess every datum it runs on.
+# REPO@sha256:... . SOURCE_DATE_EPOCH fixes the image's timestamps and rewrite-timestamp the
+# files' (a fresh checkout gives every file a new mtime), and no provenance attestation is
+# attached (it would differ per build): the same code and base image give the same digest,
+# so rebuilding unchanged code does not reprocess every datum it runs on (BuildKit's
+# docs/build-repro.md).
 # Called in a command substitution, where `set -e` does not apply, so every step checks its
 # own status.
 docker_buildx_push() {
     meta=$(mktemp) || return 1
     SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0} \
-        docker buildx build --push --tag "$1" --metadata-file "$meta" "$2" >&2 || {
+        docker buildx build --tag "$1" --provenance=false \
+        --output "type=image,name=$1,push=true,rewrite-timestamp=true" \
+        --metadata-file "$meta" "$2" >&2 || {
         rm -f "$meta"; return 1; }
     sed -n 's/.*"containerimage\.digest": *"\(sha256:[0-9a-f]*\)".*/\1/p' "$meta"
     rm -f "$meta"

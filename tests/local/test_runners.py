@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from compiler.local.executor import FAILED, SUCCEEDED, Container, Mount, Node, Pod
-from compiler.local.runners import DockerRunner, HostRunner, LocalPods, RunnerError
+from compiler.local.runners import DockerRunner, HostRunner, LocalPods, RunnerError, kept_under_tmp
 from tests.conftest import ROOT
 
 
@@ -136,3 +136,11 @@ def test_a_working_directory_under_tmp_stays_reachable(tmp_path, host):
     p = pod(tmp_path / "pod", user("/bin/sh", "-c", "cat code.txt > /pfs/out/seen"))
     assert LocalPods(never, runner)(p, threading.Event()).phase == SUCCEEDED
     assert (tmp_path / "pod" / "pfs" / "out" / "seen").read_text() == "relative paths work\n"
+
+
+def test_a_link_to_tmp_itself_is_not_kept_reachable(tmp_path):
+    # Binding what it leads to would show the user's code the whole host /tmp.
+    (tmp_path / "tmplink").symlink_to("/tmp")
+    (tmp_path / "code").mkdir()
+    kept = kept_under_tmp([f"ls {tmp_path}/tmplink/ && python3 {tmp_path}/code/a.py"])
+    assert kept == [str(tmp_path / "code")]

@@ -300,3 +300,14 @@ def test_dsc_datums_reads_a_live_lakefs(lakefs_standin, tmp_path):
     proc = dsc("datums", str(SEED / "pipelines"), "--pipeline", "model", "--lakefs",
                env={}, check=False)
     assert proc.returncode == 2 and "LAKEFS_ENDPOINT" in proc.stderr
+
+
+def test_a_step_without_its_run_variables_or_with_an_option_twice_is_a_usage_error(tmp_path):
+    # Argo sets DSC_RUN from {{workflow.name}}: a pod without it was not made by dsc compile.
+    missing = dsc("runtime", "open", "--job", "{}", env={}, check=False, cwd=tmp_path)
+    assert missing.returncode == 2, missing.stderr
+    assert "DSC_RUN" in missing.stderr and "internal error" not in missing.stderr
+    twice = dsc("runtime", "commit", "--job", "{}", "--job", "{}", "--job-branch", "b",
+                env={"DSC_RUN": "r", "DSC_RUN_UID": "u"}, check=False, cwd=tmp_path)
+    assert twice.returncode == 2
+    assert "--job is given 2 times; give it once" in twice.stderr
