@@ -513,9 +513,9 @@ class Sorter:
     and in plan order (what `reason` decides, without an object a datum)."""
 
     def __init__(self, previous: Previous, code: str, every_job: bool, forced: Forced,
-                 done: Callable[[str], str | None] | None = None) -> None:
-        """`done`: a datum ID -> its hash in a failed job that did it (resume.Resumable),
-        or None; such a datum with the same hash now is RESUMED rather than processed."""
+                 done: Callable[[str, str], bool] | None = None) -> None:
+        """`done(datum ID, hash)`: whether a failed job did that datum with that hash
+        (resume.Resumable.takes); such a datum is RESUMED rather than processed."""
         self.previous, self.code, self.every_job = previous, code, every_job
         self.done = done
         self.resumed: list[tuple[int, str]] = []
@@ -551,7 +551,7 @@ class Sorter:
                 code = self.previous.jobs.get(job, {}).get("code")
                 why = CODE if code not in (None, self.code) else INPUT
         if self.done is not None and why not in (FORCED, EVERY_JOB) and \
-                self.done(datum_id) == hash_:
+                self.done(datum_id, hash_):
             self.resumed.append((index, datum_id))
             return RESUMED
         todo = self.todo

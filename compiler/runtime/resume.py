@@ -37,15 +37,21 @@ from compiler.store import Conflict, LakeFSError, NotFound, Store
 class Resumable:
     """The datums failed jobs did that a job opened at one output head may take."""
 
-    # datum ID -> {"hash", "files": {path: {"size", "checksum"}}, "job": run UID, "source":
-    # the failed commit holding the files}
-    datums: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # datum ID -> what each failed job did of it: {"hash", "files": {path: {"size",
+    # "checksum"}}, "job": run UID, "source": the failed commit holding the files}
+    done: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run UID -> its job
     branches: list[str] = field(default_factory=list)  # the failed branches read
+    datums: dict[str, dict[str, Any]] = field(default_factory=dict)  # taken (`takes`)
 
-    def hash_of(self, datum_id: str) -> str | None:
-        found = self.datums.get(datum_id)
-        return str(found["hash"]) if found is not None else None
+    def takes(self, datum_id: str, hash_: str) -> bool:
+        """Whether a failed job did this datum with this hash (content and code); the first
+        that did is the one its outputs are taken from."""
+        for entry in self.done.get(datum_id, ()):
+            if entry["hash"] == hash_:
+                self.datums[datum_id] = entry
+                return True
+        return False
 
     def run_of(self, datum_id: str) -> str:
         """The name of the run that did the datum."""
@@ -98,7 +104,7 @@ def find(store: Store, job: Job, base: str, own_uid: str, transfers: int = 8) ->
         for uid, described in jobs.items():
             found.jobs.setdefault(uid, described)
         for datum_id, entry in done.items():
-            found.datums.setdefault(datum_id, entry)
+            found.done.setdefault(datum_id, []).append(entry)
     return found
 
 

@@ -277,7 +277,7 @@ def plan_job(ctx: Context, job: Job, commits: dict[str, str], head: Commit | Non
             first = next(datums, None)  # the listing has begun
             previous = reading.result()[0] if reading is not None else Previous.empty()
             sorter = Sorter(previous, job.code, every_job, forced,
-                            resumable.hash_of if resumable and resumable.datums else None)
+                            resumable.takes if resumable and resumable.done else None)
             emit = sink or _entry_into(plan)
             for datum_id, hash_, matches in itertools.chain((first,) if first else (), datums):
                 emit(datum_id, hash_, matches, sorter.sort(datum_id, hash_))

@@ -114,6 +114,27 @@ def test_a_second_failure_keeps_what_the_first_did_for_the_third_run(h):
     assert branches(h) == ["main"]
 
 
+def test_each_datum_is_taken_from_the_failed_job_that_did_it_from_the_same_content(h):
+    steps = steps_for(h, pipeline("report", pfs("texts")))[0]["report"]
+    h.standin.seed("texts", {"b.txt": b"other words\n"})
+    fail_once(h, steps)  # did a.txt and this b.txt
+    h.standin.seed("texts", {"b.txt": TEXTS["b.txt"]})
+    second = run_of(h, "second")
+    opened = second.open(steps)
+    seen: list[str] = []
+    with pytest.raises(JobError, match="1 datum failed"):
+        second.work(steps, opened.branch, counting(seen, fail="c.txt"))
+    assert sorted(set(seen)) == ["b.txt", "c.txt"]  # a.txt taken from the first
+    verbs.abort(second.context(), "g", "Failed", [OUTPUT], keep_branches=False)
+    # b.txt as it is now: the first failed branch did it from other content, the second not
+    seen = []
+    run_of(h, "third").job(steps, counting(seen))
+    assert seen == ["c.txt"]
+    assert outputs(h) == {"a.count": b"2", "b.count": b"1", "c.count": b"3"}
+    assert [e["job"] for e in index(h)] == ["uid-first", "uid-second", "uid-third"]
+    assert branches(h) == ["main"]
+
+
 def test_changed_input_code_or_a_forced_reprocess_takes_nothing_that_changed(h):
     steps = steps_for(h, pipeline("report", pfs("texts")))[0]["report"]
     fail_once(h, steps)
