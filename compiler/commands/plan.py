@@ -25,7 +25,7 @@ from compiler.commands.console import Console
 from compiler.commands.errors import UsageError
 from compiler.contract.job import Job
 from compiler.diagnostics import ExitCode
-from compiler.runtime.incremental import INPUT, NEW, Forced, read_index
+from compiler.runtime.incremental import INPUT, NEW, RESUMED, Forced, read_index
 from compiler.runtime.job import Context, Run
 from compiler.runtime.verbs import plan_job
 from compiler.store import Commit, NotFound, ObjectInfo, Store
@@ -37,8 +37,8 @@ PREDICTED = "predicted:"  # the commit ID of an upstream output not made yet
 @dataclass(slots=True)
 class DatumPlan:
     id: str
-    action: str  # process | skip | delete
-    reason: str  # why it is processed ("" when skipped or deleted)
+    action: str  # process | skip | resume (a failed job did it: its outputs are taken) | delete
+    reason: str  # why it is processed or resumed ("" when skipped or deleted)
     inputs: list[tuple[str, str]]  # (input name, path)
     estimated: bool = False  # reads an upstream output not written yet
 
@@ -72,8 +72,9 @@ class PipelinePlan:
         out: dict[str, Any] = {
             "pipeline": self.pipeline, "output": self.output, "head": self.head,
             "inputs": self.inputs, "noop": self.noop,
-            "total": self.count("process") + self.count("skip"),
+            "total": self.count("process") + self.count("skip") + self.count("resume"),
             "process": self.count("process"), "skip": self.count("skip"),
+            "resume": self.count("resume"),
             "delete": self.count("delete"), "reasons": self.reasons(),
             "estimated": self.count("process", estimated=True)}
         if self.error:
@@ -162,6 +163,15 @@ def plan_graph(jobs: list[Job], store: Store, reprocess: str = "",
                     reference = before
                 continue
             why = entry["r"]
+            if why == RESUMED and planned.resumable is not None:
+                done = planned.resumable.datums[entry["id"]]
+                plan.datums.append(DatumPlan(
+                    entry["id"], "resume",
+                    f"done in failed run {planned.resumable.run_of(entry['id'])}", inputs,
+                    estimated))
+                files += _files(done["files"], known=True)
+                reference = done
+                continue
             if estimated and why in (NEW, INPUT):  # changed code (forced...) runs whatever
                 why = "input may change" if before is not None else f"{why}, estimated"
             plan.datums.append(DatumPlan(entry["id"], "process", why, inputs, estimated))
@@ -177,7 +187,7 @@ def plan_graph(jobs: list[Job], store: Store, reprocess: str = "",
                 (job.leaves[leaf].name, path) for leaf, path in before["m"]] if before else []))
         if not downstream:
             continue
-        if head is None or (not carried and plan.count("process")):
+        if head is None or (not carried and not plan.count("resume") and plan.count("process")):
             produced[job.output_repo] = ""  # a first job: nothing to predict its outputs by
             continue
         commit = PREDICTED + job.output_repo
@@ -262,17 +272,21 @@ def render(plans: list[PipelinePlan], verbose: bool) -> str:
             lines.append(f"{name}  nothing to do: {p.output} ({p.head[:12]}) already holds "
                          f"this code's outputs of {read}")
             continue
-        total = p.count("process") + p.count("skip")
+        total = p.count("process") + p.count("skip") + p.count("resume")
         why = ", ".join(f"{n} {r}" for r, n in p.reasons().items())
+        resumed = sorted({d.reason.removeprefix("done in failed run ")
+                          for d in p.datums if d.action == "resume"})
         line = (f"{name}  {total} datum{'' if total == 1 else 's'}: "
                 f"{p.count('process')} to process{f' ({why})' if why else ''}, "
-                f"{p.count('skip')} skipped, {p.count('delete')} to delete")
+                + (f"{p.count('resume')} done in failed run {', '.join(resumed)} (their "
+                   "outputs are taken), " if resumed else "")
+                + f"{p.count('skip')} skipped, {p.count('delete')} to delete")
         if p.estimated:
             line += ("  [estimated: it reads outputs its upstream pipelines have not "
                      "written yet]")
         lines.append(line)
         if verbose:
-            marks = {"process": "+", "skip": "=", "delete": "-"}
+            marks = {"process": "+", "skip": "=", "resume": "~", "delete": "-"}
             for d in p.datums:
                 inputs = "  ".join(f"{n}:{path}" for n, path in d.inputs)
                 lines.append(f"  {marks[d.action]} {d.id[:12]}  "

@@ -543,13 +543,15 @@ class FileProvenance:
     code: str
     inputs: tuple[InputFile, ...]
     carried: bool  # written by an earlier job than the one that made `commit`
+    # written by a job that failed, whose outputs a later job took (compiler.runtime.resume)
+    failed_run: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {"repo": self.repo, "commit": self.commit, "path": self.path,
                 "datum": self.datum, "state": self.state, "pipeline": self.pipeline,
                 "run": self.run, "run_uid": self.run_uid, "started": self.started,
                 "runner": self.runner, "image": self.image, "spec_sha256": self.spec_sha256,
-                "code": self.code, "carried": self.carried,
+                "code": self.code, "carried": self.carried, "failed_run": self.failed_run,
                 "inputs": [{"name": i.name, "repo": i.repo, "commit": i.commit,
                             "path": i.path} for i in self.inputs]}
 
@@ -580,7 +582,8 @@ def file_provenance(store: Any, repo: str, ref: str, path: str) -> FileProvenanc
                           float(job.get("started") or 0), str(job.get("runner", "")),
                           str(job.get("image", "")), str(job.get("spec_sha256", "")),
                           str(job.get("code", "")), inputs,
-                          entry["job"] != commit.metadata.get("dsc.workflow.uid"))
+                          entry["job"] != commit.metadata.get("dsc.workflow.uid"),
+                          bool(job.get("failed")))
 
 
 def render_file(found: FileProvenance, fmt: str) -> str:
@@ -593,7 +596,9 @@ def render_file(found: FileProvenance, fmt: str) -> str:
     lines = [f"lakefs://{found.repo}/{found.commit[:SHORT]}/{found.path}",
              f"  written by datum {found.datum[:SHORT]} of pipeline {found.pipeline}, run "
              f"{found.run} (job started {when})"
-             + (", carried unchanged by the later jobs" if found.carried else ""),
+             + (", a run that failed: a later job took the outputs it finished"
+                if found.failed_run else
+                ", carried unchanged by the later jobs" if found.carried else ""),
              f"  image {found.image or '(none: the host runner ran the command)'}"
              f"  runner {found.runner or '?'}",
              f"  spec sha256 {found.spec_sha256[:SHORT]}  code {found.code[:SHORT]}",

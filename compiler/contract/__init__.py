@@ -12,9 +12,11 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
         Pin every input branch to its head commit (unless `--pins` or the job pins it),
         create the output repository if missing (DSC_STORAGE_NAMESPACE), create the job
         branch from the output branch, plan the datums, sort them against the output head's
-        datum index (compiler.runtime.incremental: skipped, or processed and why), and store
-        the plan under `.dsc/` on the job branch: the plan in chunks (plan_path), TODO_FILE
-        (which datums to process), the job record (JOB_FILE) last. With `--expect-datums` (a
+        datum index (compiler.runtime.incremental: skipped, or processed and why; a datum a
+        failed job of the pipeline finished from the same content and code is resumed: its
+        outputs are copied from that job's failed branch, RESUMED_FILE), and store the plan
+        under `.dsc/` on the job branch: the plan in chunks (plan_path), TODO_FILE (which
+        datums to process), the job record (JOB_FILE) last. With `--expect-datums` (a
         pinned compile), fail unless the plan has exactly that many datums and that digest,
         and process them all. Writes OUT/workers.json (a JSON list of worker indices,
         `["0", ..., "W-1"]`, the `withParam` of the worker fan-out: W is the job's `workers`,
@@ -61,7 +63,9 @@ Verbs (each argument is a separate argv entry; user values are never part of a s
     dsc runtime abort   --graph G --status STATUS [--output PIPELINE=REPO@BRANCH]...
                         [--keep-branches]
         The exit handler: when the run did not succeed, delete (or keep) the job branch of
-        each pipeline in its output repository; the output branches are never touched. It
+        each pipeline in its output repository; one holding datums this run finished is
+        first committed and kept as its failed branch (FAILED_BRANCH_PREFIX), for the next
+        run to resume (compiler.runtime.resume). The output branches are never touched. It
         logs what became of each output branch: advanced by this run (to which commit),
         unchanged by it, or unknown (and why).
 
@@ -451,6 +455,25 @@ def job_branch(pipeline: str, run: str) -> str:
     return JOB_BRANCH_PREFIX + re.sub(r"[^\w-]", "-", f"{pipeline}-{run}", flags=re.ASCII)
 
 
+# A failed job's work, kept for the next job of its pipeline to resume (compiler.runtime.resume).
+# `abort` commits a failed job branch that holds published datums, with FAILED_KEY = the run's
+# UID (never RUN_KEY: that commit is not the job's result and must never be merged as one),
+# points `dsc_failed-<pipeline>-<run>` at that commit and deletes the job branch. No verb
+# writes a failed branch afterwards, so what it holds is fixed: a run's retried steps find
+# their job branch gone. Not under JOB_BRANCH_PREFIX: it is no job in progress.
+FAILED_BRANCH_PREFIX = "dsc_failed-"
+FAILED_KEY = "dsc.failed.workflow.uid"
+# On a job branch that resumes: per plan index, the datum a failed job did and whose outputs
+# `open` copied from that job's failed commit (its ID, hash, files and producing run), and
+# those runs (as INDEX_JOBS describes them); `commit` reads it, and removes it.
+RESUMED_FILE = ".dsc/resumed.json"
+
+
+def failed_branch(pipeline: str, run: str) -> str:
+    """`dsc_failed-<pipeline>-<run>` (lakeFS's `^\\w[-\\w]*$`)."""
+    return FAILED_BRANCH_PREFIX + re.sub(r"[^\w-]", "-", f"{pipeline}-{run}", flags=re.ASCII)
+
+
 # Provenance metadata of every output commit (DESIGN.md §5); string -> string.
 PIPELINE_KEY = "dsc.pipeline"
 INPUT_PREFIX = "dsc.input."  # + input name: "<lakeFS repository>@<64-hex commit ID>"
@@ -458,7 +481,9 @@ RUN_KEY = "dsc.workflow.uid"  # identifies the run: a commit or merge carrying i
 WORKFLOW_KEY = "dsc.workflow"  # the run's name
 IMAGE_KEY = "dsc.image"  # the image the user code ran in (absent when no image ran it)
 RUNNER_KEY = "dsc.runner"  # "argo" on a cluster; "host" or "docker" under `dsc run`
-DATUMS_KEY = "dsc.datums"  # "total=N processed=N skipped=N deleted=N recovered=N"
+# "total=N processed=N skipped=N deleted=N recovered=N", and " resumed=N" when the job took
+# N datums' outputs from a failed job of the pipeline (RESUMED_FILE) instead of processing them
+DATUMS_KEY = "dsc.datums"
 CODE_KEY = "dsc.code"  # the pipeline's code identity (compiler.spec.identity)
 # A dsc commit that changes no data (installing the trigger's action file): its events start
 # no run, and the reconciler looks through it to the data commit below.

@@ -445,6 +445,16 @@ class LakeFS:
         stats = self._call("upload object", lambda **_: send(), idempotent=True)
         return ObjectInfo(stats["path"], stats["checksum"], int(stats.get("size_bytes") or 0))
 
+    def copy(self, repo: str, source_ref: str, path: str, branch: str) -> ObjectInfo:
+        """copyObject from `source_ref` to `branch`, same path: the data is copied inside
+        lakeFS's object store. Copying the same source again stages the same object, so
+        this is retried like a read."""
+        stats = self._call("copy object", self._api("ObjectsApi").copy_object, repo, branch,
+                           path, self._sdk.ObjectCopyCreation(src_path=path,
+                                                              src_ref=source_ref),
+                           idempotent=True)
+        return ObjectInfo(str(stats.path), str(stats.checksum), int(stats.size_bytes or 0))
+
     def delete_branch(self, repo: str, branch: str) -> None:
         """Delete `branch`; already gone is success."""
         try:

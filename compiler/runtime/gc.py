@@ -18,6 +18,12 @@ when one of these is known:
   liveness cannot be read from here (a cluster run seen from a laptop, a `dsc run` on another
   machine). dsc never guesses it on its own.
 
+A failed branch (`dsc_failed-<pipeline>-<run>`, compiler.runtime.resume) holds what a failed
+job did, for the next job to resume; it is kept (**resumable**) while its job's base is still
+the output head, and removable once the output branch moved on (**superseded**: no job can
+take from it any more), when it is not a failed job's commit (**unopened**), or past
+`--older-than`.
+
 A step of an Argo run also knows this: the other job is not running when it was opened by an
 Argo run of the same namespace, because this run's step holds the mutex on the output
 branch (`synchronization.mutexes`), which the other released when its pipeline finished.
@@ -36,11 +42,13 @@ from typing import Any
 from compiler import contract
 from compiler.contract.job import Job, JobError
 from compiler.runtime.job import Run
+from compiler.runtime.resume import failed_branches, failed_record
 from compiler.store import NotFound, Store
 
 LANDED, EXPIRED, ORPHANED, UNOPENED, OLDER = "landed", "expired", "orphaned", "unopened", "older"
 ALIVE, RELEASED, UNKNOWN = "alive", "released", "unknown"
-REMOVABLE = frozenset({LANDED, EXPIRED, ORPHANED, UNOPENED, OLDER})
+SUPERSEDED, RESUMABLE = "superseded", "resumable"  # failed branches
+REMOVABLE = frozenset({LANDED, EXPIRED, ORPHANED, UNOPENED, OLDER, SUPERSEDED})
 LOOKBACK = 1000  # output commits searched for a job's landed merge when its base is not met
 
 
@@ -159,6 +167,29 @@ def inspect(store: Store, repo: str, name: str, *, now: float, seen_from: Run | 
     return branch(UNKNOWN, "whether it still runs cannot be seen from here")
 
 
+def inspect_failed(store: Store, repo: str, name: str, *, now: float,
+                   older_than: float | None = None) -> JobBranch:
+    """What is known of failed branch `name` (compiler.runtime.resume)."""
+    kept = failed_record(store, repo, name)
+    if kept is None:
+        return JobBranch(repo, name, UNOPENED, "not a failed job's commit made by `abort`")
+    _commit, record = kept
+    opened = float(record.get("started") or 0)
+    made = f"failed run {record.get('run', '?')}, opened {_ago(now - opened)} ago"
+    try:
+        output = Job.parse(str(record.get("job", ""))).output_branch
+        head = store.head(repo, output)
+    except (JobError, NotFound):
+        head = None
+    if head != record.get("base"):
+        return JobBranch(repo, name, SUPERSEDED, f"{made}: its output branch moved on from "
+                         "where that job started, so no job can resume it", record)
+    if older_than is not None and opened and now - opened > older_than:
+        return JobBranch(repo, name, OLDER, f"{made}: older than {_ago(older_than)}", record)
+    return JobBranch(repo, name, RESUMABLE, f"{made}: the next run of its pipeline resumes "
+                     "the datums it finished", record)
+
+
 def _landed(store: Store, repo: str, job: Job, record: dict[str, Any]) -> bool:
     uid, base = record.get("run_uid"), record.get("base")
     try:
@@ -199,8 +230,10 @@ def collect(store: Store, repos: list[str], *, older_than: float | None, dry_run
             names = [name for name, _head in job_branches(store, repo)]
         except NotFound:
             continue  # a pipeline that never ran: no repository yet
-        for name in names:
-            b = inspect(store, repo, name, now=clock(), older_than=older_than)
+        for name in [*names, *failed_branches(store, repo)]:
+            b = inspect(store, repo, name, now=clock(), older_than=older_than) \
+                if not name.startswith(contract.FAILED_BRANCH_PREFIX) \
+                else inspect_failed(store, repo, name, now=clock(), older_than=older_than)
             found.append(b)
             if not b.removable:
                 log(f"kept    lakefs://{repo}/{name}  {b.why}")

@@ -27,7 +27,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from compiler import contract
@@ -38,6 +38,9 @@ T = TypeVar("T")
 # Why a datum is processed (the preview and the plan say it with these words).
 NEW, INPUT, CODE, FAILED, FORCED, EVERY_JOB = (
     "new", "input changed", "code changed", "failed before", "forced", "every job")
+# A datum that would be processed, but a failed job of the pipeline did it already, from the
+# same content with the same code (compiler.runtime.resume): its outputs are copied, not made.
+RESUMED = "resumed"
 PROCESSED, RECOVERED = "processed", "recovered"
 
 
@@ -501,15 +504,21 @@ class Sorted:
     skipped: int
     removed: list[str]  # IDs of the previous job's datums not in this plan
     reasons: dict[str, int]  # why, -> how many
+    # (plan index, ID) of the datums a failed job did (RESUMED): neither processed nor skipped
+    resumed: list[tuple[int, str]] = field(default_factory=list)
 
 
 class Sorter:
     """Sorts a plan's datums against the previous index as they are planned, one at a time
     and in plan order (what `reason` decides, without an object a datum)."""
 
-    def __init__(self, previous: Previous, code: str, every_job: bool, forced: Forced
-                 ) -> None:
+    def __init__(self, previous: Previous, code: str, every_job: bool, forced: Forced,
+                 done: Callable[[str, str], bool] | None = None) -> None:
+        """`done(datum ID, hash)`: whether a failed job did that datum with that hash
+        (resume.Resumable.takes); such a datum is RESUMED rather than processed."""
         self.previous, self.code, self.every_job = previous, code, every_job
+        self.done = done
+        self.resumed: list[tuple[int, str]] = []
         self.forced = forced if forced.everything or forced.prefixes else None
         self.known = previous.datums if len(previous.datums) else None
         self.seen = bytearray(previous.datums.size() if self.known is not None else 0)
@@ -541,6 +550,10 @@ class Sorter:
             else:
                 code = self.previous.jobs.get(job, {}).get("code")
                 why = CODE if code not in (None, self.code) else INPUT
+        if self.done is not None and why not in (FORCED, EVERY_JOB) and \
+                self.done(datum_id, hash_):
+            self.resumed.append((index, datum_id))
+            return RESUMED
         todo = self.todo
         if todo and todo[-1][1] == index:
             todo[-1][1] = index + 1
@@ -554,7 +567,8 @@ class Sorter:
         seen = self.seen
         removed = [datum for datum, row in self.known.rows() if not seen[row]] \
             if self.known is not None and seen.count(0) else []
-        return Sorted(self.todo, processed, self.count - processed, removed, self.reasons)
+        return Sorted(self.todo, processed, self.count - processed - len(self.resumed),
+                      removed, self.reasons, self.resumed)
 
 
 def sort_plan(plan: Sequence[Mapping[str, Any]], previous: Previous, code: str,

@@ -28,10 +28,11 @@ from typing import Any, TypeVar
 
 from compiler import __version__, contract
 from compiler.contract.job import Job, JobError, Leaf
-from compiler.runtime import gc
+from compiler.runtime import gc, resume
 from compiler.runtime.incremental import (
     PROCESSED,
     RECOVERED,
+    RESUMED,
     Forced,
     Listing,
     Previous,
@@ -134,6 +135,7 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
 
     todo = sorting.processed
     workers = min(job.workers, todo)  # none when every datum is skipped
+    resumable = planned.resumable
     gc.check_others(store, job, branch, run, ctx.log, ctx.clock)
     try:
         store.create_branch_once(job.output_repo, branch, base)
@@ -141,6 +143,9 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
         raise JobError(f"job branch {job.output_repo}@{branch} already exists and does not "
                        f"start at the output head {base[:12]}: an earlier run of the same "
                        "name left it; delete it and retry") from None
+    if sorting.resumed:
+        assert resumable is not None
+        resume.adopt(ctx, job, branch, resumable, sorting.resumed)
     record = {"version": __version__, "run": run.name, "run_uid": run.uid, "branch": branch,
               "namespace": run.namespace, "runner": run.runner, "owner": run.owner,
               "pipeline": job.pipeline, "started": started, "base": base, "job": job_text,
@@ -149,6 +154,7 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
               "datums": count, "digest": digest, "code": job.code,
               "process": sorting.processed, "skipped": sorting.skipped,
               "removed": len(sorting.removed), "reasons": sorting.reasons,
+              "resumed": len(sorting.resumed),
               "reprocess": reprocess, "workers": workers}
     # The plan first, the job record last: its presence says `open` finished.
     _parallel(ctx, lambda item: store.upload(job.output_repo, branch, item[0], item[1]()),
@@ -164,9 +170,16 @@ def open_job(ctx: Context, job_text: str, pins: Iterable[str],
     ctx.log(f"open {job.pipeline}: {count} datums (plan {digest[:12]}) over {pinned_text}: "
             f"{todo} to process{f' ({why})' if why else ''} by {workers} worker"
             f"{'' if workers == 1 else 's'}, {sorting.skipped} skipped, "
-            f"{len(sorting.removed)} removed; job branch {job.output_repo}@{branch} from "
+            + (f"{len(sorting.resumed)} resumed (done by failed run "
+               f"{', '.join(_runs_of(resumable, sorting.resumed))}), "
+               if sorting.resumed and resumable is not None else "")
+            + f"{len(sorting.removed)} removed; job branch {job.output_repo}@{branch} from "
             f"{job.output_branch}@{base[:12]} in {ctx.clock() - started:.2f} s")
     return Opened(branch, workers, todo)
+
+
+def _runs_of(resumable: resume.Resumable, chosen: list[tuple[int, str]]) -> list[str]:
+    return sorted({resumable.run_of(datum_id) for _i, datum_id in chosen})
 
 
 class _PlanChunks:
@@ -238,6 +251,7 @@ class Planned:
     plan: list[dict[str, Any]]  # empty when given to a sink
     sorting: Sorted | None
     previous: Previous
+    resumable: resume.Resumable | None = None  # what failed jobs did that it may take
 
 
 def plan_job(ctx: Context, job: Job, commits: dict[str, str], head: Commit | None,
@@ -252,6 +266,9 @@ def plan_job(ctx: Context, job: Job, commits: dict[str, str], head: Commit | Non
             and _holds(head, job, commits):
         return Planned(True, [], None, Previous.empty())
     plan: list[dict[str, Any]] = []
+    # A forced or every-job reprocess takes nothing from a failed job either.
+    resumable = resume.find(ctx.store, job, head.id, ctx.run.uid, ctx.transfers) \
+        if head is not None and not every_job and not forced.everything else None
     with ThreadPoolExecutor(max_workers=1) as pool:  # the index is read while listing
         reading = pool.submit(read_index, ctx.store, job.output_repo, head.id,
                               ctx.transfers) if head is not None else None
@@ -259,13 +276,14 @@ def plan_job(ctx: Context, job: Job, commits: dict[str, str], head: Commit | Non
         try:
             first = next(datums, None)  # the listing has begun
             previous = reading.result()[0] if reading is not None else Previous.empty()
-            sorter = Sorter(previous, job.code, every_job, forced)
+            sorter = Sorter(previous, job.code, every_job, forced,
+                            resumable.takes if resumable and resumable.done else None)
             emit = sink or _entry_into(plan)
             for datum_id, hash_, matches in itertools.chain((first,) if first else (), datums):
                 emit(datum_id, hash_, matches, sorter.sort(datum_id, hash_))
         finally:
             datums.close()
-    return Planned(False, plan, sorter.result(), previous)
+    return Planned(False, plan, sorter.result(), previous, resumable)
 
 
 def _entry_into(plan: list[dict[str, Any]]
@@ -586,17 +604,21 @@ def commit(ctx: Context, job_text: str, branch: str) -> Committed:
     if made is not None:  # an earlier attempt committed the job branch: merge that commit
         merged = _merge(ctx, job, branch, base, made.message, dict(made.metadata))
         _drop_branch(ctx, job, branch)
+        resume.drop(ctx, job, base)
         return _done(ctx, job, merged.id, started, "merged into " + job.output_branch)
 
     count = int(record["datums"])
     plan = [entry for chunk in _parallel(ctx, lambda i: _plan_chunk(ctx, repo, branch, record, i),
                                          range(0, count, contract.PLAN_CHUNK))
             for entry in chunk]
-    processed = [i for i, entry in enumerate(plan) if not entry.get("s")]
+    processed = [i for i, entry in enumerate(plan)
+                 if not entry.get("s") and entry.get("r") != RESUMED]
+    resumed = [i for i, entry in enumerate(plan) if entry.get("r") == RESUMED]
     carried_ids = {entry["id"] for entry in plan if entry.get("s")}
     index = _uploaded_index(ctx, repo, branch, record)
     if index is None:
-        index = _assemble_index(ctx, job, branch, record, plan, processed, carried_ids)
+        index = _assemble_index(ctx, job, branch, record, plan, processed, carried_ids,
+                                resumed)
     writers = _check_paths(job, index)
     uploads = [path for i in range(0, count, contract.INDEX_CHUNK)
                for path in (contract.index_path(i), contract.index_keys_path(i))]
@@ -610,29 +632,45 @@ def commit(ctx: Context, job_text: str, branch: str) -> Committed:
     counts = {"total": count, "processed": len(processed) - recovered,
               "skipped": len(carried_ids), "deleted": int(record.get("removed") or 0),
               "recovered": recovered}
+    if resumed:
+        counts["resumed"] = len(resumed)
     metadata = _provenance(job, record, run, counts)
-    message = (f"dsc: {job.pipeline} ({len(processed)} of {count} datums processed, run "
-               f"{run.name})")
+    message = (f"dsc: {job.pipeline} ({len(processed)} of {count} datums processed"
+               + (f", {len(resumed)} resumed from a failed run" if resumed else "")
+               + f", run {run.name})")
     made = store.commit_once(repo, branch, message, metadata, contract.RUN_KEY, since=base)
     merged = _merge(ctx, job, branch, base, message, metadata)
     _drop_branch(ctx, job, branch)
+    for name in resume.drop(ctx, job, base):
+        ctx.log(f"commit {job.pipeline}: deleted the failed branch {repo}@{name} (merged "
+                "what it held, or it can no longer be resumed)")
     size = sum(f["size"] for e in done for f in e["files"].values())
     ctx.log(f"commit {job.pipeline}: job commit {made.id[:12]}; removed {len(stale)} earlier "
             f"files; {len(writers)} files from {count} datums ({len(processed)} processed, "
-            f"{_bytes(size)} written, {len(carried_ids)} skipped, {recovered} recovered)")
+            f"{_bytes(size)} written, {len(carried_ids)} skipped, {recovered} recovered"
+            + (f", {len(resumed)} resumed" if resumed else "") + ")")
     return _done(ctx, job, merged.id, started, "merged into " + job.output_branch)
 
 
 def _assemble_index(ctx: Context, job: Job, branch: str, record: dict[str, Any],
                     plan: list[dict[str, Any]], processed: list[int],
-                    carried_ids: set[str]) -> list[dict[str, Any]]:
-    """The job's datum index, from this run's manifests (processed datums) and the output
-    head's index (skipped ones), uploaded to the job branch: the chunks first, jobs.json last,
-    so a retry that finds jobs.json of this run finds the whole index (the manifests may be
-    deleted by then)."""
+                    carried_ids: set[str], resumed: list[int]) -> list[dict[str, Any]]:
+    """The job's datum index, from this run's manifests (processed datums), the outputs
+    `open` took from failed jobs (resumed ones: RESUMED_FILE) and the output head's index
+    (skipped ones), uploaded to the job branch: the chunks first, jobs.json last, so a retry
+    that finds jobs.json of this run finds the whole index (the manifests may be deleted by
+    then)."""
     store, run, repo = ctx.store, ctx.run, job.output_repo
     base = str(record["base"])
     manifests = _manifests(ctx, repo, branch, processed)
+    taken = resume.resumed_datums(store, repo, branch) if resumed else {"datums": {}}
+    for i in resumed:
+        entry = taken["datums"].get(str(i))
+        if not entry or entry.get("id") != plan[i]["id"] or entry.get("hash") != plan[i]["h"]:
+            raise JobError(f"pipeline `{job.pipeline}`: datum {i} ({plan[i]['id'][:12]}) is "
+                           f"planned as resumed, but {contract.RESUMED_FILE} on {repo}@{branch} "
+                           "does not record it: `open` did not finish")
+        manifests[i] = {"recovered": False, "files": entry["files"], "job": entry["job"]}
     previous, carried = read_index(store, repo, base, ctx.transfers,
                                    keep=lambda e: e["id"] in carried_ids) if carried_ids \
         else (Previous.empty(), {})
@@ -641,10 +679,11 @@ def _assemble_index(ctx: Context, job: Job, branch: str, record: dict[str, Any],
         raise JobError(f"pipeline `{job.pipeline}`: {len(missing)} datums marked skipped are "
                        f"not in the index of {repo}@{base[:12]} (e.g. {sorted(missing)[0][:12]})"
                        "; the output branch changed under the job: run it again")
-    index = [_index_entry(plan[i], manifests[i], run.uid) if i in manifests
-             else carried[plan[i]["id"]] for i in range(len(plan))]
+    index = [_index_entry(plan[i], manifests[i], manifests[i].get("job", run.uid))
+             if i in manifests else carried[plan[i]["id"]] for i in range(len(plan))]
     jobs = {uid: previous.jobs[uid] for uid in {e["job"] for e in index}
             if uid in previous.jobs}
+    jobs.update(taken.get("jobs") or {})
     jobs[run.uid] = {"run": run.name, "pipeline": job.pipeline, "started": record["started"],
                      "code": job.code, "image": job.image if run.runner != "host" else "",
                      "runner": run.runner, "spec_sha256": job.spec_sha256,
@@ -886,6 +925,10 @@ def abort(ctx: Context, graph: str, status: str, outputs: Iterable[str],
             ctx.log(f"abort {graph} ({status}): {pipeline}: kept job branch {repo}@{branch} "
                     f"for inspection" + (f"; {outcome}" if outcome else ""))
             continue
+        kept = None if succeeded else resume.keep_failed(ctx, pipeline, repo, branch)
+        if kept is not None:
+            ctx.log(f"abort {graph} ({status}): {pipeline}: committed what the job did to "
+                    f"{repo}@{kept}, for the next run to resume")
         ctx.store.delete_branch(repo, branch)
         ctx.log(f"abort {graph} ({status}): {pipeline}: deleted job branch {repo}@{branch}"
                 + (f"; {outcome}" if outcome else ""))

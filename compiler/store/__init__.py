@@ -103,6 +103,12 @@ class Store(Protocol):
     def upload(self, repo: str, branch: str, path: str, content: bytes | BinaryIO,
                size: int | None = None) -> ObjectInfo: ...
 
+    def copy(self, repo: str, source_ref: str, path: str, branch: str) -> ObjectInfo:
+        """Copy object `path` of `source_ref` to the same path on `branch`, in the store (no
+        bytes through this process); the copy's stats. The same copy again leaves the same
+        state."""
+        ...
+
     def delete_objects(self, repo: str, branch: str, paths: list[str]) -> None: ...
 
     def ensure_repository(self, repo: str, storage_namespace: str,

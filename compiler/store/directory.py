@@ -452,6 +452,22 @@ class DirectoryStore:
             self._stage(repo, branch, [{"p": path, "m": md5, "s": written}])
         return ObjectInfo(path, md5, written)
 
+    def copy(self, repo: str, source_ref: str, path: str, branch: str) -> ObjectInfo:
+        """Objects are stored by content: a copy stages the same object under the path."""
+        _check_path(path)
+        if not self._managed(repo):
+            raise self._error(NotFound, "copy object", 404, f"repository `{repo}` is a plain "
+                              "directory: it has no branches to copy to")
+        tree = self._tree_at(repo, source_ref, "copy object")
+        if path not in tree:
+            raise self._error(NotFound, "copy object", 404, f"object {repo}@"
+                              f"{_short(source_ref)}:{path} not found")
+        md5, size = tree[path]
+        with self._locked(repo):
+            self._head(repo, branch, "copy object")
+            self._stage(repo, branch, [{"p": path, "m": md5, "s": size}])
+        return ObjectInfo(path, md5, size)
+
     def delete_objects(self, repo: str, branch: str, paths: list[str]) -> None:
         with self._locked(repo):
             self._head(repo, branch, "delete objects")

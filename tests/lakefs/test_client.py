@@ -319,3 +319,16 @@ def test_a_refused_endpoint_is_named_in_one_line(tmp_path: Any) -> None:
     text = str(raised.value)
     assert "cannot connect" in text and "refused" in text.lower()
     assert "\n" not in text and "secret-value" not in text
+
+
+def test_copy_copies_inside_lakefs_and_may_be_retried(lakefs_standin: Any) -> None:
+    kept = lakefs_standin.seed("out", {"m.pkl": b"model"})
+    lakefs = client(lakefs_standin)
+    lakefs.create_branch_once("out", "dsc-job-9", kept)
+    lakefs.delete_objects("out", "dsc-job-9", ["m.pkl"])
+    lakefs_standin.faults.add("copyObject", "timeout", apply=True)  # landed, answer lost
+    copied = lakefs.copy("out", kept, "m.pkl", "dsc-job-9")
+    assert copied.path == "m.pkl" and copied.size == 5
+    assert copied.checksum == next(lakefs.objects("out", kept)).checksum
+    assert lakefs.read("out", "dsc-job-9", "m.pkl") == b"model"
+    assert len(lakefs_standin.calls("copyObject")) == 2

@@ -213,8 +213,11 @@ def test_a_failing_datum_fails_the_run_names_it_and_changes_no_output(data, tmp_
     assert not [p for p in result.scratch.rglob("*") if p.is_file() and p.suffix != ".log"]
     assert store.head("model", "main") == model_before
     assert not any(p.is_file() for p in (data / "model").rglob("*"))
-    assert sorted(f.stem for f in (data / ".dsc" / "repos" / "model" / "branches").iterdir()) \
-        == ["main"]  # the exit handler removed the job branch
+    # the exit handler removed the job branch, keeping what the 70 datums that succeeded did
+    # as a failed branch, for the next run to resume (compiler.runtime.resume)
+    assert sorted(f.stem.split("-")[0]
+                  for f in (data / ".dsc" / "repos" / "model" / "branches").iterdir()) \
+        == ["dsc_failed", "main"]
     assert not (data / "test").exists()  # never started
 
     bad.write_bytes(good)
@@ -226,6 +229,7 @@ def test_a_failing_datum_fails_the_run_names_it_and_changes_no_output(data, tmp_
     assert store.head("split", "main") == split_before
     first = {p: store.commit_of(p, store.head(p, "main")).parents[0] for p in PIPELINE_NAMES}
     assert first["model"] == model_before
+    assert store.commit_of("model", "main").metadata["dsc.datums"].endswith(" resumed=70")
     check_seed_outputs(store, first, ran=("model", "test", "select"))
 
 

@@ -293,3 +293,19 @@ def test_a_plain_commit_no_run_pinned_is_not_found_once_changed(store, tmp_path)
     with pytest.raises(NotFound, match=f"no commit of `raw-data` has an ID starting with "
                        f"{seen[:12]}"):
         store.commit_of("raw-data", seen[:12])
+
+
+def test_copy_stages_a_commits_object_on_a_branch(store):
+    store.ensure_repository("out", "local://out", "main")
+    base = store.head("out", "main")
+    store.create_branch_once("out", "old", base)
+    store.upload("out", "old", "m.pkl", b"model")
+    kept = store.commit_once("out", "old", "kept", {"k": "1"}, "k", since=base).id
+    store.create_branch_once("out", "new", base)
+    copied = store.copy("out", kept, "m.pkl", "new")
+    again = store.copy("out", kept, "m.pkl", "new")  # a retry: the same state
+    assert copied == again and copied.size == 5
+    assert copied.checksum == hashlib.md5(b"model").hexdigest()
+    assert store.read("out", "new", "m.pkl") == b"model"
+    with pytest.raises(NotFound):
+        store.copy("out", kept, "missing", "new")

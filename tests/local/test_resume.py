@@ -1,0 +1,126 @@
+"""Resuming after a failed run on the seed demo (issue 16, item 8), on a data directory and on
+the lakeFS stand-in: a run in which 7 model datums fail commits nothing to model, and the run
+after it processes only those 7, taking the others' outputs from the failed job, in one
+commit; the preview says so beforehand."""
+
+from __future__ import annotations
+
+import shutil
+
+from compiler.local.session import LOCAL_NAMESPACE
+from compiler.runtime.resume import failed_branches
+from compiler.store import Store
+from tests.local.test_incremental import (
+    NAMES,
+    Seed,
+    heads,
+    outputs,
+    preview,
+    processed,
+    values,
+)
+from tests.local.test_seed_run import EXAMPLE, host_runner, program_for, run_seed
+
+__all__ = ["host_runner"]  # the fixture: skips where the host runner cannot run
+C4 = ("parameters", "c_parameters.txt", "0000000000000004")
+
+
+def attempt(seed: Seed, **more: str):
+    seed.runs += 1
+    result, log = run_seed(seed.store, seed.runner, seed.tmp / f"scratch{seed.runs}",
+                           {"DSC_STORAGE_NAMESPACE": LOCAL_NAMESPACE},
+                           program_for(values=values(**more)))
+    return result, log
+
+
+def commits(store: Store, repo: str) -> int:
+    return sum(1 for _c in store.log(repo, "main"))
+
+
+def test_a_rerun_after_a_failed_run_processes_only_what_did_not_finish(tmp_path, host_runner):
+    root = tmp_path / "data"
+    shutil.copytree(EXAMPLE / "data", root)
+    seed = Seed(root, host_runner, tmp_path)
+    store = seed.store
+    seed.run()
+    before = heads(store)
+    good = root.joinpath(*C4).read_text()
+
+    # model's code changed, and one C value is not a number: 70 datums succeed, 7 fail
+    root.joinpath(*C4).write_text("notanumber\n")
+    failed, log = attempt(seed, image="registry.example/iris-train:2.0")
+    assert failed.outcome.phase == "Failed", log
+    assert processed(failed)["model"] == 70
+    assert heads(store) == before  # every output branch as it was
+    assert [b.split("-")[0] for b in failed_branches(store, "model")] == ["dsc_failed"]
+
+    # the preview shows what the next run takes from the failed one, and what it processes
+    plan = preview(store, image="registry.example/iris-train:2.0")["model"]
+    assert (plan["process"], plan["resume"], plan["skip"]) == (7, 70, 0)
+    assert plan["reasons"] == {"code changed": 7}
+    root.joinpath(*C4).write_text(good)  # fixed
+    plan = preview(store, image="registry.example/iris-train:2.0")["model"]
+    assert (plan["process"], plan["resume"]) == (7, 70)
+
+    again = seed.run(image="registry.example/iris-train:2.0")
+    assert processed(again)["model"] == 7
+    assert len(outputs(store, "model")) == 77
+    assert commits(store, "model") == sum(1 for _c in store.log("model", before["model"])) + 1
+    model = store.commit_of("model", "main")
+    assert model.parents[0] == before["model"]
+    assert model.metadata["dsc.datums"] == \
+        "total=77 processed=7 skipped=0 deleted=0 recovered=0 resumed=70"
+    assert failed_branches(store, "model") == []
+
+
+def test_what_changed_after_the_failure_is_processed_again(tmp_path, host_runner):
+    root = tmp_path / "data"
+    shutil.copytree(EXAMPLE / "data", root)
+    seed = Seed(root, host_runner, tmp_path)
+    store = seed.store
+    root.joinpath(*C4).write_text("notanumber\n")
+    failed, log = attempt(seed)
+    assert failed.outcome.phase == "Failed", log
+    assert store.commit_of("model", "main").metadata.get("dsc.datums") is None  # no job
+    assert not outputs(store, "model")
+
+    # code changed since: nothing is taken
+    plan = preview(store, image="registry.example/iris-train:2.0")["model"]
+    assert (plan["process"], plan["resume"]) == (77, 0)
+    # one gamma value changed since: its 11 datums are processed (one of them failed)
+    root.joinpath(*C4).write_text("8.000\n")
+    root.joinpath("parameters", "gamma_parameters.txt", "0000000000000000").write_text("0.5\n")
+    plan = preview(store)["model"]
+    assert (plan["process"], plan["resume"]) == (17, 60)
+    again = seed.run()
+    assert processed(again)["model"] == 17
+    assert len(outputs(store, "model")) == 77
+    assert store.commit_of("model", "main").metadata["dsc.datums"].endswith(" resumed=60")
+
+
+def test_the_same_on_lakefs(lakefs_standin, tmp_path, host_runner):
+    from compiler.lakefs.client import LakeFS
+
+    for repo, local in (("raw-data", EXAMPLE / "data" / "raw_data"),
+                        ("parameters", EXAMPLE / "data" / "parameters")):
+        lakefs_standin.seed(repo, {str(p.relative_to(local)): p.read_bytes()
+                                   for p in sorted(local.rglob("*")) if p.is_file()})
+    lakefs_standin.seed("parameters", {"c_parameters.txt/0000000000000004": b"notanumber\n"})
+    store = LakeFS(lakefs_standin.endpoint, lakefs_standin.access_key_id,
+                   lakefs_standin.secret_access_key)
+    env = {"DSC_STORAGE_NAMESPACE": "local://dsc/{repo}"}
+    program = program_for(values=values())
+    failed, log = run_seed(store, host_runner, tmp_path / "s1", env, program)
+    assert failed.outcome.phase == "Failed", log
+    model = store.head("model", "main")
+    assert not outputs(store, "model")
+    plan = preview(store)["model"]
+    assert (plan["process"], plan["resume"]) == (7, 70)
+    lakefs_standin.seed("parameters", {"c_parameters.txt/0000000000000004": b"8.000\n"})
+    again, log = run_seed(store, host_runner, tmp_path / "s2", env, program)
+    assert again.outcome.phase == "Succeeded", log
+    assert processed(again) == {"split": 0, "model": 7, "test": 77, "select": 1}, log
+    assert len(outputs(store, "model")) == 77
+    assert store.commit_of("model", "main").parents[0] == model
+    assert failed_branches(store, "model") == []
+    assert set(NAMES) == set(heads(store))
