@@ -925,7 +925,17 @@ def abort(ctx: Context, graph: str, status: str, outputs: Iterable[str],
             ctx.log(f"abort {graph} ({status}): {pipeline}: kept job branch {repo}@{branch} "
                     f"for inspection" + (f"; {outcome}" if outcome else ""))
             continue
-        kept = None if succeeded else resume.keep_failed(ctx, pipeline, repo, branch)
+        kept = None
+        if not succeeded:
+            try:
+                kept = resume.keep_failed(ctx, pipeline, repo, branch)
+            except LakeFSError as exc:
+                if exc.transient:
+                    raise  # the exit handler is retried; keeping may succeed then
+                # Refused for good: the job branch goes as it did before resuming existed
+                # (the next run redoes its datums), rather than stay behind.
+                ctx.log(f"abort {graph} ({status}): {pipeline}: the job's finished datums "
+                        f"cannot be kept for the next run to resume ({exc})")
         if kept is not None:
             ctx.log(f"abort {graph} ({status}): {pipeline}: committed what the job did to "
                     f"{repo}@{kept}, for the next run to resume")
