@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,14 @@ from compiler.cli import cli
 from tests.lakefs_standin.fixtures import lakefs_standin
 
 __all__ = ["lakefs_standin"]  # the lakeFS stand-in fixture, for every test
+
+# A test run started in the background by a shell without job control (`pytest &` in a script)
+# inherits SIGINT and SIGQUIT ignored, and so would every process a test starts (an ignored
+# signal stays ignored across exec): the tests of Ctrl-C would fail for how pytest was started.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN:
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
