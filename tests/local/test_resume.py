@@ -1,7 +1,8 @@
-"""Resuming after a failed run on the seed demo (issue 16, item 8), on a data directory and on
-the lakeFS stand-in: a run in which 7 model datums fail commits nothing to model, and the run
-after it processes only those 7, taking the others' outputs from the failed job, in one
-commit; the preview says so beforehand."""
+"""Resuming after a failed run on the seed demo (issue 16, item 8), on a data directory (the
+same against the lakeFS stand-in, faults included: tests/runtime/test_resume.py): a run in
+which 7 model datums fail commits nothing to model, and the run after it processes only those
+7, taking the others' outputs from the failed job, in one commit; the preview says so
+beforehand."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from compiler.local.session import LOCAL_NAMESPACE
 from compiler.runtime.resume import failed_branches
 from compiler.store import Store
 from tests.local.test_incremental import (
-    NAMES,
     Seed,
     heads,
     outputs,
@@ -96,31 +96,3 @@ def test_what_changed_after_the_failure_is_processed_again(tmp_path, host_runner
     assert processed(again)["model"] == 17
     assert len(outputs(store, "model")) == 77
     assert store.commit_of("model", "main").metadata["dsc.datums"].endswith(" resumed=60")
-
-
-def test_the_same_on_lakefs(lakefs_standin, tmp_path, host_runner):
-    from compiler.lakefs.client import LakeFS
-
-    for repo, local in (("raw-data", EXAMPLE / "data" / "raw_data"),
-                        ("parameters", EXAMPLE / "data" / "parameters")):
-        lakefs_standin.seed(repo, {str(p.relative_to(local)): p.read_bytes()
-                                   for p in sorted(local.rglob("*")) if p.is_file()})
-    lakefs_standin.seed("parameters", {"c_parameters.txt/0000000000000004": b"notanumber\n"})
-    store = LakeFS(lakefs_standin.endpoint, lakefs_standin.access_key_id,
-                   lakefs_standin.secret_access_key)
-    env = {"DSC_STORAGE_NAMESPACE": "local://dsc/{repo}"}
-    program = program_for(values=values())
-    failed, log = run_seed(store, host_runner, tmp_path / "s1", env, program)
-    assert failed.outcome.phase == "Failed", log
-    model = store.head("model", "main")
-    assert not outputs(store, "model")
-    plan = preview(store)["model"]
-    assert (plan["process"], plan["resume"]) == (7, 70)
-    lakefs_standin.seed("parameters", {"c_parameters.txt/0000000000000004": b"8.000\n"})
-    again, log = run_seed(store, host_runner, tmp_path / "s2", env, program)
-    assert again.outcome.phase == "Succeeded", log
-    assert processed(again) == {"split": 0, "model": 7, "test": 77, "select": 1}, log
-    assert len(outputs(store, "model")) == 77
-    assert store.commit_of("model", "main").parents[0] == model
-    assert failed_branches(store, "model") == []
-    assert set(NAMES) == set(heads(store))

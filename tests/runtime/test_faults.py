@@ -200,7 +200,7 @@ def test_a_fault_at_any_call_lands_once_or_changes_nothing(job, tmp_path, kind, 
     # loaded machine is not taken for a fault and retried (shifting the calls the fault
     # counts).
     h = Harness(standin, tmp_path, transfers=1,
-                **({"read_timeout": 0.6} if kind == "timeout" else {}))
+                **({"read_timeout": 0.5} if kind == "timeout" else {}))
     before = standin.branch_state("wordcount", "main")
     clean = clean_run(h, steps)
     assert len(clean.sequence) > 30
@@ -210,7 +210,7 @@ def test_a_fault_at_any_call_lands_once_or_changes_nothing(job, tmp_path, kind, 
         at = clean.step_of[n]
         standin.restore(clean.states[at])
         fault = standin.faults.add(operation, kind, after=occurrence - clean.seen[at][operation],
-                                   apply=apply, delay=1.2)
+                                   apply=apply, delay=1.0)
         commit = drive(h, steps, aborting_changes_nothing(h, abort_args, before, failures),
                        start=at, opened=clean.opened)
         assert fault.fired == 1, (n, operation, "the fault never reached the verb")
@@ -251,10 +251,10 @@ def test_abort_under_a_fault_is_rerun_to_no_job_branch(job, tmp_path, kind, appl
     # loaded machine is not taken for a fault and retried (shifting the calls the fault
     # counts).
     h = Harness(standin, tmp_path, transfers=1,
-                **({"read_timeout": 0.6} if kind == "timeout" else {}))
+                **({"read_timeout": 0.5} if kind == "timeout" else {}))
     h.open(steps)
     before = standin.branch_state("wordcount", "main")
-    fault = standin.faults.add(operation, kind, apply=apply, delay=1.2)
+    fault = standin.faults.add(operation, kind, apply=apply, delay=1.0)
     try:
         abort(h, abort_args)
     except LakeFSError:
