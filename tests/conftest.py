@@ -33,6 +33,15 @@ needs_shared = pytest.mark.skipif(
     "repository; CI always has it)")
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than the cores this process may use. A quarter of the
+    suite's time is spent waiting (on the processes a test starts, on lakeFS timeouts it
+    injects), which a spare worker fills: on 2 cores, 3 workers took .ci/run's tests from
+    4 min 51 s to 3 min 45 s."""
+    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else \
+        (os.cpu_count() or 1) + 1
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _scratch_in_pytests_own_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
     """What dsc leaves in the temporary directory (a failed `dsc run` keeps its pods' logs
