@@ -284,6 +284,8 @@ def test_the_same_on_lakefs(lakefs_standin, tmp_path, host_runner):
     program = program_for(values=values())
     first, log = run_seed(store, host_runner, tmp_path / "s1", env, program)
     assert first.outcome.phase == "Succeeded", log
+    first_models = outputs(store, "model")
+    first_model = store.commit_of("model", "main").metadata
     before = heads(store)
     again, _log = run_seed(store, host_runner, tmp_path / "s2", env, program)
     assert processed(again) == dict.fromkeys(NAMES, 0) and heads(store) == before
@@ -293,5 +295,46 @@ def test_the_same_on_lakefs(lakefs_standin, tmp_path, host_runner):
         == (7, 7, 1)
     added, log = run_seed(store, host_runner, tmp_path / "s3", env, program)
     assert processed(added) == {"split": 0, "model": 7, "test": 7, "select": 1}, log
-    assert len(outputs(store, "model")) == 84
+    models = outputs(store, "model")
+    assert len(models) == 84
+
+    # One gamma value removed: exactly its 12 models go, nothing is reprocessed
+    gamma_file = "gamma_parameters.txt/0000000000000003"
+    gamma = store.read("parameters", store.head("parameters", "main"), gamma_file)
+    with lakefs_standin.store.lock:
+        st = lakefs_standin.store
+        repo = st.repository("parameters")
+        st.stage(repo, "main", gamma_file, None)
+        st.commit(repo, "main", "remove a gamma", None, allow_empty=False)
+    plan = preview(store)
+    assert (plan["model"]["process"], plan["model"]["delete"]) == (0, 12)
+    gone, log = run_seed(store, host_runner, tmp_path / "s4", env, program)
+    assert processed(gone) == {"split": 0, "model": 0, "test": 0, "select": 1}, log
+    left = outputs(store, "model")
+    assert set(left) == {m for m in models if not m.endswith(
+        f"_G{gamma.decode().strip()}.pkl")} and len(left) == 72
+    assert store.commit_of("model", "main").metadata["dsc.datums"] == \
+        "total=72 processed=0 skipped=72 deleted=12 recovered=0"
+
+    # Provenance of a model the first run trained, asked after three more runs: that run's job
+    # and the input commits it read
+    found = _found(store, "model", next(m for m in left if m in first_models))
+    assert found.carried and found.run_uid == first_model["dsc.workflow.uid"]
+    assert {i.name: f"{i.repo}@{i.commit}" for i in found.inputs} == {
+        k.removeprefix("dsc.input."): v for k, v in first_model.items()
+        if k.startswith("dsc.input.")}
+
+    # The command changed (the `python` value): every datum of model and test, "code changed"
+    command = values(python=f"{sys.executable} -B")
+    assert preview(store, python=f"{sys.executable} -B")["model"]["reasons"] == \
+        {"code changed": 72}
+    code, log = run_seed(store, host_runner, tmp_path / "s5", env, program_for(values=command))
+    assert processed(code) == {"split": 0, "model": 72, "test": 72, "select": 0}, log
+
+    # One byte of raw_data/iris.csv edited: split runs, and all downstream of it
+    raw = bytearray(store.read("raw-data", store.head("raw-data", "main"), "iris.csv"))
+    raw[2] = ord("9") if raw[2] != ord("9") else ord("8")
+    lakefs_standin.seed("raw-data", {"iris.csv": bytes(raw)})
+    edited, log = run_seed(store, host_runner, tmp_path / "s6", env, program_for(values=command))
+    assert processed(edited) == {"split": 1, "model": 72, "test": 72, "select": 1}, log
     assert ROOT.is_dir()
