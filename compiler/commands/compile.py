@@ -152,6 +152,19 @@ def checked_graph(request: CompileRequest, console: Console) -> Graph | None:
     return graph
 
 
+def graph_of(paths: tuple[Path, ...], *, graph_name: str | None, config_path: Path | None,
+             sets: tuple[str, ...], values_files: tuple[Path, ...], console: Console,
+             flags: Mapping[tuple[str, ...], Any] | None = None) -> tuple[Config, Graph | None]:
+    """The template values, the configuration (with `flags`), and the checked graph of the
+    specs (None when they hold errors), as `plan`, `gc` and `triggers` read them."""
+    from compiler.commands.sources import configuration, template_values
+
+    values = template_values(sets, values_files)
+    config = configuration(config_path, flags)
+    return config, checked_graph(CompileRequest(paths=paths, values=values, name=graph_name,
+                                                config=config), console)
+
+
 def compiled_or_refused(request: CompileRequest, console: Console,
                         resolver: PinResolver | None = None) -> list[dict[str, Any]] | int:
     """The manifests, with the specs' findings on stderr; or the exit code when they hold

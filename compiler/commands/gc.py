@@ -6,15 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from compiler.commands.compile import CompileRequest, checked_graph
+from compiler.commands.compile import graph_of
 from compiler.commands.console import Console
 from compiler.commands.errors import CouldNotRun, UsageError
 from compiler.commands.sources import (
-    configuration,
     data_root,
     exclusive_stores,
     lakefs_client,
-    template_values,
 )
 from compiler.diagnostics import ExitCode
 
@@ -34,10 +32,8 @@ def gc(paths: tuple[Path, ...], *, data: Path | None, use_lakefs: bool, older_th
             age = parse_duration(older_than)
         except ValueError as exc:
             raise UsageError(str(exc), "--older-than") from None
-    values = template_values(sets, values_files)
-    config = configuration(config_path)
-    graph = checked_graph(CompileRequest(paths=paths, values=values, name=graph_name,
-                                         config=config), console)
+    config, graph = graph_of(paths, graph_name=graph_name, config_path=config_path, sets=sets,
+                             values_files=values_files, console=console)
     if graph is None:
         return int(ExitCode.FINDINGS)
     store: Any

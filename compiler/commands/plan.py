@@ -301,20 +301,16 @@ def plan_command(paths: tuple[Path, ...], *, data: Path | None, use_lakefs: bool
                  values_files: tuple[Path, ...], console: Console) -> int:
     """`dsc plan`: the plan on stdout as text or JSON; the exit code."""
     from compiler.argo.build import CompileError, check_reprocess
-    from compiler.commands.compile import CompileRequest, checked_graph
+    from compiler.commands.compile import graph_of
     from compiler.commands.sources import (
-        configuration,
         data_root,
         exclusive_stores,
         lakefs_client,
-        template_values,
     )
 
     exclusive_stores(data, use_lakefs)
-    values = template_values(sets, values_files)
-    config = configuration(config_path)
-    graph = checked_graph(CompileRequest(paths=paths, values=values, name=graph_name,
-                                         config=config), console)
+    config, graph = graph_of(paths, graph_name=graph_name, config_path=config_path, sets=sets,
+                             values_files=values_files, console=console)
     if graph is None:
         return int(ExitCode.FINDINGS)
     try:

@@ -13,6 +13,7 @@ import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
@@ -615,31 +616,20 @@ def provenance(url: str, *, fmt: str, depth: int | None, config_path: Path | Non
                data: Path | None, console: Console) -> int:
     """`dsc provenance`: the lineage (or a file's provenance) on stdout, metadata problems on
     stderr; the exit code."""
-    from compiler.store import LakeFSError
-
     url, path = split_object_url(url)
     reader, repo, ref, names = _commit_reader(url, data, config_path)
     if path:
         if fmt == "mermaid":
             raise UsageError("a file's provenance is `tree` (text) or `json`", "'-o'")
         try:
-            console.out.write(render_file(file_provenance(reader, repo, ref, path),
-                                          "json" if fmt == "json" else "text"))
+            with _reading(url, names, repo, ref):
+                found = file_provenance(reader, repo, ref, path)
         except FileNotTraced as exc:
             raise CouldNotRun(str(exc)) from None
-        except NotFound as exc:
-            raise CouldNotRun(f"{url}: no such repository or ref ({exc})"
-                              f"{names.hint(repo, ref)}") from None
-        except LakeFSError as exc:
-            raise CouldNotRun.store(f"{url}: ", exc) from None
+        console.out.write(render_file(found, "json" if fmt == "json" else "text"))
         return int(ExitCode.CLEAN)
-    try:
+    with _reading(url, names, repo, ref):
         tree = unfold(trace_lineage(reader, repo, ref, depth))
-    except NotFound as exc:
-        raise CouldNotRun(f"{url}: no such repository or ref ({exc}){names.hint(repo, ref)}") \
-            from None
-    except LakeFSError as exc:
-        raise CouldNotRun.store(f"{url}: ", exc) from None
     console.out.write(render(tree, fmt))
     for problem in tree.problems:
         console.say(f"dsc: error: {problem}")
@@ -649,18 +639,25 @@ def provenance(url: str, *, fmt: str, depth: int | None, config_path: Path | Non
 def log(url: str, *, limit: int | None, fmt: str, config_path: Path | None,
         data: Path | None, console: Console) -> int:
     """`dsc log`: the commits of lakefs://REPO/REF on stdout; the exit code."""
+    reader, repo, ref, names = _commit_reader(url, data, config_path)
+    with _reading(url, names, repo, ref):
+        commits = history(reader, repo, ref, limit)
+    console.out.write(render_log(commits, fmt))
+    return int(ExitCode.CLEAN)
+
+
+@contextmanager
+def _reading(url: str, names: RepoNames, repo: str, ref: str) -> Iterator[None]:
+    """The store's errors while reading `url`, as `dsc provenance` and `dsc log` say them."""
     from compiler.store import LakeFSError
 
-    reader, repo, ref, names = _commit_reader(url, data, config_path)
     try:
-        commits = history(reader, repo, ref, limit)
+        yield
     except NotFound as exc:
         raise CouldNotRun(f"{url}: no such repository or ref ({exc}){names.hint(repo, ref)}") \
             from None
     except LakeFSError as exc:
         raise CouldNotRun.store(f"{url}: ", exc) from None
-    console.out.write(render_log(commits, fmt))
-    return int(ExitCode.CLEAN)
 
 
 def _commit_reader(url: str, data: Path | None, config_path: Path | None

@@ -75,13 +75,11 @@ def action_files(paths: tuple[Path, ...], *, graph_name: str | None, config_path
     code when the specs hold errors."""
     from compiler.argo.object_names import OBJECT_MAX, fit
     from compiler.argo.triggers import action_file, action_path, sources
-    from compiler.commands.compile import CompileRequest, checked_graph
-    from compiler.commands.sources import configuration, template_values
+    from compiler.commands.compile import graph_of
 
-    values = template_values(sets, values_files)
-    config = configuration(config_path, {("namespace",): namespace})
-    graph = checked_graph(CompileRequest(paths=paths, values=values, name=graph_name,
-                                         config=config), console)
+    config, graph = graph_of(paths, graph_name=graph_name, config_path=config_path, sets=sets,
+                             values_files=values_files, console=console,
+                             flags={("namespace",): namespace})
     if graph is None:
         return int(ExitCode.FINDINGS)
     template = fit(graph.name, OBJECT_MAX)
