@@ -98,12 +98,15 @@ class Contract:
         # The spec with its local $refs inlined (the recursive ones kept): openapi-core would
         # otherwise resolve every $ref of an operation on every request, most of the
         # stand-in's time. The schemas are the same, only found without a lookup.
-        self.openapi = OpenAPI.from_dict(_inlined(spec), base_uri=swagger.resolve().as_uri())
+        inlined = _inlined(spec)
+        self.openapi = OpenAPI.from_dict(inlined, base_uri=swagger.resolve().as_uri())
         self.operation_ids: set[str] = set()
         self.body_not_validated: set[str] = set()
         self.unauthenticated: set[str] = set()
+        # Per operation, its query parameters: name -> (schema type, default), for `read_request`
+        self._query: dict[str, dict[str, tuple[str, Any]]] = {}
         self._routes: dict[str, list[tuple[re.Pattern[str], str, str]]] = {}
-        templates = sorted(spec["paths"].items(), key=lambda kv: kv[0].count("{"))
+        templates = sorted(inlined["paths"].items(), key=lambda kv: kv[0].count("{"))
         for template, item in templates:
             pattern = re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)",
                                         re.escape(API_PREFIX + template)) + "$")
@@ -117,6 +120,11 @@ class Contract:
                     self.body_not_validated.add(operation_id)
                 if operation.get("security") == []:
                     self.unauthenticated.add(operation_id)
+                self._query[operation_id] = {
+                    p["name"]: (p.get("schema", {}).get("type", "string"),
+                                p.get("schema", {}).get("default"))
+                    for p in (*item.get("parameters", ()), *operation.get("parameters", ()))
+                    if p.get("in") == "query"}
                 self._routes.setdefault(method.upper(), []).append(
                     (pattern, operation_id, template))
 
@@ -139,6 +147,28 @@ class Contract:
         parameters = result.parameters
         return CheckedRequest(dict(parameters.query or {}), dict(parameters.header or {}),
                               result.body, errors, security_failed)
+
+    def read_request(self, request: Request, operation_id: str) -> CheckedRequest:
+        """The request's query parameters typed and defaulted as swagger.yml declares them,
+        and its body, without checking either (`LakeFSStandIn(validate_requests=False)`)."""
+        query: dict[str, Any] = {}
+        for name, (kind, default) in self._query[operation_id].items():
+            value = request.args.get(name)
+            if kind == "array" and value is not None:
+                query[name] = request.args.getlist(name)  # style form, exploded: name=a&name=b
+            elif value is None:
+                if default is not None:
+                    query[name] = default
+            elif kind == "integer":
+                query[name] = int(value)
+            elif kind == "boolean":
+                query[name] = value.lower() == "true"
+            else:
+                query[name] = value
+        body = None
+        if operation_id not in self.body_not_validated and request.get_data(cache=True):
+            body = True  # the handler reads the raw body (server._json_body)
+        return CheckedRequest(query, dict(request.headers), body, (), False)
 
     def check_response(self, request: Request, operation_id: str, status: int,
                        content_type: str, headers: Mapping[str, str],
