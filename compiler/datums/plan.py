@@ -34,6 +34,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from compiler.datums.glob import CompiledGlob, expand_template
 
@@ -96,12 +97,15 @@ class Source:
     empty_files: bool = False
     s3: bool = False
     # What every datum ID hashes for a match of this source before its path (length-prefixed
-    # name, repo and branch), encoded once here rather than once per datum.
+    # name, repo and branch), encoded once here rather than once per datum; and the hash of
+    # it, which a datum of one match copies (a third cheaper than hashing it again).
     id_prefix: bytes = field(init=False, repr=False)
+    id_hash: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "id_prefix", b"".join(
-            _field(value) for value in (self.name, self.repo, self.branch or "")))
+        prefix = b"".join(_field(value) for value in (self.name, self.repo, self.branch or ""))
+        object.__setattr__(self, "id_prefix", prefix)
+        object.__setattr__(self, "id_hash", hashlib.blake2b(prefix, digest_size=32))
 
 
 def _field(value: str) -> bytes:
@@ -160,9 +164,14 @@ class Datum:
         written; "" for the default) and path, like 2.x `common.DatumID`."""
         if self._id is None:
             matches = self.matches
-            data = (matches[0].id_part() if len(matches) == 1
-                    else b"".join([m.id_part() for m in matches]))
-            self._id = hashlib.blake2b(data, digest_size=32).hexdigest()
+            if len(matches) == 1:
+                m = matches[0]
+                digest = m.source.id_hash.copy()
+                digest.update(_field(m.path))
+            else:
+                digest = hashlib.blake2b(b"".join([m.id_part() for m in matches]),
+                                         digest_size=32)
+            self._id = digest.hexdigest()
         return self._id
 
     def content_hash(self, checksum: Callable[[Match], str], salt: str) -> str:
@@ -235,9 +244,11 @@ def plan_datums(root: DatumInput,
     for a glob Pachyderm would refuse (lint reports both first).
     """
     lookup = _lookup(listing)
-    if isinstance(root, Combination):
-        root = root.sorted()
-    for matches in _iterate(root, lookup):
+    if isinstance(root, Source):  # most pipelines: a datum a match
+        for match in _matches(root, lookup):
+            yield Datum((match,))
+        return
+    for matches in _iterate(root.sorted(), lookup):
         yield Datum(matches)
 
 

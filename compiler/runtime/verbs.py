@@ -30,6 +30,12 @@ from compiler import __version__, contract
 from compiler.contract.job import Job, JobError, Leaf
 from compiler.runtime import gc, resume
 from compiler.runtime.incremental import (
+    CODE,
+    EVERY_JOB,
+    FAILED,
+    FORCED,
+    INPUT,
+    NEW,
     PROCESSED,
     RECOVERED,
     RESUMED,
@@ -233,14 +239,19 @@ def _entry_json(datum_id: str, hash_: str, matches: list[list[Any]], why: str | 
     text = _string
     parts = []
     for leaf, path, join_key, group_key, size, checksum in matches:
-        parts.append(f"[{leaf},{text(path)},{text(join_key)},{text(group_key)},"
+        parts.append(f"[{leaf},{text(path)},{text(join_key) if join_key else _EMPTY},"
+                     f"{text(group_key) if group_key else _EMPTY},"
                      f"{'null' if size is None else int(size)},"
                      f"{'null' if checksum is None else text(checksum)}]")
-    mark = '"s":1' if why is None else f'"r":{text(why)}'
+    mark = _MARKS.get(why) or f'"r":{text(str(why))}'
     return f'{{"id":"{datum_id}","h":"{hash_}","m":[{",".join(parts)}],{mark}}}'
 
 
 _string = json.encoder.encode_basestring  # what _json uses
+_EMPTY = _string("")
+# The mark of a skipped datum, and of each reason one is processed, encoded once.
+_MARKS: dict[str | None, str] = {None: '"s":1', **{why: f'"r":{_string(why)}' for why in (
+    NEW, INPUT, CODE, FAILED, FORCED, EVERY_JOB, RESUMED)}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,23 +479,29 @@ def _datums(ctx: Context, job: Job, commits: dict[str, str]
         return listed[where]
 
     code = job.code
+    one_file: dict[int, tuple[int, Listing]] = {}  # a source's leaf and listing, by its id
+
     _quick_switches(True)
     try:
         for datum in plan_datums(tree, lambda repo: iter(listing(repo))):
             datum_id = datum.id
             matches = datum.matches
-            if len(matches) == 1 and not matches[0].path.endswith("/"):
+            if len(matches) == 1:
                 # A datum of one file (most are): datum_hash's text, without its objects.
                 m = matches[0]
-                files = listing(m.source.repo)
-                row = files.find(m.path)
+                path = m.path
+                where = one_file.get(id(m.source))
+                if where is None:
+                    where = one_file[id(m.source)] = (leaf_of[id(m.source)],
+                                                      listing(m.source.repo))
+                leaf, files = where
+                row = files.find(path) if path[-1] != "/" else -1
                 if row >= 0:
-                    leaf, path = leaf_of[id(m.source)], m.path
                     size, checksum = files.sizes[row], files.checksum(row)
                     yield datum_id, hash_text(
                         f"{datum_id}\0{code}\0{leaf}\0{path}\0{path[1:]}\0{size}\0"
                         f"{checksum}\0\1"), [[leaf, path, m.join_key, m.group_key, size,
-                                              checksum]]
+                                               checksum]]
                     continue
             entries: list[list[Any]] = []
             content = []
