@@ -57,8 +57,15 @@ def run_dsc(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
+def sleep_marker(seconds: str) -> str:
+    """A `sleep` argument only this test process uses: `seconds` with the process ID's digits
+    appended, so two test runs on one machine never count each other's sleeps."""
+    return f"{seconds}{os.getpid()}"
+
+
 def sleeping(marker: str) -> int:
-    """How many `sleep <marker>` processes run: a test's user code, killed or not."""
+    """How many `sleep <marker>` processes run (on the whole machine): a test's user code,
+    killed or not."""
     count = 0
     for pid in os.listdir("/proc"):
         if pid.isdigit():

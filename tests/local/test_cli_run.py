@@ -17,7 +17,7 @@ from compiler.contract.job import Job
 from compiler.local.executor import Event, Node
 from compiler.local.progress import Progress
 from compiler.local.runners import HostRunner, RunnerError
-from tests.conftest import ROOT, sleeping
+from tests.conftest import ROOT, sleep_marker, sleeping
 
 MODEL_JOB = Job.of(pipeline="model", input=None, output_repo="model", output_branch="main",
                    image="", spec_sha256="", code="")
@@ -63,7 +63,7 @@ def test_a_construct_dsc_run_does_not_support_is_refused_by_name(tmp_path):
 def test_a_stop_signal_stops_the_datums_and_leaves_no_output(tmp_path, host, stop):
     """Ctrl-C, and what `timeout`, a cancelled CI job and a closed SSH session send: the
     user's processes are killed, the exit handler runs, nothing is left behind."""
-    marker = "31.4159"  # a sleep only this test starts
+    marker = sleep_marker("31.4159")  # a sleep only this test starts
     specs = write_spec(tmp_path / "specs", {
         "pipeline": {"name": "slow"}, "transform": {"image": "alpine:3.20",
                                                     "cmd": ["sh", "-c", f"sleep {marker}"]},

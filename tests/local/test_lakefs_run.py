@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import sleeping
+from tests.conftest import sleep_marker, sleeping
 from tests.local.test_cli_run import dsc, host, write_spec
 
-MARKER = "27.1828"  # a sleep only these tests start
+MARKER = sleep_marker("27.1828")  # a sleep only these tests start
 __all__ = ["host"]  # the fixture: skips where the host runner cannot run
 
 

@@ -18,7 +18,7 @@ from compiler import contract
 from compiler.commands.compile import CompileRequest, compile_specs
 from compiler.contract.job import JobError
 from compiler.runtime import worker
-from tests.conftest import sleeping
+from tests.conftest import sleep_marker, sleeping
 from tests.runtime.harness import Harness, Steps, steps_of
 from tests.runtime.test_verbs import pfs, specs
 
@@ -144,7 +144,7 @@ def test_failed_datums_fail_the_job_by_name_with_their_output_and_the_rest_publi
 def test_datum_timeout_stops_the_datum_and_every_process_it_started(h):
     h.standin.seed("texts", {"a.txt": b"1"})
     h.standin.seed("report", {})
-    marker = "41.4142"  # a sleep only this test starts
+    marker = sleep_marker("41.4142")  # a sleep only this test starts
     steps, user = compiled(h, ["sh", "-c", f"sh -c 'sleep {marker}' & sleep {marker}; wait"],
                            datum_timeout="1s", datum_tries=1)
     opened = h.open(steps)
@@ -206,7 +206,7 @@ def test_a_long_output_is_relayed_whole_up_to_a_bound_and_an_unpublishable_one_f
 def test_job_timeout_stops_the_datum_that_runs_past_it(h):
     h.standin.seed("texts", {"a.txt": b"1"})
     h.standin.seed("report", {})
-    marker = "51.7320"  # a sleep only this test starts
+    marker = sleep_marker("51.7320")  # a sleep only this test starts
     steps, user = compiled(h, ["sh", "-c", f"sleep {marker}"], job_timeout="2s")
     opened = h.open(steps)
     with pytest.raises(JobError, match=r"datum 0-a.txt: the job has run longer than its "
