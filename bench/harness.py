@@ -449,14 +449,14 @@ def stop_event() -> threading.Event:
 
 
 @contextmanager
-def serving(directory: Path, *, validate_requests: bool = True
+def serving(directory: Path, *, validate_requests: bool = True, latency: float = 0.0
             ) -> Iterator[tuple[Path, Any]]:
     """A served benchmark's set-up: yields its directory (resolved, with specs/ and out/) and
     the lakeFS stand-in, started in this process with its responses not validated (a
     1,000-row listing costs ~60 ms to validate, which a real lakeFS does not spend), nor,
     with `validate_requests=False`, its requests (~4 ms a request of openapi-core's
-    parameter checks). When the block ends, it serves until SIGTERM or SIGINT, then stops
-    the stand-in."""
+    parameter checks); `latency` is added to every request. When the block ends, it serves
+    until SIGTERM or SIGINT, then stops the stand-in."""
     use_checkout()
     from tests.lakefs_standin.fixtures import SWAGGER
     from tests.lakefs_standin.server import LakeFSStandIn
@@ -465,8 +465,8 @@ def serving(directory: Path, *, validate_requests: bool = True
     (work / "specs").mkdir(parents=True, exist_ok=True)
     (work / "out").mkdir(exist_ok=True)
     stop = stop_event()
-    with LakeFSStandIn(SWAGGER, validate_responses=False,
-                       validate_requests=validate_requests) as standin:
+    with LakeFSStandIn(SWAGGER, validate_responses=False, validate_requests=validate_requests,
+                       latency=latency) as standin:
         yield work, standin
         while not stop.wait(1.0):
             pass

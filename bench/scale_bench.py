@@ -51,10 +51,13 @@ def main() -> int:
                         help="jobs prepared for commit.sh (one a run, warm-ups included)")
     parser.add_argument("--unchecked", action="store_true",
                         help="the stand-in checks no request against swagger.yml either")
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="seconds the stand-in adds to every request, as a network would")
     parser.add_argument("--loose-jobs", type=int, default=0,
                         help="jobs prepared for commit-loose.sh")
     args = parser.parse_args()
-    with serving(args.directory, validate_requests=not args.unchecked) as (work, standin):
+    with serving(args.directory, validate_requests=not args.unchecked,
+                 latency=args.latency) as (work, standin):
         _forget_replaced_plans(standin)
         env = {"LAKEFS_ENDPOINT": standin.endpoint,
                "LAKEFS_ACCESS_KEY_ID": standin.access_key_id,
@@ -120,9 +123,12 @@ def _open_case(standin: Any, work: Path, steps: dict[str, Any], n: int,
 
 
 # The floor under `open`: dsc's lakeFS client reading the pages of `texts`, and no more.
+# STREAMS=N: list N directories at once (the client's default otherwise).
 LIST_TEXTS = ("-c 'import os; from compiler.lakefs.client import from_environment as f; "
               "c = f(os.environ); h = c.head(\"texts\", \"main\"); "
-              "print(sum(len(p[0]) for p in c.object_columns(\"texts\", h)))'")
+              "s = os.environ.get(\"STREAMS\"); "
+              "print(sum(len(p[0]) for p in c.object_columns(\"texts\", h, "
+              "**({\"streams\": int(s)} if s else {}))))'")
 
 
 def _commit_cases(standin: Any, work: Path, steps: dict[str, Any], env: dict[str, str],

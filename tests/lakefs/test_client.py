@@ -34,6 +34,54 @@ def test_reads_pins_and_lists_a_commit_a_thousand_at_a_time(lakefs_standin: Any)
     assert lakefs.read("raw", head, "images/0003.png") == b"xxx"
 
 
+# Paths whose order a listing split at the top-level directories could get wrong: a file
+# sorting just before and just after a directory's files ("a.txt" < "a/..." < "a0"), nested
+# and empty-named levels, and a directory of more than two pages.
+TRICKY = ["a.txt", "a/1", "a/2", "a0", "b/c/d", "b/c/e", "b.txt", "z", "~",
+          *(f"dir/{i:04d}.png" for i in range(2_345))]
+
+
+def joined(pages: Any) -> tuple[list[str], list[int], list[str]]:
+    paths: list[str] = []
+    sizes: list[int] = []
+    checksums: list[str] = []
+    for p, s, c in pages:
+        paths += p
+        sizes += s
+        checksums += c
+    return paths, sizes, checksums
+
+
+def test_a_listing_split_at_its_directories_gives_what_one_listing_gives(
+        lakefs_standin: Any) -> None:
+    head = lakefs_standin.seed("raw", {path: path.encode() for path in TRICKY})
+    lakefs = client(lakefs_standin)
+    one = joined(lakefs.object_columns("raw", head, streams=1))
+    assert one[0] == sorted(TRICKY)
+    assert one[1] == [len(path) for path in sorted(TRICKY)]
+    before = len(lakefs_standin.calls("listObjects"))
+    assert joined(lakefs.object_columns("raw", head, streams=4)) == one
+    split = lakefs_standin.calls("listObjects")[before:]
+    # one listing of the top level with a delimiter, then each directory on its own
+    assert [r.query.get("delimiter") for r in split].count("/") == 1
+    assert sorted({r.query["prefix"] for r in split}) == ["", "a/", "b/", "dir/"]
+    assert joined(lakefs.object_columns("raw", head, "dir/", streams=4))[0] == \
+        [path for path in sorted(TRICKY) if path.startswith("dir/")]
+
+
+def test_a_split_listing_retries_a_directory_and_raises_what_cannot_succeed(
+        lakefs_standin: Any) -> None:
+    head = lakefs_standin.seed("raw", {path: b"x" for path in TRICKY})
+    lakefs = client(lakefs_standin)
+    lakefs_standin.faults.add("listObjects", 503, times=1,
+                              where=lambda info: info.query.get("prefix") == "dir/")
+    assert joined(lakefs.object_columns("raw", head, streams=4))[0] == sorted(TRICKY)
+    lakefs_standin.faults.add("listObjects", 401, times=None,
+                              where=lambda info: info.query.get("prefix") == "b/")
+    with pytest.raises(Unauthorized, match="lakeFS list objects: 401"):
+        list(lakefs.object_columns("raw", head, streams=4))
+
+
 def test_errors_are_typed_and_name_the_call(lakefs_standin: Any) -> None:
     lakefs = client(lakefs_standin)
     with pytest.raises(NotFound, match="lakeFS get branch: 404"):
