@@ -4,7 +4,10 @@ and `dsc runtime commit` of a job whose workers published 100,000 datum manifest
     .venv/bin/python bench/scale_bench.py /tmp/scale   # prints when ready, then serves
 
 It serves the lakeFS stand-in (responses not validated: a 1,000-row listing costs ~60 ms to
-validate, which a real lakeFS does not spend) in this process, and writes into the directory:
+validate, which a real lakeFS does not spend) in this process, and writes into the directory.
+With `--unchecked` the stand-in checks no request against swagger.yml either (openapi-core's
+parameter checks cost ~5 ms a request: 45% of serving a listing page); `--latency S` adds S
+seconds to every request, as a network and a busier lakeFS would.
 
 - `env`: LAKEFS_ENDPOINT, LAKEFS_ACCESS_KEY_ID, LAKEFS_SECRET_ACCESS_KEY, DSC_RUN, DSC_RUN_UID,
   DSC_OUTPUT_DIR, DSC_PFS;
@@ -22,7 +25,8 @@ validate, which a real lakeFS does not spend) in this process, and writes into t
 - `commit-loose.sh` (with `--loose-jobs`): the same job with its manifests loose, one file a
   datum, none in a batch;
 - `list.sh`: dsc's lakeFS client reading the listing of `texts` and doing nothing else (the
-  floor under `open`: the stand-in's time to serve the pages).
+  floor under `open`: the stand-in's time to serve the pages); `STREAMS=N list.sh` lists N
+  directories at once (1: one listing, page after page).
 
 Each script is one whole process; `SCRIPT TREE` runs the `compiler` package of the checkout
 TREE (another worktree, for a baseline) instead of this one. Stop the server with Ctrl-C.

@@ -13,7 +13,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
@@ -30,7 +30,9 @@ from compiler.store import (
 
 T = TypeVar("T")
 PAGE = 1000  # lakeFS's largest page (`amount` above it is a 400)
-LIST_STREAMS = 4  # directories listed at once by `object_columns`
+LIST_STREAMS = 4  # ranges of a listing read at once by `object_columns`
+SPLIT_PAGES = 10  # pages of a level's entries read, at most, to find where to split it
+SPLIT_DEPTH = 4  # levels descended, at most, while a level is one directory
 Columns = tuple[list[str], list[int], list[str]]  # a page's paths, sizes and checksums
 CHUNK = 1 << 20  # transfer buffer: a large object never sits whole in memory
 
@@ -254,81 +256,94 @@ class LakeFS:
     def object_columns(self, repo: str, ref: str, prefix: str = "",
                        streams: int = LIST_STREAMS) -> Iterator[Columns]:
         """`objects`, a page at a time as columns: paths, sizes, checksums (no object a row:
-        a million rows cost ~1 s less). With `streams` > 1, the directories right under
-        `prefix` (one listing with a delimiter finds them) are listed up to `streams` at once,
-        and their pages given in the order one listing would give them: against a lakeFS a
-        network away, a million objects are a thousand requests, one after the other."""
-        if streams <= 1:
+        a million rows cost ~1 s less). With `streams` > 1, the listing is cut into ranges
+        at its first level that branches, and `streams` ranges are listed at once, their
+        pages given in the order one listing gives them: against a lakeFS a network away, a
+        million objects are a thousand requests, one after the other."""
+        prefix, starts = self._split_points(repo, ref, prefix, 4 * streams) \
+            if streams > 1 else (prefix, [])
+        if len(starts) < 2:
             for rows in self._object_pages(repo, ref, prefix):
                 yield _columns(rows)
-        else:
-            yield from self._split_columns(repo, ref, prefix, streams)
+            return
+        yield from self._ranges(repo, ref, prefix, starts, streams)
 
-    def _split_columns(self, repo: str, ref: str, prefix: str, streams: int
-                       ) -> Iterator[Columns]:
+    def _split_points(self, repo: str, ref: str, prefix: str, ranges: int
+                      ) -> tuple[str, list[str]]:
+        """Where `ranges` ranges of the listing under `prefix` start: entries (objects and
+        directories) of the first level under it with more than one, evenly spaced; none
+        when that level is longer than SPLIT_PAGES pages (it is then listed as it is)."""
+        for _level in range(SPLIT_DEPTH):
+            entries: list[Any] = []
+            pages = self._object_pages(repo, ref, prefix, delimiter="/")
+            for rows in pages:
+                entries += rows
+                if len(entries) > SPLIT_PAGES * PAGE:
+                    pages.close()
+                    return prefix, []
+            if len(entries) == 1 and entries[0].get("path_type") == "common_prefix":
+                prefix = entries[0]["path"]  # one directory: split below it
+                continue
+            ranges = min(ranges, len(entries))
+            return prefix, [entries[len(entries) * i // ranges]["path"] for i in range(ranges)]
+        return prefix, []
+
+    def _ranges(self, repo: str, ref: str, prefix: str, starts: list[str], streams: int
+                ) -> Iterator[Columns]:
+        """The listing under `prefix`, range after range (range i: from `starts[i]` to the
+        next), `streams` ranges listed at once on threads, each read ahead into its queue."""
+        import bisect
         import queue
         import threading
-        from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         stop = threading.Event()
         Pages = queue.SimpleQueue[Any]
 
-        def directory(path: str, out: Pages) -> None:  # on a thread: one directory's pages
+        def listed(i: int, out: Pages) -> None:  # on a thread: one range's pages
+            first, end = starts[i], starts[i + 1] if i + 1 < len(starts) else None
             try:
-                for rows in self._object_pages(repo, ref, path):
+                # From just before its first entry (the first range: from the start); a
+                # page may hold keys of the ranges either side
+                for rows in self._object_pages(repo, ref, prefix,
+                                               after=_just_before(first) if i else ""):
                     if stop.is_set():
                         return
-                    out.put(_columns(rows))
+                    paths = [row["path"] for row in rows]
+                    low = bisect.bisect_left(paths, first) if i else 0
+                    high = len(paths) if end is None else bisect.bisect_left(paths, end)
+                    if low < high:
+                        out.put(_columns(rows[low:high]))
+                    if high < len(paths):
+                        break
             except BaseException as exc:  # given to the reader in its turn
                 out.put(exc)
             else:
                 out.put(None)
 
-        def drain(item: Any) -> Iterator[Columns]:
-            if isinstance(item, tuple):  # the objects between two directories, as listed
-                yield item
-                return
-            while (page := item.get()) is not None:
-                if isinstance(page, BaseException):
-                    raise page
-                yield page
-
-        # In path order: the top level's objects as columns, and a queue per directory
-        ahead: deque[Any] = deque()
-        started = 0  # directories in `ahead`
+        queues: list[Pages | None] = []
         with ThreadPoolExecutor(streams, thread_name_prefix="dsc-list") as pool:
             try:
-                for rows in self._object_pages(repo, ref, prefix, delimiter="/"):
-                    objects: list[Any] = []
-                    for row in rows:
-                        if row.get("path_type") != "common_prefix":
-                            objects.append(row)
-                            continue
-                        if objects:
-                            ahead.append(_columns(objects))
-                            objects = []
-                        pages: Pages = queue.SimpleQueue()
-                        pool.submit(directory, row["path"], pages)
-                        ahead.append(pages)
-                        started += 1
-                        while started > streams:  # no more listed ahead than are listing
-                            item = ahead.popleft()
-                            started -= not isinstance(item, tuple)
-                            yield from drain(item)
-                    if objects:
-                        ahead.append(_columns(objects))
-                while ahead:
-                    yield from drain(ahead.popleft())
+                for i in range(len(starts)):
+                    while len(queues) < min(i + streams, len(starts)):  # `streams` ahead
+                        out: Pages = queue.SimpleQueue()
+                        pool.submit(listed, len(queues), out)
+                        queues.append(out)
+                    pages, queues[i] = queues[i], None
+                    assert pages is not None
+                    while (page := pages.get()) is not None:
+                        if isinstance(page, BaseException):
+                            raise page
+                        yield page
             finally:
                 stop.set()
                 pool.shutdown(cancel_futures=True)
 
-    def _object_pages(self, repo: str, ref: str, prefix: str, delimiter: str = ""
-                      ) -> Iterator[list[Any]]:
-        """The rows of each page: objects, and with a delimiter the common prefixes too."""
+    def _object_pages(self, repo: str, ref: str, prefix: str, delimiter: str = "",
+                      after: str = "") -> Generator[list[Any], None, None]:
+        """The rows of each page: objects, and with a delimiter the common prefixes too;
+        from the first key after `after`."""
         path = f"/repositories/{_q(repo)}/refs/{_q(ref)}/objects/ls"
-        after = ""
         while True:
             url = self._url(path, prefix=prefix, after=after, amount=PAGE, user_metadata="false",
                             **({"delimiter": delimiter} if delimiter else {}))
@@ -618,6 +633,18 @@ class LakeFS:
             if commit.metadata.get(key) == value:
                 return commit
         return None
+
+
+def _just_before(key: str) -> str:
+    """A key below `key` and above nearly every key below it (lakeFS's `after` is exclusive):
+    its last character one less, then the last code point. A key between the two (only
+    another such odd one) is listed, and dropped by whoever reads a range from `key`."""
+    last = ord(key[-1]) - 1
+    if last < 0:
+        return key[:-1]
+    if 0xD800 <= last <= 0xDFFF:  # surrogates are no characters of a UTF-8 key
+        last = 0xD7FF
+    return key[:-1] + chr(last) + "\U0010ffff"
 
 
 def _columns(rows: list[Any]) -> Columns:

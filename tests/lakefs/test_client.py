@@ -52,8 +52,7 @@ def joined(pages: Any) -> tuple[list[str], list[int], list[str]]:
     return paths, sizes, checksums
 
 
-def test_a_listing_split_at_its_directories_gives_what_one_listing_gives(
-        lakefs_standin: Any) -> None:
+def test_a_listing_split_into_ranges_gives_what_one_listing_gives(lakefs_standin: Any) -> None:
     head = lakefs_standin.seed("raw", {path: path.encode() for path in TRICKY})
     lakefs = client(lakefs_standin)
     one = joined(lakefs.object_columns("raw", head, streams=1))
@@ -62,22 +61,45 @@ def test_a_listing_split_at_its_directories_gives_what_one_listing_gives(
     before = len(lakefs_standin.calls("listObjects"))
     assert joined(lakefs.object_columns("raw", head, streams=4)) == one
     split = lakefs_standin.calls("listObjects")[before:]
-    # one listing of the top level with a delimiter, then each directory on its own
+    # the top level listed once with a delimiter, then each of its 8 entries starts a range
     assert [r.query.get("delimiter") for r in split].count("/") == 1
-    assert sorted({r.query["prefix"] for r in split}) == ["", "a/", "b/", "dir/"]
+    assert len({r.query.get("after") for r in split if "delimiter" not in r.query}) >= 8
     assert joined(lakefs.object_columns("raw", head, "dir/", streams=4))[0] == \
         [path for path in sorted(TRICKY) if path.startswith("dir/")]
 
 
-def test_a_split_listing_retries_a_directory_and_raises_what_cannot_succeed(
+def test_a_split_listing_asks_for_a_few_pages_more_at_most(lakefs_standin: Any,
+                                                            monkeypatch: Any) -> None:
+    # 300 directories of one file each: 16 ranges (4 streams), not a listing a directory
+    files = {f"only/{i:03d}/x": b"x" for i in range(300)}
+    head = lakefs_standin.seed("raw", files)
+    lakefs = client(lakefs_standin)
+    assert joined(lakefs.object_columns("raw", head, streams=4))[0] == sorted(files)
+    split = lakefs_standin.calls("listObjects")
+    # one directory at the top: split below it
+    assert [(r.query["prefix"], r.query.get("delimiter")) for r in split[:2]] == \
+        [("", "/"), ("only/", "/")]
+    assert len(split) == 2 + 16
+    # a top level longer than SPLIT_PAGES pages is listed as it is, page after page
+    monkeypatch.setattr("compiler.lakefs.client.PAGE", 7)
+    monkeypatch.setattr("compiler.lakefs.client.SPLIT_PAGES", 2)
+    flat = lakefs_standin.seed("flat", {f"{i:03d}": b"x" for i in range(30)})
+    before = len(lakefs_standin.calls("listObjects"))
+    assert joined(lakefs.object_columns("flat", flat, streams=4))[0] == \
+        [f"{i:03d}" for i in range(30)]
+    assert len(lakefs_standin.calls("listObjects")) - before == 3 + 5  # 21 entries, then 30
+
+
+def test_a_split_listing_retries_a_range_and_raises_what_cannot_succeed(
         lakefs_standin: Any) -> None:
     head = lakefs_standin.seed("raw", {path: b"x" for path in TRICKY})
     lakefs = client(lakefs_standin)
-    lakefs_standin.faults.add("listObjects", 503, times=1,
-                              where=lambda info: info.query.get("prefix") == "dir/")
+    def starting(at: str) -> Any:  # the requests of the range that starts at `at`
+        return lambda info: info.query.get("after", "").startswith(at)
+
+    lakefs_standin.faults.add("listObjects", 503, times=1, where=starting("dir."))
     assert joined(lakefs.object_columns("raw", head, streams=4))[0] == sorted(TRICKY)
-    lakefs_standin.faults.add("listObjects", 401, times=None,
-                              where=lambda info: info.query.get("prefix") == "b/")
+    lakefs_standin.faults.add("listObjects", 401, times=None, where=starting("b."))
     with pytest.raises(Unauthorized, match="lakeFS list objects: 401"):
         list(lakefs.object_columns("raw", head, streams=4))
 
