@@ -256,23 +256,29 @@ class LakeFS:
     def object_columns(self, repo: str, ref: str, prefix: str = "",
                        streams: int = LIST_STREAMS) -> Iterator[Columns]:
         """`objects`, a page at a time as columns: paths, sizes, checksums (no object a row:
-        a million rows cost ~1 s less). With `streams` > 1, the listing is cut into ranges
-        at its first level that branches, and `streams` ranges are listed at once, their
-        pages given in the order one listing gives them: against a lakeFS a network away, a
-        million objects are a thousand requests, one after the other."""
-        prefix, starts = self._split_points(repo, ref, prefix, 4 * streams) \
+        a million rows cost ~1 s less). A listing longer than a page, with `streams` > 1,
+        is cut into ranges where its first level that branches has entries, and `streams`
+        ranges are listed at once, their pages given in the order one listing gives them:
+        against a lakeFS a network away, a million objects are a thousand requests, one
+        after the other."""
+        rows, more = self._object_page(repo, ref, prefix)
+        yield _columns(rows)
+        if more is None:
+            return
+        level, starts = self._split_points(repo, ref, prefix, more, 4 * streams) \
             if streams > 1 else (prefix, [])
-        if len(starts) < 2:
-            for rows in self._object_pages(repo, ref, prefix):
+        if not starts:
+            for rows in self._object_pages(repo, ref, prefix, after=more):
                 yield _columns(rows)
             return
-        yield from self._ranges(repo, ref, prefix, starts, streams)
+        yield from self._ranges(repo, ref, level, more, starts, streams)
 
-    def _split_points(self, repo: str, ref: str, prefix: str, ranges: int
+    def _split_points(self, repo: str, ref: str, prefix: str, after: str, ranges: int
                       ) -> tuple[str, list[str]]:
-        """Where `ranges` ranges of the listing under `prefix` start: entries (objects and
-        directories) of the first level under it with more than one, evenly spaced; none
-        when that level is longer than SPLIT_PAGES pages (it is then listed as it is)."""
+        """Where the ranges of the listing under `prefix` after the key `after` start, but
+        the first: up to `ranges` - 1 entries (objects and directories) of its first level
+        with entries after `after`, evenly spaced; and that level. None when that level is
+        longer than SPLIT_PAGES pages (the listing goes on page after page)."""
         for _level in range(SPLIT_DEPTH):
             entries: list[Any] = []
             pages = self._object_pages(repo, ref, prefix, delimiter="/")
@@ -281,17 +287,23 @@ class LakeFS:
                 if len(entries) > SPLIT_PAGES * PAGE:
                     pages.close()
                     return prefix, []
-            if len(entries) == 1 and entries[0].get("path_type") == "common_prefix":
-                prefix = entries[0]["path"]  # one directory: split below it
-                continue
-            ranges = min(ranges, len(entries))
-            return prefix, [entries[len(entries) * i // ranges]["path"] for i in range(ranges)]
+            later = [e["path"] for e in entries if e["path"] > after]
+            if later:
+                count = min(ranges - 1, len(later))
+                return prefix, [later[len(later) * i // count] for i in range(count)]
+            # All that is left is in the directory that holds `after`: split below it
+            inside = [e["path"] for e in entries
+                      if e.get("path_type") == "common_prefix" and after.startswith(e["path"])]
+            if not inside:
+                break
+            prefix = inside[0]
         return prefix, []
 
-    def _ranges(self, repo: str, ref: str, prefix: str, starts: list[str], streams: int
-                ) -> Iterator[Columns]:
-        """The listing under `prefix`, range after range (range i: from `starts[i]` to the
-        next), `streams` ranges listed at once on threads, each read ahead into its queue."""
+    def _ranges(self, repo: str, ref: str, prefix: str, after: str, starts: list[str],
+                streams: int) -> Iterator[Columns]:
+        """The listing under `prefix` after the key `after`, range after range (the first
+        up to `starts[0]`, then from each start to the next), `streams` ranges listed at once
+        on threads, each read ahead into its queue."""
         import bisect
         import queue
         import threading
@@ -299,14 +311,15 @@ class LakeFS:
 
         stop = threading.Event()
         Pages = queue.SimpleQueue[Any]
+        bounds = [after, *starts]  # range i: from bounds[i] to bounds[i + 1]
 
         def listed(i: int, out: Pages) -> None:  # on a thread: one range's pages
-            first, end = starts[i], starts[i + 1] if i + 1 < len(starts) else None
+            first, end = bounds[i], bounds[i + 1] if i + 1 < len(bounds) else None
             try:
-                # From just before its first entry (the first range: from the start); a
-                # page may hold keys of the ranges either side
+                # The first range from after `after`; the others from just before their
+                # first entry. A page may hold keys of the ranges either side
                 for rows in self._object_pages(repo, ref, prefix,
-                                               after=_just_before(first) if i else ""):
+                                               after=_just_before(first) if i else after):
                     if stop.is_set():
                         return
                     paths = [row["path"] for row in rows]
@@ -324,8 +337,8 @@ class LakeFS:
         queues: list[Pages | None] = []
         with ThreadPoolExecutor(streams, thread_name_prefix="dsc-list") as pool:
             try:
-                for i in range(len(starts)):
-                    while len(queues) < min(i + streams, len(starts)):  # `streams` ahead
+                for i in range(len(bounds)):
+                    while len(queues) < min(i + streams, len(bounds)):  # `streams` ahead
                         out: Pages = queue.SimpleQueue()
                         pool.submit(listed, len(queues), out)
                         queues.append(out)
@@ -343,18 +356,23 @@ class LakeFS:
                       after: str = "") -> Generator[list[Any], None, None]:
         """The rows of each page: objects, and with a delimiter the common prefixes too;
         from the first key after `after`."""
-        path = f"/repositories/{_q(repo)}/refs/{_q(ref)}/objects/ls"
-        while True:
-            url = self._url(path, prefix=prefix, after=after, amount=PAGE, user_metadata="false",
-                            **({"delimiter": delimiter} if delimiter else {}))
-            page = self._call("list objects",
-                              lambda url=url, **_: json.loads(self._raw("GET", url).data),
-                              idempotent=True)
-            yield page["results"] if delimiter else \
-                [row for row in page["results"] if row.get("path_type") == "object"]
-            if not page["pagination"]["has_more"]:
-                return
-            after = page["pagination"]["next_offset"]
+        more: str | None = after
+        while more is not None:
+            rows, more = self._object_page(repo, ref, prefix, delimiter, more)
+            yield rows
+
+    def _object_page(self, repo: str, ref: str, prefix: str, delimiter: str = "",
+                     after: str = "") -> tuple[list[Any], str | None]:
+        """One page's rows (`_object_pages`), and the `after` of the next page, if any."""
+        url = self._url(f"/repositories/{_q(repo)}/refs/{_q(ref)}/objects/ls", prefix=prefix,
+                        after=after, amount=PAGE, user_metadata="false",
+                        **({"delimiter": delimiter} if delimiter else {}))
+        page = self._call("list objects",
+                          lambda **_: json.loads(self._raw("GET", url).data), idempotent=True)
+        rows = page["results"] if delimiter else \
+            [row for row in page["results"] if row.get("path_type") == "object"]
+        pagination = page["pagination"]
+        return rows, pagination["next_offset"] if pagination["has_more"] else None
 
     def _url(self, route: str, /, **query: Any) -> str:
         """An API URL: `route` below /api/v1 (its parts quoted with `_q`), and the query."""

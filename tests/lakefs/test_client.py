@@ -61,45 +61,57 @@ def test_a_listing_split_into_ranges_gives_what_one_listing_gives(lakefs_standin
     before = len(lakefs_standin.calls("listObjects"))
     assert joined(lakefs.object_columns("raw", head, streams=4)) == one
     split = lakefs_standin.calls("listObjects")[before:]
-    # the top level listed once with a delimiter, then each of its 8 entries starts a range
+    # the first page, the top level with a delimiter, then the rest in 3 ranges (from the
+    # first page's end, from "z", from "~")
     assert [r.query.get("delimiter") for r in split].count("/") == 1
-    assert len({r.query.get("after") for r in split if "delimiter" not in r.query}) >= 8
+    assert len({r.query.get("after") for r in split if "delimiter" not in r.query}) >= 4
     assert joined(lakefs.object_columns("raw", head, "dir/", streams=4))[0] == \
         [path for path in sorted(TRICKY) if path.startswith("dir/")]
+    # a listing of one page is one request
+    small = lakefs_standin.seed("small", {"a/1": b"1", "b/2": b"2"})
+    before = len(lakefs_standin.calls("listObjects"))
+    assert joined(lakefs.object_columns("small", small, streams=4))[0] == ["a/1", "b/2"]
+    assert len(lakefs_standin.calls("listObjects")) - before == 1
 
 
 def test_a_split_listing_asks_for_a_few_pages_more_at_most(lakefs_standin: Any,
                                                             monkeypatch: Any) -> None:
-    # 300 directories of one file each: 16 ranges (4 streams), not a listing a directory
-    files = {f"only/{i:03d}/x": b"x" for i in range(300)}
+    monkeypatch.setattr("compiler.lakefs.client.PAGE", 10)
+    monkeypatch.setattr("compiler.lakefs.client.SPLIT_PAGES", 100)
+    files = {f"only/{i:03d}/x": b"x" for i in range(300)}  # 30 pages of 10
     head = lakefs_standin.seed("raw", files)
     lakefs = client(lakefs_standin)
     assert joined(lakefs.object_columns("raw", head, streams=4))[0] == sorted(files)
-    split = lakefs_standin.calls("listObjects")
-    # one directory at the top: split below it
-    assert [(r.query["prefix"], r.query.get("delimiter")) for r in split[:2]] == \
-        [("", "/"), ("only/", "/")]
-    assert len(split) == 2 + 16
-    # a top level longer than SPLIT_PAGES pages is listed as it is, page after page
+    calls = lakefs_standin.calls("listObjects")
+    # one directory at the top: split below it, into 16 ranges (4 streams)
+    assert [(r.query["prefix"], r.query["after"]) for r in calls
+            if "delimiter" in r.query][:2] == [("", ""), ("only/", "")]
+    ranges = [r for r in calls if "delimiter" not in r.query][1:]
+    assert len(ranges) <= 29 + 16  # the pages one listing reads, and one a range more
+    assert len({r.query["after"] for r in ranges}) >= 16
+    # a level longer than SPLIT_PAGES pages is listed page after page
     monkeypatch.setattr("compiler.lakefs.client.PAGE", 7)
     monkeypatch.setattr("compiler.lakefs.client.SPLIT_PAGES", 2)
     flat = lakefs_standin.seed("flat", {f"{i:03d}": b"x" for i in range(30)})
     before = len(lakefs_standin.calls("listObjects"))
     assert joined(lakefs.object_columns("flat", flat, streams=4))[0] == \
         [f"{i:03d}" for i in range(30)]
-    assert len(lakefs_standin.calls("listObjects")) - before == 3 + 5  # 21 entries, then 30
+    # the first page, 3 pages of the level (21 entries > 14), the 23 left in 4 pages
+    assert len(lakefs_standin.calls("listObjects")) - before == 1 + 3 + 4
 
 
 def test_a_split_listing_retries_a_range_and_raises_what_cannot_succeed(
         lakefs_standin: Any) -> None:
     head = lakefs_standin.seed("raw", {path: b"x" for path in TRICKY})
     lakefs = client(lakefs_standin)
-    def starting(at: str) -> Any:  # the requests of the range that starts at `at`
-        return lambda info: info.query.get("after", "").startswith(at)
 
-    lakefs_standin.faults.add("listObjects", 503, times=1, where=starting("dir."))
+    def range_after(start: str) -> Any:  # the requests of the range listed after `start`
+        return lambda info: "delimiter" not in info.query and \
+            info.query.get("after", "").startswith(start)
+
+    lakefs_standin.faults.add("listObjects", 503, times=1, where=range_after("dir/"))
     assert joined(lakefs.object_columns("raw", head, streams=4))[0] == sorted(TRICKY)
-    lakefs_standin.faults.add("listObjects", 401, times=None, where=starting("b."))
+    lakefs_standin.faults.add("listObjects", 401, times=None, where=range_after("}"))  # "~"
     with pytest.raises(Unauthorized, match="lakeFS list objects: 401"):
         list(lakefs.object_columns("raw", head, streams=4))
 
