@@ -7,13 +7,15 @@ every response is validated before it is sent.
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
+import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import yaml
@@ -25,6 +27,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request
 
 API_PREFIX = "/api/v1"
+_V = TypeVar("_V")
 _UNREAD_BINARY = b"(binary body, streamed unread)"
 METHODS = ("get", "put", "post", "delete", "head", "patch", "options")
 
@@ -100,6 +103,7 @@ class Contract:
         # stand-in's time. The schemas are the same, only found without a lookup.
         inlined = _inlined(spec)
         self.openapi = OpenAPI.from_dict(inlined, base_uri=swagger.resolve().as_uri())
+        self._verdicts = _Verdicts()
         self.operation_ids: set[str] = set()
         self.body_not_validated: set[str] = set()
         self.unauthenticated: set[str] = set()
@@ -139,14 +143,25 @@ class Contract:
         return None
 
     def check_request(self, request: Request, operation_id: str) -> CheckedRequest:
-        adapter = (_UnreadBodyRequest(request) if operation_id in self.body_not_validated
-                   else WerkzeugOpenAPIRequest(request))
-        result = self.openapi.unmarshal_request(adapter)
-        errors = tuple(describe(e) for e in result.errors)
-        security_failed = any(isinstance(e, SecurityValidationError) for e in result.errors)
-        parameters = result.parameters
-        return CheckedRequest(dict(parameters.query or {}), dict(parameters.header or {}),
-                              result.body, errors, security_failed)
+        """What openapi-core makes of the request; a request identical to one checked before
+        (method, path, query, every header, body) gets that request's verdict again."""
+        unread = operation_id in self.body_not_validated
+        key = ("request", operation_id, *_identity(request),
+               None if unread else request.get_data(cache=True))
+
+        def check() -> CheckedRequest:
+            adapter = _UnreadBodyRequest(request) if unread else WerkzeugOpenAPIRequest(request)
+            result = self.openapi.unmarshal_request(adapter)
+            errors = tuple(describe(e) for e in result.errors)
+            security_failed = any(isinstance(e, SecurityValidationError) for e in result.errors)
+            parameters = result.parameters
+            return CheckedRequest(dict(parameters.query or {}), dict(parameters.header or {}),
+                                  result.body, errors, security_failed)
+
+        checked = self._verdicts.get(key, check)
+        # a handler gets parameters of its own, whatever it does with them
+        return CheckedRequest(copy.deepcopy(checked.query), copy.deepcopy(checked.headers),
+                              checked.body, checked.errors, checked.security_failed)
 
     def read_request(self, request: Request, operation_id: str) -> CheckedRequest:
         """The request's query parameters typed and defaulted as swagger.yml declares them,
@@ -178,14 +193,54 @@ class Contract:
         checked_headers = Headers(list(headers.items()))
         mimetype, checked_headers = _as_documented(operation_id, status, mimetype,
                                                    checked_headers)
-        adapter = (_UnreadBodyRequest(request) if operation_id in self.body_not_validated
-                   else WerkzeugOpenAPIRequest(request))
         # a streamed binary body is not read back: any bytes satisfy `format: binary`, and
         # openapi-core calls an empty body "missing"
         response = _Response(status, mimetype, checked_headers,
                              _UNREAD_BINARY if data is None else data)
-        # validate, not unmarshal: unmarshalling a 1,000-row listing costs over a second
-        return tuple(describe(e) for e in self.openapi.iter_response_errors(adapter, response))
+        key = ("response", operation_id, *_identity(request), status, mimetype,
+               tuple(checked_headers.items()), response.data)
+
+        def check() -> tuple[str, ...]:
+            adapter = (_UnreadBodyRequest(request) if operation_id in self.body_not_validated
+                       else WerkzeugOpenAPIRequest(request))
+            # validate, not unmarshal: unmarshalling a 1,000-row listing costs over a second
+            return tuple(describe(e) for e in self.openapi.iter_response_errors(adapter,
+                                                                                response))
+
+        return self._verdicts.get(key, check)
+
+
+class _Verdicts:
+    """openapi-core's verdicts on the requests and responses seen lately, by their exact
+    bytes. A verdict is a function of those bytes and the spec alone, and the stand-in sees
+    the same ones again and again (a fault matrix replays one job's few dozen requests
+    hundreds of times; a seed run reads the same objects once per datum), while checking one
+    takes milliseconds, most of a request's time in the stand-in."""
+
+    SIZE = 4096  # recent enough for a test's repeats; older ones are dropped first
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[Any, ...], Any] = {}
+
+    def get(self, key: tuple[Any, ...], check: Callable[[], _V]) -> _V:
+        with self._lock:
+            if key in self._seen:
+                verdict: _V = self._seen[key]
+                return verdict
+        verdict = check()
+        with self._lock:
+            if len(self._seen) >= self.SIZE:
+                del self._seen[next(iter(self._seen))]
+            self._seen[key] = verdict
+        return verdict
+
+
+def _identity(request: Request) -> tuple[Any, ...]:
+    """Everything of a request but its body that openapi-core may read."""
+    environ = request.environ
+    return (request.method, environ["PATH_INFO"], environ.get("QUERY_STRING", ""),
+            tuple(request.headers.items()))
 
 
 def _inlined(spec: dict[str, Any]) -> dict[str, Any]:
