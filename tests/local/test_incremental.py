@@ -6,7 +6,6 @@ job that made each file."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -23,12 +22,13 @@ from tests.local.test_seed_run import (
     EXAMPLE,
     HOST_VALUES,
     PIPELINES,
+    first_run,
     host_runner,
     program_for,
     run_seed,
 )
 
-__all__ = ["host_runner"]  # the fixture: skips where the host runner cannot run
+__all__ = ["first_run", "host_runner"]  # the fixtures (the runner's skips where it cannot run)
 NAMES = ("split", "model", "test", "select")
 
 
@@ -75,16 +75,14 @@ class Seed:
 
 
 @pytest.fixture
-def seed(tmp_path, host_runner) -> Seed:
-    root = tmp_path / "data"
-    shutil.copytree(EXAMPLE / "data", root)
-    return Seed(root, host_runner, tmp_path)
+def seed(first_run, tmp_path, host_runner) -> Seed:
+    """The seed demo's data directory after its first run (a copy of the session's)."""
+    return Seed(first_run.copy_to(tmp_path / "data"), host_runner, tmp_path)
 
 
-def test_only_the_datums_that_changed_run_and_the_preview_says_so_beforehand(seed):
+def test_only_the_datums_that_changed_run_and_the_preview_says_so_beforehand(seed, first_run):
     store, data = seed.store, seed.root
-    first = seed.run()
-    assert processed(first) == {"split": 1, "model": 77, "test": 77, "select": 1}
+    assert first_run.processed == {"split": 1, "model": 77, "test": 77, "select": 1}
     models = outputs(store, "model")
     a_model = models[0]
     first_meta = store.commit_of("model", "main").metadata
@@ -177,7 +175,6 @@ def test_only_the_datums_that_changed_run_and_the_preview_says_so_beforehand(see
 def test_reprocess_forces_a_pipeline_or_named_datums(seed):
     from compiler.local.workflow import load_program
 
-    seed.run()
     assert preview(seed.store)["model"]["noop"]
     one = "model:" + _datum_id(seed.store, "model", 5)
     result, log = run_seed(seed.store, seed.runner, seed.tmp / "forced",

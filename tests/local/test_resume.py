@@ -17,11 +17,13 @@ from tests.local.test_incremental import (
     outputs,
     preview,
     processed,
+    seed,
     values,
 )
-from tests.local.test_seed_run import EXAMPLE, host_runner, program_for, run_seed
+from tests.local.test_seed_run import EXAMPLE, first_run, host_runner, program_for, run_seed
 
-__all__ = ["host_runner"]  # the fixture: skips where the host runner cannot run
+# the fixtures: the seed demo after its first run; the runner (skips where it cannot run)
+__all__ = ["first_run", "host_runner", "seed"]
 C4 = ("parameters", "c_parameters.txt", "0000000000000004")
 
 
@@ -37,12 +39,8 @@ def commits(store: Store, repo: str) -> int:
     return sum(1 for _c in store.log(repo, "main"))
 
 
-def test_a_rerun_after_a_failed_run_processes_only_what_did_not_finish(tmp_path, host_runner):
-    root = tmp_path / "data"
-    shutil.copytree(EXAMPLE / "data", root)
-    seed = Seed(root, host_runner, tmp_path)
-    store = seed.store
-    seed.run()
+def test_a_rerun_after_a_failed_run_processes_only_what_did_not_finish(seed):
+    root, store = seed.root, seed.store
     before = heads(store)
     good = root.joinpath(*C4).read_text()
 

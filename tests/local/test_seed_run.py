@@ -7,6 +7,7 @@ so the two stores are held to the same account of what a run leaves.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -14,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -67,6 +69,47 @@ def run_seed(store: Store, runner: HostRunner, scratch: Path, runtime_env: dict[
     result = execute(program, in_process_runtime(store), runner, progress=progress,
                      parallelism=2, runtime_env=runtime_env, secrets=None, scratch=scratch)
     return result, log.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class FirstRun:
+    """The seed demo's first run on a data directory, from the example's data: run once for
+    the whole test session, since most tests of the seed go on from there."""
+
+    data: Path  # the data directory after the run; a test works on a copy (`copy_to`)
+    processed: dict[str, int]  # the datums each pipeline processed
+
+    def copy_to(self, root: Path) -> Path:
+        shutil.copytree(self.data, root, symlinks=True)  # DIR/<pipeline> is a symlink
+        return root
+
+
+@pytest.fixture(scope="session")
+def first_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> FirstRun:
+    """The first run, made by whichever test process needs it first; the others wait for it
+    (the run takes the same time wherever it is made) and read what it left."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent  # this session's directory, the same for every worker
+    made = shared / "seed-first-run"
+    made.mkdir(exist_ok=True)
+    data, processed = made / "data", made / "processed.json"
+    with (shared / "seed-first-run.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not processed.exists():
+            try:
+                runner = HostRunner(ROOT)
+            except RunnerError as exc:
+                pytest.skip(f"the host runner cannot run here: {exc}")
+            shutil.rmtree(data, ignore_errors=True)  # what a failed attempt left
+            shutil.copytree(EXAMPLE / "data", data)
+            program = program_for()
+            result, log = run_seed(directory_store(data, program), runner, made / "scratch",
+                                   {"DSC_STORAGE_NAMESPACE": LOCAL_NAMESPACE}, program)
+            assert result.outcome.phase == "Succeeded", log
+            processed.write_text(json.dumps(
+                {s.name: s.done for s in result.progress.states.values()}))
+    return FirstRun(data, json.loads(processed.read_text()))
 
 
 def expected_models() -> list[str]:
@@ -153,12 +196,11 @@ def data(tmp_path) -> Path:
     return root
 
 
-def test_the_seed_demo_runs_on_a_data_directory(data, tmp_path, host_runner):
+def test_the_seed_demo_runs_on_a_data_directory(first_run, tmp_path, host_runner):
+    data = first_run.copy_to(tmp_path / "data")
     program = program_for()
     store = directory_store(data, program)
-    result, log = run_seed(store, host_runner, tmp_path / "scratch",
-                           {"DSC_STORAGE_NAMESPACE": LOCAL_NAMESPACE}, program)
-    assert result.outcome.phase == "Succeeded", log
+    assert first_run.processed == {"split": 1, "model": 77, "test": 77, "select": 1}
     first = {p: store.commit_of(p, store.head(p, "main")).parents[0] for p in PIPELINE_NAMES}
     heads = check_seed_outputs(store, first)
     # What a user sees: one directory per pipeline, its provenance in .dsc/
