@@ -105,8 +105,10 @@ class LakeFSStandIn:
 
     def start(self) -> LakeFSStandIn:
         self._httpd = _Server(("127.0.0.1", 0), _Handler, self)
+        # serve_forever sees `stop()` only when its poll times out: every 5 ms, the teardown
+        # of each of the suite's two hundred stand-ins waits 35 ms less than at 50 ms
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={
-            "poll_interval": 0.05}, name="lakefs-standin", daemon=True)
+            "poll_interval": 0.005}, name="lakefs-standin", daemon=True)
         self._thread.start()
         return self
 
