@@ -107,6 +107,12 @@ class Source:
         object.__setattr__(self, "id_prefix", prefix)
         object.__setattr__(self, "id_hash", hashlib.blake2b(prefix, digest_size=32))
 
+    def datum_id(self, path: str) -> str:
+        """`Datum.id` of the datum of one match of this source, at `path`."""
+        digest = self.id_hash.copy()
+        digest.update(_field(path))
+        return str(digest.hexdigest())
+
 
 def _field(value: str) -> bytes:
     data = value.encode("utf-8", "surrogatepass")
@@ -164,14 +170,9 @@ class Datum:
         written; "" for the default) and path, like 2.x `common.DatumID`."""
         if self._id is None:
             matches = self.matches
-            if len(matches) == 1:
-                m = matches[0]
-                digest = m.source.id_hash.copy()
-                digest.update(_field(m.path))
-            else:
-                digest = hashlib.blake2b(b"".join([m.id_part() for m in matches]),
-                                         digest_size=32)
-            self._id = digest.hexdigest()
+            self._id = matches[0].source.datum_id(matches[0].path) if len(matches) == 1 \
+                else hashlib.blake2b(b"".join([m.id_part() for m in matches]),
+                                     digest_size=32).hexdigest()
         return self._id
 
     def content_hash(self, checksum: Callable[[Match], str], salt: str) -> str:
@@ -295,8 +296,16 @@ def _matches(source: Source, listing: Listing) -> Iterator[Match]:
                 yield _root_match(source)
                 return
         return
-    test = glob.pattern.match
     keyed = source.join_on is not None or source.group_by is not None
+    for path, found in matched_paths(source, paths):
+        yield _keyed(source, path, found) if keyed else Match(source, path, "", "")
+
+
+def matched_paths(source: Source, paths: Iterable[str]) -> Iterator[tuple[str, re.Match[str]]]:
+    """Each path of `paths` (a listing in order) that the source's glob matches, and the
+    match: files, and the directories their paths imply (spelled with a trailing "/").
+    Not for an s3 source or the glob "/" (`_matches` sees to those)."""
+    test = source.glob.pattern.match
     seen: set[str] = set()
     new_dirs: list[str] = []
     for path in paths:
@@ -318,13 +327,11 @@ def _matches(source: Source, listing: Listing) -> Iterator[Match]:
             directory = new_dirs.pop()  # shallowest first, so a listing in order stays in order
             found = test(directory)
             if found is not None:
-                spelled = directory + "/"
-                yield (_keyed(source, spelled, found) if keyed
-                       else Match(source, spelled, "", ""))
+                yield directory + "/", found
         if is_file:
             found = test(path)
             if found is not None:
-                yield _keyed(source, path, found) if keyed else Match(source, path, "", "")
+                yield path, found
 
 
 def _root_match(source: Source) -> Match:
