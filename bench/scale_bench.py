@@ -248,7 +248,9 @@ def _script(work: Path, name: str, command: str, pick: str = "", python: str = "
     script.write_text(
         f"#!/bin/sh\n# {name}.sh [TREE]: one whole `dsc` process; TREE: the checkout to run\n"
         f"set -a\n. {work}/env\nset +a\nPYTHONPATH=${{1:-{REPO}}}\nexport PYTHONPATH\n{pick}"
-        f"exec {sys.executable} {python or '-m compiler ' + command} >/dev/null "
+        # -P: the working directory is not put first on sys.path (with -m or -c it would
+        # be, and a run from inside a checkout would import that checkout, not TREE)
+        f"exec {sys.executable} -P {python or '-m compiler ' + command} >/dev/null "
         f"2>>{work}/{name}.log\n")
     script.chmod(0o755)
 
