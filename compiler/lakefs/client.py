@@ -33,6 +33,7 @@ PAGE = 1000  # lakeFS's largest page (`amount` above it is a 400)
 LIST_STREAMS = 4  # ranges of a listing read at once by `object_columns`
 SPLIT_PAGES = 10  # pages of a level's entries read, at most, to find where to split it
 SPLIT_DEPTH = 4  # levels descended, at most, while a level is one directory
+RANGE_AHEAD = 8  # pages a range reads ahead of the reader, at most
 Columns = tuple[list[str], list[int], list[str]]  # a page's paths, sizes and checksums
 CHUNK = 1 << 20  # transfer buffer: a large object never sits whole in memory
 
@@ -265,39 +266,45 @@ class LakeFS:
         yield _columns(rows)
         if more is None:
             return
-        level, starts = self._split_points(repo, ref, prefix, more, 4 * streams) \
-            if streams > 1 else (prefix, [])
+        starts = self._split_points(repo, ref, prefix, [r["path"] for r in rows], more,
+                                    4 * streams) if streams > 1 else []
         if not starts:
             for rows in self._object_pages(repo, ref, prefix, after=more):
                 yield _columns(rows)
             return
-        yield from self._ranges(repo, ref, level, more, starts, streams)
+        yield from self._ranges(repo, ref, prefix, more, starts, streams)
 
-    def _split_points(self, repo: str, ref: str, prefix: str, after: str, ranges: int
-                      ) -> tuple[str, list[str]]:
-        """Where the ranges of the listing under `prefix` after the key `after` start, but
-        the first: up to `ranges` - 1 entries (objects and directories) of its first level
-        with entries after `after`, evenly spaced; and that level. None when that level is
-        longer than SPLIT_PAGES pages (the listing goes on page after page)."""
-        for _level in range(SPLIT_DEPTH):
-            entries: list[Any] = []
-            pages = self._object_pages(repo, ref, prefix, delimiter="/")
+    def _split_points(self, repo: str, ref: str, level: str, first: list[str], after: str,
+                      ranges: int) -> list[str]:
+        """Keys after `after` (the last of the first page, `first`) where ranges of the rest
+        of the listing start: entries (objects and directories) of the first level with
+        several after `after`, evenly spaced, about one a page left (the first page's keys
+        spread over so many entries of that level), `ranges` at most; that level is found
+        going down the directories that hold `after`. None when it is flat as far as the
+        first page shows (the listing itself is then the cheaper read), when it is longer
+        than SPLIT_PAGES pages, or when a page or two is all that is left."""
+        for _depth in range(SPLIT_DEPTH):
+            first = [p for p in first if p.startswith(level)]
+            spanned = {p[:len(level) + p[len(level):].find("/") + 1] for p in first
+                       if "/" in p[len(level):]}
+            if not spanned:
+                return []  # the first page's keys are all files of this level: flat
+            entries: list[str] = []
+            pages = self._object_pages(repo, ref, level, delimiter="/", after=after)
             for rows in pages:
-                entries += rows
+                entries += [e["path"] for e in rows if e["path"] > after]
                 if len(entries) > SPLIT_PAGES * PAGE:
                     pages.close()
-                    return prefix, []
-            later = [e["path"] for e in entries if e["path"] > after]
-            if later:
-                count = min(ranges - 1, len(later))
-                return prefix, [later[len(later) * i // count] for i in range(count)]
-            # All that is left is in the directory that holds `after`: split below it
-            inside = [e["path"] for e in entries
-                      if e.get("path_type") == "common_prefix" and after.startswith(e["path"])]
-            if not inside:
-                break
-            prefix = inside[0]
-        return prefix, []
+                    return []
+            # pages left ~ entries left x keys an entry (as on the first page) / PAGE
+            count = min(ranges, len(entries) * len(first) // (len(spanned) * PAGE))
+            if count >= 2:
+                return [entries[len(entries) * i // count] for i in range(count)]
+            rest = after[len(level):]
+            if "/" not in rest:
+                return []
+            level += rest[:rest.find("/") + 1]  # what is left is mostly under `after`'s directory
+        return []
 
     def _ranges(self, repo: str, ref: str, prefix: str, after: str, starts: list[str],
                 streams: int) -> Iterator[Columns]:
@@ -310,8 +317,18 @@ class LakeFS:
         from concurrent.futures import ThreadPoolExecutor
 
         stop = threading.Event()
-        Pages = queue.SimpleQueue[Any]
-        bounds = [after, *starts]  # range i: from bounds[i] to bounds[i + 1]
+        Pages = queue.Queue[Any]
+        bounds = [after, *starts]  # range i: from bounds[i] to bounds[i + 1]; the first
+        # from just after `after`, the others from their start
+
+        def put(out: Pages, item: Any) -> bool:  # False once the reader is gone
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
 
         def listed(i: int, out: Pages) -> None:  # on a thread: one range's pages
             first, end = bounds[i], bounds[i + 1] if i + 1 < len(bounds) else None
@@ -325,32 +342,32 @@ class LakeFS:
                     paths = [row["path"] for row in rows]
                     low = bisect.bisect_left(paths, first) if i else 0
                     high = len(paths) if end is None else bisect.bisect_left(paths, end)
-                    if low < high:
-                        out.put(_columns(rows[low:high]))
+                    if low < high and not put(out, _columns(rows[low:high])):
+                        return
                     if high < len(paths):
                         break
             except BaseException as exc:  # given to the reader in its turn
-                out.put(exc)
+                put(out, exc)
             else:
-                out.put(None)
+                put(out, None)
 
         queues: list[Pages | None] = []
-        with ThreadPoolExecutor(streams, thread_name_prefix="dsc-list") as pool:
-            try:
-                for i in range(len(bounds)):
-                    while len(queues) < min(i + streams, len(bounds)):  # `streams` ahead
-                        out: Pages = queue.SimpleQueue()
-                        pool.submit(listed, len(queues), out)
-                        queues.append(out)
-                    pages, queues[i] = queues[i], None
-                    assert pages is not None
-                    while (page := pages.get()) is not None:
-                        if isinstance(page, BaseException):
-                            raise page
-                        yield page
-            finally:
-                stop.set()
-                pool.shutdown(cancel_futures=True)
+        pool = ThreadPoolExecutor(streams, thread_name_prefix="dsc-list")
+        try:
+            for i in range(len(bounds)):
+                while len(queues) < min(i + streams, len(bounds)):  # `streams` ahead
+                    out: Pages = queue.Queue(RANGE_AHEAD)
+                    pool.submit(listed, len(queues), out)
+                    queues.append(out)
+                pages, queues[i] = queues[i], None
+                assert pages is not None
+                while (page := pages.get()) is not None:
+                    if isinstance(page, BaseException):
+                        raise page
+                    yield page
+        finally:  # done, failed or the reader gone: the others stop after their request
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _object_pages(self, repo: str, ref: str, prefix: str, delimiter: str = "",
                       after: str = "") -> Generator[list[Any], None, None]:

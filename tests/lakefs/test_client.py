@@ -34,11 +34,11 @@ def test_reads_pins_and_lists_a_commit_a_thousand_at_a_time(lakefs_standin: Any)
     assert lakefs.read("raw", head, "images/0003.png") == b"xxx"
 
 
-# Paths whose order a listing split at the top-level directories could get wrong: a file
-# sorting just before and just after a directory's files ("a.txt" < "a/..." < "a0"), nested
-# and empty-named levels, and a directory of more than two pages.
+# Paths whose order a listing read in ranges could get wrong: a file sorting just before and
+# just after a directory's files ("a.txt" < "a/..." < "a0"), nested levels, and a directory
+# of 235 directories (where the ranges start) followed by more files ("z", "~").
 TRICKY = ["a.txt", "a/1", "a/2", "a0", "b/c/d", "b/c/e", "b.txt", "z", "~",
-          *(f"dir/{i:04d}.png" for i in range(2_345))]
+          *(f"dir/{i // 10:03d}/{i}.png" for i in range(2_345))]
 
 
 def joined(pages: Any) -> tuple[list[str], list[int], list[str]]:
@@ -52,7 +52,15 @@ def joined(pages: Any) -> tuple[list[str], list[int], list[str]]:
     return paths, sizes, checksums
 
 
-def test_a_listing_split_into_ranges_gives_what_one_listing_gives(lakefs_standin: Any) -> None:
+@pytest.fixture
+def small_pages(monkeypatch: Any) -> None:
+    """Pages of 10: a listing of a few thousand keys is hundreds of pages."""
+    monkeypatch.setattr("compiler.lakefs.client.PAGE", 10)
+    monkeypatch.setattr("compiler.lakefs.client.SPLIT_PAGES", 100)
+
+
+def test_a_listing_read_in_ranges_gives_what_one_listing_gives(lakefs_standin: Any,
+                                                               small_pages: None) -> None:
     head = lakefs_standin.seed("raw", {path: path.encode() for path in TRICKY})
     lakefs = client(lakefs_standin)
     one = joined(lakefs.object_columns("raw", head, streams=1))
@@ -61,57 +69,51 @@ def test_a_listing_split_into_ranges_gives_what_one_listing_gives(lakefs_standin
     before = len(lakefs_standin.calls("listObjects"))
     assert joined(lakefs.object_columns("raw", head, streams=4)) == one
     split = lakefs_standin.calls("listObjects")[before:]
-    # the first page, the top level with a delimiter, then the rest in 3 ranges (from the
-    # first page's end, from "z", from "~")
-    assert [r.query.get("delimiter") for r in split].count("/") == 1
-    assert len({r.query.get("after") for r in split if "delimiter" not in r.query}) >= 4
+    # the top level has few entries left after the first page: split below `dir/`, in 16
+    assert [r.query["prefix"] for r in split if "delimiter" in r.query][:1] == [""]
+    assert "dir/" in {r.query["prefix"] for r in split if "delimiter" in r.query}
+    assert len({r.query["after"] for r in split if "delimiter" not in r.query}) >= 16
     assert joined(lakefs.object_columns("raw", head, "dir/", streams=4))[0] == \
         [path for path in sorted(TRICKY) if path.startswith("dir/")]
-    # a listing of one page is one request
-    small = lakefs_standin.seed("small", {"a/1": b"1", "b/2": b"2"})
-    before = len(lakefs_standin.calls("listObjects"))
-    assert joined(lakefs.object_columns("small", small, streams=4))[0] == ["a/1", "b/2"]
-    assert len(lakefs_standin.calls("listObjects")) - before == 1
 
 
-def test_a_split_listing_asks_for_a_few_pages_more_at_most(lakefs_standin: Any,
-                                                            monkeypatch: Any) -> None:
-    monkeypatch.setattr("compiler.lakefs.client.PAGE", 10)
-    monkeypatch.setattr("compiler.lakefs.client.SPLIT_PAGES", 100)
-    files = {f"only/{i:03d}/x": b"x" for i in range(300)}  # 30 pages of 10
-    head = lakefs_standin.seed("raw", files)
+def test_a_listing_is_read_in_ranges_only_where_it_pays(lakefs_standin: Any,
+                                                        small_pages: None) -> None:
     lakefs = client(lakefs_standin)
-    assert joined(lakefs.object_columns("raw", head, streams=4))[0] == sorted(files)
-    calls = lakefs_standin.calls("listObjects")
-    # one directory at the top: split below it, into 16 ranges (4 streams)
-    assert [(r.query["prefix"], r.query["after"]) for r in calls
-            if "delimiter" in r.query][:2] == [("", ""), ("only/", "")]
-    ranges = [r for r in calls if "delimiter" not in r.query][1:]
-    assert len(ranges) <= 29 + 16  # the pages one listing reads, and one a range more
-    assert len({r.query["after"] for r in ranges}) >= 16
-    # a level longer than SPLIT_PAGES pages is listed page after page
-    monkeypatch.setattr("compiler.lakefs.client.PAGE", 7)
-    monkeypatch.setattr("compiler.lakefs.client.SPLIT_PAGES", 2)
-    flat = lakefs_standin.seed("flat", {f"{i:03d}": b"x" for i in range(30)})
+
+    def requests(repo: str, files: list[str]) -> int:
+        head = lakefs_standin.seed(repo, {path: b"x" for path in files})
+        before = len(lakefs_standin.calls("listObjects"))
+        assert joined(lakefs.object_columns(repo, head, streams=4))[0] == sorted(files)
+        return len(lakefs_standin.calls("listObjects")) - before
+
+    assert requests("one", ["a/1", "b/2"]) == 1  # one page, one request
+    assert requests("flat", [f"{i:03d}" for i in range(30)]) == 3  # files only: as it is
+    assert requests("two", [f"d{i // 5}/{i}" for i in range(20)]) == 1 + 1 + 1  # 2 pages
+    # 300 directories of a file under one: 30 pages; split below `only/` into 16 ranges
+    # that read at most one page more each
+    head = lakefs_standin.seed("raw", {f"only/{i:03d}/x": b"x" for i in range(300)})
     before = len(lakefs_standin.calls("listObjects"))
-    assert joined(lakefs.object_columns("flat", flat, streams=4))[0] == \
-        [f"{i:03d}" for i in range(30)]
-    # the first page, 3 pages of the level (21 entries > 14), the 23 left in 4 pages
-    assert len(lakefs_standin.calls("listObjects")) - before == 1 + 3 + 4
+    assert len(joined(lakefs.object_columns("raw", head, streams=4))[0]) == 300
+    calls = lakefs_standin.calls("listObjects")[before:]
+    assert [r.query["prefix"] for r in calls if "delimiter" in r.query][:2] == ["", "only/"]
+    ranges = [r for r in calls if "delimiter" not in r.query][1:]
+    assert len(ranges) <= 29 + 16
+    assert len({r.query["after"] for r in ranges}) >= 16
 
 
-def test_a_split_listing_retries_a_range_and_raises_what_cannot_succeed(
-        lakefs_standin: Any) -> None:
+def test_a_listing_in_ranges_retries_a_range_and_raises_what_cannot_succeed(
+        lakefs_standin: Any, small_pages: None) -> None:
     head = lakefs_standin.seed("raw", {path: b"x" for path in TRICKY})
     lakefs = client(lakefs_standin)
 
-    def range_after(start: str) -> Any:  # the requests of the range listed after `start`
+    def ranges_after(start: str) -> Any:  # the range requests from somewhere after `start`
         return lambda info: "delimiter" not in info.query and \
             info.query.get("after", "").startswith(start)
 
-    lakefs_standin.faults.add("listObjects", 503, times=1, where=range_after("dir/"))
+    lakefs_standin.faults.add("listObjects", 503, times=1, where=ranges_after("dir/1"))
     assert joined(lakefs.object_columns("raw", head, streams=4))[0] == sorted(TRICKY)
-    lakefs_standin.faults.add("listObjects", 401, times=None, where=range_after("}"))  # "~"
+    lakefs_standin.faults.add("listObjects", 401, times=None, where=ranges_after("dir/2"))
     with pytest.raises(Unauthorized, match="lakeFS list objects: 401"):
         list(lakefs.object_columns("raw", head, streams=4))
 
