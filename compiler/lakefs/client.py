@@ -257,11 +257,10 @@ class LakeFS:
     def object_columns(self, repo: str, ref: str, prefix: str = "",
                        streams: int = LIST_STREAMS) -> Iterator[Columns]:
         """`objects`, a page at a time as columns: paths, sizes, checksums (no object a row:
-        a million rows cost ~1 s less). A listing longer than a page, with `streams` > 1,
-        is cut into ranges where its first level that branches has entries, and `streams`
-        ranges are listed at once, their pages given in the order one listing gives them:
-        against a lakeFS a network away, a million objects are a thousand requests, one
-        after the other."""
+        a million rows cost ~1 s less). Where many pages follow the first (`_split_points`)
+        and `streams` > 1, the rest is cut into ranges, `streams` of them listed at once,
+        their pages given in the order one listing gives them: against a lakeFS a network
+        away, a million objects are a thousand requests, one after the other."""
         rows, more = self._object_page(repo, ref, prefix)
         yield _columns(rows)
         if more is None:
