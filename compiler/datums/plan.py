@@ -97,21 +97,27 @@ class Source:
     empty_files: bool = False
     s3: bool = False
     # What every datum ID hashes for a match of this source before its path (length-prefixed
-    # name, repo and branch), encoded once here rather than once per datum; and the hash of
-    # it, which a datum of one match copies (a third cheaper than hashing it again).
+    # name, repo and branch), encoded once here rather than once per datum.
     id_prefix: bytes = field(init=False, repr=False)
-    id_hash: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        prefix = b"".join(_field(value) for value in (self.name, self.repo, self.branch or ""))
-        object.__setattr__(self, "id_prefix", prefix)
-        object.__setattr__(self, "id_hash", hashlib.blake2b(prefix, digest_size=32))
+        object.__setattr__(self, "id_prefix", b"".join(
+            _field(value) for value in (self.name, self.repo, self.branch or "")))
 
     def datum_id(self, path: str) -> str:
-        """`Datum.id` of the datum of one match of this source, at `path`."""
-        digest = self.id_hash.copy()
+        """`Datum.id` of the datum of one match of this source, at `path`: a copy of the
+        prefix's hash, updated (a third cheaper than hashing the prefix again). The hash is
+        kept beside the class, not in the Source, which stays a plain value to copy."""
+        prefix = _PREFIX_HASHES.get(self.id_prefix)
+        if prefix is None:
+            prefix = _PREFIX_HASHES[self.id_prefix] = hashlib.blake2b(self.id_prefix,
+                                                                      digest_size=32)
+        digest = prefix.copy()
         digest.update(_field(path))
         return str(digest.hexdigest())
+
+
+_PREFIX_HASHES: dict[bytes, Any] = {}  # Source.id_prefix -> its BLAKE2b, to copy
 
 
 def _field(value: str) -> bytes:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import math
+import pickle
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +18,7 @@ from compiler.datums.plan import (
     Combination,
     Datum,
     DatumInput,
+    Match,
     Source,
     UnknownRepo,
     plan_datums,
@@ -313,3 +316,12 @@ def test_every_datum_path_matches_its_glob_and_exists(
         for m in datum.matches:
             assert m.source.glob.match(m.path)
             assert m.path == "/" or m.path in _implied(listing[m.source.repo])
+
+
+def test_a_source_is_a_plain_value_and_gives_the_ids_of_its_datums() -> None:
+    source = Source("texts", "texts", None, compile_glob("/*"))
+    for same in (copy.deepcopy(source), pickle.loads(pickle.dumps(source))):
+        assert same.datum_id("/a") == source.datum_id("/a")
+    assert source.datum_id("/a") == Datum((Match(source, "/a", "", ""),)).id
+    assert source.datum_id("/a") != Source("texts", "texts", "main",
+                                           compile_glob("/*")).datum_id("/a")
