@@ -847,7 +847,6 @@ def _overhead_section(o: OverheadResult) -> list[str]:
            "it in even ones. A row's `median`, `min` and `max` are over the runs, of each "
            "run's mean per datum; `single datums` are over every datum (or start) of every "
            "run.", ""]
-    rows = []
     labels = [
         ("datum", "**per datum: datums phase / N** (fan-out to the last datum's end)"),
         ("pod", "pod, as the executor times it (`finish` event)"),
@@ -863,31 +862,9 @@ def _overhead_section(o: OverheadResult) -> list[str]:
         ("cpu", "dsc process CPU per datum"),
         ("children", "children CPU per datum (reaped user processes)"),
     ]
-    for key, label in labels:
-        values = o.per_rep(key)
-        singles = o.singles(key)
-        rows.append([label, ms(statistics.median(values)), ms(min(values)), ms(max(values)),
-                     f"{ms(statistics.median(singles))} / {ms(percentile(singles, 90))}"
-                     if singles else "-"])
-    out += table(["per datum", "median", "min", "max", "single datums: median / p90"], rows)
-    first = o.reps[0]
-    opened = statistics.median(r["open_s"] for r in o.reps)
-    commit = statistics.median(r["commit_s"] for r in o.reps)
-    compiled = statistics.median(r["compile_s"] for r in o.reps)
-    out += ["", f"Outside the datums phase (medians): compile {ms(compiled)}, open "
-            f"{ms(opened)}, commit {ms(commit)}; the whole graph "
-            f"{statistics.median(r['run_s'] for r in o.reps):.2f} s. Retries: "
-            f"{sum(r['retries'] for r in o.reps)}. Other processes used "
-            f"{statistics.median(o.per_rep('others')):.2f} cores of the machine during the "
-            "datums phase (median).", "",
-            "The user process the host runner started for the first datum of the first run "
-            "(the compiled container: dsc's wrapper, then `true`):", "", "```",
-            shlex.join(first["user_argv"])[:1500], "```", ""]
-    if o.profile:
-        for key, title in (("tottime", "own time"), ("cumulative", "cumulative time")):
-            out += [f"cProfile of one more run (every thread, merged; the profiler inflates "
-                    f"per-call costs), by {title}:", "", "```", o.profile[key], "```", ""]
-    return out
+    return out + _overhead_rows(
+        o, labels, "The user process the host runner started for the first datum of the "
+        "first run (the compiled container: dsc's wrapper, then `true`):")
 
 
 def _overhead_workers_section(o: OverheadResult) -> list[str]:
@@ -903,14 +880,23 @@ def _overhead_workers_section(o: OverheadResult) -> list[str]:
            "once a pod, not once a datum. A row's `median`, `min` and `max` are over the runs, "
            "of each run's mean per datum; `single datums` are over every datum (or start) of "
            "every run.", ""]
+    return out + _overhead_rows(
+        o, WORKER_LABELS, "The user container the host runner started for the worker of the "
+        "first run (the worker loop, which runs `true` for each datum):")
+
+
+def _overhead_rows(o: OverheadResult, labels: list[tuple[str, str]], started: str
+                   ) -> list[str]:
+    """The per-datum table, the phases outside the datums, the user process as `started`
+    says, and the profile: what both executors' overhead sections show."""
     rows = []
-    for key, label in WORKER_LABELS:
+    for key, label in labels:
         values = o.per_rep(key)
         singles = o.singles(key)
         rows.append([label, ms(statistics.median(values)), ms(min(values)), ms(max(values)),
                      f"{ms(statistics.median(singles))} / {ms(percentile(singles, 90))}"
                      if singles else "-"])
-    out += table(["per datum", "median", "min", "max", "single datums: median / p90"], rows)
+    out = table(["per datum", "median", "min", "max", "single datums: median / p90"], rows)
     first = o.reps[0]
     opened = statistics.median(r["open_s"] for r in o.reps)
     commit = statistics.median(r["commit_s"] for r in o.reps)
@@ -920,9 +906,7 @@ def _overhead_workers_section(o: OverheadResult) -> list[str]:
             f"{statistics.median(r['run_s'] for r in o.reps):.2f} s. Retries: "
             f"{sum(r['retries'] for r in o.reps)}. Other processes used "
             f"{statistics.median(o.per_rep('others')):.2f} cores of the machine during the "
-            "datums phase (median).", "",
-            "The user container the host runner started for the worker of the first run "
-            "(the worker loop, which runs `true` for each datum):", "", "```",
+            "datums phase (median).", "", started, "", "```",
             shlex.join(first["user_argv"])[:1500], "```", ""]
     if o.profile:
         for key, title in (("tottime", "own time"), ("cumulative", "cumulative time")):

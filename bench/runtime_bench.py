@@ -55,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -642,6 +642,19 @@ def run_publish_work(driver: Driver, standin: Standin, runs: int) -> PublishResu
         "tiny": lambda: job_run(tiny),
         "big": lambda: job_run(big),
     }
+    _publish_in_turn(commands, result, runs, "publish (work)")
+    _check_landed(standin, branch, md5, result)
+    result.command = shlex.join([rel(driver.python), "-m", "compiler", "runtime", "work",
+                                 "--pipeline", "publishbench", "--repo", "publishbench",
+                                 "--job-branch", "$BRANCH", "--worker", "0"])
+    big.unlink()
+    return result
+
+
+def _publish_in_turn(commands: dict[str, Callable[[], VerbRun]], result: PublishResult,
+                     runs: int, what: str) -> None:
+    """`runs` rounds of the three commands, the order turning each round, after an untimed
+    one of `help` and `tiny`; the big file published last, so that what landed is its."""
     commands["help"]()  # warm-up, untimed
     commands["tiny"]()
     order = ["help", "tiny", "big"]
@@ -652,21 +665,20 @@ def run_publish_work(driver: Driver, standin: Standin, runs: int) -> PublishResu
             getattr(result, name).runs.append(r)
             last = name if name != "help" else last
             if name == "big":
-                progress(f"publish (work) run {i + 1}/{runs}: 1 GiB in {r.verb_s:.2f} s, peak "
-                         f"RSS {mib(r.process.maxrss_kib)}")
-    if last != "big":  # the last job must be a big one, to check what landed
+                progress(f"{what} run {i + 1}/{runs}: 1 GiB in {r.verb_s:.2f} s, peak RSS "
+                         f"{mib(r.process.maxrss_kib)}")
+    if last != "big":
         commands["big"]()
+
+
+def _check_landed(standin: Standin, branch: str, md5: str, result: PublishResult) -> None:
+    """The big file on `branch` has its size and MD5, or the measurement is void."""
     stat = standin.ask("stat", repo="publishbench", ref=branch, path="big.bin")
     result.stored_size = stat["size"] or 0
     result.checksum_ok = stat.get("checksum") == md5
     if result.stored_size != PUBLISH_BYTES or not result.checksum_ok:
         raise MeasurementError(f"the stand-in holds big.bin with {result.stored_size} bytes and "
                                f"checksum {stat.get('checksum')}, not {PUBLISH_BYTES} / {md5}")
-    result.command = shlex.join([rel(driver.python), "-m", "compiler", "runtime", "work",
-                                 "--pipeline", "publishbench", "--repo", "publishbench",
-                                 "--job-branch", "$BRANCH", "--worker", "0"])
-    big.unlink()
-    return result
 
 
 def run_publish(driver: Driver, standin: Standin, runs: int) -> PublishResult:
@@ -701,26 +713,8 @@ def run_publish(driver: Driver, standin: Standin, runs: int) -> PublishResult:
                                    "publish"),
         "big": lambda: driver.run(standin, argv, {**base, "DSC_PFS": str(big_pfs)}, "publish"),
     }
-    commands["help"]()  # warm-up, untimed
-    commands["tiny"]()
-    order = ["help", "tiny", "big"]
-    last = ""
-    for i in range(runs):
-        for name in order[i % 3:] + order[:i % 3]:
-            r = commands[name]()
-            getattr(result, name).runs.append(r)
-            last = name if name != "help" else last
-            if name == "big":
-                progress(f"publish run {i + 1}/{runs}: 1 GiB in {r.verb_s:.2f} s, peak RSS "
-                         f"{mib(r.process.maxrss_kib)}")
-    if last != "big":  # the datum's last publish must be the big file, to check what landed
-        commands["big"]()
-    stat = standin.ask("stat", repo="publishbench", ref=branch, path="big.bin")
-    result.stored_size = stat["size"] or 0
-    result.checksum_ok = stat.get("checksum") == md5
-    if result.stored_size != PUBLISH_BYTES or not result.checksum_ok:
-        raise MeasurementError(f"the stand-in holds big.bin with {result.stored_size} bytes and "
-                               f"checksum {stat.get('checksum')}, not {PUBLISH_BYTES} / {md5}")
+    _publish_in_turn(commands, result, runs, "publish")
+    _check_landed(standin, branch, md5, result)
     result.command = shlex.join([rel(driver.python), "-m", "compiler", *argv]).replace(
         branch, "$BRANCH")
     (big_pfs / "out" / "big.bin").unlink()

@@ -41,6 +41,7 @@ NEW, INPUT, CODE, FAILED, FORCED, EVERY_JOB = (
 # A datum that would be processed, but a failed job of the pipeline did it already, from the
 # same content with the same code (compiler.runtime.resume): its outputs are copied, not made.
 RESUMED = "resumed"
+REASONS = (NEW, INPUT, CODE, FAILED, FORCED, EVERY_JOB, RESUMED)  # every `Sorter.sort` gives
 PROCESSED, RECOVERED = "processed", "recovered"
 
 

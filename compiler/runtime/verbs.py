@@ -30,13 +30,8 @@ from compiler import __version__, contract
 from compiler.contract.job import Job, JobError, Leaf
 from compiler.runtime import gc, resume
 from compiler.runtime.incremental import (
-    CODE,
-    EVERY_JOB,
-    FAILED,
-    FORCED,
-    INPUT,
-    NEW,
     PROCESSED,
+    REASONS,
     RECOVERED,
     RESUMED,
     Forced,
@@ -250,8 +245,8 @@ def _entry_json(datum_id: str, hash_: str, matches: list[list[Any]], why: str | 
 _string = json.encoder.encode_basestring  # what _json uses
 _EMPTY = _string("")
 # The mark of a skipped datum, and of each reason one is processed, encoded once.
-_MARKS: dict[str | None, str] = {None: '"s":1', **{why: f'"r":{_string(why)}' for why in (
-    NEW, INPUT, CODE, FAILED, FORCED, EVERY_JOB, RESUMED)}}
+_MARKS: dict[str | None, str] = {None: '"s":1', **{why: f'"r":{_string(why)}'
+                                                    for why in REASONS}}
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import pytest
 from compiler.config import Config, load_config
 from compiler.contract.job import JobError
 from compiler.runtime import verbs
-from tests.runtime.harness import Harness, compiled_steps
+from tests.runtime.harness import Harness, compiled_steps, short_downloads
 
 
 def specs(tmp: Path, *docs: dict[str, Any]) -> Path:
@@ -299,15 +299,7 @@ def test_a_worker_checks_what_it_downloads(h, monkeypatch):
     h.standin.seed("report", {})
     steps, _ = steps_for(h, pipeline("report", pfs("texts")))
     opened = h.open(steps["report"])
-    from compiler.lakefs.client import LakeFS
-
-    real = LakeFS.download
-
-    def short(self, repo, ref, path, sink, presign=False):
-        size, md5 = real(self, repo, ref, path, sink, presign)
-        return size - 1, md5
-
-    monkeypatch.setattr(LakeFS, "download", short)
+    short_downloads(monkeypatch)
     with pytest.raises(JobError, match=r"texts@\w{12}:/a.txt: read 4 bytes, lakeFS lists 5"):
         h.work(steps["report"], opened.branch, write("a.out", "x"))
 

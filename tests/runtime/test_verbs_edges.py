@@ -12,7 +12,7 @@ import pytest
 from compiler import contract
 from compiler.commands.plan import plan_graph
 from compiler.contract.job import Job, JobError
-from tests.runtime.harness import Harness, Killed
+from tests.runtime.harness import Harness, Killed, short_downloads
 from tests.runtime.test_verbs import branches, h, pfs, pipeline, steps_for, write
 
 __all__ = ["h"]  # the harness fixture
@@ -94,15 +94,7 @@ def test_a_worker_checks_what_it_downloads_for_a_datum_of_several_files(h, monke
     h.standin.seed("report", {})
     steps, _ = steps_for(h, pipeline("report", {"cross": [pfs("texts"), pfs("params")]}))
     opened = h.open(steps["report"])
-    from compiler.lakefs.client import LakeFS
-
-    real = LakeFS.download
-
-    def short(self, repo, ref, path, sink, presign=False):
-        size, md5 = real(self, repo, ref, path, sink, presign)
-        return size - 1, md5
-
-    monkeypatch.setattr(LakeFS, "download", short)
+    short_downloads(monkeypatch)
     with pytest.raises(JobError, match=r"datum 0-\S+: (texts|params)@\w{12}:/[ap].txt: read "
                                        r"\d bytes, lakeFS lists \d"):
         h.work(steps["report"], opened.branch, write("a.out", "x"))
